@@ -1,0 +1,153 @@
+"""Frame-accurate reading of video files with PyAV, shared by the host (detection, previews) and the
+engine (rendering).
+
+Frames are numbered at the stream's own rate from its first presented frame, end exclusive. Seeking
+lands on the keyframe at or before the target, so frames are decoded forward and those before the
+target are dropped: this stays exact on long-GOP H.264 with B-frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = ["MediaError", "MediaInfo", "probe", "iter_frames", "frame_index"]
+
+
+class MediaError(Exception):
+    """A media file is missing, unreadable, truncated or in a form the product cannot decode."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    width: int
+    height: int
+    rate: Fraction
+    frames: int
+    codec: str
+    pix_fmt: str
+    sample_aspect: Fraction
+    timecode: str | None
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.frames / self.rate)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise MediaError(f"{path}: file not found (offline media?). Relink it with --media-dir or a path map.")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a file.")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: cannot be opened as media ({exc}). Is it a video file, and complete?") from exc
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{path}: has no video stream.")
+    return container
+
+
+def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    if not rate:
+        raise MediaError(f"{path}: the video stream has no frame rate.")
+    return Fraction(rate.numerator, rate.denominator)
+
+
+def _start_pts(stream: av.video.stream.VideoStream) -> int:
+    return stream.start_time if stream.start_time is not None else 0
+
+
+def frame_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
+    """The frame number of a presentation timestamp at the stream's rate."""
+    return round((pts - start_pts) * time_base * rate)
+
+
+def _count_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """Counts frames by demuxing packets (no decoding) when the header does not say."""
+    return sum(1 for packet in container.demux(stream) if packet.size and packet.pts is not None)
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Reads a video file's geometry, rate, frame count and timecode without decoding it."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or not stream.codec_context.name:
+            raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg.")
+        rate = _rate(stream, path)
+        frames = stream.frames or _count_frames(container, stream)
+        if frames <= 0:
+            raise MediaError(f"{path}: the video stream holds no frames (truncated or empty file).")
+        timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
+        sar = ctx.sample_aspect_ratio
+        return MediaInfo(
+            path=path,
+            width=ctx.width,
+            height=ctx.height,
+            rate=rate,
+            frames=frames,
+            codec=ctx.name,
+            pix_fmt=ctx.pix_fmt or "",
+            sample_aspect=Fraction(sar.numerator, sar.denominator) if sar else Fraction(1),
+            timecode=timecode,
+        )
+    finally:
+        container.close()
+
+
+def iter_frames(
+    path: str | Path,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    fmt: str = "rgb24",
+) -> Iterator[np.ndarray]:
+    """Yields frames [start, end) as HxWx3 arrays, optionally scaled inside swscale.
+
+    Raises MediaError naming the file when it ends before `end` or cannot be decoded.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = _rate(stream, path)
+        time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
+        start_pts = _start_pts(stream)
+        if start > 0:
+            target = start_pts + int(Fraction(start) / rate / time_base)
+            container.seek(max(target - 1, start_pts), stream=stream, backward=True, any_frame=False)
+        expected = start
+        try:
+            for frame in container.decode(stream):
+                if end is not None and expected >= end:
+                    break
+                index = expected if frame.pts is None else frame_index(frame.pts, start_pts, time_base, rate)
+                if index < expected:
+                    continue
+                if index > expected:
+                    raise MediaError(f"{path}: frame {expected} is missing from the stream (found {index}).")
+                expected = index + 1
+                yield frame.to_ndarray(format=fmt, width=width, height=height)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
+        if end is not None and expected < end:
+            raise MediaError(
+                f"{path}: ends at frame {expected}, before the requested frame {end} "
+                "(truncated file, or a timeline that points past the media's end)."
+            )
+    finally:
+        container.close()

@@ -1,0 +1,104 @@
+"""The backend seam: a backend stylizes one segment of a shot at a time.
+
+The segment chainer (`engine.chain`) cuts a shot into segments of `segment_frames` frames and passes
+each segment's stylized first frame as its condition: the user's (or generated) first frame for the
+first segment, then the last output frame of the previous segment. Backends never see whole shots, so
+memory does not grow with shot length.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+__all__ = ["TEXT", "STYLE_IMAGE", "FIRST_FRAME", "Guidance", "BackendConfig", "BackendError", "Backend"]
+
+TEXT = "text"
+STYLE_IMAGE = "style_image"
+FIRST_FRAME = "first_frame"
+
+
+class BackendError(Exception):
+    """A request this backend cannot serve, or a backend that cannot run here; says what to do."""
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """What the user asked for. Images are HxWx3 uint8 RGB arrays."""
+
+    prompt: str = ""
+    style_image: np.ndarray | None = None
+    first_frame: np.ndarray | None = None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        kinds = {TEXT} if self.prompt.strip() else set()
+        if self.style_image is not None:
+            kinds.add(STYLE_IMAGE)
+        if self.first_frame is not None:
+            kinds.add(FIRST_FRAME)
+        return frozenset(kinds)
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Engine-side settings a backend may need (from `dreamstyle engine serve` flags)."""
+
+    model_dir: Path | None = None
+    adapter: Path | None = None
+    device: str = "auto"
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """One way of stylizing frames. Subclasses live one per module and are listed in the registry."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    guidances: ClassVar[frozenset[str]]
+    named_looks: ClassVar[tuple[str, ...]] = ()
+    segment_frames: int = 33
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        self.config = config or BackendConfig()
+
+    @classmethod
+    def missing(cls, config: BackendConfig) -> list[str]:
+        """What this backend still needs on this machine (model folder, GPU...); empty when ready."""
+        return []
+
+    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
+        """Raises BackendError before any heavy work when the guidance or params cannot be served."""
+        if not guidance.kinds:
+            raise BackendError(f"backend {self.name!r} needs a guidance: a prompt, a style image or a first frame.")
+        unsupported = guidance.kinds - self.guidances
+        if unsupported:
+            raise BackendError(
+                f"backend {self.name!r} does not support {', '.join(sorted(unsupported))} guidance "
+                f"(it supports {', '.join(sorted(self.guidances))})."
+            )
+
+    @abstractmethod
+    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
+        """The stylized first frame that conditions the shot's first segment, at the source's size.
+
+        `source_first` is the shot's first source frame. Returns None for a backend that uses none.
+        """
+
+    @abstractmethod
+    def render_segment(
+        self,
+        frames: np.ndarray,
+        condition: np.ndarray | None,
+        guidance: Guidance,
+        seed: int,
+        params: dict[str, str],
+    ) -> np.ndarray:
+        """Stylizes a (T, H, W, 3) uint8 segment whose frame 0 is conditioned on `condition`.
+
+        Returns an array of the same shape and dtype.
+        """

@@ -1,0 +1,23 @@
+"""Returns the source frames unchanged: measures the pipeline's own overhead."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, Guidance
+
+
+class PassthroughBackend(Backend):
+    name = "passthrough"
+    description = "Returns the source frames unchanged (for measuring pipeline overhead)."
+    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    segment_frames = 97
+
+    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
+        """Accepts any guidance, including none."""
+
+    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> None:
+        return None
+
+    def render_segment(self, frames, condition, guidance, seed, params) -> np.ndarray:
+        return frames

@@ -1,0 +1,28 @@
+"""Shared fixtures. Generated media lives in pytest's tmp dirs; nothing is downloaded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py etc., importable as plain modules
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_error_logs: the test expects ERROR log records")
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_error_logs(request, caplog):
+    """A test that logs an ERROR fails unless marked `allow_error_logs` (PySceneDetect's habit)."""
+    yield
+    if request.node.get_closest_marker("allow_error_logs"):
+        return
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    if errors:
+        pytest.fail(f"unexpected ERROR log: {errors[0].getMessage()}")
