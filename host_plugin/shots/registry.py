@@ -1,0 +1,18 @@
+"""The registry of detectors by name. Modules here are light: heavy imports happen in constructors."""
+
+from __future__ import annotations
+
+from .base import Detector, DetectorNotFound
+from .pyscenedetect import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
+
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (AdaptiveDetector, ContentDetector, ThresholdDetector, HistogramDetector)
+}
+
+
+def get_detector(name: str) -> type[Detector]:
+    """The detector class registered as `name`."""
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise DetectorNotFound(f"unknown shot detector {name!r}; choose one of: {', '.join(DETECTORS)}") from None
