@@ -1,0 +1,71 @@
+"""The seam between the product and an NLE: one small protocol, one module per host.
+
+A host hands the product its current timeline as a file (OTIO where it can) and takes results back,
+either as a new timeline version or as clips placed on a new track of the open timeline. Hosts without a
+live scripting bridge (Premiere Pro) are served through files instead: see `hosts.premiere`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+__all__ = ["HostError", "HostUnavailable", "Placement", "Host"]
+
+
+class HostError(Exception):
+    """A host refused or failed an operation; the message names the step, the clip and what to do."""
+
+
+class HostUnavailable(HostError):
+    """The host, or its scripting library, cannot be reached from here; says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One rendered clip to lay on a version track.
+
+    `record_frame` is absolute on the timeline at the timeline's rate (it includes the timeline's start,
+    e.g. 86400 for 01:00:00:00 at 24 fps). `source_in`/`source_out` are frames of the rendered media at
+    its own rate, end exclusive: with handles they skip the handle frames so the editor can still trim.
+    """
+
+    media: Path
+    record_frame: int
+    source_in: int
+    source_out: int
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.source_out <= self.source_in:
+            raise ValueError(f"{self.name}: empty source range {self.source_in}..{self.source_out}")
+
+    @property
+    def frames(self) -> int:
+        return self.source_out - self.source_in
+
+
+@runtime_checkable
+class Host(Protocol):
+    """A running NLE the panel can read from and write back into."""
+
+    name: str
+
+    def timeline_name(self) -> str:
+        """The name of the timeline the editor has open."""
+        ...
+
+    def export_timeline(self, dest: Path) -> Path:
+        """Writes the open timeline to `dest` (or a sibling with the host's extension); returns the file."""
+        ...
+
+    def import_new_version(self, timeline_path: Path, name: str) -> str:
+        """Imports a written timeline file as a new timeline called `name`; returns its final name."""
+        ...
+
+    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> int:
+        """Adds a new video track above the others to the open timeline, places every clip at its
+        absolute record frame and returns the new track's index (1-based, as hosts count)."""
+        ...

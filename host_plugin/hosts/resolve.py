@@ -1,0 +1,208 @@
+"""DaVinci Resolve through its scripting API (Resolve Studio 18.5+). The only module that imports
+Resolve's library, and it does so inside `load_scripting_module`, never at import time.
+
+Reading uses Resolve's native OTIO export (`Timeline.Export(..., EXPORT_OTIO, EXPORT_NONE)`); on a Resolve
+without it the timeline is exported as FCP7 XML instead, and the log says so. Writing back either imports a
+written timeline file as a new timeline (`MediaPool.ImportTimelineFromFile`) or places the rendered clips on
+a new track of the open timeline (`ImportMedia` + `AddTrack` + `AppendToTimeline` with absolute
+`recordFrame`). `AppendToTimeline`'s `endFrame` is inclusive up to Resolve 18 and exclusive from 19 on:
+the convention is chosen by version and checked on the first clip placed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from host_plugin.hosts.base import HostError, HostUnavailable, Placement
+
+__all__ = ["ResolveHost", "connect", "load_scripting_module", "scripting_paths", "utility_scripts_dir"]
+
+log = logging.getLogger(__name__)
+
+NOT_REACHABLE = (
+    "DaVinci Resolve did not answer. Check that: (1) Resolve is running with a project open; "
+    "(2) it is DaVinci Resolve Studio: the free version does not accept scripts from outside the "
+    "application (and 21.1 moved Python scripting to Studio); (3) Preferences > System > General > "
+    "'External scripting using' is set to 'Local', then restart Resolve."
+)
+
+_DEFAULTS = {  # (RESOLVE_SCRIPT_API, RESOLVE_SCRIPT_LIB) per OS, from Resolve's Developer/Scripting README
+    "darwin": (
+        "/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting",
+        "/Applications/DaVinci Resolve/DaVinci Resolve.app/Contents/Libraries/Fusion/fusionscript.so",
+    ),
+    "win32": (
+        r"%PROGRAMDATA%\Blackmagic Design\DaVinci Resolve\Support\Developer\Scripting",
+        r"C:\Program Files\Blackmagic Design\DaVinci Resolve\fusionscript.dll",
+    ),
+    "linux": ("/opt/resolve/Developer/Scripting", "/opt/resolve/libs/Fusion/fusionscript.so"),
+}
+
+
+def scripting_paths() -> tuple[Path, Path]:
+    """Resolve's scripting folder and library: `RESOLVE_SCRIPT_API`/`RESOLVE_SCRIPT_LIB` or the OS default."""
+    api, lib = _DEFAULTS.get(sys.platform, _DEFAULTS["linux"])
+    api = os.environ.get("RESOLVE_SCRIPT_API") or os.path.expandvars(api)
+    lib = os.environ.get("RESOLVE_SCRIPT_LIB") or lib
+    return Path(api), Path(lib)
+
+
+def utility_scripts_dir(home: Path | None = None) -> Path:
+    """The per-user folder whose scripts appear under Workspace > Scripts > Utility."""
+    home = home or Path.home()
+    if sys.platform == "darwin":
+        base = home / "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"
+    elif sys.platform == "win32":
+        appdata = Path(os.environ.get("APPDATA", home / "AppData/Roaming"))
+        base = appdata / "Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts"
+    else:
+        base = home / ".local/share/DaVinciResolve/Fusion/Scripts"
+    return base / "Utility"
+
+
+def load_scripting_module() -> ModuleType:
+    """Imports `DaVinciResolveScript` from Resolve's installation (or `PYTHONPATH`)."""
+    api, lib = scripting_paths()
+    modules = api / "Modules"
+    if str(modules) not in sys.path:
+        sys.path.append(str(modules))
+    os.environ.setdefault("RESOLVE_SCRIPT_LIB", str(lib))
+    try:
+        return importlib.import_module("DaVinciResolveScript")
+    except ImportError as exc:
+        raise HostUnavailable(
+            f"DaVinci Resolve's scripting library was not found ({exc}); looked in {modules} with "
+            f"library {lib}. Install DaVinci Resolve Studio 18.5 or later, or set RESOLVE_SCRIPT_API and "
+            "RESOLVE_SCRIPT_LIB to your installation (see Resolve's Developer/Scripting README)."
+        ) from exc
+
+
+def connect(module: ModuleType | None = None) -> ResolveHost:
+    """Connects to the running Resolve; `module` stands in for `DaVinciResolveScript` (tests, embedding)."""
+    dvr = module or load_scripting_module()
+    resolve = dvr.scriptapp("Resolve")
+    if resolve is None:
+        raise HostUnavailable(NOT_REACHABLE)
+    return ResolveHost(resolve)
+
+
+class ResolveHost:
+    """The open project and timeline of one running Resolve."""
+
+    name = "DaVinci Resolve"
+
+    def __init__(self, resolve: Any) -> None:
+        self._resolve = resolve
+        self.version: tuple[int, ...] = tuple(int(v) for v in resolve.GetVersion()[:3] if str(v).isdigit())
+        self.product: str = resolve.GetProductName()
+
+    def _project(self) -> Any:
+        project = self._resolve.GetProjectManager().GetCurrentProject()
+        if project is None:
+            raise HostError("No project is open in DaVinci Resolve: open the project, then try again.")
+        return project
+
+    def _timeline(self) -> Any:
+        timeline = self._project().GetCurrentTimeline()
+        if timeline is None:
+            raise HostError("No timeline is open in DaVinci Resolve: open the edit to restyle in the Edit page.")
+        return timeline
+
+    def timeline_name(self) -> str:
+        return str(self._timeline().GetName())
+
+    def export_timeline(self, dest: Path) -> Path:
+        timeline = self._timeline()
+        if self.version >= (18, 5) and hasattr(self._resolve, "EXPORT_OTIO"):
+            path, kind = dest.with_suffix(".otio"), self._resolve.EXPORT_OTIO
+        else:
+            path, kind = dest.with_suffix(".xml"), self._resolve.EXPORT_FCP_7_XML
+            log.warning("Resolve %s has no OTIO export; exporting FCP7 XML instead", self.version_text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():
+            raise HostError(f"Resolve could not export timeline '{timeline.GetName()}' to {path}: "
+                            "check that the folder exists and is writable.")
+        log.info("exported Resolve timeline '%s' to %s", timeline.GetName(), path)
+        return path
+
+    def import_new_version(self, timeline_path: Path, name: str) -> str:
+        project = self._project()
+        options = {"timelineName": name, "importSourceClips": True}
+        timeline = project.GetMediaPool().ImportTimelineFromFile(str(timeline_path), options)
+        if timeline is None:
+            raise HostError(f"Resolve could not import {timeline_path} as timeline '{name}': check that the "
+                            "file exists and that no timeline of that name is already in the project.")
+        project.SetCurrentTimeline(timeline)
+        return str(timeline.GetName())
+
+    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> int:
+        if not placements:
+            raise HostError("Nothing to place: no shot has a rendered clip yet.")
+        timeline, pool = self._timeline(), self._project().GetMediaPool()
+        items = self._pool_items(pool, [p.media for p in placements])
+        if not timeline.AddTrack("video"):
+            raise HostError(f"Resolve refused to add a video track to timeline '{timeline.GetName()}'.")
+        track = int(timeline.GetTrackCount("video"))
+        timeline.SetTrackName("video", track, track_name)
+        exclusive = self.version >= (19,)
+        first = self._append(pool, items, placements[0], track, exclusive)
+        if first.GetDuration() != placements[0].frames:  # this build counts endFrame the other way
+            timeline.DeleteClips([first], False)
+            exclusive = not exclusive
+            log.warning("Resolve %s: AppendToTimeline endFrame is %s here", self.version_text,
+                        "exclusive" if exclusive else "inclusive")
+            first = self._append(pool, items, placements[0], track, exclusive)
+        placed = [first] + [self._append(pool, items, p, track, exclusive) for p in placements[1:]]
+        for item, placement in zip(placed, placements):
+            if item.GetStart() != placement.record_frame or item.GetDuration() != placement.frames:
+                raise HostError(
+                    f"Resolve placed '{placement.name}' at frame {item.GetStart()} for {item.GetDuration()} "
+                    f"frames instead of {placement.record_frame} for {placement.frames}: check the clip's "
+                    f"frame rate against the timeline's ({timeline.GetSetting('timelineFrameRate')} fps)."
+                )
+        return track
+
+    @property
+    def version_text(self) -> str:
+        return f"{self.product} {'.'.join(map(str, self.version))}"
+
+    def _append(self, pool: Any, items: dict[Path, Any], p: Placement, track: int, exclusive: bool) -> Any:
+        info = {
+            "mediaPoolItem": items[p.media],
+            "startFrame": p.source_in,
+            "endFrame": p.source_out if exclusive else p.source_out - 1,
+            "trackIndex": track,
+            "recordFrame": p.record_frame,
+            "mediaType": 1,  # video only: rendered clips carry no audio
+        }
+        appended = pool.AppendToTimeline([info])
+        if not appended:
+            raise HostError(f"Resolve refused to place '{p.name}' ({p.media}) at frame {p.record_frame}.")
+        return appended[0]
+
+    def _pool_items(self, pool: Any, media: Sequence[Path]) -> dict[Path, Any]:
+        wanted = {Path(m).resolve(): Path(m) for m in media}
+        found: dict[Path, Any] = {}
+        imported = pool.ImportMedia([str(p) for p in dict.fromkeys(wanted)]) or []
+        for item in [*imported, *_walk_clips(pool.GetRootFolder())]:
+            path = Path(item.GetClipProperty("File Path")).resolve()
+            if path in wanted:
+                found.setdefault(wanted[path], item)
+        missing = [str(m) for m in wanted.values() if m not in found]
+        if missing:
+            raise HostError(f"Resolve could not import {', '.join(missing)}: check that the files exist and "
+                            "that Resolve can read them (the media storage locations in Preferences).")
+        return found
+
+
+def _walk_clips(folder: Any) -> Iterator[Any]:
+    yield from folder.GetClipList() or []
+    for sub in folder.GetSubFolderList() or []:
+        yield from _walk_clips(sub)

@@ -1,0 +1,144 @@
+"""The Resolve host against a faithful fake of Resolve's scripting objects, with real OTIO files and media."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+import fake_resolve
+from host_plugin.hosts import HostError, HostUnavailable, Placement
+from host_plugin.hosts.resolve import ResolveHost, connect, load_scripting_module, utility_scripts_dir
+from mediagen import write_video
+
+NTSC = Fraction(24000, 1001)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("resolve_media")
+    return [write_video(root / "a.mp4", [30], width=64, height=36),
+            write_video(root / "b v2.mp4", [40], width=64, height=36)]
+
+
+@pytest.fixture
+def resolve(media) -> fake_resolve.Resolve:
+    app = fake_resolve.Resolve()
+    app.add_timeline("Edit 1", [(media[0], 4, 20, 0), (media[1], 10, 24, 20)])
+    return app
+
+
+def host_for(app: fake_resolve.Resolve) -> ResolveHost:
+    return connect(fake_resolve.scripting_module(app))
+
+
+def test_export_writes_real_otio_with_absolute_start(resolve, media, tmp_path):
+    path = host_for(resolve).export_timeline(tmp_path / "export" / "edit")
+    assert path == tmp_path / "export" / "edit.otio"
+    timeline = otio.adapters.read_from_file(str(path))
+    assert timeline.global_start_time.to_frames() == 86400
+    assert otio.opentime.to_timecode(timeline.global_start_time, NTSC) == "01:00:00:00"
+    clips = list(timeline.find_clips())
+    assert [c.media_reference.target_url for c in clips] == [str(m) for m in media]
+    assert [(c.source_range.start_time.to_frames(), c.source_range.duration.to_frames()) for c in clips] == [
+        (4, 20), (10, 24)]
+    assert Fraction(clips[0].source_range.start_time.rate).limit_denominator(1001) == NTSC
+
+
+def test_old_resolve_falls_back_to_fcp7_xml(media, tmp_path, caplog):
+    app = fake_resolve.Resolve(version=(18, 1, 4))
+    app.add_timeline("Old", [(media[0], 0, 30, 0)])
+    path = host_for(app).export_timeline(tmp_path / "old")
+    assert path.suffix == ".xml" and "<format" in path.read_text()
+    assert "no OTIO export" in caplog.text
+
+
+@pytest.mark.parametrize("version", [(18, 6, 6), (19, 1, 3), (20, 2, 1)])
+@pytest.mark.parametrize("rate,start", [("23.976", 86400), ("29.97", 108000), ("24", 0)])
+def test_version_track_lands_on_exact_record_frames(media, version, rate, start):
+    app = fake_resolve.Resolve(version=version)
+    timeline = app.add_timeline("Edit", [(media[0], 0, 30, 0)], rate=rate, start_frame=start)
+    placements = [Placement(media[1], start + 2, 3, 15, "a_dreamstyle_v1"),
+                  Placement(media[0], start + 14, 0, 16, "b_dreamstyle_v1")]
+    track = host_for(app).add_version_track(placements, "DreamStyle v1")
+    assert track == 2 and timeline.GetTrackName("video", 2) == "DreamStyle v1"
+    placed = timeline.GetItemListInTrack("video", 2)
+    assert [(i.GetStart(), i.GetDuration(), i.GetLeftOffset()) for i in placed] == [
+        (start + 2, 12, 3), (start + 14, 16, 0)]
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 1)] == [(start, 30)]
+
+
+def test_wrong_endframe_convention_is_detected_and_corrected(media, caplog):
+    app = fake_resolve.Resolve(version=(18, 6, 0))
+    timeline = app.add_timeline("Edit", [(media[0], 0, 30, 0)])
+    host = ResolveHost(app)
+    host.version = (19, 0, 0)  # a build that reports 19 but counts endFrame like 18
+    host.add_version_track([Placement(media[0], 86400, 5, 25, "x")], "DreamStyle v1")
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == [(86400, 20)]
+    assert "endFrame is inclusive" in caplog.text
+
+
+def test_each_render_gets_its_own_track(resolve, media):
+    host = host_for(resolve)
+    for version in (1, 2):
+        host.add_version_track([Placement(media[0], 86400, 0, 10, f"v{version}")], f"DreamStyle v{version}")
+    timeline = resolve.project.GetCurrentTimeline()
+    assert [timeline.GetTrackName("video", i) for i in (1, 2, 3)] == ["Video 1", "DreamStyle v1", "DreamStyle v2"]
+
+
+def test_import_new_version_round_trips_the_export(resolve, media, tmp_path):
+    host = host_for(resolve)
+    path = host.export_timeline(tmp_path / "edit")
+    assert host.import_new_version(path, "Edit 1 DreamStyle v1") == "Edit 1 DreamStyle v1"
+    current = resolve.project.GetCurrentTimeline()
+    assert current.GetName() == "Edit 1 DreamStyle v1" and current.GetStartFrame() == 86400
+    assert current.GetSetting("timelineFrameRate") == "23.976"
+    assert [(i.GetStart(), i.GetDuration()) for i in current.GetItemListInTrack("video", 1)] == [
+        (86400, 20), (86420, 24)]
+    with pytest.raises(HostError, match="no timeline of that name"):
+        host.import_new_version(path, "Edit 1 DreamStyle v1")
+
+
+def test_missing_media_and_empty_project_are_named(resolve, tmp_path):
+    host = host_for(resolve)
+    with pytest.raises(HostError, match="ghost.mov"):
+        host.add_version_track([Placement(tmp_path / "ghost.mov", 86400, 0, 5, "g")], "v1")
+    resolve.project.current = None
+    with pytest.raises(HostError, match="No timeline is open"):
+        host.timeline_name()
+    resolve.project = None
+    with pytest.raises(HostError, match="No project is open"):
+        host.export_timeline(tmp_path / "x")
+
+
+def test_resolve_not_answering_names_studio_and_preference():
+    with pytest.raises(HostUnavailable, match="Studio.*External scripting using"):
+        connect(fake_resolve.scripting_module(None))
+
+
+def test_missing_library_names_paths_and_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "nowhere"))
+    monkeypatch.delitem(sys.modules, "DaVinciResolveScript", raising=False)
+    with pytest.raises(HostUnavailable, match="nowhere.*RESOLVE_SCRIPT_API"):
+        load_scripting_module()
+
+
+def test_library_is_loaded_from_resolve_script_api(tmp_path, monkeypatch):
+    modules = tmp_path / "Scripting" / "Modules"
+    modules.mkdir(parents=True)
+    (modules / "DaVinciResolveScript.py").write_text("def scriptapp(name):\n    return None\n")
+    monkeypatch.setenv("RESOLVE_SCRIPT_API", str(tmp_path / "Scripting"))
+    monkeypatch.delitem(sys.modules, "DaVinciResolveScript", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert load_scripting_module().__file__ == str(modules / "DaVinciResolveScript.py")
+    with pytest.raises(HostUnavailable, match="did not answer"):
+        connect()
+    monkeypatch.delitem(sys.modules, "DaVinciResolveScript")
+
+
+def test_utility_scripts_folder_is_per_user(tmp_path):
+    path = utility_scripts_dir(tmp_path)
+    assert path.name == "Utility" and path.parent.name == "Scripts" and tmp_path in path.parents
