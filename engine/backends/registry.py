@@ -10,7 +10,9 @@ __all__ = ["BACKENDS", "DEFAULT_BACKEND", "backend_class", "create_backend"]
 
 BACKENDS: dict[str, str] = {
     "classic": "engine.backends.classic:ClassicBackend",
+    "dreamstyle": "engine.backends.dreamstyle:DreamStyleBackend",
     "passthrough": "engine.backends.passthrough:PassthroughBackend",
+    "vace": "engine.backends.vace:VaceBackend",
 }
 DEFAULT_BACKEND = "classic"
 

@@ -1,0 +1,107 @@
+"""DreamStyle on Wan2.1 I2V 14B: V2V condition injection plus a trained token-specific LoRA.
+
+Needs a local Diffusers folder of Wan2.1-I2V (`--model-dir`) and trained adapter weights
+(`--adapter`): the base I2V model never learned the raw-video condition, so without an adapter it
+would ignore the source shot. torch and diffusers are imported only when the first segment renders.
+Memory/speed options: see `engine.backends._diffusion`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import _diffusion as dif
+from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
+
+__all__ = ["DreamStyleBackend"]
+
+WHAT = "Wan2.1 image-to-video in Diffusers format (e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers)"
+
+
+def _i2v_problem(config: dict[str, Any]) -> str | None:
+    if config.get("in_channels") != 36 or config.get("image_dim") is None:
+        return (
+            f"not a Wan image-to-video model (in_channels={config.get('in_channels')}, image_dim="
+            f"{config.get('image_dim')}; DreamStyle needs in_channels=36 and a CLIP image branch): {WHAT}"
+        )
+    return None
+
+
+class DreamStyleBackend(Backend):
+    name = "dreamstyle"
+    description = "DreamStyle: Wan2.1 I2V V2V with a token-specific LoRA (text, style image, first frame)."
+    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    segment_frames = 81
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        super().__init__(config)
+        self._pipe: Any = None
+        self._device = "cpu"
+
+    @classmethod
+    def missing(cls, config: BackendConfig) -> list[str]:
+        needs = dif.ml_missing() + dif.folder_missing(config.model_dir, WHAT, _i2v_problem)
+        if config.adapter is None:
+            needs.append(
+                "trained DreamStyle adapter weights (--adapter PATH): the base I2V model never learned the "
+                "raw-video condition; the 'vace' backend runs on public weights today"
+            )
+        elif not Path(config.adapter).is_file():
+            needs.append(f"adapter file {config.adapter} does not exist (--adapter)")
+        return needs + dif.option_problems(config.options) + dif.gpu_missing(config)
+
+    def pipeline(self) -> Any:
+        """The loaded `WanV2VPipeline` (loads on first use, after `missing()` found nothing to fix)."""
+        if self._pipe is None:
+            needs = self.missing(self.config)
+            if needs:
+                raise BackendError(f"backend 'dreamstyle' cannot run: needs {'; '.join(needs)}.")
+            from ..models.token_lora import load_token_lora
+            from ..models.wan_v2v import WanV2VPipeline
+
+            adapter = self.config.adapter
+            self._pipe, self._device = dif.load_pipeline(WanV2VPipeline, self.config, lambda t: load_token_lora(t, adapter))
+        return self._pipe
+
+    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
+        super().check(guidance, params)
+        dif.check_numbers(self.config, params)
+
+    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
+        """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
+        if guidance.first_frame is None:
+            return None
+        height, width = source_first.shape[:2]
+        return cv2.resize(guidance.first_frame, (width, height), interpolation=cv2.INTER_AREA)
+
+    def render_segment(
+        self,
+        frames: np.ndarray,
+        condition: np.ndarray | None,
+        guidance: Guidance,
+        seed: int,
+        params: dict[str, str],
+    ) -> np.ndarray:
+        import torch
+
+        pipe = self.pipeline()
+        distilled = bool(self.config.options.get("distill_lora"))
+        size = dif.model_size(frames.shape[1:3], dif.option(self.config, params, "resolution", "480p"))
+        clip, box = dif.letterbox(frames, size)
+        first = dif.letterbox(condition[None], size)[0][0] if condition is not None else None
+        out = pipe(
+            dif.pad_frames(clip, pipe.vae_scale_factor_temporal),
+            prompt=guidance.prompt,
+            first_frame=first,
+            style_image=guidance.style_image,
+            negative_prompt=dif.option(self.config, params, "negative_prompt", ""),
+            num_inference_steps=int(dif.option(self.config, params, "steps", "4" if distilled else "40")),
+            guidance_scale=float(dif.option(self.config, params, "guidance_scale", "1.0" if distilled else "5.0")),
+            generator=torch.Generator("cpu").manual_seed(seed),
+        ).frames[0][: len(frames)]
+        pixels = (np.clip(out, 0.0, 1.0) * 255).round().astype(np.uint8)
+        return dif.unletterbox(pixels, box, frames.shape[1:3])

@@ -1,0 +1,111 @@
+"""Wan VACE on public weights (Wan2.1-VACE-1.3B/14B, Wan2.2-VACE-Fun) through `diffusers.WanVACEPipeline`.
+
+The source shot's depth or pose maps are the control video; the stylized first frame is kept as
+frame 0 (mask black = keep, white = generate); the style image is VACE's reference image; the prompt
+goes through UMT5. Depth/pose estimators load from local folders (`engine.control`). torch and
+diffusers are imported only when the first segment renders. Options: see `engine.backends._diffusion`
+plus `control=depth|pose`, `depth_model=PATH`, `pose_model=PATH`, `conditioning_scale=FLOAT`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import _diffusion as dif
+from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
+
+__all__ = ["VaceBackend"]
+
+WHAT = "Wan VACE in Diffusers format (e.g. Wan-AI/Wan2.1-VACE-14B-diffusers or Wan2.1-VACE-1.3B-diffusers)"
+
+
+def _vace_problem(config: dict[str, Any]) -> str | None:
+    if not config.get("vace_layers"):
+        return f"not a VACE model (its transformer config has no vace_layers): {WHAT}"
+    return None
+
+
+class VaceBackend(Backend):
+    name = "vace"
+    description = "Wan VACE (public weights): depth/pose control, kept stylized first frame, style reference."
+    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    segment_frames = 81
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        super().__init__(config)
+        self._pipe: Any = None
+        self._control: Any = None
+        self._device = "cpu"
+
+    @classmethod
+    def missing(cls, config: BackendConfig) -> list[str]:
+        from ..control import control_missing
+
+        needs = dif.ml_missing() + dif.folder_missing(config.model_dir, WHAT, _vace_problem)
+        return needs + control_missing(config.options) + dif.option_problems(config.options) + dif.gpu_missing(config)
+
+    def pipeline(self) -> Any:
+        """The loaded `WanVACEPipeline` and control estimator (on first use)."""
+        if self._pipe is None:
+            needs = self.missing(self.config)
+            if needs:
+                raise BackendError(f"backend 'vace' cannot run: needs {'; '.join(needs)}.")
+            from diffusers import WanVACEPipeline
+
+            from ..control import load_control
+
+            self._pipe, self._device = dif.load_pipeline(WanVACEPipeline, self.config)
+            self._control = load_control(self.config.options, self._device)
+        return self._pipe
+
+    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
+        super().check(guidance, params)
+        dif.check_numbers(self.config, params)
+
+    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
+        """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
+        if guidance.first_frame is None:
+            return None
+        height, width = source_first.shape[:2]
+        return cv2.resize(guidance.first_frame, (width, height), interpolation=cv2.INTER_AREA)
+
+    def render_segment(
+        self,
+        frames: np.ndarray,
+        condition: np.ndarray | None,
+        guidance: Guidance,
+        seed: int,
+        params: dict[str, str],
+    ) -> np.ndarray:
+        import PIL.Image
+        import torch
+
+        pipe = self.pipeline()
+        distilled = bool(self.config.options.get("distill_lora"))
+        size = dif.model_size(frames.shape[1:3], dif.option(self.config, params, "resolution", "480p"))
+        clip, box = dif.letterbox(dif.pad_frames(frames, pipe.vae_scale_factor_temporal), size)
+        control = self._control(clip)
+        keep = np.zeros(len(clip), bool)
+        if condition is not None:
+            control[0], keep[0] = dif.letterbox(condition[None], size)[0][0], True
+        white, black = (np.full(size, v, np.uint8) for v in (255, 0))
+        style = guidance.style_image
+        out = pipe(
+            video=[PIL.Image.fromarray(f) for f in control],
+            mask=[PIL.Image.fromarray(black if k else white) for k in keep],
+            reference_images=[PIL.Image.fromarray(style)] if style is not None else None,
+            conditioning_scale=float(dif.option(self.config, params, "conditioning_scale", "1.0")),
+            prompt=guidance.prompt,
+            negative_prompt=dif.option(self.config, params, "negative_prompt", ""),
+            height=size[0],
+            width=size[1],
+            num_frames=len(clip),
+            num_inference_steps=int(dif.option(self.config, params, "steps", "4" if distilled else "30")),
+            guidance_scale=float(dif.option(self.config, params, "guidance_scale", "1.0" if distilled else "5.0")),
+            generator=torch.Generator("cpu").manual_seed(seed),
+        ).frames[0][: len(frames)]
+        pixels = (np.clip(out, 0.0, 1.0) * 255).round().astype(np.uint8)
+        return dif.unletterbox(pixels, box, frames.shape[1:3])
