@@ -1,0 +1,84 @@
+"""The segment chainer: a shot is stylized segment by segment, streaming.
+
+Segments are `backend.segment_frames` long and overlap by `overlap` frames. The first segment is
+conditioned on the shot's stylized first frame; every later one on the previous segment's output at
+the frame where it starts (with the default overlap of one, that is the previous segment's last output
+frame), so a long shot keeps one look. Only one segment of frames is held in memory at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from .backends.base import Backend, Guidance
+
+__all__ = ["Cancelled", "SegmentDone", "segment_bounds", "stylize_shot"]
+
+
+class Cancelled(Exception):
+    """The job was cancelled between two segments."""
+
+
+@dataclass(frozen=True)
+class SegmentDone:
+    index: int
+    total: int
+    frames_done: int
+    frames_total: int
+    last_frame: np.ndarray
+
+
+def segment_bounds(frames: int, length: int, overlap: int = 1) -> list[tuple[int, int]]:
+    """[start, end) of each segment; consecutive segments share `overlap` frames."""
+    if frames <= 0:
+        raise ValueError("a shot needs at least one frame")
+    if length < 2 or not 1 <= overlap < length:
+        raise ValueError(f"segment length {length} and overlap {overlap}: need length >= 2 and 1 <= overlap < length")
+    bounds = [(0, min(length, frames))]
+    while bounds[-1][1] < frames:
+        start = bounds[-1][1] - overlap
+        bounds.append((start, min(start + length, frames)))
+    return bounds
+
+
+def stylize_shot(
+    backend: Backend,
+    source: Iterable[np.ndarray],
+    frames: int,
+    guidance: Guidance,
+    *,
+    seed: int,
+    params: dict[str, str],
+    overlap: int = 1,
+    on_segment: Callable[[SegmentDone], None] = lambda done: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[np.ndarray]:
+    """Yields the stylized frames of a shot in order, exactly `frames` of them."""
+    bounds = segment_bounds(frames, backend.segment_frames, overlap)
+    source_iter = iter(source)
+    window: list[np.ndarray] = []
+    condition: np.ndarray | None = None
+    emitted = 0
+    for index, (start, end) in enumerate(bounds):
+        if cancelled():
+            raise Cancelled
+        window = window[len(window) - overlap :] if index else []
+        window.extend(islice(source_iter, end - start - len(window)))
+        if len(window) != end - start:
+            raise ValueError(f"the source ended after {start + len(window)} of {frames} frames")
+        segment = np.stack(window)
+        if index == 0:
+            condition = backend.first_condition(segment[0], guidance, seed)
+        output = backend.render_segment(segment, condition, guidance, seed, params)
+        if output.shape != segment.shape:
+            raise ValueError(f"backend {backend.name!r} returned {output.shape} for a segment of {segment.shape}")
+        if index + 1 < len(bounds):
+            condition = output[bounds[index + 1][0] - start]
+        for frame in output[emitted - start :]:
+            yield frame
+        emitted = end
+        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1]))

@@ -1,0 +1,135 @@
+"""Translation between v1 messages and engine objects, with every field of a request validated."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+from dreamstyle.v1 import engine_pb2 as pb
+
+from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT
+from .backends.registry import BACKENDS, DEFAULT_BACKEND
+from .jobs import Job, JobState
+from .render import ShotRequest
+from .storage import Storage
+
+__all__ = ["InvalidRequest", "LIMITS", "GUIDANCE_TO_PB", "shot_request", "job_to_pb", "STATE_FROM_PB"]
+
+
+class InvalidRequest(ValueError):
+    """A request field is missing or out of range; the message names the field."""
+
+
+LIMITS = pb.Limits(
+    max_upload_bytes=8 << 30,
+    max_shot_frames=200_000,
+    max_width=8192,
+    max_height=8192,
+    max_prompt_chars=2000,
+)
+GUIDANCE_TO_PB = {
+    TEXT: pb.GUIDANCE_TYPE_TEXT,
+    STYLE_IMAGE: pb.GUIDANCE_TYPE_STYLE_IMAGE,
+    FIRST_FRAME: pb.GUIDANCE_TYPE_FIRST_FRAME,
+}
+_CODECS = {pb.CODEC_UNSPECIFIED: "h264", pb.CODEC_H264: "h264", pb.CODEC_PRORES_422_HQ: "prores"}
+_STATE_TO_PB = {
+    JobState.QUEUED: pb.JOB_STATE_QUEUED,
+    JobState.RUNNING: pb.JOB_STATE_RUNNING,
+    JobState.DONE: pb.JOB_STATE_DONE,
+    JobState.FAILED: pb.JOB_STATE_FAILED,
+    JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
+}
+STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
+_TIMECODE = re.compile(r"\d\d:\d\d:\d\d[:;]\d\d")
+_STEM = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def _check(ok: bool, field: str, problem: str) -> None:
+    if not ok:
+        raise InvalidRequest(f"{field}: {problem}")
+
+
+def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Path | None:
+    kind = ref.WhichOneof("ref")
+    if kind is None:
+        _check(not required, field, "is required (a path or an upload id)")
+        return None
+    if kind == "upload_id":
+        return storage.upload_path(ref.upload_id)
+    _check(0 < len(ref.path) <= 4096, f"{field}.path", "must be 1-4096 characters")
+    return storage.resolve(ref.path, field)
+
+
+def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
+    """Validates a SubmitShotRequest and resolves its paths inside the engine's roots."""
+    _check(0 < len(msg.idempotency_key) <= 256, "idempotency_key", "must be 1-256 characters")
+    _check(msg.backend == "" or msg.backend in BACKENDS, "backend", f"unknown; choose one of {sorted(BACKENDS)}")
+    shot = msg.shot
+    _check(msg.HasField("shot"), "shot", "is required")
+    _check(shot.end_frame > shot.start_frame, "shot.end_frame", "must be greater than shot.start_frame")
+    frames = shot.end_frame - shot.start_frame
+    _check(frames <= LIMITS.max_shot_frames, "shot", f"{frames} frames is over the limit of {LIMITS.max_shot_frames}")
+    _check(len(shot.label) <= 512, "shot.label", "must be at most 512 characters")
+    rate = None
+    if shot.HasField("rate"):
+        _check(shot.rate.num > 0 and shot.rate.den > 0, "shot.rate", "numerator and denominator must be positive")
+        rate = Fraction(shot.rate.num, shot.rate.den)
+        _check(rate <= 1000, "shot.rate", "must be at most 1000 fps")
+    _check(len(msg.guidance.prompt) <= LIMITS.max_prompt_chars, "guidance.prompt", "is too long")
+    _check(msg.output.codec in _CODECS, "output.codec", "unknown codec")
+    _check(not msg.output.timecode or bool(_TIMECODE.fullmatch(msg.output.timecode)), "output.timecode", "must be HH:MM:SS:FF")
+    _check(len(msg.output.name) <= 200, "output.name", "must be at most 200 characters")
+    _check(-1000 <= msg.priority <= 1000, "priority", "must be between -1000 and 1000")
+    _check(len(msg.params) <= 32, "params", "at most 32 entries")
+    for key, value in msg.params.items():
+        _check(0 < len(key) <= 64 and len(value) <= 256, f"params[{key[:64]!r}]", "key 1-64, value up to 256 characters")
+    folder = storage.resolve(msg.output.directory, "output.directory") if msg.output.directory else storage.results
+    stem = _STEM.sub("_", msg.output.name or shot.label or "shot").strip(" .") or "shot"
+    return ShotRequest(
+        key=msg.idempotency_key,
+        media=_media(shot.media, "shot.media", storage, required=True),
+        start=shot.start_frame,
+        end=shot.end_frame,
+        rate=rate,
+        label=shot.label,
+        backend=msg.backend or DEFAULT_BACKEND,
+        out_path_stem=folder / stem,
+        prompt=msg.guidance.prompt,
+        style_image=_media(msg.guidance.style_image, "guidance.style_image", storage, required=False),
+        first_frame=_media(msg.guidance.first_frame, "guidance.first_frame", storage, required=False),
+        seed=msg.seed,
+        params=dict(msg.params),
+        codec=_CODECS[msg.output.codec],
+        timecode=msg.output.timecode or None,
+        priority=msg.priority,
+    )
+
+
+def job_to_pb(job: Job) -> pb.Job:
+    message = pb.Job(
+        job_id=job.id,
+        idempotency_key=job.request.key,
+        state=_STATE_TO_PB[job.state],
+        label=job.request.label,
+        segments_done=job.segments_done,
+        segments_total=job.segments_total,
+        frames_done=job.frames_done,
+        frames_total=job.request.frames,
+        error=job.error,
+        backend=job.request.backend,
+    )
+    if job.result:
+        r = job.result
+        message.result.CopyFrom(
+            pb.ResultRef(
+                path=str(r.path),
+                size_bytes=r.path.stat().st_size if r.path.exists() else 0,
+                frames=r.frames,
+                rate=pb.Rational(num=r.rate.numerator, den=r.rate.denominator),
+                width=r.width,
+                height=r.height,
+            )
+        )
+    return message

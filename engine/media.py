@@ -1,0 +1,93 @@
+"""Encoding rendered shots with PyAV: exact rate, size and frame count, written atomically.
+
+H.264 (libx264, yuv420p) is the default; ProRes 422 HQ (prores_ks profile 3, yuv422p10le) is for
+finishing. A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+__all__ = ["CODECS", "ClipWriter", "output_suffix"]
+
+CODECS = ("h264", "prores")
+
+
+def output_suffix(codec: str, timecode: str | None) -> str:
+    """The container a codec is written in: ProRes and anything with a timecode go in .mov."""
+    return ".mov" if codec == "prores" or timecode else ".mp4"
+
+
+class ClipWriter:
+    """Writes RGB frames to `path` through a temporary file that is renamed into place on success."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        rate: Fraction,
+        width: int,
+        height: int,
+        codec: str = "h264",
+        timecode: str | None = None,
+        sample_aspect: Fraction = Fraction(1),
+    ) -> None:
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+        self.path = path
+        self.frames = 0
+        self._tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self._tmp), "w", format="mov" if path.suffix == ".mov" else "mp4")
+        if codec == "h264":
+            stream = self._container.add_stream("libx264", rate=rate)
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "16", "preset": "veryfast"}
+        else:
+            stream = self._container.add_stream("prores_ks", rate=rate)
+            stream.pix_fmt = "yuv422p10le"
+            stream.options = {"profile": "3", "vendor": "apl0"}
+        stream.width, stream.height = width, height
+        stream.codec_context.time_base = Fraction(rate.denominator, rate.numerator)
+        stream.codec_context.sample_aspect_ratio = sample_aspect
+        if timecode:
+            stream.metadata["timecode"] = timecode
+        self._stream = stream
+
+    def write(self, frame: np.ndarray) -> None:
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame.pts = self.frames
+        video_frame.time_base = self._stream.codec_context.time_base
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Flushes the encoder and moves the finished file into place."""
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drops the partial file; nothing at `path` is touched."""
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ClipWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,228 @@
+"""The gRPC engine: a grpc.aio servicer that only translates, plus health, reflection and `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dreamstyle.v1 import engine_pb2 as pb
+from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
+
+from .auth import TokenAuth
+from .backends.base import Backend, BackendConfig, BackendError
+from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class, create_backend
+from .convert import GUIDANCE_TO_PB, LIMITS, STATE_FROM_PB, InvalidRequest, job_to_pb, shot_request
+from .jobs import JobManager, JobNotFound, JobState, QueueFull
+from .storage import OutsideRoots, Storage, UploadError
+
+__all__ = ["EngineConfig", "serve", "running_engine"]
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+VERSION = "0.1.0"
+
+# Domain errors map to status codes here and nowhere else.
+_STATUS = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    UploadError: grpc.StatusCode.INVALID_ARGUMENT,
+    JobNotFound: grpc.StatusCode.NOT_FOUND,
+    OutsideRoots: grpc.StatusCode.PERMISSION_DENIED,
+    BackendError: grpc.StatusCode.FAILED_PRECONDITION,
+    QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+_DOMAIN_ERRORS = tuple(_STATUS)
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    code = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
+    detail = f"job {exc.args[0]} not found" if isinstance(exc, JobNotFound) else str(exc)
+    await context.abort(code, detail)
+
+
+@dataclass
+class EngineConfig:
+    state_dir: Path
+    media_roots: list[Path] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str | None = None
+    workers: int = 1
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+
+class _Backends:
+    """One loaded backend per name, created on first use and kept (models stay loaded)."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self._loaded: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Backend:
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = create_backend(name, self.config)
+            return self._loaded[name]
+
+
+class EngineService(pb_grpc.EngineServicer):
+    def __init__(self, jobs: JobManager, storage: Storage, backend_config: BackendConfig) -> None:
+        self.jobs = jobs
+        self.storage = storage
+        self.backend_config = backend_config
+
+    async def GetCapabilities(self, request, context):
+        infos = []
+        for name in sorted(BACKENDS):
+            cls = backend_class(name)
+            infos.append(
+                pb.BackendInfo(
+                    name=name,
+                    description=cls.description,
+                    guidances=[GUIDANCE_TO_PB[g] for g in sorted(cls.guidances)],
+                    segment_frames=cls.segment_frames,
+                    missing=cls.missing(self.backend_config),
+                    named_looks=list(cls.named_looks),
+                )
+            )
+        return pb.Capabilities(
+            engine_version=VERSION,
+            backends=infos,
+            limits=LIMITS,
+            gpus=_gpu_count(),
+            shared_storage=True,
+            default_backend=DEFAULT_BACKEND,
+        )
+
+    async def SubmitShot(self, request, context):
+        try:
+            shot = shot_request(request, self.storage)
+            cls = backend_class(shot.backend)
+            missing = cls.missing(self.backend_config)
+            if missing:
+                raise BackendError(f"backend {shot.backend!r} cannot run on this engine: needs {'; '.join(missing)}")
+            job, created = await self.jobs.submit(shot)
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+        return pb.SubmitShotResponse(job=job_to_pb(job), created=created)
+
+    async def WatchJob(self, request, context):
+        kinds = {
+            JobState.QUEUED: pb.JobEvent.KIND_QUEUED,
+            JobState.RUNNING: pb.JobEvent.KIND_PROGRESS,
+            JobState.DONE: pb.JobEvent.KIND_DONE,
+            JobState.FAILED: pb.JobEvent.KIND_FAILED,
+            JobState.CANCELLED: pb.JobEvent.KIND_CANCELLED,
+        }
+        try:
+            async for job in self.jobs.watch(request.job_id):
+                yield pb.JobEvent(kind=kinds[job.state], job=job_to_pb(job), message=job.error or job.message)
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+
+    async def GetJob(self, request, context):
+        try:
+            return job_to_pb(self.jobs.get(request.job_id))
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+
+    async def CancelJob(self, request, context):
+        try:
+            return job_to_pb(await self.jobs.cancel(request.job_id))
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+
+    async def ListJobs(self, request, context):
+        states = {STATE_FROM_PB[s] for s in request.states if s in STATE_FROM_PB}
+        return pb.ListJobsResponse(jobs=[job_to_pb(job) for job in self.jobs.list(states)])
+
+    async def UploadMedia(self, request_iterator, context):
+        try:
+            first = await anext(aiter(request_iterator), None)
+            if first is None or first.WhichOneof("part") != "header":
+                raise InvalidRequest("header: the first message of an upload must be its header")
+            header = first.header
+
+            async def chunks() -> AsyncIterator[bytes]:
+                async for message in request_iterator:
+                    if message.WhichOneof("part") != "data":
+                        raise InvalidRequest("data: only data chunks may follow the header")
+                    yield message.data
+
+            path = await self.storage.receive(
+                header.filename, header.size_bytes, header.sha256, chunks(), LIMITS.max_upload_bytes
+            )
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+        return pb.UploadResponse(upload_id=path.parent.name, size_bytes=path.stat().st_size)
+
+    async def DownloadResult(self, request, context):
+        try:
+            job = self.jobs.get(request.job_id)
+            if job.state is not JobState.DONE:
+                raise BackendError(f"job {job.id} is {job.state.value}, not done; watch it until it finishes")
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+        path = job.result.path
+        total = path.stat().st_size
+        with open(path, "rb") as source:
+            first = True
+            while data := source.read(CHUNK):
+                yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
+                first = False
+
+
+def _gpu_count() -> int:
+    """CUDA devices visible to this engine, without importing torch when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count()
+
+
+@asynccontextmanager
+async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
+    """Starts the engine, yields the bound port, and stops it gracefully on exit."""
+    storage = Storage(config.media_roots, config.state_dir)
+    jobs = JobManager(_Backends(config.backend), workers=config.workers)
+    interceptors = [TokenAuth(config.token)] if config.token else []
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)],
+    )
+    pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config.backend), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (pb.DESCRIPTOR.services_by_name["Engine"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    await jobs.start()
+    await server.start()
+    for name in ("", names[0]):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("engine listening on %s:%d", config.host, port)
+    try:
+        yield port
+    finally:
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(grace=2)
+        await jobs.stop()
+
+
+async def serve(config: EngineConfig, ready: asyncio.Event | None = None) -> None:
+    """Runs the engine until cancelled; prints the bound port."""
+    async with running_engine(config) as port:
+        print(f"dreamstyle engine listening on {config.host}:{port}", flush=True)
+        if ready:
+            ready.set()
+        await asyncio.Event().wait()

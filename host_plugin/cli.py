@@ -1,0 +1,38 @@
+"""The `dreamstyle` command on the editor's machine: a thin layer over the pipeline.
+
+Each subcommand is a module in `host_plugin.commands` with `add_parser(subparsers)`; the parser it
+adds sets `func`. `dreamstyle engine ...` is dispatched to the engine by `dreamstyle.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import DreamStyleError
+
+__all__ = ["main", "COMMANDS"]
+
+COMMANDS = ["stylize", "shots", "sample"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamstyle", description="Restyle the shots of an edit with a DreamStyle engine.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("engine", help="run the engine or list its backends (dreamstyle engine --help)")
+    for name in COMMANDS:
+        importlib.import_module(f"host_plugin.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DreamStyleError as exc:
+        print(f"dreamstyle: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dreamstyle: interrupted; jobs already on the engine keep running.", file=sys.stderr)
+        return 130

@@ -1,0 +1,86 @@
+"""Options shared by several commands, and their conversion to pipeline settings."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import SettingsError
+from ..pipeline import StyleSettings
+from ..shots import DETECTORS, DetectionSettings
+from ..stylize import EngineSettings
+from ..timeline.media import PathMap
+
+__all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
+           "detection_settings", "style_settings", "engine_settings", "path_maps"]
+
+
+def add_media_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--media-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="folder to search for offline media by file or reel name (repeatable)")
+    parser.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
+                        help="rewrite media paths that start with FROM (repeatable)")
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", default=DetectionSettings().detector, choices=sorted(DETECTORS),
+                        help="shot-boundary detector inside clips (default: %(default)s)")
+    parser.add_argument("--threshold", type=float, help="detector threshold (default: the detector's own)")
+    parser.add_argument("--min-shot", default=None, metavar="N|Ns",
+                        help="minimum shot length in frames (15) or seconds (0.6s)")
+    parser.add_argument("--no-detect", action="store_true", help="split only at the timeline's own edit points")
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", default="", help="text guidance (classic backend: a named look)")
+    parser.add_argument("--style-image", type=Path, help="style reference image")
+    parser.add_argument("--first-frame", type=Path, help="a stylized first frame to carry through each shot")
+    parser.add_argument("--backend", default="classic", help="engine backend (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--codec", choices=["h264", "prores"], default="h264", help="render codec (default: %(default)s)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="backend parameter such as strength=0.8 or steps=4 (repeatable)")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start a local one)")
+    parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
+    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
+    parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
+                        help="send media by path (shared storage) or stream it (default: path on loopback)")
+
+
+def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
+    if args.no_detect:
+        return None
+    minimum: dict[str, float | int] = {}
+    if args.min_shot:
+        text = args.min_shot.strip().lower()
+        try:
+            minimum = {"min_shot_seconds": float(text[:-1])} if text.endswith("s") else {"min_shot_frames": int(text)}
+        except ValueError:
+            raise SettingsError(f"--min-shot {args.min_shot!r}: give frames (15) or seconds (0.6s)") from None
+    return DetectionSettings(detector=args.detector, threshold=args.threshold, **minimum)
+
+
+def style_settings(args: argparse.Namespace) -> StyleSettings:
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"--param {item!r} must look like KEY=VALUE")
+        params[key] = value
+    return StyleSettings(prompt=args.prompt, style_image=args.style_image, first_frame=args.first_frame,
+                         backend=args.backend, seed=args.seed, codec=args.codec, params=params)
+
+
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    stream = {"auto": None, "path": False, "stream": True}[args.transfer]
+    return EngineSettings(address=args.engine, token_file=args.token_file, tls_ca=args.tls_ca, stream_media=stream)
+
+
+def path_maps(args: argparse.Namespace) -> list[PathMap]:
+    try:
+        return [PathMap.parse(rule) for rule in args.path_map]
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

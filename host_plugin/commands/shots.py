@@ -1,0 +1,78 @@
+"""`dreamstyle shots TIMELINE_OR_MEDIA --format json`: the shots that would be sent to the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime
+
+from ..pipeline import load_edit, plan_edit
+from ..plan import Plan, plan_media
+from ..timeline.reader import ADAPTERS
+from . import options
+
+__all__ = ["add_parser", "run", "plan_json"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("shots", help="list the shots of a timeline or a media file")
+    parser.add_argument("source", type=Path, help="a timeline (.otio, .xml, .edl, .aaf) or a video file")
+    parser.add_argument("--format", choices=["json", "table"], default="table")
+    parser.add_argument("--handles", type=int, default=0)
+    options.add_media_options(parser)
+    options.add_detection_options(parser)
+    parser.set_defaults(func=run)
+
+
+def plan_json(plan: Plan, start: RationalTime | None) -> dict:
+    """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute."""
+    rate = float(plan.rate)
+    offset = start if start is not None else RationalTime(0, rate)
+
+    def timecode(time: RationalTime) -> str:
+        return otio.opentime.to_timecode(time + offset, rate)
+
+    return {
+        "fps": f"{plan.rate.numerator}/{plan.rate.denominator}",
+        "shots": [
+            {
+                "shot": s.name,
+                "clip": s.clip_name,
+                "media": str(s.media),
+                "start_frame": s.start,
+                "end_frame": s.end,
+                "frames": s.frames,
+                "handles": [s.head, s.tail],
+                "media_fps": f"{s.rate.numerator}/{s.rate.denominator}",
+                "record_start": timecode(s.record.start_time),
+                "record_end": timecode(s.record.end_time_exclusive()),
+            }
+            for s in plan.shots
+        ],
+        "transitions": [
+            {"kind": t.kind, "start_frame": t.start_frame, "end_frame": t.end_frame} for t in plan.transitions
+        ],
+        "problems": [{"clip": p.clip_name, "message": p.message} for p in plan.problems],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    detection = options.detection_settings(args)
+    if args.source.suffix.lower() in ADAPTERS:
+        edit = load_edit(args.source, args.media_dir, options.path_maps(args))
+        plan, start = plan_edit(edit, detection, args.handles), edit.timeline.global_start_time
+    else:
+        plan, start = plan_media(args.source, detection), None
+    data = plan_json(plan, start)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        for shot in data["shots"]:
+            print(f"{shot['shot']:<24} {shot['record_start']} - {shot['record_end']}  "
+                  f"{shot['media']} [{shot['start_frame']}, {shot['end_frame']})")
+        for problem in data["problems"]:
+            print(f"problem: {problem['message']}")
+    return 1 if plan.problems else 0

@@ -1,0 +1,105 @@
+"""`dreamstyle stylize TIMELINE`: render every shot and write a version timeline beside the original."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..pipeline import ShotUpdate
+from ..plan import Plan
+from ..stylize import Report, stylize
+from . import options
+
+__all__ = ["add_parser", "run", "print_report"]
+
+_FINAL = {"done", "cached", "failed", "cancelled"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("stylize", help="stylize every shot of a timeline (.otio, .xml, .edl, .aaf)")
+    parser.add_argument("timeline", type=Path)
+    parser.add_argument("--out", type=Path, help="folder for renders and the contact sheet (default: beside the timeline)")
+    parser.add_argument("--handles", type=int, default=0, help="extra frames rendered before/after each shot")
+    options.add_style_options(parser)
+    options.add_engine_options(parser)
+    options.add_media_options(parser)
+    options.add_detection_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = render_with_progress(args.timeline, args, args.out)
+    print_report(report)
+    return 1 if report.failed or not report.results else 0
+
+
+def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
+    """Runs `stylize()` with an overall bar and a bar per shot."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall: TaskID | None = None
+        tasks: dict[int, TaskID] = {}
+
+        def on_plan(plan: Plan) -> None:
+            nonlocal overall
+            for problem in plan.problems:
+                console.print(f"[yellow]skipped[/] {problem.message}")
+            total = sum(s.frames + s.head + s.tail for s in plan.shots)
+            overall = progress.add_task("all shots", total=total, state=f"{len(plan.shots)} shots")
+
+        def on_update(update: ShotUpdate) -> None:
+            shot = update.shot
+            if shot.number not in tasks:
+                tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
+            progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
+            if update.state in _FINAL and overall is not None:
+                progress.advance(overall, update.frames_total)
+                if update.state == "failed":
+                    console.print(f"[red]failed[/] {update.message}")
+
+        return stylize(
+            timeline,
+            options.style_settings(args),
+            engine=options.engine_settings(args),
+            out_dir=out,
+            media_dirs=args.media_dir,
+            path_maps=options.path_maps(args),
+            detection=options.detection_settings(args),
+            handles=args.handles,
+            on_plan=on_plan,
+            on_update=on_update,
+        )
+
+
+def print_report(report: Report) -> None:
+    """The summary table, then where the results are."""
+    console = Console()
+    start = report.edit.timeline.global_start_time
+    table = Table(title=f"DreamStyle: {report.edit.path.name}")
+    for column in ("shot", "record in", "record out", "frames", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("output", overflow="fold")
+    for result in report.results:
+        shot = result.shot
+        record_in = shot.record.start_time + start if start is not None else shot.record.start_time
+        record_out = shot.record.end_time_exclusive() + start if start is not None else shot.record.end_time_exclusive()
+        status = result.status if not result.error else f"{result.status}: {result.error}"
+        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), status, str(result.output or ""))
+    console.print(table)
+    for problem in report.plan.problems:
+        console.print(f"[yellow]not rendered[/]: {problem.message}")
+    if report.timeline_out:
+        console.print(f"version timeline: {report.timeline_out}")
+    if report.contact_sheet:
+        console.print(f"contact sheet:    {report.contact_sheet}")
+
+
+def _timecode(time: RationalTime) -> str:
+    return otio.opentime.to_timecode(time, time.rate)

@@ -1,0 +1,45 @@
+"""A before/after contact sheet: one row per shot, source beside render at the shot's middle frame."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from dreamstyle.frames import MediaError, iter_frames
+
+from .timeline.writeback import Rendered
+
+__all__ = ["write_contact_sheet"]
+
+THUMB_W, THUMB_H, LABEL_H, PAD = 320, 180, 22, 8
+
+
+def _frame(path: Path, index: int) -> Image.Image:
+    array = next(iter_frames(path, index, index + 1, width=THUMB_W, height=THUMB_H))
+    return Image.fromarray(array)
+
+
+def write_contact_sheet(results: Sequence[Rendered], path: Path) -> Path:
+    """Writes a PNG with a before | after row per rendered shot (atomically); returns its path."""
+    rows = [r for r in results if r.output is not None]
+    width = 2 * THUMB_W + 3 * PAD
+    sheet = Image.new("RGB", (width, PAD + max(1, len(rows)) * (THUMB_H + LABEL_H + PAD)), (24, 24, 28))
+    draw = ImageDraw.Draw(sheet)
+    for row, result in enumerate(rows):
+        shot = result.shot
+        top = PAD + row * (THUMB_H + LABEL_H + PAD)
+        middle = shot.frames // 2
+        draw.text((PAD, top + 4), f"{shot.name}  before | after  (frame {shot.start + middle})", fill=(220, 220, 220))
+        try:
+            sheet.paste(_frame(shot.media, shot.start + middle), (PAD, top + LABEL_H))
+            sheet.paste(_frame(result.output, shot.head + middle), (2 * PAD + THUMB_W, top + LABEL_H))
+        except MediaError as exc:
+            draw.text((PAD, top + LABEL_H + 8), f"cannot read: {exc}"[:90], fill=(255, 120, 120))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    sheet.save(partial, format="PNG")
+    os.replace(partial, path)
+    return path

@@ -1,0 +1,70 @@
+"""Starts a private engine on 127.0.0.1 for one run (or for the panel), as a child process."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import EngineUnavailable
+
+__all__ = ["LocalEngine"]
+
+_LISTENING = re.compile(r"listening on (\S+:\d+)")
+
+
+class LocalEngine:
+    """`with LocalEngine(state_dir, roots) as address:` runs `python -m engine serve --port 0`."""
+
+    def __init__(self, state_dir: Path, media_roots: Sequence[Path], extra_args: Sequence[str] = (), timeout: float = 60) -> None:
+        self.state_dir = state_dir
+        self.media_roots = list(media_roots)
+        self.extra_args = list(extra_args)
+        self.timeout = timeout
+        self._process: subprocess.Popen[str] | None = None
+        self.address: str | None = None
+
+    def start(self) -> str:
+        command = [sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(self.state_dir)]
+        for root in self.media_roots:
+            command += ["--media-root", str(root)]
+        command += self.extra_args
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        found = threading.Event()
+        lines: list[str] = []
+
+        def read() -> None:
+            assert self._process and self._process.stdout
+            for line in self._process.stdout:
+                if not found.is_set():
+                    lines.append(line)
+                    match = _LISTENING.search(line)
+                    if match:
+                        self.address = match.group(1)
+                        found.set()
+            found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        found.wait(self.timeout)
+        if self.address is None:
+            self.stop()
+            raise EngineUnavailable("the local engine did not start:\n" + "".join(lines[-20:]))
+        return self.address
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,282 @@
+"""Timeline -> shots -> engine jobs -> rendered clips: the one service layer the CLI and the panel share.
+
+    edit = load_edit(path, media_dirs=[...])
+    plan = plan_edit(edit, detection, handles=0)
+    with Renderer(client, out_dir) as renderer:
+        results = renderer.render(plan.shots, style, on_update)
+    written = write_version(edit, results, style.label)
+
+Every failure is per shot (a `ShotResult` with status "failed" and a message naming the clip, file and
+what to do); nothing the user had is modified: renders and timelines are new files written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import opentimelineio as otio
+from PIL import Image, UnidentifiedImageError
+
+from dreamstyle.frames import MediaError, probe
+from dreamstyle.v1 import engine_pb2 as pb
+
+from .client import EngineClient
+from .errors import DreamStyleError, SettingsError
+from .plan import Plan, Shot, plan_shots
+from .shots import DetectionSettings
+from .timeline.media import PathMap, Relinker
+from .timeline.reader import ClipRef, read_timeline, video_clips
+
+__all__ = [
+    "StyleSettings",
+    "Edit",
+    "ShotResult",
+    "ShotUpdate",
+    "load_edit",
+    "timeline_rate",
+    "plan_edit",
+    "Renderer",
+    "job_key",
+]
+
+_CODECS = {"h264": pb.CODEC_H264, "prores": pb.CODEC_PRORES_422_HQ}
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    """A look: what the engine is asked for, identical settings giving identical job keys."""
+
+    prompt: str = ""
+    style_image: Path | None = None
+    first_frame: Path | None = None
+    backend: str = "classic"
+    seed: int = 0
+    codec: str = "h264"
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        parts = [self.backend]
+        if self.prompt:
+            parts.append(self.prompt[:40])
+        if self.style_image:
+            parts.append(self.style_image.stem)
+        if self.first_frame:
+            parts.append(f"ff:{self.first_frame.stem}")
+        return " ".join(parts)
+
+    def check(self) -> None:
+        """Raises SettingsError for unreadable images or a codec the engine does not know."""
+        if self.codec not in _CODECS:
+            raise SettingsError(f"codec {self.codec!r}: choose one of {', '.join(_CODECS)}")
+        for role, path in (("style image", self.style_image), ("first frame", self.first_frame)):
+            if path is None:
+                continue
+            try:
+                with Image.open(path) as image:
+                    image.verify()
+            except FileNotFoundError:
+                raise SettingsError(f"{role} {path}: file not found.") from None
+            except (UnidentifiedImageError, OSError) as exc:
+                raise SettingsError(f"{role} {path}: not an image PIL can read (use PNG, JPEG or TIFF): {exc}") from None
+
+
+@dataclass
+class Edit:
+    path: Path
+    timeline: otio.schema.Timeline
+    clips: list[ClipRef]
+    skipped: list[str]
+    relinker: Relinker
+
+
+@dataclass(frozen=True)
+class ShotUpdate:
+    shot: Shot
+    state: str  # queued | running | done | cached | failed | cancelled
+    frames_done: int
+    frames_total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ShotResult:
+    shot: Shot
+    status: str  # done | cached | failed | cancelled
+    output: Path | None = None
+    error: str = ""
+
+
+def load_edit(
+    path: Path, media_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), edl_rate: float = 24000 / 1001
+) -> Edit:
+    """Reads a timeline file and lists its visible video clips (TimelineError when it cannot)."""
+    timeline = read_timeline(path, edl_rate)
+    clips, skipped = video_clips(timeline)
+    search = [path.parent, *media_dirs]
+    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps))
+
+
+def timeline_rate(edit: Edit) -> float:
+    """The timeline's frame rate: its start time's, else its first clip's record rate."""
+    start = edit.timeline.global_start_time
+    if start is not None and start.rate > 0:
+        return start.rate
+    return edit.clips[0].record.duration.rate if edit.clips else 24.0
+
+
+def plan_edit(edit: Edit, detection: DetectionSettings | None, handles: int = 0) -> Plan:
+    """The shots of every clip; clips whose media cannot be used are listed in `plan.problems`."""
+    return plan_shots(edit.clips, edit.relinker, timeline_rate(edit), detection, handles)
+
+
+def _file_digest(path: Path | None) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+
+
+def job_key(shot: Shot, style: StyleSettings) -> str:
+    """Same media range + guidance + backend + seed + output settings => same key."""
+    stat = shot.media.stat()
+    payload = {
+        "media": [str(shot.media.resolve()), stat.st_size, stat.st_mtime_ns],
+        "range": [shot.start - shot.head, shot.end + shot.tail],
+        "backend": style.backend,
+        "seed": style.seed,
+        "prompt": style.prompt,
+        "style_image": _file_digest(style.style_image),
+        "first_frame": _file_digest(style.first_frame),
+        "params": sorted(style.params.items()),
+        "codec": style.codec,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _start_timecode(shot: Shot) -> str | None:
+    """The source timecode of the first rendered frame, so the render carries the source's TC."""
+    try:
+        timecode = probe(shot.media).timecode
+    except MediaError:
+        return None
+    if not timecode:
+        return None
+    rate = float(shot.rate)
+    start = otio.opentime.from_timecode(timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
+    return otio.opentime.to_timecode(start, rate)
+
+
+class Renderer:
+    """Submits shots to one engine and follows them to the end, a watcher thread per shot."""
+
+    def __init__(self, client: EngineClient, out_dir: Path, *, stream_media: bool = False, priority: int = 0) -> None:
+        self.client = client
+        self.renders = out_dir / "renders"
+        self.stream_media = stream_media
+        self.priority = priority
+        self._jobs: dict[int, str] = {}
+        self._uploads: dict[Path, str] = {}
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Jobs keep running on the engine; only an explicit cancel stops them."""
+
+    def cancel(self, shot: Shot) -> None:
+        job_id = self._jobs.get(shot.number)
+        if job_id:
+            self.client.cancel(job_id)
+
+    def cancel_all(self) -> None:
+        for job_id in list(self._jobs.values()):
+            self.client.cancel(job_id)
+
+    def render(
+        self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
+    ) -> list[ShotResult]:
+        """Renders every shot, skipping those already rendered with the same settings."""
+        style.check()
+        self.renders.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(shots)))) as pool:
+            return list(pool.map(lambda shot: self._render_one(shot, style, on_update), shots))
+
+    def _render_one(self, shot: Shot, style: StyleSettings, on_update: Callable[[ShotUpdate], None]) -> ShotResult:
+        total = shot.frames + shot.head + shot.tail
+        try:
+            key = job_key(shot, style)
+            stem = self.renders / f"{shot.name}_{key[:10]}"
+            cached = self._finished(stem, total)
+            if cached:
+                on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings"))
+                return ShotResult(shot, "cached", cached)
+            reply = self.client.submit(self._request(shot, style, key, stem))
+            self._jobs[shot.number] = reply.job.job_id
+            for event in self.client.watch(reply.job.job_id):
+                job = event.job
+                state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+                on_update(ShotUpdate(shot, state, job.frames_done, total, event.message))
+                if job.state == pb.JOB_STATE_DONE:
+                    return ShotResult(shot, "done", self._fetch(job, stem))
+                if job.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+                    return ShotResult(shot, state, error=job.error or event.message)
+            raise DreamStyleError("the engine stopped reporting before the job ended; run again to resume")
+        except (DreamStyleError, MediaError, OSError) as exc:
+            message = str(exc) if str(exc).startswith("shot ") else f"shot {shot.name}: {exc}"
+            on_update(ShotUpdate(shot, "failed", 0, total, message))
+            return ShotResult(shot, "failed", error=message)
+
+    @staticmethod
+    def _finished(stem: Path, frames: int) -> Path | None:
+        for suffix in (".mp4", ".mov"):
+            path = stem.with_suffix(suffix)
+            if path.exists():
+                try:
+                    if probe(path).frames == frames:
+                        return path
+                except MediaError:
+                    return None
+        return None
+
+    def _ref(self, path: Path) -> pb.MediaRef:
+        if not self.stream_media:
+            return pb.MediaRef(path=str(path.resolve()))
+        if path not in self._uploads:
+            self._uploads[path] = self.client.upload(path)
+        return pb.MediaRef(upload_id=self._uploads[path])
+
+    def _request(self, shot: Shot, style: StyleSettings, key: str, stem: Path) -> pb.SubmitShotRequest:
+        guidance = pb.Guidance(prompt=style.prompt)
+        if style.style_image:
+            guidance.style_image.CopyFrom(self._ref(style.style_image))
+        if style.first_frame:
+            guidance.first_frame.CopyFrom(self._ref(style.first_frame))
+        return pb.SubmitShotRequest(
+            idempotency_key=key,
+            shot=pb.ShotSpec(
+                media=self._ref(shot.media),
+                start_frame=shot.start - shot.head,
+                end_frame=shot.end + shot.tail,
+                rate=pb.Rational(num=shot.rate.numerator, den=shot.rate.denominator),
+                label=shot.name,
+            ),
+            guidance=guidance,
+            backend=style.backend,
+            seed=style.seed,
+            output=pb.OutputSpec(
+                codec=_CODECS[style.codec],
+                directory="" if self.stream_media else str(stem.parent.resolve()),
+                name=stem.name,
+                timecode=_start_timecode(shot) or "",
+            ),
+            priority=self.priority,
+            params=style.params,
+        )
+
+    def _fetch(self, job: pb.Job, stem: Path) -> Path:
+        if not self.stream_media:
+            return Path(job.result.path)
+        return self.client.download(job.job_id, stem.with_suffix(Path(job.result.path).suffix))

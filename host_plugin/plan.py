@@ -1,0 +1,169 @@
+"""Splitting a timeline into shots: its own edit points, plus boundaries detected inside each clip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from dreamstyle.frames import MediaError, MediaInfo, probe
+
+from .errors import MediaNotFound
+from .shots import DetectionSettings, ShotDetectionError, Transition, detect
+from .timeline.media import Relinker, url_to_path
+from .timeline.reader import ClipRef
+
+__all__ = ["Shot", "ClipProblem", "Plan", "exact_rate", "plan_shots", "plan_media"]
+
+
+def exact_rate(rate: float) -> Fraction:
+    """OTIO's float rates as exact fractions (23.976... -> 24000/1001)."""
+    return Fraction(rate).limit_denominator(1001)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot to render: a range of one media file, and where it sits on the timeline."""
+
+    number: int
+    clip_name: str
+    track_index: int
+    media: Path
+    rate: Fraction
+    start: int
+    end: int
+    head: int
+    tail: int
+    record: TimeRange
+    """Relative to the timeline's start, at the timeline's rate."""
+    clip: ClipRef | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+    @property
+    def name(self) -> str:
+        return f"{self.clip_name}_s{self.number:03d}"
+
+
+@dataclass(frozen=True)
+class ClipProblem:
+    clip_name: str
+    message: str
+
+
+@dataclass
+class Plan:
+    shots: list[Shot]
+    problems: list[ClipProblem]
+    transitions: list[Transition]
+    rate: Fraction
+
+
+def _media_offset(clip: ClipRef, info: MediaInfo, rate: float) -> RationalTime:
+    """Source time of the media's first frame (its start timecode, as the NLE wrote it)."""
+    if clip.available is not None:
+        return clip.available.start_time
+    if info.timecode:
+        start = otio.opentime.from_timecode(info.timecode, rate)
+        if clip.source.start_time >= start:
+            return start
+    return RationalTime(0, rate)
+
+
+def _frames(time: RationalTime, rate: Fraction) -> int:
+    return round(Fraction(time.to_seconds()).limit_denominator(10**9) * rate)
+
+
+def _split(start: int, end: int, settings: DetectionSettings | None, media: Path) -> tuple[list[int], list[Transition]]:
+    if settings is None:
+        return [start, end], []
+    found = detect(media, start, end, settings)
+    return [start, *found.cuts, end], list(found.transitions)
+
+
+def plan_shots(
+    clips: list[ClipRef],
+    relinker: Relinker,
+    timeline_rate: float,
+    detection: DetectionSettings | None,
+    handles: int = 0,
+) -> Plan:
+    """Shots of every clip in timeline order; a clip whose media fails is a problem, not a crash."""
+    shots: list[Shot] = []
+    problems: list[ClipProblem] = []
+    transitions: list[Transition] = []
+    ordered = sorted(clips, key=lambda c: (c.record.start_time.to_seconds(), c.track_index))
+    for clip in ordered:
+        try:
+            media = relinker.find(url_to_path(clip.media_url) if clip.media_url else None, [n for n in (clip.reel, clip.name) if n])
+            if media is None:
+                raise MediaNotFound(
+                    f"clip {clip.name}: media {clip.media_url or clip.reel or clip.name} not found (offline); "
+                    "relink with --media-dir FOLDER or --path-map FROM=TO."
+                )
+            info = probe(media)
+            offset = _media_offset(clip, info, clip.source.start_time.rate)
+            start = _frames(clip.source.start_time - offset, info.rate)
+            end = start + _frames(clip.source.duration, info.rate)
+            if start < 0 or end > info.frames:
+                raise MediaError(
+                    f"clip {clip.name}: uses frames [{start}, {end}) but {media.name} has {info.frames}; "
+                    "relink it to the full-length media."
+                )
+            bounds, found = _split(start, end, detection, media)
+        except (MediaNotFound, MediaError, ShotDetectionError) as exc:
+            problems.append(ClipProblem(clip.name, str(exc)))
+            continue
+        transitions.extend(found)
+        head_room = handles + _frames(clip.transition_in, info.rate)
+        tail_room = handles + _frames(clip.transition_out, info.rate)
+        to_timeline = exact_rate(timeline_rate) / info.rate
+        clip_in = round(clip.record.start_time.value_rescaled_to(timeline_rate))
+        for first, last in zip(bounds, bounds[1:]):
+            record_in = clip_in + round((first - start) * to_timeline)
+            record_out = clip_in + round((last - start) * to_timeline)
+            record = TimeRange(RationalTime(record_in, timeline_rate), RationalTime(record_out - record_in, timeline_rate))
+            shots.append(
+                Shot(
+                    number=len(shots) + 1,
+                    clip_name=clip.name,
+                    track_index=clip.track_index,
+                    media=media,
+                    rate=info.rate,
+                    start=first,
+                    end=last,
+                    head=min(head_room, first) if first == start else 0,
+                    tail=min(tail_room, info.frames - last) if last == end else 0,
+                    record=record,
+                    clip=clip,
+                )
+            )
+    return Plan(shots, problems, transitions, exact_rate(timeline_rate))
+
+
+def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
+    """The shots found inside a plain media file (no timeline)."""
+    info = probe(media)
+    bounds, found = _split(0, info.frames, detection, media)
+    rate = float(info.rate)
+    shots = [
+        Shot(
+            number=i + 1,
+            clip_name=media.stem,
+            track_index=0,
+            media=media,
+            rate=info.rate,
+            start=a,
+            end=b,
+            head=0,
+            tail=0,
+            record=TimeRange(RationalTime(a, rate), RationalTime(b - a, rate)),
+        )
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
+    ]
+    return Plan(shots, [], found, info.rate)

@@ -1,0 +1,93 @@
+"""One whole run: timeline file in, version timeline + renders + contact sheet out.
+
+The CLI's `stylize` and `sample` commands call `stylize()`; the panel drives the same steps from
+`pipeline` itself so it can select, cancel and restyle shots one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .client import EngineClient, is_loopback
+from .contact_sheet import write_contact_sheet
+from .local_engine import LocalEngine
+from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
+from .plan import Plan
+from .shots import DetectionSettings
+from .timeline.media import PathMap
+from .timeline.writeback import write_version
+
+__all__ = ["EngineSettings", "Report", "stylize", "connect"]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where the engine is: None starts a private local one for the run."""
+
+    address: str | None = None
+    token_file: Path | None = None
+    tls_ca: Path | None = None
+    stream_media: bool | None = None
+    """Upload media and download renders; default: only when the engine is not on this machine."""
+
+
+@dataclass
+class Report:
+    edit: Edit
+    plan: Plan
+    results: list[ShotResult] = field(default_factory=list)
+    timeline_out: Path | None = None
+    contact_sheet: Path | None = None
+
+    @property
+    def failed(self) -> list[ShotResult]:
+        return [r for r in self.results if r.status not in ("done", "cached")]
+
+
+def connect(settings: EngineSettings, stack: ExitStack, state_dir: Path, roots: Sequence[Path]) -> EngineClient:
+    """A ready client: to the engine named, or to a local engine started for the life of `stack`."""
+    address = settings.address
+    if address is None:
+        address = stack.enter_context(LocalEngine(state_dir, roots))
+    token = settings.token_file.read_text().strip() if settings.token_file else None
+    client = stack.enter_context(EngineClient(address, token=token, tls_ca=settings.tls_ca))
+    client.wait_ready()
+    return client
+
+
+def stylize(
+    timeline: Path,
+    style: StyleSettings,
+    *,
+    engine: EngineSettings = EngineSettings(),
+    out_dir: Path | None = None,
+    media_dirs: Sequence[Path] = (),
+    path_maps: Sequence[PathMap] = (),
+    detection: DetectionSettings | None = DetectionSettings(),
+    handles: int = 0,
+    on_plan: Callable[[Plan], None] = lambda plan: None,
+    on_update: Callable[[ShotUpdate], None] = lambda update: None,
+) -> Report:
+    """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others."""
+    style.check()
+    out_dir = out_dir or timeline.parent / f"{timeline.stem}_dreamstyle"
+    edit = load_edit(timeline, media_dirs, path_maps)
+    plan = plan_edit(edit, detection, handles)
+    on_plan(plan)
+    report = Report(edit, plan)
+    if not plan.shots:
+        return report
+    roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
+    roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
+    with ExitStack() as stack:
+        client = connect(engine, stack, out_dir / ".engine", sorted(roots))
+        stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
+        report.results = Renderer(client, out_dir, stream_media=stream).render(plan.shots, style, on_update)
+    rendered = [r for r in report.results if r.output is not None]
+    if rendered:
+        report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)
+        report.contact_sheet = write_contact_sheet(rendered, out_dir / f"{timeline.stem}_contact_sheet.png")
+    return report

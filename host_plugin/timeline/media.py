@@ -1,0 +1,93 @@
+"""Media references: URL normalising, path mapping and relinking by search folders."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".r3d", ".braw"}
+_DRIVE = re.compile(r"^/?([A-Za-z])[:|](.*)$")
+
+
+@dataclass(frozen=True)
+class PathMap:
+    """Rewrites paths that start with `source` to start with `target` (e.g. a workstation mount to a farm's)."""
+
+    source: str
+    target: str
+
+    @classmethod
+    def parse(cls, rule: str) -> PathMap:
+        """Parses `FROM=TO`."""
+        source, sep, target = rule.partition("=")
+        if not sep or not source or not target:
+            raise ValueError(f"path map {rule!r} must look like FROM=TO, e.g. /Volumes/Media=/mnt/media")
+        return cls(source.replace("\\", "/").rstrip("/"), target.rstrip("/\\"))
+
+    def apply(self, path: str) -> str | None:
+        normal = path.replace("\\", "/")
+        if normal == self.source or normal.startswith(self.source + "/"):
+            return self.target + normal[len(self.source) :]
+        return None
+
+
+def url_to_path(url: str) -> str:
+    """A plain path from the forms NLEs write: raw paths, file:// URLs, file://localhost/D%3a/..., drive letters."""
+    url = url.strip()
+    if url.lower().startswith("file:"):
+        parsed = urlparse(url)
+        path = unquote(parsed.path)
+        if parsed.netloc and parsed.netloc.lower() != "localhost":
+            path = f"//{parsed.netloc}{path}"  # a UNC share
+    else:
+        path = unquote(url) if "%" in url and not os.path.exists(url) else url
+    drive = _DRIVE.match(path)
+    if drive:
+        path = f"{drive.group(1).upper()}:{drive.group(2)}"
+    return path
+
+
+class Relinker:
+    """Finds a clip's media: the path as written, then path maps, then by file name in search folders."""
+
+    def __init__(self, search_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = ()) -> None:
+        self.search_dirs = [Path(d) for d in search_dirs]
+        self.path_maps = list(path_maps)
+        self._index: dict[str, Path] | None = None
+
+    def find(self, path: str | None, names: Iterable[str] = ()) -> Path | None:
+        """The existing file for `path` (or for one of `names`, stems allowed: EDL reel/clip names)."""
+        candidates: list[str] = []
+        if path:
+            candidates.append(path)
+            candidates.extend(m for rule in self.path_maps if (m := rule.apply(path)))
+        for candidate in candidates:
+            if Path(candidate).is_file():
+                return Path(candidate)
+        wanted = [Path(path.replace("\\", "/")).name] if path else []
+        wanted.extend(names)
+        index = self._search_index()
+        for name in wanted:
+            hit = index.get(name.lower()) or index.get(Path(name).stem.lower())
+            if hit:
+                return hit
+        return None
+
+    def _search_index(self) -> dict[str, Path]:
+        """File name and stem (lower case) -> first file found under the search folders."""
+        if self._index is None:
+            self._index = {}
+            for folder in self.search_dirs:
+                for root, _dirs, files in os.walk(folder):
+                    for name in sorted(files):
+                        path = Path(root) / name
+                        self._index.setdefault(name.lower(), path)
+                        if path.suffix.lower() in VIDEO_SUFFIXES:
+                            self._index.setdefault(path.stem.lower(), path)
+        return self._index

@@ -1,0 +1,127 @@
+"""Reading timelines through OTIO and its adapters, and listing the video clips an editor sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from ..errors import TimelineError
+
+__all__ = ["ADAPTERS", "ClipRef", "read_timeline", "video_clips"]
+
+# Suffix -> OTIO adapter; each non-core format comes from its own adapter package.
+ADAPTERS = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600", ".aaf": "AAF"}
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """A visible video clip: where its media is, which part is used, and where it sits on the timeline."""
+
+    clip: otio.schema.Clip
+    track_index: int
+    name: str
+    media_url: str | None
+    reel: str | None
+    source: TimeRange
+    available: TimeRange | None
+    record: TimeRange
+    """Record range relative to the timeline's start (add `global_start_time` for timecode)."""
+    transition_in: RationalTime
+    transition_out: RationalTime
+    """Extra source time the neighbouring transitions show before and after the cut."""
+
+
+def read_timeline(path: Path, edl_rate: float = 24000 / 1001) -> otio.schema.Timeline:
+    """Reads an .otio, FCP7 .xml, CMX3600 .edl or .aaf file; TimelineError says what is wrong."""
+    adapter = ADAPTERS.get(path.suffix.lower())
+    if adapter is None:
+        raise TimelineError(f"{path}: unsupported timeline format; use one of {', '.join(sorted(ADAPTERS))}.")
+    if not path.is_file():
+        raise TimelineError(f"{path}: timeline file not found.")
+    options = {"rate": edl_rate} if adapter == "cmx_3600" else {}
+    try:
+        result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+    except Exception as exc:  # adapters raise many unrelated types for a malformed file
+        raise TimelineError(f"{path}: cannot be read as {adapter} ({type(exc).__name__}: {exc}).") from exc
+    if isinstance(result, otio.schema.SerializableCollection):
+        timelines = list(result.find_children(descended_from_type=otio.schema.Timeline))
+        if not timelines:
+            raise TimelineError(f"{path}: holds no sequence/timeline.")
+        result = timelines[0]
+    if not isinstance(result, otio.schema.Timeline):
+        raise TimelineError(f"{path}: holds a {type(result).__name__}, not a timeline.")
+    return result
+
+
+def _visible(clip: otio.schema.Clip, top: otio.schema.Stack) -> tuple[TimeRange, TimeRange] | None:
+    """(source, record) of the part of `clip` that nested stacks and tracks leave visible, or None."""
+    full = clip.transformed_time_range(clip.trimmed_range(), top)
+    start, end = full.start_time, full.end_time_exclusive()
+    parent = clip.parent()
+    while parent is not None and parent is not top:
+        if parent.parent() is not None and parent.parent() is not top:
+            window = parent.transformed_time_range(parent.trimmed_range(), top)
+            start, end = max(start, window.start_time), min(end, window.end_time_exclusive())
+        parent = parent.parent()
+    if end <= start:
+        return None
+    offset = start - full.start_time
+    source = TimeRange(clip.trimmed_range().start_time + offset, end - start)
+    return source, TimeRange.range_from_start_end_time(start, end)
+
+
+def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
+    rate = clip.trimmed_range().duration.rate
+    before, after = clip.parent().neighbors_of(clip)
+    incoming = before.out_offset if isinstance(before, otio.schema.Transition) else RationalTime(0, rate)
+    outgoing = after.in_offset if isinstance(after, otio.schema.Transition) else RationalTime(0, rate)
+    return incoming, outgoing
+
+
+def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str]]:
+    """Every visible clip on enabled video tracks, and why other items were skipped."""
+    clips: list[ClipRef] = []
+    skipped: list[str] = []
+    top = timeline.tracks
+    for index, track in enumerate(top):
+        if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Video:
+            continue
+        if not track.enabled:
+            skipped.append(f"track {track.name or index + 1}: disabled")
+            continue
+        for clip in track.find_clips():
+            if not clip.enabled:
+                skipped.append(f"clip {clip.name}: disabled")
+                continue
+            ref = clip.media_reference
+            if isinstance(ref, otio.schema.GeneratorReference):
+                skipped.append(f"clip {clip.name}: a generator ({ref.generator_kind}), not media")
+                continue
+            visible = _visible(clip, top)
+            if visible is None or visible[1].duration.value <= 0:
+                skipped.append(f"clip {clip.name}: zero length on the timeline")
+                continue
+            source, record = visible
+            incoming, outgoing = _transition_offsets(clip) if clip.parent() is track else (RationalTime(), RationalTime())
+            url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else None
+            reel = clip.metadata.get("cmx_3600", {}).get("reel")
+            clips.append(
+                ClipRef(
+                    clip=clip,
+                    track_index=index,
+                    name=clip.name or Path(url or "clip").stem,
+                    media_url=url,
+                    reel=reel,
+                    source=source,
+                    available=ref.available_range if ref is not None else None,
+                    record=record,
+                    transition_in=incoming,
+                    transition_out=outgoing,
+                )
+            )
+    if not clips and not any(t.kind == otio.schema.TrackKind.Video for t in top if isinstance(t, otio.schema.Track)):
+        raise TimelineError(f"timeline {timeline.name!r} has no video track.")
+    return clips, skipped

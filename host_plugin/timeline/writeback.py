@@ -1,0 +1,126 @@
+"""Write-back: the rendered shots as a new version track, in a new file beside the original timeline.
+
+Each source video track that has renders gets a track above it named for the style and a version
+number; every rendered clip sits at exactly its shot's record range, its source range excluding the
+handles so an editor can still trim. Transitions between rendered neighbours are kept. The original
+file is never touched: the result is written to `<stem>.dreamstyle-v<N><suffix>` atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from dreamstyle.frames import probe
+
+from ..plan import Shot
+from .reader import ADAPTERS
+
+__all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
+
+NAMESPACE = "dreamstyle"
+# Formats the product writes back in kind; the others (EDL, AAF) come back as .otio.
+_WRITERS = {".otio": "otio_json", ".xml": "fcp_xml"}
+
+
+class Rendered(Protocol):
+    """What write-back needs of a finished shot: a `pipeline.ShotResult` with an output."""
+
+    shot: Shot
+    output: Path
+
+
+def next_version(timeline: otio.schema.Timeline) -> int:
+    versions = [t.metadata.get(NAMESPACE, {}).get("version", 0) for t in timeline.tracks]
+    return max([0, *versions]) + 1
+
+
+def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
+    shot = result.shot
+    rate = float(shot.rate)
+    frames = probe(result.output).frames
+    url = result.output.resolve().as_uri()
+    reference = otio.schema.ExternalReference(target_url=url, available_range=TimeRange(RationalTime(0, rate), RationalTime(frames, rate)))
+    clip = otio.schema.Clip(
+        name=f"{shot.name} DreamStyle v{version}",
+        media_reference=reference,
+        source_range=TimeRange(RationalTime(shot.head, rate), RationalTime(shot.frames, rate)),
+    )
+    clip.metadata[NAMESPACE] = {"version": version, "style": label, "source": str(shot.media), "shot": shot.name}
+    clip.markers.append(
+        otio.schema.Marker(
+            name=f"DreamStyle v{version}: {label}",
+            marked_range=TimeRange(RationalTime(shot.head, rate), RationalTime(1, rate)),
+            color=otio.schema.MarkerColor.PURPLE,
+        )
+    )
+    return clip
+
+
+def _transition_between(left: Shot, right: Shot) -> otio.schema.Transition | None:
+    """The source track's transition between the clips of two shots that touch on the record side."""
+    if left.clip is None or right.clip is None or left.clip.clip is right.clip.clip:
+        return None
+    track = left.clip.clip.parent()
+    if track is not right.clip.clip.parent():
+        return None
+    _, after = track.neighbors_of(left.clip.clip)
+    if isinstance(after, otio.schema.Transition) and track.neighbors_of(after)[1] is right.clip.clip:
+        return after.deepcopy()
+    return None
+
+
+def _track(results: Sequence[Rendered], version: int, label: str, rate: float) -> otio.schema.Track:
+    track = otio.schema.Track(name=f"DreamStyle v{version} - {label}", kind=otio.schema.TrackKind.Video)
+    track.metadata[NAMESPACE] = {"version": version, "style": label}
+    cursor = RationalTime(0, rate)
+    previous = None
+    for result in sorted(results, key=lambda r: r.shot.record.start_time.to_seconds()):
+        record = result.shot.record
+        if record.start_time < cursor:
+            continue  # overlapping shots from nested stacks: keep the first
+        if record.start_time > cursor:
+            track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
+        elif previous is not None and (transition := _transition_between(previous.shot, result.shot)):
+            track.append(transition)
+        track.append(_clip(result, version, label))
+        cursor = record.end_time_exclusive()
+        previous = result
+    return track
+
+
+def _atomic_write(timeline: otio.schema.Timeline, path: Path, adapter: str) -> None:
+    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        otio.adapters.write_to_file(timeline, temp, adapter_name=adapter)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_version(
+    source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str, rate: Fraction
+) -> Path:
+    """Writes a copy of `timeline` with one new version track per rendered source track; returns its path."""
+    copy = timeline.deepcopy()
+    version = next_version(copy)
+    suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
+    while (target := source_path.with_name(f"{source_path.stem}.dreamstyle-v{version}{suffix}")).exists():
+        version += 1
+    by_track: dict[int, list[Rendered]] = {}
+    for result in results:
+        by_track.setdefault(result.shot.track_index, []).append(result)
+    for track_index in sorted(by_track, reverse=True):
+        copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate)))
+    copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
+    _atomic_write(copy, target, _WRITERS.get(suffix, ADAPTERS[".otio"]))
+    return target
