@@ -1,0 +1,89 @@
+<#
+.SYNOPSIS
+Installs DreamStyle on Windows: its own Python environment with the `dreamstyle` command, and the launcher
+for DaVinci Resolve's Workspace > Scripts > Utility menu. Run it again to upgrade.
+
+.EXAMPLE
+powershell -ExecutionPolicy Bypass -File installer\install.ps1 [-Prefix DIR] [-ScriptsDir DIR] [-Source DIR|WHEEL|SPEC] [-Python PY] [-Extras LIST]
+powershell -ExecutionPolicy Bypass -File installer\install.ps1 -Uninstall [-Prefix DIR]
+
+.NOTES
+Offline or mirrored installs: $env:DREAMSTYLE_PIP_ARGS = "--no-index --find-links C:\wheels".
+Uninstalling removes exactly what the install placed (listed in PREFIX\install-manifest.txt); the panel's
+settings stay. Mirrors install.sh.
+#>
+param(
+    [string]$Prefix = (Join-Path $env:LOCALAPPDATA "DreamStyle"),
+    [string]$ScriptsDir = (Join-Path $env:APPDATA "Blackmagic Design\DaVinci Resolve\Support\Fusion\Scripts\Utility"),
+    [string]$Source = (Split-Path -Parent $PSScriptRoot),
+    [string]$Python = "python",
+    [string]$Extras = "host,panel,engine",
+    [switch]$Uninstall
+)
+$ErrorActionPreference = "Stop"
+$Manifest = Join-Path $Prefix "install-manifest.txt"
+$Venv = Join-Path $Prefix "venv"
+
+function Add-Entry([string]$Kind, [string]$Path) { Add-Content -LiteralPath $Manifest -Value "$Kind $Path" }
+
+# Creates a folder, recording each level this installer created so uninstalling removes only those.
+function New-TrackedDirectory([string]$Path) {
+    $missing = @()
+    $d = $Path
+    while ($d -and -not (Test-Path -LiteralPath $d)) { $missing = @($d) + $missing; $d = Split-Path -Parent $d }
+    New-Item -ItemType Directory -Force -Path $Path | Out-Null
+    foreach ($m in $missing) { Add-Entry "dir" $m }
+}
+
+function Install-DreamStyle {
+    New-TrackedDirectory $Prefix
+    Add-Entry "tree" $Venv
+    Add-Entry "file" (Join-Path $Prefix "panel.log")
+
+    Write-Host "Creating the environment in $Venv"
+    & $Python -m venv $Venv
+    if ($LASTEXITCODE) { throw "could not create the environment with '$Python -m venv'" }
+    $venvPython = Join-Path $Venv "Scripts\python.exe"
+    $spec = if (Test-Path -LiteralPath $Source) { "$Source[$Extras]" } else { $Source }
+    $pipArgs = if ($env:DREAMSTYLE_PIP_ARGS) { $env:DREAMSTYLE_PIP_ARGS -split " " } else { @() }
+    Write-Host "Installing $spec"
+    & $venvPython -m pip install --quiet --disable-pip-version-check @pipArgs $spec
+    if ($LASTEXITCODE) { throw "pip could not install $spec" }
+
+    New-TrackedDirectory $ScriptsDir
+    $launcher = Join-Path $ScriptsDir "DreamStyle.py"
+    $panelPython = Join-Path $Venv "Scripts\pythonw.exe"  # no console window next to Resolve
+    $text = (Get-Content -Raw -LiteralPath (Join-Path $PSScriptRoot "DreamStyle.py")).
+        Replace("@PYTHON@", $panelPython).Replace("@LOG@", (Join-Path $Prefix "panel.log"))
+    Set-Content -LiteralPath $launcher -Value $text -Encoding UTF8
+    Add-Entry "file" $launcher
+
+    Write-Host "Installed. Command: $(Join-Path $Venv 'Scripts\dreamstyle.exe')"
+    Write-Host "DaVinci Resolve: Workspace > Scripts > Utility > DreamStyle (launcher: $launcher)"
+    Write-Host "Check the set-up with: dreamstyle doctor"
+}
+
+function Uninstall-DreamStyle {
+    if (-not (Test-Path -LiteralPath $Manifest)) {
+        Write-Error "nothing to uninstall under $Prefix ($Manifest not found)"
+        exit 1
+    }
+    $entries = Get-Content -LiteralPath $Manifest | Select-Object -Unique
+    foreach ($line in $entries) {
+        $kind, $path = $line -split " ", 2
+        if ($kind -in @("file", "tree") -and (Test-Path -LiteralPath $path)) {
+            Remove-Item -LiteralPath $path -Recurse -Force
+        }
+    }
+    Remove-Item -LiteralPath $Manifest -Force
+    [array]::Reverse($entries)
+    foreach ($line in $entries) {
+        $kind, $path = $line -split " ", 2
+        if ($kind -eq "dir" -and (Test-Path -LiteralPath $path) -and -not (Get-ChildItem -Force -LiteralPath $path)) {
+            Remove-Item -LiteralPath $path -Force
+        }
+    }
+    Write-Host "DreamStyle removed from $Prefix and the Resolve Scripts folder."
+}
+
+if ($Uninstall) { Uninstall-DreamStyle } else { Install-DreamStyle }

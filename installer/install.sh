@@ -1,0 +1,105 @@
+#!/bin/sh
+# Installs DreamStyle on macOS or Linux: its own Python environment with the `dreamstyle` command, and the
+# launcher for DaVinci Resolve's Workspace > Scripts > Utility menu. Run it again to upgrade.
+#   sh installer/install.sh [--prefix DIR] [--scripts-dir DIR] [--source DIR|WHEEL|SPEC] [--python PY] [--extras LIST]
+#   sh installer/install.sh --uninstall [--prefix DIR]
+# Offline or mirrored installs: DREAMSTYLE_PIP_ARGS="--no-index --find-links /path/to/wheels".
+# Uninstalling removes exactly what the install placed (listed in PREFIX/install-manifest.txt); the panel's
+# settings stay.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+case "$(uname -s)" in
+  Darwin)
+    prefix="$HOME/Library/Application Support/DreamStyle"
+    scripts="$HOME/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts/Utility" ;;
+  *)
+    prefix="${XDG_DATA_HOME:-$HOME/.local/share}/dreamstyle"
+    scripts="$HOME/.local/share/DaVinciResolve/Fusion/Scripts/Utility" ;;
+esac
+source_spec=$(dirname "$here")
+python=python3
+extras=host,panel,engine
+action=install
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "$1"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=$2; shift 2 ;;
+    --scripts-dir) scripts=$2; shift 2 ;;
+    --source) source_spec=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    --extras) extras=$2; shift 2 ;;
+    --uninstall) action=uninstall; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; usage 2 ;;
+  esac
+done
+manifest="$prefix/install-manifest.txt"
+venv="$prefix/venv"
+
+# Prints, outermost first, the folders `mkdir -p "$1"` would create.
+missing_dirs() {
+  d=$1; out=""
+  while [ ! -d "$d" ]; do out="$d
+$out"; d=$(dirname "$d"); done
+  printf '%s' "$out"
+}
+
+# Creates a folder, recording each level this installer created so uninstalling removes only those
+# (the manifest lives in the prefix, so the prefix is made first).
+make_dir() {
+  new=$(missing_dirs "$1")
+  mkdir -p "$1"
+  printf '%s\n' "$new" | while IFS= read -r d; do [ -z "$d" ] || echo "dir $d" >> "$manifest"; done
+}
+
+install() {
+  make_dir "$prefix"
+  echo "tree $venv" >> "$manifest"
+  echo "file $prefix/panel.log" >> "$manifest"
+
+  echo "Creating the environment in $venv"
+  "$python" -m venv "$venv"
+  spec=$source_spec
+  if [ -e "$source_spec" ]; then spec="$source_spec[$extras]"; fi
+  echo "Installing $spec"
+  # shellcheck disable=SC2086  # DREAMSTYLE_PIP_ARGS is a list of options
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${DREAMSTYLE_PIP_ARGS:-} "$spec"
+
+  make_dir "$scripts"
+  launcher="$scripts/DreamStyle.py"
+  "$venv/bin/python" - "$here/DreamStyle.py" "$launcher" "$venv/bin/python" "$prefix/panel.log" <<'EOF'
+import sys
+template, target, python, log = sys.argv[1:]
+text = open(template, encoding="utf-8").read().replace("@PYTHON@", python).replace("@LOG@", log)
+open(target, "w", encoding="utf-8").write(text)
+EOF
+  echo "file $launcher" >> "$manifest"
+
+  echo "Installed. Command: $venv/bin/dreamstyle"
+  echo "DaVinci Resolve: Workspace > Scripts > Utility > DreamStyle (launcher: $launcher)"
+  echo "Check the set-up with: $venv/bin/dreamstyle doctor"
+}
+
+uninstall() {
+  if [ ! -f "$manifest" ]; then
+    echo "install.sh: nothing to uninstall under $prefix ($manifest not found)" >&2
+    exit 1
+  fi
+  entries=$(awk '!seen[$0]++' "$manifest")
+  printf '%s\n' "$entries" | while IFS= read -r line; do
+    case "$line" in
+      "file "*) rm -f "${line#file }" ;;
+      "tree "*) rm -rf "${line#tree }" ;;
+    esac
+  done
+  rm -f "$manifest"
+  printf '%s\n' "$entries" | awk '{ lines[NR] = $0 } END { for (i = NR; i > 0; i--) print lines[i] }' |
+    while IFS= read -r line; do
+      case "$line" in "dir "*) rmdir "${line#dir }" 2>/dev/null || true ;; esac
+    done
+  echo "DreamStyle removed from $prefix and the Resolve Scripts folder."
+}
+
+"$action"

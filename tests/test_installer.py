@@ -1,0 +1,96 @@
+"""The macOS/Linux installer: a real environment installed into a temporary HOME, every file placed and then
+removed. Offline: the wheel is built from a copy of this tree and installed with pip's --no-deps/--no-index."""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host_plugin.hosts.resolve import utility_scripts_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL = ROOT / "installer" / "install.sh"
+
+
+def tree(path: Path) -> set[str]:
+    """Every file and folder under `path`, except inside the environment (pip owns that)."""
+    out = set()
+    for root, dirs, files in os.walk(path):
+        rel = Path(root).relative_to(path)
+        out |= {str(rel / n) for n in dirs + files}
+        dirs[:] = [d for d in dirs if d != "venv"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """The product's wheel, built from a copy of its sources so the working tree stays untouched."""
+    copy = tmp_path_factory.mktemp("src")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in ("host_plugin", "engine", "dreamstyle", "installer"):
+        shutil.copytree(ROOT / name, copy / name, ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    (copy / "README.md").write_text("DreamStyle\n")
+    wheels = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--wheel-dir", str(wheels), str(copy)], check=True, timeout=240)
+    return next(wheels.glob("dreamstyle-*.whl"))
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VIRTUAL_ENV", "PYTHON"))}
+    env |= {"HOME": str(home), "PATH": "/usr/bin:/bin", "DREAMSTYLE_PIP_ARGS": "--no-deps --no-index"}
+    return subprocess.run(["sh", str(INSTALL), *args], env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
+def test_install_places_every_file_and_uninstall_removes_them(tmp_path, source):
+    home = tmp_path / "home"
+    home.mkdir()
+    prefix = home / "My Apps" / "DreamStyle"
+    done = run("--prefix", str(prefix), "--python", sys.executable, "--source", str(source), home=home)
+    assert done.returncode == 0, done.stderr
+
+    scripts = utility_scripts_dir(home)
+    launcher = scripts / "DreamStyle.py"
+    python = prefix / "venv" / "bin" / "python"
+    rel = lambda p: str(p.relative_to(home))  # noqa: E731
+    parents = {rel(p) for p in launcher.parents if home in p.parents}
+    assert tree(home) == parents | {"My Apps", rel(prefix), rel(prefix / "venv"), rel(launcher),
+                                    rel(prefix / "install-manifest.txt")}
+    assert (prefix / "venv" / "bin" / "dreamstyle").is_file()
+    text = launcher.read_text()
+    assert f'PYTHON = r"{python}"' in text and f'LOG = r"{prefix / "panel.log"}"' in text and "@" not in text
+    py_compile.compile(str(launcher), cfile=str(tmp_path / "launcher.pyc"), doraise=True)
+    check = subprocess.run([str(python), "-c", "import host_plugin.hosts.resolve as r; print(r.__file__)"],
+                           capture_output=True, text=True, env={"HOME": str(home)}, cwd=tmp_path)
+    assert str(prefix / "venv") in check.stdout, check.stderr
+    assert "Workspace > Scripts > Utility > DreamStyle" in done.stdout
+
+    (prefix / "panel.log").write_text("a run of the panel\n")  # written later by the launcher
+    undone = run("--uninstall", "--prefix", str(prefix), home=home)
+    assert undone.returncode == 0, undone.stderr
+    assert tree(home) == set() and not (prefix / "venv").exists()
+
+
+def test_uninstall_without_install_says_so(tmp_path):
+    done = run("--uninstall", "--prefix", str(tmp_path / "none"), home=tmp_path)
+    assert done.returncode == 1 and "nothing to uninstall" in done.stderr
+
+
+def test_unknown_option_prints_usage(tmp_path):
+    done = run("--frobnicate", home=tmp_path)
+    assert done.returncode == 2 and "--uninstall" in done.stdout and "unknown option" in done.stderr
+
+
+def test_windows_installer_mirrors_the_shell_installer():
+    ps1 = (ROOT / "installer" / "install.ps1").read_text()
+    for needle in ("DreamStyle.py", "@PYTHON@", "@LOG@", "install-manifest.txt", "Uninstall",
+                   "Blackmagic Design\\DaVinci Resolve\\Support\\Fusion\\Scripts\\Utility", "DREAMSTYLE_PIP_ARGS"):
+        assert needle in ps1
