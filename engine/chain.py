@@ -15,6 +15,7 @@ from itertools import islice
 import numpy as np
 
 from .backends.base import Backend, Guidance
+from .drift import ColorAnchor
 
 __all__ = ["Cancelled", "SegmentDone", "segment_bounds", "stylize_shot"]
 
@@ -54,10 +55,15 @@ def stylize_shot(
     seed: int,
     params: dict[str, str],
     overlap: int = 1,
+    color_match: float = 0.0,
     on_segment: Callable[[SegmentDone], None] = lambda done: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[np.ndarray]:
-    """Yields the stylized frames of a shot in order, exactly `frames` of them."""
+    """Yields the stylized frames of a shot in order, exactly `frames` of them.
+
+    `color_match` > 0 matches each later segment's colours to the first's (see `engine.drift`).
+    """
+    anchor = ColorAnchor(color_match) if color_match else None
     bounds = segment_bounds(frames, backend.segment_frames, overlap)
     source_iter = iter(source)
     window: list[np.ndarray] = []
@@ -76,6 +82,8 @@ def stylize_shot(
         output = backend.render_segment(segment, condition, guidance, seed, params)
         if output.shape != segment.shape:
             raise ValueError(f"backend {backend.name!r} returned {output.shape} for a segment of {segment.shape}")
+        if anchor is not None:
+            output = anchor(segment, output)
         if index + 1 < len(bounds):
             condition = output[bounds[index + 1][0] - start]
         for frame in output[emitted - start :]:

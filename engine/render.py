@@ -14,6 +14,7 @@ from dreamstyle.frames import MediaError, iter_frames, probe
 
 from .backends.base import Backend, BackendError, Guidance
 from .chain import SegmentDone, stylize_shot
+from .drift import drift_options
 from .media import ClipWriter, output_suffix
 
 __all__ = ["RenderError", "ShotRequest", "RenderResult", "load_image", "render_shot"]
@@ -103,6 +104,7 @@ def render_shot(
     guidance = _guidance(request)
     try:
         backend.check(guidance, request.params)
+        drift = drift_options(request.params)
     except BackendError as exc:
         raise RenderError(f"shot {label}: {exc}") from None
     path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
@@ -124,6 +126,7 @@ def render_shot(
             guidance,
             seed=request.seed,
             params=request.params,
+            **drift,
             on_segment=on_segment,
             cancelled=cancelled,
         )

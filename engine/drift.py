@@ -1,0 +1,77 @@
+"""Drift control for chained segments: overlap frames and colour matching to the shot's anchor.
+
+Chaining by last frame drifts: every segment inherits, and adds to, its condition frame's colour
+error. Two render params fight it (both off by default):
+    overlap=N        segments share N frames (the chainer's `overlap`); the next segment is conditioned
+                     on the output frame where it starts, N-1 frames before the previous one's end
+    color_match=S    strength 0..1 of colour matching to the anchor segment (the shot's first)
+
+Colour matching keeps the *style's colour transform* of the anchor segment rather than its colours:
+the anchor's per-channel Lab shift and gain from source to output are measured once; every later
+segment's output is moved (one affine map per channel for the whole segment, so motion within the
+segment is kept) to the stats its own source would have under that transform. A shot that pans into
+a darker room stays darker; only the drift goes. Reinhard-style transfer in Lab with cv2; the
+`color-matcher` package would add a dependency for the same first-order statistics.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .backends.base import BackendError
+
+__all__ = ["ColorAnchor", "drift_options", "lab_stats", "color_distance"]
+
+
+def _lab(frames: np.ndarray) -> np.ndarray:
+    flat = frames.reshape(-1, frames.shape[-2], 3).astype(np.float32) / 255.0
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).reshape(frames.shape).astype(np.float32)
+
+
+def lab_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 frames."""
+    lab = _lab(frames).reshape(-1, 3)
+    return lab.mean(axis=0), lab.std(axis=0) + 1e-3
+
+
+def color_distance(frames: np.ndarray, reference: np.ndarray) -> float:
+    """Distance (CIE76 Delta E) between the mean Lab colours of two sets of frames."""
+    return float(np.linalg.norm(lab_stats(frames)[0] - lab_stats(reference)[0]))
+
+
+class ColorAnchor:
+    """Call once per segment with (source, output): the first call sets the anchor, later ones correct."""
+
+    def __init__(self, strength: float) -> None:
+        self.strength = strength
+        self.shift: np.ndarray | None = None
+        self.gain: np.ndarray | None = None
+
+    def __call__(self, source: np.ndarray, output: np.ndarray) -> np.ndarray:
+        src_mean, src_std = lab_stats(source)
+        out_mean, out_std = lab_stats(output)
+        if self.shift is None or self.gain is None:
+            self.shift, self.gain = out_mean - src_mean, out_std / src_std
+            return output
+        s = self.strength
+        target_mean = (1 - s) * out_mean + s * (src_mean + self.shift)
+        target_std = (1 - s) * out_std + s * (src_std * self.gain)
+        lab = (_lab(output) - out_mean) * (target_std / out_std) + target_mean
+        lab[..., 0] = np.clip(lab[..., 0], 0, 100)
+        lab[..., 1:] = np.clip(lab[..., 1:], -127, 127)
+        flat = lab.reshape(-1, lab.shape[-2], 3)
+        rgb = cv2.cvtColor(flat, cv2.COLOR_LAB2RGB).reshape(output.shape)
+        return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+
+
+def drift_options(params: dict[str, str]) -> dict[str, float | int]:
+    """`overlap` and `color_match` for the chainer from render params; BackendError if malformed."""
+    try:
+        overlap = int(params.get("overlap", "1"))
+        color_match = float(params.get("color_match", "0"))
+    except ValueError:
+        raise BackendError("params overlap (an integer >= 1) and color_match (0..1) must be numbers") from None
+    if overlap < 1 or not 0 <= color_match <= 1:
+        raise BackendError(f"overlap={overlap} must be >= 1 and color_match={color_match} within 0..1")
+    return {"overlap": overlap, "color_match": color_match}
