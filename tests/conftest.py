@@ -17,6 +17,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "allow_error_logs: the test expects ERROR log records")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run only with DREAMSTYLE_GPU_TESTS=1 (on a machine with a CUDA GPU)."""
+    if os.environ.get("DREAMSTYLE_GPU_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: set DREAMSTYLE_GPU_TESTS=1")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _fail_on_error_logs(request, caplog):
     """A test that logs an ERROR fails unless marked `allow_error_logs` (PySceneDetect's habit)."""
