@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from host_plugin.errors import DreamStyleError
+
 __all__ = ["HostError", "HostUnavailable", "Placement", "Host"]
 
 
-class HostError(Exception):
+class HostError(DreamStyleError):
     """A host refused or failed an operation; the message names the step, the clip and what to do."""
 
 
