@@ -1,0 +1,133 @@
+"""The dreamstyle backend on tiny random Wan I2V weights, loaded like real ones from a Diffusers folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+
+from engine.backends import _diffusion as dif  # noqa: E402
+from engine.backends.base import BackendConfig, BackendError, Guidance  # noqa: E402
+from engine.backends.registry import create_backend  # noqa: E402
+from engine.chain import stylize_shot  # noqa: E402
+from wan_tiny import tiny_wan  # noqa: E402,F401  (session fixture)
+
+RNG = np.random.default_rng(0)
+SHOT = RNG.integers(0, 256, (9, 24, 40, 3), dtype=np.uint8)  # 9 frames, 40x24: two segments of 5
+STYLE = RNG.integers(0, 256, (30, 20, 3), dtype=np.uint8)
+GUIDANCES = {
+    "text": Guidance(prompt="oil painting"),
+    "style_image": Guidance(style_image=STYLE),
+    "first_frame": Guidance(first_frame=SHOT[0][::-1].copy()),
+    "all": Guidance(prompt="anime city night", style_image=STYLE, first_frame=SHOT[0][::-1].copy()),
+}
+
+
+def config(folders, **changes) -> BackendConfig:
+    base = dict(model_dir=folders["i2v"], adapter=folders["adapter"], device="cpu",
+                options={"resolution": "32x32", "steps": "1"})
+    return BackendConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_wan):
+    backend = create_backend("dreamstyle", config(tiny_wan))
+    backend.segment_frames = 5
+    return backend
+
+
+@pytest.mark.parametrize("kind", GUIDANCES)
+def test_each_guidance_alone_and_combined_gives_the_shots_frames(backend, kind):
+    guidance = GUIDANCES[kind]
+    backend.check(guidance, {})
+    frames = list(stylize_shot(backend, iter(SHOT), len(SHOT), guidance, seed=1, params={}))
+    assert len(frames) == len(SHOT)
+    assert all(f.shape == SHOT.shape[1:] and f.dtype == np.uint8 for f in frames)
+
+
+def test_chaining_passes_the_last_frame_on(backend, monkeypatch):
+    pipe = backend.pipeline()
+    seen, outputs = [], []
+    render, prepare = backend.render_segment, pipe.prepare_latents
+
+    def spy_render(frames, condition, *args):
+        seen.append(condition)
+        outputs.append(render(frames, condition, *args))
+        return outputs[-1]
+
+    def spy_prepare(video, first_frame, *args):
+        seen.append(first_frame)
+        return prepare(video, first_frame, *args)
+
+    monkeypatch.setattr(backend, "render_segment", spy_render)
+    monkeypatch.setattr(pipe, "prepare_latents", spy_prepare)
+    list(stylize_shot(backend, iter(SHOT), len(SHOT), GUIDANCES["text"], seed=1, params={}))
+    # segment 1: no condition, no first frame; segment 2: the last output frame, prepended
+    assert seen[0] is None and seen[1] is None
+    assert np.array_equal(seen[2], outputs[0][-1]) and seen[3] is not None
+
+
+def test_same_seed_same_frames(backend):
+    one = backend.render_segment(SHOT[:5], None, GUIDANCES["text"], 3, {})
+    two = backend.render_segment(SHOT[:5], None, GUIDANCES["text"], 3, {})
+    assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: {"model_dir": f["i2v"].parent / "nowhere"}, "does not exist"),
+        (lambda f: {"model_dir": f["wrong_layout"]}, "not a Diffusers model folder"),
+        (lambda f: {"model_dir": f["t2v"]}, "not a Wan image-to-video model"),
+        (lambda f: {"model_dir": None}, "a model folder"),
+        (lambda f: {"adapter": None}, "'vace' backend"),
+        (lambda f: {"options": {"offload": "disk"}}, "offload"),
+    ],
+)
+def test_bad_setups_are_refused_before_any_weights_load(tiny_wan, monkeypatch, change, message):
+    from engine.models.wan_v2v import WanV2VPipeline
+
+    monkeypatch.setattr(WanV2VPipeline, "from_pretrained", lambda *a, **k: pytest.fail("weights were loaded"))
+    with pytest.raises(BackendError, match=message):
+        create_backend("dreamstyle", config(tiny_wan, **change(tiny_wan)))
+
+
+def test_pipeline_refuses_odd_frame_counts_and_t2v_models_before_heavy_work(backend, tiny_wan, monkeypatch):
+    from engine.models.wan_v2v import WanV2VPipeline
+
+    pipe = backend.pipeline()
+    monkeypatch.setattr(pipe.vae, "encode", lambda *a, **k: pytest.fail("the VAE ran"))
+    monkeypatch.setattr(pipe.transformer, "forward", lambda *a, **k: pytest.fail("the transformer ran"))
+    video = np.zeros((6, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="4k\\+1"):
+        pipe(video, prompt="cat")
+    with pytest.raises(ValueError, match="at least one guidance"):
+        pipe(video[:5])
+    t2v = WanV2VPipeline.from_pretrained(str(tiny_wan["t2v"]))
+    with pytest.raises(ValueError, match="not a Wan image-to-video model"):
+        t2v(video[:5], prompt="cat")
+
+
+def test_framing_goes_back_to_the_shots_size_and_frame_count():
+    assert dif.model_size((1080, 1920), "480p") == (480, 848)
+    assert dif.model_size((1920, 1080), "720p") == (1280, 720)
+    boxed, box = dif.letterbox(SHOT, (32, 32))
+    assert boxed.shape == (9, 32, 32, 3) and (box.height, box.width) == (19, 32)
+    assert dif.unletterbox(boxed, box, SHOT.shape[1:3]).shape == SHOT.shape
+    assert len(dif.pad_frames(SHOT[:6])) == 9 and len(dif.pad_frames(SHOT[:5])) == 5
+
+
+def test_backends_are_listed_without_importing_torch(tiny_wan):
+    code = (
+        "import sys; from engine.cli import main; "
+        f"main(['backends', '--model-dir', {str(tiny_wan['i2v'])!r}, '--device', 'cpu']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
+    assert "first_frame, style_image, text" in lines["dreamstyle"]
+    assert "adapter" in lines["dreamstyle"] and "depth" in lines["vace"]
