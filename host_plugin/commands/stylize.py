@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     report = render_with_progress(args.timeline, args, args.out)
     print_report(report)
-    return 1 if report.failed or not report.results else 0
+    return 1 if report.failed or report.plan.problems or not report.results else 0
 
 
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
@@ -50,7 +50,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
         def on_plan(plan: Plan) -> None:
             nonlocal overall
             for problem in plan.problems:
-                console.print(f"[yellow]skipped[/] {problem.message}")
+                console.print(f"[yellow]skipped[/] {problem.message}", soft_wrap=True)
             total = sum(s.frames + s.head + s.tail for s in plan.shots)
             overall = progress.add_task("all shots", total=total, state=f"{len(plan.shots)} shots")
 
@@ -62,7 +62,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
             if update.state in _FINAL and overall is not None:
                 progress.advance(overall, update.frames_total)
                 if update.state == "failed":
-                    console.print(f"[red]failed[/] {update.message}")
+                    console.print(f"[red]failed[/] {update.message}", soft_wrap=True)
 
         return stylize(
             timeline,
@@ -90,15 +90,17 @@ def print_report(report: Report) -> None:
         shot = result.shot
         record_in = shot.record.start_time + start if start is not None else shot.record.start_time
         record_out = shot.record.end_time_exclusive() + start if start is not None else shot.record.end_time_exclusive()
-        status = result.status if not result.error else f"{result.status}: {result.error}"
-        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), status, str(result.output or ""))
+        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), result.status, str(result.output or ""))
     console.print(table)
+    for result in report.results:
+        if result.error:
+            console.print(f"[red]{result.status}[/]: {result.error}", soft_wrap=True)
     for problem in report.plan.problems:
-        console.print(f"[yellow]not rendered[/]: {problem.message}")
+        console.print(f"[yellow]not rendered[/]: {problem.message}", soft_wrap=True)
     if report.timeline_out:
-        console.print(f"version timeline: {report.timeline_out}")
+        console.print(f"version timeline: {report.timeline_out}", soft_wrap=True)
     if report.contact_sheet:
-        console.print(f"contact sheet:    {report.contact_sheet}")
+        console.print(f"contact sheet:    {report.contact_sheet}", soft_wrap=True)
 
 
 def _timecode(time: RationalTime) -> str:

@@ -20,6 +20,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from dreamstyle.frames import probe
 
+from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot
 from .reader import ADAPTERS
 
@@ -122,5 +123,7 @@ def write_version(
     for track_index in sorted(by_track, reverse=True):
         copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate)))
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
+    if suffix == ".xml":
+        prepare_fcp7(copy)  # a filled <format>, Premiere-style path URLs, track names
     _atomic_write(copy, target, _WRITERS.get(suffix, ADAPTERS[".otio"]))
     return target

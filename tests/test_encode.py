@@ -1,0 +1,36 @@
+"""Encoding keeps the exact rate, size, frame count and timecode, and writes atomically."""
+
+from fractions import Fraction
+
+import pytest
+
+from dreamstyle.frames import iter_frames, probe
+from engine.media import ClipWriter, output_suffix
+from mediagen import frame_number, scene_frame, stamp
+
+
+@pytest.mark.parametrize(
+    "codec,rate,timecode",
+    [("h264", Fraction(24000, 1001), None), ("h264", Fraction(25), "10:00:00:00"), ("prores", Fraction(30000, 1001), "01:00:00:00")],
+)
+def test_exact_rate_size_count_and_timecode(tmp_path, codec, rate, timecode):
+    path = tmp_path / f"out{output_suffix(codec, timecode)}"
+    with ClipWriter(path, rate=rate, width=160, height=90, codec=codec, timecode=timecode) as writer:
+        for i in range(29):
+            frame = scene_frame(1, i, 160, 90)
+            stamp(frame, i)
+            writer.write(frame)
+    info = probe(path)
+    assert (info.rate, info.width, info.height, info.frames) == (rate, 160, 90, 29)
+    assert info.codec == ("prores" if codec == "prores" else "h264")
+    assert info.timecode == timecode
+    assert [frame_number(f) for f in iter_frames(path)] == list(range(29))
+
+
+def test_failure_leaves_no_file(tmp_path):
+    path = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError):
+        with ClipWriter(path, rate=Fraction(24), width=64, height=64) as writer:
+            writer.write(scene_frame(0, 0, 64, 64))
+            raise RuntimeError("backend crashed")
+    assert list(tmp_path.iterdir()) == []

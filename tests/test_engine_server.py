@@ -1,0 +1,138 @@
+"""The gRPC engine on 127.0.0.1: capabilities, health, reflection, jobs, streaming, errors, auth."""
+
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from dreamstyle.frames import iter_frames, probe
+from dreamstyle.v1 import engine_pb2 as pb
+from enginehelp import engine_thread
+from host_plugin.client import EngineCallError, EngineClient
+from mediagen import frame_number, write_video
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("media") / "shot.mp4", [40, 30])
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, media):
+    with engine_thread(tmp_path_factory.mktemp("state"), [media.parent]) as address:
+        yield address
+
+
+@pytest.fixture
+def client(engine):
+    with EngineClient(engine) as c:
+        yield c
+
+
+def submit(client, media, key, start=5, end=25, backend="passthrough", **output):
+    request = pb.SubmitShotRequest(
+        idempotency_key=key,
+        shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=start, end_frame=end, label=f"shot {key}"),
+        backend=backend,
+        output=pb.OutputSpec(**output),
+    )
+    return client.submit(request)
+
+
+def finish(client, job_id):
+    events = list(client.watch(job_id))
+    return events[-1]
+
+
+def test_health_reflection_and_capabilities(engine, client):
+    with grpc.insecure_channel(engine) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answer = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        services = {s.name for s in answer.list_services_response.service}
+        assert "dreamstyle.v1.Engine" in services and "grpc.health.v1.Health" in services
+    caps = client.capabilities()
+    names = {b.name: b for b in caps.backends}
+    assert {"classic", "passthrough"} <= set(names)
+    assert caps.limits.max_shot_frames > 0 and caps.default_backend == "classic"
+
+
+def test_render_is_frame_exact_and_idempotent(client, media, tmp_path):
+    reply = submit(client, media, "k-exact", directory=str(media.parent), name="exact")
+    assert reply.created
+    last = finish(client, reply.job.job_id)
+    assert last.kind == pb.JobEvent.KIND_DONE, last.message
+    out = Path(last.job.result.path)
+    info = probe(out)
+    assert info.frames == 20 and info.rate == probe(media).rate and (info.width, info.height) == (320, 180)
+    assert [frame_number(f) for f in iter_frames(out)] == list(range(5, 25))
+    again = submit(client, media, "k-exact", directory=str(media.parent), name="exact")
+    assert not again.created and again.job.job_id == reply.job.job_id
+    assert reply.job.job_id in {j.job_id for j in client.list_jobs()}
+
+
+def test_streams_upload_and_download(client, media, tmp_path):
+    upload_id = client.upload(media)
+    request = pb.SubmitShotRequest(
+        idempotency_key="k-stream",
+        shot=pb.ShotSpec(media=pb.MediaRef(upload_id=upload_id), start_frame=0, end_frame=12, label="streamed"),
+        backend="passthrough",
+    )
+    job = client.submit(request).job
+    assert finish(client, job.job_id).kind == pb.JobEvent.KIND_DONE
+    local = client.download(job.job_id, tmp_path / "back.mp4")
+    assert probe(local).frames == 12
+
+
+def test_failures_are_specific_and_per_job(client, media, tmp_path):
+    bad = submit(client, media, "k-past-end", start=60, end=90)
+    last = finish(client, bad.job.job_id)
+    assert last.kind == pb.JobEvent.KIND_FAILED and "shot.mp4" in last.message and "70 frames" in last.message
+    good = submit(client, media, "k-after-bad", start=0, end=3)
+    assert finish(client, good.job.job_id).kind == pb.JobEvent.KIND_DONE
+
+
+@pytest.mark.parametrize(
+    "mutate,code,needle",
+    [
+        (lambda r: setattr(r.shot, "end_frame", 2), grpc.StatusCode.INVALID_ARGUMENT, "shot.end_frame"),
+        (lambda r: setattr(r, "backend", "nope"), grpc.StatusCode.INVALID_ARGUMENT, "backend"),
+        (lambda r: setattr(r, "idempotency_key", ""), grpc.StatusCode.INVALID_ARGUMENT, "idempotency_key"),
+        (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path="/etc/passwd")), grpc.StatusCode.PERMISSION_DENIED, "media roots"),
+        (lambda r: setattr(r.output, "timecode", "1:2"), grpc.StatusCode.INVALID_ARGUMENT, "output.timecode"),
+    ],
+)
+def test_bad_requests_name_the_field(client, media, mutate, code, needle):
+    request = pb.SubmitShotRequest(
+        idempotency_key="k-bad",
+        shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=3, end_frame=9),
+        backend="passthrough",
+    )
+    mutate(request)
+    with pytest.raises(EngineCallError) as info:
+        client.submit(request)
+    assert info.value.code == code and needle in str(info.value)
+
+
+def test_unknown_job_and_cancel(client, media):
+    with pytest.raises(EngineCallError) as info:
+        client.get("0" * 32)
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    job = submit(client, media, "k-cancel", start=0, end=70, backend="passthrough").job
+    client.cancel(job.job_id)
+    assert finish(client, job.job_id).kind in (pb.JobEvent.KIND_CANCELLED, pb.JobEvent.KIND_DONE)
+
+
+def test_token_is_required_except_for_health(tmp_path, media):
+    with engine_thread(tmp_path / "state", [media.parent], token="s3cret") as address:
+        with EngineClient(address) as anonymous, EngineClient(address, token="wrong") as wrong:
+            assert anonymous.healthy()
+            for client in (anonymous, wrong):
+                with pytest.raises(EngineCallError) as info:
+                    client.capabilities()
+                assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with EngineClient(address, token="s3cret") as good:
+            assert good.capabilities().backends

@@ -1,0 +1,151 @@
+"""End to end: timeline files in, a real engine on 127.0.0.1, rendered clips and a version timeline out."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from dreamstyle.frames import iter_frames, probe
+from enginehelp import engine_thread
+from host_plugin.cli import main
+from mediagen import frame_number, write_video
+
+R = 24000 / 1001
+
+
+def _clip(name, path, start, duration, frames):
+    ref = otio.schema.ExternalReference(str(path), TimeRange(RationalTime(0, R), RationalTime(frames, R)))
+    return otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(duration, R)))
+
+
+@pytest.fixture(scope="module")
+def edit(tmp_path_factory):
+    """An .otio edit: clip A holds a hard cut at media frame 50; a gap; clip B; an audio track."""
+    root = tmp_path_factory.mktemp("edit")
+    a = write_video(root / "media" / "a.mp4", [50, 70])
+    b = write_video(root / "media" / "b.mp4", [90])
+    timeline = otio.schema.Timeline("edit", global_start_time=otio.opentime.from_timecode("01:00:00:00", R))
+    video = otio.schema.Track("V1")
+    video.append(_clip("A", a, 10, 100, 120))
+    video.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, R), RationalTime(12, R))))
+    video.append(_clip("B", b, 5, 60, 90))
+    audio = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
+    audio.append(_clip("A audio", a, 10, 100, 120))
+    timeline.tracks.extend([video, audio])
+    path = root / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, edit):
+    with engine_thread(tmp_path_factory.mktemp("state"), [edit.parent.parent]) as address:
+        yield address
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shots_json_splits_at_edit_points_and_cuts(edit, capsys):
+    assert main(["shots", str(edit), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fps"] == "24000/1001"
+    spans = [(Path(s["media"]).name, s["start_frame"], s["end_frame"], s["record_start"], s["record_end"]) for s in data["shots"]]
+    assert spans == [
+        ("a.mp4", 10, 50, "01:00:00:00", "01:00:01:16"),
+        ("a.mp4", 50, 110, "01:00:01:16", "01:00:04:04"),
+        ("b.mp4", 5, 65, "01:00:04:16", "01:00:07:04"),
+    ]
+    assert data["transitions"] == []
+
+
+def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engine, tmp_path, capsys):
+    before = _digest(edit)
+    out = tmp_path / "out"
+    code = main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--out", str(out), "--handles", "3"])
+    assert code == 0, capsys.readouterr()
+    assert _digest(edit) == before
+    written = edit.with_name("edit.dreamstyle-v1.otio")
+    timeline = otio.adapters.read_from_file(str(written))
+    names = [t.name for t in timeline.tracks]
+    assert names[0] == "V1" and names[1].startswith("DreamStyle v1") and names[2] == "A1"
+    source_track, version_track = timeline.tracks[0], timeline.tracks[1]
+    rendered = [c for c in version_track.find_clips()]
+    assert len(rendered) == 3
+    expected = [(10, 50, (3, 0)), (50, 110, (0, 3)), (5, 65, (3, 3))]
+    for item, (start, end, (head, tail)) in zip(rendered, expected):
+        media = Path(otio.url_utils.filepath_from_url(item.media_reference.target_url))
+        assert probe(media).frames == end - start + head + tail
+        assert probe(media).rate == probe(media).rate.__class__(24000, 1001)
+        numbers = [frame_number(f) for f in iter_frames(media)]
+        assert numbers == list(range(start - head, end + tail))
+        assert item.source_range == TimeRange(RationalTime(head, R), RationalTime(end - start, R))
+    # Each rendered clip sits exactly at its shot's record range, aligned with the source clips.
+    assert [c.range_in_parent() for c in rendered] == [
+        TimeRange(RationalTime(0, R), RationalTime(40, R)),
+        TimeRange(RationalTime(40, R), RationalTime(60, R)),
+        TimeRange(RationalTime(112, R), RationalTime(60, R)),
+    ]
+    assert source_track.find_clips()[1].range_in_parent() == rendered[2].range_in_parent()
+    assert (out / "edit_contact_sheet.png").stat().st_size > 1000
+
+    # A re-run renders nothing again and writes a new version beside the first, never over it.
+    first = _digest(written)
+    assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--out", str(out), "--handles", "3"]) == 0
+    assert "cached" in capsys.readouterr().out
+    assert _digest(written) == first and edit.with_name("edit.dreamstyle-v2.otio").exists()
+
+
+def test_fcp7_xml_in_gives_fcp7_xml_out_with_format(edit, engine, tmp_path):
+    xml = tmp_path / "cut.xml"
+    otio.adapters.write_to_file(otio.adapters.read_from_file(str(edit)), str(xml), adapter_name="fcp_xml")
+    assert main(["stylize", str(xml), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]) == 0
+    result = tmp_path / "cut.dreamstyle-v1.xml"
+    text = result.read_text()
+    assert "<format>" in text and "<samplecharacteristics>" in text
+    back = otio.adapters.read_from_file(str(result), adapter_name="fcp_xml")
+    assert len(back.video_tracks()) == 2 and len(back.video_tracks()[1].find_clips()) == 2
+
+
+def test_edl_media_found_by_name_in_media_dir(edit, engine, tmp_path, capsys):
+    timeline = otio.adapters.read_from_file(str(edit))
+    timeline.tracks[:] = [timeline.tracks[0].deepcopy()]
+    edl = tmp_path / "cut.edl"
+    otio.adapters.write_to_file(timeline, str(edl), adapter_name="cmx_3600")
+    edl.write_text(edl.read_text().replace(str(edit.parent / "media"), "/offline/volume"))
+    args = ["stylize", str(edl), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]
+    assert main(args) == 1  # offline media: reported, nothing rendered
+    assert "relink with --media-dir" in capsys.readouterr().out
+    assert main([*args, "--media-dir", str(edit.parent / "media")]) == 0
+    assert (tmp_path / "cut.dreamstyle-v1.otio").exists()
+
+
+def test_one_bad_clip_does_not_sink_the_others(edit, engine, tmp_path, capsys):
+    timeline = otio.adapters.read_from_file(str(edit))
+    timeline.tracks[0][0].media_reference.target_url = str(tmp_path / "gone.mp4")
+    broken = tmp_path / "broken.otio"
+    otio.adapters.write_to_file(timeline, str(broken))
+    assert main(["stylize", str(broken), "--engine", engine, "--backend", "passthrough", "--prompt", "x"]) == 1
+    out = capsys.readouterr().out
+    assert "clip A: media" in out and "gone.mp4" in out
+    written = otio.adapters.read_from_file(str(tmp_path / "broken.dreamstyle-v1.otio"))
+    assert len(written.tracks[1].find_clips()) == 1
+
+
+def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
+    not_an_image = tmp_path / "style.png"
+    not_an_image.write_text("hello")
+    assert main(["stylize", str(edit), "--style-image", str(not_an_image)]) == 2
+    assert "style image" in capsys.readouterr().err
+    assert main(["stylize", str(edit), "--engine", "127.0.0.1:9", "--prompt", "noir"]) == 2
+    assert "no engine answers at 127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_classic_backend_text_rejection_is_per_shot(edit, engine, tmp_path, capsys):
+    args = ["stylize", str(edit), "--engine", engine, "--prompt", "a cat in space", "--no-detect", "--out", str(tmp_path)]
+    assert main(args) == 1
+    assert "diffusion backend" in capsys.readouterr().out

@@ -1,0 +1,110 @@
+"""Timeline reading through OTIO and its adapters, media URL forms, path maps and relinking."""
+
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from host_plugin.errors import TimelineError
+from host_plugin.timeline.media import PathMap, Relinker, url_to_path
+from host_plugin.timeline.reader import read_timeline, video_clips
+
+R = 24000 / 1001
+
+
+def clip(name, start, duration, url=None):
+    ref = otio.schema.ExternalReference(target_url=url or f"/media/{name}.mov", available_range=TimeRange(RationalTime(0, R), RationalTime(500, R)))
+    return otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(duration, R)))
+
+
+@pytest.mark.parametrize(
+    "url,path",
+    [
+        ("/Volumes/Media/a.mov", "/Volumes/Media/a.mov"),
+        ("file:///Users/me/My%20Clips/a.mov", "/Users/me/My Clips/a.mov"),
+        ("file://localhost/D%3a/Media/a.mov", "D:/Media/a.mov"),
+        ("file:///C:/Media/a.mov", "C:/Media/a.mov"),
+        ("D:\\Media\\a.mov", "D:\\Media\\a.mov"),
+        ("file://server/share/a.mov", "//server/share/a.mov"),
+    ],
+)
+def test_url_forms(url, path):
+    assert url_to_path(url) == path
+
+
+def test_path_maps_and_search_folders(tmp_path):
+    (tmp_path / "farm" / "proj").mkdir(parents=True)
+    (tmp_path / "farm" / "proj" / "a.mov").write_bytes(b"x")
+    (tmp_path / "search" / "deep").mkdir(parents=True)
+    (tmp_path / "search" / "deep" / "B001_C002.mov").write_bytes(b"x")
+    relinker = Relinker([tmp_path / "search"], [PathMap.parse(f"D:\\Media={tmp_path / 'farm'}")])
+    assert relinker.find("D:\\Media\\proj\\a.mov") == tmp_path / "farm" / "proj" / "a.mov"
+    assert relinker.find("/old/volume/B001_C002.mov") == tmp_path / "search" / "deep" / "B001_C002.mov"
+    assert relinker.find(None, ["b001_c002"]) == tmp_path / "search" / "deep" / "B001_C002.mov"  # EDL reel/clip name
+    assert relinker.find("/nowhere/else.mov") is None
+    with pytest.raises(ValueError, match="FROM=TO"):
+        PathMap.parse("no-equals")
+
+
+def test_visible_clips_with_gaps_transitions_nesting_and_skips():
+    timeline = otio.schema.Timeline("t", global_start_time=RationalTime(86400, R))
+    v1 = otio.schema.Track("V1")
+    v1.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    v1.append(clip("a", 100, 48))
+    v1.append(otio.schema.Transition(in_offset=RationalTime(6, R), out_offset=RationalTime(6, R)))
+    v1.append(clip("b", 200, 30))
+    off = clip("off", 0, 12)
+    off.enabled = False
+    v1.append(off)
+    v1.append(otio.schema.Clip("bars", media_reference=otio.schema.GeneratorReference(generator_kind="SMPTEBars"),
+                               source_range=TimeRange(RationalTime(0, R), RationalTime(24, R))))
+    nest = otio.schema.Stack("nest", source_range=TimeRange(RationalTime(5, R), RationalTime(20, R)))
+    inner = otio.schema.Track("inner")
+    inner.append(clip("n", 50, 40))
+    nest.append(inner)
+    v1.append(nest)
+    v2 = otio.schema.Track("V2")
+    v2.enabled = False
+    v2.append(clip("hidden", 0, 10))
+    audio = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
+    audio.append(clip("sound", 0, 100))
+    timeline.tracks.extend([v1, v2, audio])
+    clips, skipped = video_clips(timeline)
+    by_name = {c.name: c for c in clips}
+    assert list(by_name) == ["a", "b", "n"]
+    assert by_name["a"].record == TimeRange(RationalTime(10, R), RationalTime(48, R))
+    assert by_name["a"].transition_out.value == 6 and by_name["b"].transition_in.value == 6
+    assert by_name["b"].record.start_time.value == 58
+    # The nested stack shows 20 frames of "n", starting 5 frames into it.
+    assert by_name["n"].source == TimeRange(RationalTime(55, R), RationalTime(20, R))
+    assert by_name["n"].record == TimeRange(RationalTime(124, R), RationalTime(20, R))  # after "off" and "bars"
+    assert any("off" in s for s in skipped) and any("generator" in s for s in skipped) and any("V2" in s for s in skipped)
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(TimelineError, match="unsupported"):
+        read_timeline(tmp_path / "cut.prproj")
+    with pytest.raises(TimelineError, match="not found"):
+        read_timeline(tmp_path / "missing.otio")
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<xmeml><sequence>")
+    with pytest.raises(TimelineError, match="broken.xml"):
+        read_timeline(broken)
+    audio_only = otio.schema.Timeline("a")
+    audio_only.tracks.append(otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio))
+    with pytest.raises(TimelineError, match="no video track"):
+        video_clips(audio_only)
+
+
+@pytest.mark.parametrize("suffix,adapter", [(".otio", "otio_json"), (".xml", "fcp_xml"), (".edl", "cmx_3600")])
+def test_each_format_reads_to_the_same_clips(tmp_path, suffix, adapter):
+    timeline = otio.schema.Timeline("fmt", global_start_time=RationalTime(86400, R))
+    track = otio.schema.Track("V1")
+    track.extend([clip("a", 12, 40, "/media/a.mov"), clip("b", 30, 24, "/media/b.mov")])
+    timeline.tracks.append(track)
+    path = tmp_path / f"cut{suffix}"
+    otio.adapters.write_to_file(timeline, str(path), adapter_name=adapter)
+    clips, _ = video_clips(read_timeline(path))
+    assert [(c.source.start_time.value, c.source.duration.value, c.record.start_time.value) for c in clips] == [(12, 40, 0), (30, 24, 40)]
+    assert [Path(url_to_path(c.media_url)).name for c in clips] == ["a.mov", "b.mov"]
