@@ -82,8 +82,8 @@ class _Tracker:
 
 def carry_look(frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
     """Stylizes a (T, H, W, 3) uint8 segment like `condition` stylizes frames[0]; output[0] is `condition`."""
+    frames, condition = np.ascontiguousarray(frames), np.ascontiguousarray(condition)
     count, height, width = frames.shape[:3]
-    condition = np.ascontiguousarray(condition)
     colour = fit_colour_map(frames[0], condition)
     residual = condition.astype(np.float32) - colour.apply(frames[0])
     size = _flow_size(height, width)
