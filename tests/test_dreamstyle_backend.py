@@ -131,3 +131,19 @@ def test_backends_are_listed_without_importing_torch(tiny_wan):
     lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
     assert "first_frame, style_image, text" in lines["dreamstyle"]
     assert "adapter" in lines["dreamstyle"] and "depth" in lines["vace"]
+
+
+def test_distillation_lora_is_fused_under_the_token_lora(tiny_wan, tmp_path):
+    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from engine.models.token_lora import TokenLoRALinear
+
+    plain = WanTransformer3DModel.from_pretrained(tiny_wan["i2v"] / "transformer")
+    original = plain.blocks[0].attn1.to_q.weight.detach().clone()
+    plain.add_adapter(LoraConfig(r=2, target_modules=["to_q"], init_lora_weights=False))
+    WanImageToVideoPipeline.save_lora_weights(tmp_path, transformer_lora_layers=get_peft_model_state_dict(plain))
+    lora = tmp_path / "pytorch_lora_weights.safetensors"
+    pipe = create_backend("dreamstyle", config(tiny_wan, options={"distill_lora": str(lora)})).pipeline()
+    to_q = pipe.transformer.blocks[0].attn1.to_q
+    assert isinstance(to_q, TokenLoRALinear) and not to_q.base.weight.equal(original)

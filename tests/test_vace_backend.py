@@ -1,0 +1,81 @@
+"""The vace backend on tiny random Wan VACE weights and a tiny Depth Anything, from local folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+
+from engine.backends.base import BackendConfig, BackendError, Guidance  # noqa: E402
+from engine.backends.registry import create_backend  # noqa: E402
+from engine.chain import stylize_shot  # noqa: E402
+from wan_tiny import tiny_wan  # noqa: E402,F401  (session fixture)
+
+RNG = np.random.default_rng(1)
+SHOT = RNG.integers(0, 256, (7, 24, 40, 3), dtype=np.uint8)
+STYLE = RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def config(folders, **options) -> BackendConfig:
+    return BackendConfig(model_dir=folders["vace"], device="cpu",
+                         options={"resolution": "32x32", "steps": "1", "depth_model": str(folders["depth"]), **options})
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_wan):
+    backend = create_backend("vace", config(tiny_wan))
+    backend.segment_frames = 5
+    return backend
+
+
+@pytest.mark.parametrize(
+    "guidance",
+    [Guidance(prompt="watercolor"), Guidance(prompt="sketch", style_image=STYLE, first_frame=SHOT[0])],
+    ids=["text", "all"],
+)
+def test_guidances_give_the_shots_frames(backend, guidance):
+    frames = list(stylize_shot(backend, iter(SHOT), len(SHOT), guidance, seed=0, params={}))
+    assert len(frames) == len(SHOT) and all(f.shape == SHOT.shape[1:] for f in frames)
+
+
+class Recorded(Exception):
+    """Stops a render once the pipeline's arguments are recorded."""
+
+
+def test_control_video_keeps_the_first_frame_and_masks_it(backend, monkeypatch):
+    pipe = backend.pipeline()
+    calls = []
+
+    def record(self, **kwargs):
+        calls.append(kwargs)
+        raise Recorded
+
+    monkeypatch.setattr(type(pipe), "__call__", record)
+    condition = np.full((24, 40, 3), 200, np.uint8)
+    with pytest.raises(Recorded):
+        backend.render_segment(SHOT[:5], condition, Guidance(prompt="cat", style_image=STYLE), 0, {})
+    kw = calls[0]
+    assert kw["num_frames"] == 5 and len(kw["video"]) == len(kw["mask"]) == 5
+    assert np.asarray(kw["mask"][0]).max() == 0 and np.asarray(kw["mask"][1]).min() == 255
+    assert len(kw["reference_images"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"depth_model": ""}, "depth-estimation folder"),
+        ({"control": "pose"}, "ViTPose folder"),
+        ({"control": "canny"}, "control='canny'"),
+        ({"depth_model": "/nowhere"}, "not a transformers model folder"),
+    ],
+)
+def test_says_which_control_folder_it_needs(tiny_wan, options, message):
+    with pytest.raises(BackendError, match=message):
+        create_backend("vace", config(tiny_wan, **options))
+
+
+def test_refuses_a_model_that_is_not_vace(tiny_wan):
+    cfg = BackendConfig(model_dir=tiny_wan["i2v"], device="cpu", options={"depth_model": str(tiny_wan["depth"])})
+    with pytest.raises(BackendError, match="not a VACE model"):
+        create_backend("vace", cfg)
