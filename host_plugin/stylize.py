@@ -38,6 +38,7 @@ class EngineSettings:
 class Report:
     edit: Edit
     plan: Plan
+    out_dir: Path
     results: list[ShotResult] = field(default_factory=list)
     timeline_out: Path | None = None
     contact_sheet: Path | None = None
@@ -77,7 +78,7 @@ def stylize(
     edit = load_edit(timeline, media_dirs, path_maps)
     plan = plan_edit(edit, detection, handles)
     on_plan(plan)
-    report = Report(edit, plan)
+    report = Report(edit, plan, out_dir)
     if not plan.shots:
         return report
     roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}

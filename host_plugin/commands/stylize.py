@@ -85,18 +85,20 @@ def print_report(report: Report) -> None:
     table = Table(title=f"DreamStyle: {report.edit.path.name}")
     for column in ("shot", "record in", "record out", "frames", "status"):
         table.add_column(column, no_wrap=True)
-    table.add_column("output", overflow="fold")
+    table.add_column("output file", overflow="fold")
     for result in report.results:
         shot = result.shot
         record_in = shot.record.start_time + start if start is not None else shot.record.start_time
         record_out = shot.record.end_time_exclusive() + start if start is not None else shot.record.end_time_exclusive()
-        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), result.status, str(result.output or ""))
+        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), result.status, result.output.name if result.output else "")
     console.print(table)
     for result in report.results:
         if result.error:
             console.print(f"[red]{result.status}[/]: {result.error}", soft_wrap=True)
     for problem in report.plan.problems:
         console.print(f"[yellow]not rendered[/]: {problem.message}", soft_wrap=True)
+    if report.results:
+        console.print(f"renders:          {report.out_dir / 'renders'}", soft_wrap=True)
     if report.timeline_out:
         console.print(f"version timeline: {report.timeline_out}", soft_wrap=True)
     if report.contact_sheet:
