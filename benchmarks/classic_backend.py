@@ -42,7 +42,10 @@ def main() -> None:
             backend.render_segment(frames, condition, Guidance(prompt="teal-orange"), 0, {})
             best = min(best, time.perf_counter() - start)
             cpu_best = min(cpu_best, time.process_time() - cpu_start)
-        print(f"{width}x{height}: {args.frames / best:.1f} frames/s wall, {args.frames / cpu_best:.1f} per CPU second ({args.threads} OpenCV thread(s))")
+        print(
+            f"{width}x{height}: {args.frames / best:.1f} frames/s wall, {args.frames / cpu_best:.1f} per CPU second "
+            f"({args.threads} OpenCV thread(s))"
+        )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,9 @@ from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendError, Guidanc
 
 __all__ = ["ClassicBackend"]
 
-PARAMS = ("strength",)
-
 
 def _strength(params: dict[str, str]) -> float:
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise BackendError(f"the classic backend has no param {unknown[0]!r}; it knows: {', '.join(PARAMS)}.")
+    """The `strength` param; other params are the engine's (`overlap`, `color_match`) or other backends'."""
     raw = params.get("strength", "1")
     try:
         value = float(raw)

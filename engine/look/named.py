@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = ["LOOKS", "apply_look", "find_look"]
 
+RGB = tuple[float, float, float]
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -58,7 +59,8 @@ def _vignette(img: np.ndarray, strength: float) -> np.ndarray:
     return img * falloff[..., None]
 
 
-def _split_tone(img: np.ndarray, shadows: tuple[float, ...], highlights: tuple[float, ...], amount: float) -> np.ndarray:
+def _split_tone(img: np.ndarray, shadows: RGB, highlights: RGB, amount: float) -> np.ndarray:
+    """Tints shadows toward one RGB colour and highlights toward another."""
     luma = _luma(img)
     tint = (1 - luma) * np.float32(shadows) + luma * np.float32(highlights)
     return img + amount * (tint - 0.5)
@@ -99,7 +101,8 @@ def watercolor(image: np.ndarray) -> np.ndarray:
 
 
 def comic(image: np.ndarray) -> np.ndarray:
-    flat = cv2.edgePreservingFilter(np.ascontiguousarray(image), flags=cv2.RECURS_FILTER, sigma_s=_sigma(image, 40.0), sigma_r=0.3)
+    sigma_s = _sigma(image, 40.0)
+    flat = cv2.edgePreservingFilter(np.ascontiguousarray(image), flags=cv2.RECURS_FILTER, sigma_s=sigma_s, sigma_r=0.3)
     levels = np.round(_saturate(_float(flat), 1.4) * 5) / 5
     edges = cv2.Canny(cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY), 40, 100)
     ink = cv2.dilate(edges, np.ones((2, 2), np.uint8)) > 0

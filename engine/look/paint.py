@@ -50,7 +50,8 @@ def transfer_colour(image: np.ndarray, style: np.ndarray) -> np.ndarray:
 def painterly(image: np.ndarray) -> np.ndarray:
     """Flattens texture while keeping edges, then pulls lightness toward a few bands."""
     sigma_s = float(np.clip(60.0 * max(image.shape[:2]) / 1920.0, 10.0, 200.0))  # same look at any size
-    smooth = cv2.edgePreservingFilter(np.ascontiguousarray(image), flags=cv2.RECURS_FILTER, sigma_s=sigma_s, sigma_r=0.4)
+    image = np.ascontiguousarray(image)
+    smooth = cv2.edgePreservingFilter(image, flags=cv2.RECURS_FILTER, sigma_s=sigma_s, sigma_r=0.4)
     lab = to_lab(smooth)
     step = 100.0 / BANDS
     lightness = lab[..., 0]

@@ -74,7 +74,7 @@ class _Tracker:
         consistent = np.clip((FADE * bound - error) / ((FADE - 1) * bound), 0, 1)
         consistent = cv2.erode(consistent, self.kernel)  # occlusion edges are ragged: widen them a little
         carried_back = cv2.remap(self.displacement, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        carried_conf = cv2.remap(self.confidence, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        carried_conf = cv2.remap(self.confidence, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         self.displacement = backward + carried_back
         self.confidence = carried_conf * consistent
         self.previous = grey
@@ -96,7 +96,8 @@ def carry_look(frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
         tracker.step(frames[t])
         displacement = cv2.resize(tracker.displacement * scale, (width, height), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(cv2.blur(tracker.confidence, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
-        carried = cv2.remap(residual, cv2.add(grid, displacement), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        coords = cv2.add(grid, displacement)
+        carried = cv2.remap(residual, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         styled = cv2.add(colour.apply(frames[t]), cv2.multiply(carried, cv2.merge([confidence] * 3)))
         output[t] = cv2.convertScaleAbs(cv2.max(styled, 0.0))  # rounds and saturates like np.rint + clip
     return output
