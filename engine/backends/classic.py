@@ -6,9 +6,14 @@ the user's own (`first_frame`, which wins when several guidances are given); els
 frame painted from a `style_image` (`engine.look.paint`), with a named look on top when a prompt names
 one; else the named look alone (`engine.look.named`). Free text needs a diffusion backend.
 
-Param `strength` (0..1, default 1) blends the stylized frames with the source. It applies to the
-segment conditioned on this backend's own first condition; a chained condition (the previous segment's
-output) already carries the blend and is followed as it is, so the strength does not compound.
+Param `strength` (0..1, default 1) blends the stylized frames with the source. `first_condition` gets
+no params, so `render_segment` applies it: to a segment conditioned on this backend's own first
+condition (recomputed and compared, so no state is kept); a chained condition (the previous segment's
+output, or a stored one on resume) already carries the blend and is followed as it is, so the strength
+never compounds. Other params are the engine's (`overlap`, `color_match`) and are left alone.
+
+Known limit: areas that enter the picture or are uncovered inside a segment get the colour map but
+not the first frame's texture, and a chained condition passes that on.
 """
 
 from __future__ import annotations
@@ -104,7 +109,11 @@ class ClassicBackend(Backend):
         seed: int,
         params: dict[str, str],
     ) -> np.ndarray:
-        """Carries `condition` (the stylized frames[0]) through the segment; output[0] is the condition."""
+        """Carries `condition` (the stylized frames[0]) through the segment; output[0] is the condition.
+
+        At a shot's start (the condition is this backend's own first condition) with strength < 1,
+        output[0] is that condition blended with frames[0], and the blend is what gets carried.
+        """
         strength = _strength(params)
         if strength == 0.0:
             return frames.copy()
