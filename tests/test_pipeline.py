@@ -149,3 +149,10 @@ def test_classic_backend_text_rejection_is_per_shot(edit, engine, tmp_path, caps
     args = ["stylize", str(edit), "--engine", engine, "--prompt", "a cat in space", "--no-detect", "--out", str(tmp_path)]
     assert main(args) == 1
     assert "diffusion backend" in capsys.readouterr().out
+
+
+def test_shots_of_a_plain_media_file(edit, capsys):
+    assert main(["shots", str(edit.parent / "media" / "a.mp4"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
+    assert data["shots"][0]["record_start"] == "00:00:00:00"

@@ -97,6 +97,8 @@ def print_report(report: Report) -> None:
             console.print(f"[red]{result.status}[/]: {result.error}", soft_wrap=True)
     for problem in report.plan.problems:
         console.print(f"[yellow]not rendered[/]: {problem.message}", soft_wrap=True)
+    for reason in report.edit.skipped:
+        console.print(f"ignored: {reason}", soft_wrap=True)
     if report.results:
         console.print(f"renders:          {report.out_dir / 'renders'}", soft_wrap=True)
     if report.timeline_out:
