@@ -21,7 +21,7 @@ def main():
     if sys.platform == "win32":
         options = {"creationflags": 0x00000008 | 0x00000200}  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
     with open(LOG, "ab") as log:
-        subprocess.Popen([PYTHON, "-m", "host_plugin.cli", "panel", "--resolve"], stdin=subprocess.DEVNULL,
+        subprocess.Popen([PYTHON, "-m", "dreamstyle.cli", "panel", "--resolve"], stdin=subprocess.DEVNULL,
                          stdout=log, stderr=subprocess.STDOUT, close_fds=True, **options)
     print("DreamStyle: the panel is starting; its log is " + LOG)
 

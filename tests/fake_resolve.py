@@ -18,6 +18,7 @@ from typing import Any
 import opentimelineio as otio
 
 from dreamstyle.frames import probe
+from host_plugin.timeline.media import url_to_path
 
 RATES = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "59.94": Fraction(60000, 1001)}
 
@@ -199,7 +200,7 @@ class MediaPool:
             items = []
             for clip in track.find_clips():
                 record = track.range_of_child(clip).start_time.rescaled_to(start.rate).to_frames()
-                pool_item = MediaPoolItem(Path(clip.media_reference.target_url))
+                pool_item = MediaPoolItem(Path(url_to_path(clip.media_reference.target_url)))
                 if options.get("importSourceClips"):
                     self.root.clips.append(pool_item)
                 src = clip.source_range

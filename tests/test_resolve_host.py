@@ -83,10 +83,11 @@ def test_wrong_endframe_convention_is_detected_and_corrected(media, caplog):
 
 def test_each_render_gets_its_own_track(resolve, media):
     host = host_for(resolve)
-    for version in (1, 2):
+    for version in (1, 2, 2):
         host.add_version_track([Placement(media[0], 86400, 0, 10, f"v{version}")], f"DreamStyle v{version}")
     timeline = resolve.project.GetCurrentTimeline()
-    assert [timeline.GetTrackName("video", i) for i in (1, 2, 3)] == ["Video 1", "DreamStyle v1", "DreamStyle v2"]
+    assert [timeline.GetTrackName("video", i) for i in (1, 2, 3, 4)] == [
+        "Video 1", "DreamStyle v1", "DreamStyle v2", "DreamStyle v2 (2)"]
 
 
 def test_import_new_version_round_trips_the_export(resolve, media, tmp_path):

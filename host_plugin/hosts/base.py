@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from host_plugin.errors import DreamStyleError
 
-__all__ = ["HostError", "HostUnavailable", "Placement", "Host"]
+__all__ = ["HostError", "HostUnavailable", "Placement", "Host", "placements_for"]
 
 
 class HostError(DreamStyleError):
@@ -47,6 +47,16 @@ class Placement:
     @property
     def frames(self) -> int:
         return self.source_out - self.source_in
+
+
+def placements_for(results: Sequence[Any], start_frame: int) -> list[Placement]:
+    """Placements for the rendered `pipeline.ShotResult`s of a timeline starting at `start_frame`: each clip at
+    its shot's record start, its source range skipping the rendered handles."""
+    return [
+        Placement(r.output, start_frame + r.shot.record.start_time.to_frames(), r.shot.head,
+                  r.shot.head + r.shot.frames, f"{r.shot.name} DreamStyle")
+        for r in results if r.output is not None
+    ]
 
 
 @runtime_checkable

@@ -150,7 +150,11 @@ class ResolveHost:
         if not timeline.AddTrack("video"):
             raise HostError(f"Resolve refused to add a video track to timeline '{timeline.GetName()}'.")
         track = int(timeline.GetTrackCount("video"))
-        timeline.SetTrackName("video", track, track_name)
+        taken = {timeline.GetTrackName("video", i) for i in range(1, track)}
+        name, n = track_name, 2
+        while name in taken:  # each render is a new version track, never a second one of the same name
+            name, n = f"{track_name} ({n})", n + 1
+        timeline.SetTrackName("video", track, name)
         exclusive = self.version >= (19,)
         first = self._append(pool, items, placements[0], track, exclusive)
         if first.GetDuration() != placements[0].frames:  # this build counts endFrame the other way

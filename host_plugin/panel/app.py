@@ -1,0 +1,34 @@
+"""Creating the application: organisation names for QSettings, the dark theme, the main window."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QApplication
+
+from host_plugin.hosts import Host
+
+from .theme import apply_dark_theme
+from .window import MainWindow
+
+__all__ = ["MainWindow", "make_app", "make_window"]
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("DreamStyle")
+    app.setApplicationName("DreamStyle")
+    apply_dark_theme(app)
+    return app
+
+
+def make_window(host_factory: Callable[[], Host] | None = None, settings: QSettings | None = None,
+                state_dir: Path | None = None) -> MainWindow:
+    """The main window with the user's persisted settings and data folder (or the ones given, for tests)."""
+    if state_dir is None:
+        state_dir = Path(QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)) / "panel"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return MainWindow(settings or QSettings(), state_dir, host_factory)

@@ -1,0 +1,433 @@
+"""The panel's main window: source, shot list, look, engine, render/cancel, write-back. It only arranges
+widgets and calls `pipeline` (and a host) on worker threads; it decides nothing about timelines itself."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog,
+                               QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QToolBar, QVBoxLayout, QWidget)
+
+from dreamstyle.frames import iter_frames
+from host_plugin.client import EngineClient, is_loopback
+from host_plugin.errors import DreamStyleError
+from host_plugin.hosts import Host
+from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
+from host_plugin.plan import Plan, Shot
+from host_plugin.shots import DetectionSettings
+from host_plugin.timeline.media import PathMap
+
+from .anchor import one_frame, still_of
+from .engine_box import EngineBox
+from .shot_table import THUMB, ShotTable
+from .style_form import StyleForm
+from .viewer import BeforeAfter
+from .workers import run_task
+from .writeback_box import WritebackBox
+
+__all__ = ["MainWindow", "TIMELINE_FILTER"]
+
+TIMELINE_FILTER = "Timelines (*.otio *.xml *.edl *.aaf)"
+_SUFFIXES = {".otio", ".xml", ".edl", ".aaf"}
+_FINAL = {"done", "cached", "failed", "cancelled"}
+
+
+class MainWindow(QMainWindow):
+    """`host_factory` connects to a running NLE (Resolve) when the editor asks for its current timeline."""
+
+    def __init__(self, settings: QSettings, state_dir: Path,
+                 host_factory: Callable[[], Host] | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("DreamStyle")
+        self.setAcceptDrops(True)
+        self.settings, self.state_dir, self.host_factory = settings, state_dir, host_factory
+        self.host: Host | None = None
+        self.edit: Edit | None = None
+        self.plan: Plan | None = None
+        self.media_dirs: list[Path] = []
+        self.path_maps: list[PathMap] = []
+        self.renderer: Renderer | None = None
+        self.hero: Shot | None = None
+        self.in_flight: dict[int, tuple[int, int]] = {}
+        self.last_written: Path | None = None
+
+        self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
+        self.table = ShotTable()
+        self.problems = QLabel(objectName="hint")
+        self.problems.setWordWrap(True)
+        self.relink = QWidget()
+        relink_row = QHBoxLayout(self.relink)
+        relink_row.setContentsMargins(0, 0, 0, 0)
+        relink_row.addWidget(self.problems, 1)
+        for text, slot in (("Add search folder…", self.add_search_folder), ("Add path mapping…", self.add_path_map)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            relink_row.addWidget(button)
+        self.relink.hide()
+        self.style_form = StyleForm()
+        self.engine = EngineBox(state_dir / "engine")
+        self.writeback = WritebackBox()
+        self.overall = QProgressBar(value=0, format="%p% of the frames in flight")
+        self._build(self._actions())
+        self._wire()
+        self.restore()
+
+    # ----- layout -------------------------------------------------------------------------------------------
+    def _actions(self) -> dict[str, QAction]:
+        specs = {
+            "open": ("Open timeline…", QKeySequence.Open, self.open_dialog),
+            "resolve": ("From Resolve", QKeySequence("Ctrl+Shift+O"), self.load_from_host),
+            "render": ("Render selected", QKeySequence("Ctrl+R"), lambda: self.render(self.table.selected_shots())),
+            "render_all": ("Render all", QKeySequence("Ctrl+Shift+R"), lambda: self.render(self.table.shots)),
+            "cancel": ("Cancel selected", QKeySequence("Ctrl+."), lambda: self.cancel(self.table.selected_shots())),
+            "cancel_all": ("Cancel all", QKeySequence("Ctrl+Shift+."), lambda: self.cancel(self.table.shots)),
+            "restyle": ("Restyle shot…", QKeySequence("Ctrl+E"), self._restyle_selected),
+            "view": ("Before / after…", QKeySequence("Space"), self._view_selected),
+            "write": ("Write back", QKeySequence("Ctrl+W"), self.write_back),
+        }
+        actions = {}
+        for key, (text, shortcut, slot) in specs.items():
+            action = QAction(text, self, shortcut=shortcut, triggered=slot)
+            action.setShortcutContext(Qt.WindowShortcut)
+            action.setToolTip(f"{text} ({QKeySequence(shortcut).toString(QKeySequence.NativeText)})")
+            self.addAction(action)
+            actions[key] = action
+        actions["resolve"].setEnabled(self.host_factory is not None)
+        return actions
+
+    def _build(self, actions: dict[str, QAction]) -> None:
+        self.actions_ = actions
+        bar = QToolBar("Source", movable=False)
+        bar.addAction(actions["open"])
+        bar.addAction(actions["resolve"])
+        bar.addSeparator()
+        bar.addWidget(self.source)
+        self.addToolBar(bar)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(8, 8, 4, 8)
+        column.addWidget(self.table, 1)
+        column.addWidget(self.relink)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.overall, 1)
+        for key in ("render", "render_all", "cancel_all", "write"):
+            button = QPushButton(actions[key].text())
+            button.setToolTip(actions[key].toolTip())
+            button.clicked.connect(actions[key].trigger)
+            button.setObjectName("primary" if key == "render" else "")
+            buttons.addWidget(button)
+        column.addLayout(buttons)
+        side = QWidget()
+        side_column = QVBoxLayout(side)
+        look = QGroupBox("Look")
+        QVBoxLayout(look).addWidget(self.style_form)
+        for box in (look, self.engine, self.writeback):
+            side_column.addWidget(box)
+        side_column.addStretch()
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(400)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self.statusBar().showMessage("Ready")
+
+    def _wire(self) -> None:
+        self.table.render_requested.connect(self.render)
+        self.table.cancel_requested.connect(self.cancel)
+        self.table.restyle_requested.connect(lambda shot: self.restyle(shot))
+        self.table.view_requested.connect(self.view)
+        self.table.anchor_requested.connect(self.set_hero)
+        self.style_form.generate_first_frame.connect(self.generate_first_frame)
+        self.engine.connected.connect(self.style_form.set_capabilities)
+        self.writeback.write.clicked.connect(self.write_back)
+
+    # ----- source -------------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = self.settings.value("timeline", "")
+        path, _ = QFileDialog.getOpenFileName(self, "Open timeline", str(start), TIMELINE_FILTER)
+        if path:
+            self.load(Path(path))
+
+    def load_from_host(self) -> None:
+        """Exports the host's current timeline (off the GUI thread) and loads it."""
+        if self.host_factory is None:
+            return
+        self.status("Reading the current timeline from Resolve…")
+
+        def export(emit: Callable[[object], None]) -> tuple[Host, Path]:
+            host = self.host or self.host_factory()
+            name = host.timeline_name()
+            return host, host.export_timeline(self.state_dir / "resolve" / _safe(name) / _safe(name))
+
+        def exported(value: tuple[Host, Path]) -> None:
+            self.host = value[0]
+            self.load(value[1], from_host=True)
+
+        run_task(self, export, done=exported, failed=self.error)
+
+    def load(self, path: Path, from_host: bool = False) -> None:
+        """Reads and plans a timeline on a worker; the shot list fills in when it is done."""
+        if not from_host:
+            self.host = None
+        self.status(f"Reading {path.name} and finding shots…")
+        self.source.setText(f"{'Resolve: ' if from_host else ''}{path}")
+        media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
+        detection = DetectionSettings(cache_dir=self.state_dir / "detect")
+
+        def work(emit: Callable[[object], None]) -> tuple[Edit, Plan]:
+            edit = load_edit(path, media_dirs, maps)
+            return edit, plan_edit(edit, detection, handles)
+
+        run_task(self, work, done=self._loaded, failed=self.error)
+
+    def _loaded(self, value: tuple[Edit, Plan]) -> None:
+        self.edit, self.plan = value
+        self.plan_handles = self.style_form.handles.value()
+        self.renderer = None
+        self.settings.setValue("timeline", "" if self.host else str(self.edit.path))
+        self.table.set_plan(self.plan, self.edit.timeline.global_start_time)
+        self.writeback.set_source(self.edit.path, self.host)
+        problems = [p.message for p in self.plan.problems] + self.edit.skipped
+        self.problems.setText("\n".join(problems))
+        self.relink.setVisible(bool(self.plan.problems))
+        self.status(f"{self.edit.path.name}: {len(self.plan.shots)} shots"
+                    + (f", {len(self.plan.problems)} clips offline" if self.plan.problems else ""))
+        shots = list(self.plan.shots)
+
+        def thumbs(emit: Callable[[object], None]) -> None:
+            for shot in shots:
+                frame = next(iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1]))
+                emit((shot.number, frame))
+
+        run_task(self, thumbs, progress=lambda item: self.table.set_thumbnail(*item), failed=self.error)
+
+    def add_search_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder to search for offline media")
+        if folder and self.edit:
+            self.media_dirs.append(Path(folder))
+            self.load(self.edit.path, from_host=self.host is not None)
+
+    def add_path_map(self, rule: str | None = None) -> None:
+        if rule is None:
+            rule, ok = QInputDialog.getText(self, "Path mapping", "FROM=TO (e.g. /Volumes/Media=/mnt/media)")
+            if not ok:
+                return
+        try:
+            self.path_maps.append(PathMap.parse(rule))
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        if self.edit:
+            self.load(self.edit.path, from_host=self.host is not None)
+
+    # ----- render -------------------------------------------------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        assert self.edit is not None
+        return self.edit.path.parent / f"{self.edit.path.stem}_dreamstyle"
+
+    def render(self, shots: Sequence[Shot], style: StyleSettings | None = None) -> None:
+        """Renders `shots` with the look (or `style`); with the look anchor, the hero shot goes first."""
+        if not shots or self.edit is None:
+            self.status("Select shots to render (or Render all).")
+            return
+        if self.style_form.handles.value() != getattr(self, "plan_handles", 0):
+            self.status("Handles changed: finding shots again first.")
+            self.load(self.edit.path, from_host=self.host is not None)
+            return
+        anchored = style is None and self.style_form.anchor.isChecked()
+        style = style or self.style_form.settings()
+        try:
+            style.check()
+        except Exception as exc:  # SettingsError: an image that is not one
+            self.error(str(exc))
+            return
+        hero = next((s for s in shots if self.hero and s.number == self.hero.number), shots[0])
+        roots = [self.out_dir, *(s.media.parent for s in shots)]
+        roots += [p.parent for p in (style.style_image, style.first_frame) if p]
+        self.engine.ensure(roots, lambda client: self._start(client, list(shots), style, hero if anchored else None),
+                           self.error)
+
+    def _start(self, client: EngineClient, shots: list[Shot], style: StyleSettings, hero: Shot | None) -> None:
+        if self.renderer is None or self.renderer.client is not client:
+            self.renderer = Renderer(client, self.out_dir, stream_media=not is_loopback(client.address))
+        renderer, anchor_png = self.renderer, self.out_dir / "anchor" / "look_anchor.png"
+        for shot in shots:
+            self.in_flight[shot.number] = (0, shot.frames + shot.head + shot.tail)
+            self.table.update_shot(ShotUpdate(shot, "queued", 0, shot.frames + shot.head + shot.tail))
+        self.engine.busy = True
+        self.status(f"Rendering {len(shots)} shot(s) with {style.label}…")
+
+        def work(emit: Callable[[object], None]) -> list[ShotResult]:
+            if hero is None:
+                return renderer.render(shots, style, emit)
+            first = renderer.render([hero], style, emit)
+            others = [s for s in shots if s.number != hero.number]
+            if first[0].output is None:
+                return first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed") for s in others]
+            look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
+            return first + renderer.render(others, look, emit)
+
+        run_task(self, work, progress=self._progress, done=self._rendered, failed=self.error)
+
+    def _progress(self, update: ShotUpdate) -> None:
+        self.table.update_shot(update)
+        self.in_flight[update.shot.number] = (update.frames_total if update.state in _FINAL else update.frames_done,
+                                              update.frames_total)
+        done, total = (sum(v[i] for v in self.in_flight.values()) for i in (0, 1))
+        self.overall.setMaximum(max(1, total))
+        self.overall.setValue(done)
+
+    def _rendered(self, results: list[ShotResult]) -> None:
+        for result in results:
+            self.table.set_result(result)
+            self.in_flight.pop(result.shot.number, None)
+        self.engine.busy = bool(self.in_flight)
+        counts = {s: sum(r.status == s for r in results) for s in ("done", "cached", "failed", "cancelled")}
+        self.status(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing rendered")
+
+    def cancel(self, shots: Sequence[Shot]) -> None:
+        renderer = self.renderer
+        wanted = [s for s in shots if s.number in self.in_flight]
+        if renderer is None or not wanted:
+            return
+        self.status(f"Cancelling {len(wanted)} shot(s)…")
+        run_task(self, lambda emit: [renderer.cancel(s) for s in wanted], failed=self.error)
+
+    def restyle(self, shot: Shot, style: StyleSettings | None = None) -> None:
+        """Renders one shot alone with its own settings (asked for in a dialog when `style` is None)."""
+        if style is None:
+            dialog = QDialog(self)
+            dialog.setWindowTitle(f"Restyle {shot.name}")
+            form = StyleForm()
+            form.from_dict(self.style_form.to_dict())
+            buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+            buttons.accepted.connect(dialog.accept)
+            buttons.rejected.connect(dialog.reject)
+            layout = QVBoxLayout(dialog)
+            layout.addWidget(form)
+            layout.addWidget(buttons)
+            if dialog.exec() != QDialog.Accepted:
+                return
+            style = form.settings()
+        self.render([shot], style)
+
+    def set_hero(self, shot: Shot) -> None:
+        self.hero = shot
+        self.style_form.anchor.setChecked(True)
+        self.style_form.anchor_shot.setText(f"hero: {shot.name}")
+
+    def generate_first_frame(self) -> None:
+        """Stylizes the selected shot's first frame from the style image on the engine; uses it as first frame."""
+        chosen = self.table.selected_shots() or self.table.shots[:1]
+        style = dataclasses.replace(self.style_form.settings(), first_frame=None)
+        if not chosen or style.style_image is None:
+            self.status("Choose a style image and a shot first.")
+            return
+        shot = one_frame(chosen[0])
+        dest = self.out_dir / "first_frames" / f"{shot.name}.png"
+
+        def generate(emit: Callable[[object], None], renderer: Renderer) -> Path:
+            result = renderer.render([shot], style)[0]
+            if result.output is None:
+                raise DreamStyleError(f"first frame from the style image: {result.error}")
+            return still_of(result, dest)
+
+        def work(client: EngineClient) -> None:
+            renderer = Renderer(client, self.out_dir, stream_media=not is_loopback(client.address))
+            run_task(self, lambda emit: generate(emit, renderer),
+                     done=lambda png: self.style_form.first_frame.set_path(png), failed=self.error)
+
+        self.engine.ensure([self.out_dir, shot.media.parent, style.style_image.parent], work, self.error)
+
+    def view(self, shot: Shot) -> None:
+        result = self.table.results.get(shot.number)
+        if result is None or result.output is None:
+            self.status(f"{shot.name} has no render yet.")
+            return
+        BeforeAfter(result, self).show()
+
+    def _view_selected(self) -> None:
+        chosen = self.table.selected_shots()
+        if chosen:
+            self.view(chosen[0])
+
+    def _restyle_selected(self) -> None:
+        chosen = self.table.selected_shots()
+        if chosen:
+            self.restyle(chosen[0])
+
+    # ----- write-back ---------------------------------------------------------------------------------------
+    def write_back(self) -> None:
+        rendered = [r for r in self.table.results.values() if r.output is not None]
+        if self.edit is None or self.plan is None or not rendered:
+            self.status("Nothing to write back yet: render some shots first.")
+            return
+        edit, plan, label = self.edit, self.plan, self.style_form.settings().label
+        job = self.writeback.job(edit, plan, rendered, label, self.host)
+        self.status("Writing back…")
+        run_task(self, lambda emit: job(), done=self._written, failed=self.error)
+
+    def _written(self, message: str) -> None:
+        self.writeback.result.setText(message)
+        self.status(message)
+
+    # ----- plumbing -----------------------------------------------------------------------------------------
+    def status(self, message: str) -> None:
+        self.statusBar().showMessage(message)
+
+    def error(self, message: str) -> None:
+        self.status(message.splitlines()[0] if message else "error")
+        if self.isVisible() and not self.settings.value("quiet_errors", False, bool):
+            QMessageBox.warning(self, "DreamStyle", message)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if any(Path(u.toLocalFile()).suffix.lower() in _SUFFIXES for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls()]
+        timelines = [p for p in paths if p.suffix.lower() in _SUFFIXES]
+        if timelines:
+            self.load(timelines[0])
+
+    def restore(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 860)
+        look = self.settings.value("look")
+        if isinstance(look, dict):
+            self.style_form.from_dict(look)
+        self.engine.mode.setCurrentIndex(int(self.settings.value("engine/mode", 0)))
+        self.engine.address.setText(str(self.settings.value("engine/address", "")))
+        self.engine.tls_ca.setText(str(self.settings.value("engine/tls_ca", "")))
+        self.writeback.mode.setCurrentIndex(int(self.settings.value("writeback", 0)))
+
+    def save(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("look", self.style_form.to_dict())
+        self.settings.setValue("engine/mode", self.engine.mode.currentIndex())
+        self.settings.setValue("engine/address", self.engine.address.text())
+        self.settings.setValue("engine/tls_ca", self.engine.tls_ca.text())
+        self.settings.setValue("writeback", self.writeback.mode.currentIndex())
+        self.settings.sync()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802
+        self.save()
+        self.engine.stop()
+        super().closeEvent(event)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_ ." else "_" for c in name).strip() or "timeline"

@@ -1,0 +1,75 @@
+"""Write-back choices: a new timeline version (the safe default) or a new track in the host's open timeline.
+Each render is written as a new version; nothing existing is replaced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from host_plugin.hosts import Host, placements_for
+from host_plugin.hosts.premiere import IMPORT_STEPS, finalize_fcp7
+from host_plugin.pipeline import Edit, ShotResult
+from host_plugin.plan import Plan
+from host_plugin.timeline.writeback import write_version
+
+__all__ = ["WritebackBox", "VERSION", "TRACK"]
+
+VERSION, TRACK = "New timeline version", "Add a track to this timeline"
+
+
+class WritebackBox(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Write-back", parent)
+        self.mode = QComboBox()
+        self.mode.addItems([VERSION, TRACK])
+        self.mode.setToolTip("A new version leaves the edit untouched; a track is added above the others "
+                             "in the open Resolve timeline")
+        self.write = QPushButton("Write back")
+        self.hint = QLabel(objectName="hint")
+        self.hint.setWordWrap(True)
+        self.result = QLabel(objectName="hint")
+        self.result.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.mode)
+        layout.addWidget(self.write)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.result)
+        self.set_source(None, None)
+
+    def set_source(self, path: Path | None, host: Host | None) -> None:
+        """Track mode needs a live host; an FCP7 XML from Premiere gets the two import clicks spelled out."""
+        track = self.mode.model().item(1)
+        track.setEnabled(host is not None)
+        if host is None and self.mode.currentIndex() == 1:
+            self.mode.setCurrentIndex(0)
+        if host is not None:
+            self.hint.setText(f"Writes into {host.name}: a new timeline, or a track on the open one.")
+        elif path is not None and path.suffix.lower() == ".xml":
+            self.hint.setText(IMPORT_STEPS)
+        else:
+            self.hint.setText("Writes a new timeline file beside the original, in its own format.")
+
+    def job(self, edit: Edit, plan: Plan, rendered: Sequence[ShotResult], label: str,
+            host: Host | None) -> Callable[[], str]:
+        """The write-back to run off the GUI thread; it returns what was written, in words."""
+        as_track = host is not None and self.mode.currentIndex() == 1
+
+        def run() -> str:
+            if as_track:
+                assert host is not None
+                start = edit.timeline.global_start_time
+                track = host.add_version_track(placements_for(rendered, start.to_frames() if start else 0),
+                                               f"DreamStyle - {label}")
+                return f"Added video track {track} to '{host.timeline_name()}' in {host.name}."
+            path = write_version(edit.path, edit.timeline, rendered, label, plan.rate)
+            if path.suffix.lower() == ".xml":
+                finalize_fcp7(path)
+            if host is None:
+                return f"Wrote {path}"
+            version = path.stem.rsplit("dreamstyle-v", 1)[-1]
+            name = host.import_new_version(path, f"{edit.timeline.name or edit.path.stem} DreamStyle v{version}")
+            return f"Imported '{name}' into {host.name} as a new timeline ({path})."
+
+        return run

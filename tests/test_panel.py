@@ -1,0 +1,163 @@
+"""The panel, offscreen, against a real local engine with the CPU backend: load the sample, render two shots
+while cancelling one, restyle one, write back and check the written timeline; then the Resolve paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from PySide6.QtCore import QSettings
+
+import fake_resolve
+from dreamstyle.frames import probe
+from host_plugin.hosts.resolve import connect
+from host_plugin.panel import make_app, make_window
+from host_plugin.pipeline import StyleSettings
+from host_plugin.sample import make_sample
+
+STYLE_IMAGE = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
+WAIT = 180_000
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    return make_sample(tmp_path_factory.mktemp("panel") / "sample")
+
+
+@pytest.fixture(scope="module")
+def session(sample, tmp_path_factory):
+    """One window and its local engine for the whole module (starting an engine costs seconds)."""
+    make_app()
+    folder = tmp_path_factory.mktemp("panel_state")
+    settings = QSettings(str(folder / "panel.ini"), QSettings.IniFormat)
+    window = make_window(settings=settings, state_dir=folder / "state")
+    window.style_form.from_dict({"style_image": str(STYLE_IMAGE), "backend": "classic", "seed": 1})
+    yield window, settings
+    window.close()
+
+
+def row_state(window, number: int) -> str:
+    return window.table._bars[number].format().split()[0]
+
+
+def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
+    window, _ = session
+    window.load(sample)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    shots = window.table.shots
+    assert [s.clip_name for s in shots] == ["clip_a", "clip_a", "clip_b"]
+    assert window.table.item(0, 2).text() == "01:00:00:00" and window.table.item(1, 5).text() == "cut (detected)"
+    qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)  # thumbnails
+
+    window.render(shots[:2])  # one engine worker: shot 2 waits in the queue while shot 1 renders
+    qtbot.waitUntil(lambda: row_state(window, 2) == "queued" and 2 in window.renderer._jobs, timeout=WAIT)
+    window.cancel([shots[1]])
+    qtbot.waitUntil(lambda: {1, 2} <= window.table.results.keys(), timeout=WAIT)
+    results = window.table.results
+    assert results[1].status == "done" and probe(results[1].output).frames == shots[0].frames
+    assert results[2].status == "cancelled" and results[2].output is None
+    assert window.overall.value() == window.overall.maximum()
+
+    window.restyle(shots[2], StyleSettings(style_image=STYLE_IMAGE, backend="classic", seed=9))
+    qtbot.waitUntil(lambda: 3 in window.table.results, timeout=WAIT)
+    assert window.table.results[3].status == "done"
+    assert window.table.item(2, 7).text() == str(window.table.results[3].output)
+
+    window.write_back()
+    qtbot.waitUntil(lambda: window.writeback.result.text().startswith("Wrote"), timeout=WAIT)
+    written = Path(window.writeback.result.text().removeprefix("Wrote ").strip())
+    assert written.parent == sample.parent and written.suffix == ".otio" and written != sample
+    timeline = otio.adapters.read_from_file(str(written))
+    tracks = list(timeline.video_tracks())
+    assert len(tracks) == 2 and tracks[1].name.startswith("DreamStyle v1")
+    clips = list(tracks[1].find_clips())
+    assert [tracks[1].range_of_child(c).start_time.to_frames() for c in clips] == [
+        shots[0].record.start_time.to_frames(), shots[2].record.start_time.to_frames()]
+    assert [c.source_range.duration.to_frames() for c in clips] == [shots[0].frames, shots[2].frames]
+    assert otio.opentime.to_timecode(timeline.global_start_time) == "01:00:00:00"
+
+
+def test_before_after_viewer(session, qtbot):
+    window, _ = session
+    result = window.table.results[1]
+    from host_plugin.panel.viewer import BeforeAfter
+
+    viewer = BeforeAfter(result, window)
+    qtbot.addWidget(viewer)
+    split = viewer.composite(5)
+    viewer.mode.setCurrentIndex(1)
+    side = viewer.composite(5)
+    assert split.shape[1] * 2 + 4 == side.shape[1] and split.shape[0] == side.shape[0]
+    viewer.frame.setValue(viewer.frame.maximum())
+    viewer.refresh()
+    assert "frame 48 of 48" in viewer.label.text()
+
+
+def test_write_back_as_track_into_resolve(session, sample, tmp_path):
+    """The renders of the sample, placed by the panel's write-back into a Resolve timeline holding the same cut."""
+    window, _ = session
+    media = sample.parent / "media"
+    app = fake_resolve.Resolve(version=(19, 1, 3))
+    resolve_timeline = app.add_timeline("Sample", [(media / "clip_a.mp4", 12, 108, 0), (media / "clip_b.mp4", 6, 84, 108)])
+    host = connect(fake_resolve.scripting_module(app))
+    rendered = [r for r in window.table.results.values() if r.output]
+    window.writeback.set_source(sample, host)
+    window.writeback.mode.setCurrentIndex(1)
+    message = window.writeback.job(window.edit, window.plan, rendered, "classic", host)()
+    assert "Added video track 2" in message
+    placed = resolve_timeline.GetItemListInTrack("video", 2)
+    assert [(i.GetStart(), i.GetDuration()) for i in placed] == [(86400, 48), (86400 + 108, 84)]
+    window.writeback.mode.setCurrentIndex(0)
+    message = window.writeback.job(window.edit, window.plan, rendered, "classic", host)()
+    assert "as a new timeline" in message and app.project.GetCurrentTimeline().GetName().endswith("DreamStyle v2")
+    window.writeback.set_source(sample, None)
+
+
+def test_reads_the_current_resolve_timeline(sample, qtbot, tmp_path):
+    media = sample.parent / "media"
+    app = fake_resolve.Resolve()
+    app.add_timeline("Edit 1", [(media / "clip_b.mp4", 0, 40, 0)], rate="23.976")
+    make_app()
+    window = make_window(lambda: connect(fake_resolve.scripting_module(app)),
+                         QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), tmp_path / "state")
+    qtbot.addWidget(window)
+    window.load_from_host()
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1 and window.table.item(0, 0).data(1), timeout=WAIT)
+    assert window.table.item(0, 2).text() == "01:00:00:00" and window.table.item(0, 3).text() == "01:00:01:16"
+    assert window.writeback.mode.model().item(1).isEnabled()
+
+
+def test_resolve_unavailable_is_reported(tmp_path, qtbot):
+    make_app()
+    window = make_window(lambda: connect(fake_resolve.scripting_module(None)),
+                         QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), tmp_path / "state")
+    qtbot.addWidget(window)
+    window.load_from_host()
+    qtbot.waitUntil(lambda: "did not answer" in window.statusBar().currentMessage(), timeout=10_000)
+
+
+def test_looks_persist_as_presets_and_settings(session, tmp_path):
+    window, settings = session
+    form = window.style_form
+    form.prompt.setEditText("night")
+    form.seed.setValue(42)
+    form.handles.setValue(4)
+    form.save_preset(tmp_path / "look.dslook.json")
+    assert json.loads((tmp_path / "look.dslook.json").read_text())["seed"] == 42
+    form.from_dict({"seed": 0})
+    form.load_preset(tmp_path / "look.dslook.json")
+    assert (form.prompt.currentText(), form.seed.value(), form.handles.value()) == ("night", 42, 4)
+    window.save()
+    again = make_window(settings=settings, state_dir=tmp_path / "state")
+    assert again.style_form.to_dict() == form.to_dict()
+    again.close()
+    form.handles.setValue(0)
+
+
+def test_keyboard_shortcuts_cover_the_main_actions(session):
+    window, _ = session
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.actions()}
+    assert shortcuts["Render selected"] == "Ctrl+R" and shortcuts["Write back"] == "Ctrl+W"
+    assert shortcuts["Open timeline…"] == "Ctrl+O" and shortcuts["Cancel all"]
