@@ -99,5 +99,5 @@ def carry_look(frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
         coords = cv2.add(grid, displacement)
         carried = cv2.remap(residual, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         styled = cv2.add(colour.apply(frames[t]), cv2.multiply(carried, cv2.merge([confidence] * 3)))
-        output[t] = cv2.convertScaleAbs(cv2.max(styled, 0.0))  # rounds and saturates like np.rint + clip
+        cv2.convertScaleAbs(cv2.max(styled, 0.0), dst=output[t])  # rounds and saturates like np.rint + clip
     return output
