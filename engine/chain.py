@@ -4,6 +4,10 @@ Segments are `backend.segment_frames` long and overlap by `overlap` frames. The 
 conditioned on the shot's stylized first frame; every later one on the previous segment's output at
 the frame where it starts (with the default overlap of one, that is the previous segment's last output
 frame), so a long shot keeps one look. Only one segment of frames is held in memory at a time.
+
+A shot can resume at segment k: the source then starts at that segment's first frame, and the stored
+condition and colour anchor of segment k-1 (`SegmentDone.condition`, `.anchor`) replace the chained
+ones, so a deterministic backend yields exactly the frames an uninterrupted run would from there on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from .backends.base import Backend, Guidance
 from .drift import ColorAnchor
 
-__all__ = ["Cancelled", "SegmentDone", "segment_bounds", "stylize_shot"]
+__all__ = ["Cancelled", "Resume", "SegmentDone", "segment_bounds", "stylize_shot"]
 
 
 class Cancelled(Exception):
@@ -31,6 +35,19 @@ class SegmentDone:
     frames_done: int
     frames_total: int
     last_frame: np.ndarray
+    condition: np.ndarray | None = None
+    """What conditions the next segment (None after the last): keep it to resume there."""
+    anchor: tuple[np.ndarray, np.ndarray] | None = None
+    """The colour anchor's (shift, gain) when colour matching is on: keep it to resume."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a shot restarts: the next segment to render, its condition frame and colour anchor."""
+
+    segment: int
+    condition: np.ndarray | None
+    anchor: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def segment_bounds(frames: int, length: int, overlap: int = 1) -> list[tuple[int, int]]:
@@ -58,21 +75,27 @@ def stylize_shot(
     color_match: float = 0.0,
     on_segment: Callable[[SegmentDone], None] = lambda done: None,
     cancelled: Callable[[], bool] = lambda: False,
+    resume: Resume | None = None,
 ) -> Iterator[np.ndarray]:
     """Yields the stylized frames of a shot in order, exactly `frames` of them.
 
     `color_match` > 0 matches each later segment's colours to the first's (see `engine.drift`).
+    With `resume`, `source` starts at the first frame of segment `resume.segment` and only the frames
+    after the previous segment's end are yielded.
     """
     anchor = ColorAnchor(color_match) if color_match else None
     bounds = segment_bounds(frames, backend.segment_frames, overlap)
+    first = resume.segment if resume else 0
+    if anchor is not None and resume is not None and resume.anchor is not None:
+        anchor.shift, anchor.gain = resume.anchor
     source_iter = iter(source)
     window: list[np.ndarray] = []
-    condition: np.ndarray | None = None
-    emitted = 0
-    for index, (start, end) in enumerate(bounds):
+    condition = resume.condition if resume else None
+    emitted = bounds[first - 1][1] if first else 0
+    for index, (start, end) in enumerate(bounds[first:], first):
         if cancelled():
             raise Cancelled
-        window = window[len(window) - overlap :] if index else []
+        window = window[len(window) - overlap :] if index > first else []
         window.extend(islice(source_iter, end - start - len(window)))
         if len(window) != end - start:
             raise ValueError(f"the source ended after {start + len(window)} of {frames} frames")
@@ -84,9 +107,9 @@ def stylize_shot(
             raise ValueError(f"backend {backend.name!r} returned {output.shape} for a segment of {segment.shape}")
         if anchor is not None:
             output = anchor(segment, output)
-        if index + 1 < len(bounds):
-            condition = output[bounds[index + 1][0] - start]
+        condition = output[bounds[index + 1][0] - start] if index + 1 < len(bounds) else None
         for frame in output[emitted - start :]:
             yield frame
         emitted = end
-        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1]))
+        kept = (anchor.shift, anchor.gain) if anchor is not None and anchor.shift is not None else None
+        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1], condition, kept))

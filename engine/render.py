@@ -1,7 +1,17 @@
-"""Renders one shot: decode its source range, chain it through a backend, encode the result."""
+"""Renders one shot: decode its source range, chain it through a backend, encode the result.
+
+Each finished segment's new frames are kept losslessly as `segment_NNNNN.npy` in the job's work folder
+(written through a memory map, synced and renamed into place before the segment is reported), and the
+clip is encoded from those files once every segment is there. A resumed shot therefore encodes exactly
+the frames an uninterrupted run would: the encoder sees the same frames in the same order. Raw .npy
+costs disk (6.2 MB a 1080p frame, freed on success) but no time; FFV1 measured 14 fps encode and 7 fps
+decode at 1080p on 2 cores here, slower than the classic backend itself.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -10,14 +20,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from dreamstyle.frames import MediaError, iter_frames, probe
+from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
 
 from .backends.base import Backend, BackendError, Guidance
-from .chain import SegmentDone, stylize_shot
+from .chain import Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, output_suffix
 
-__all__ = ["RenderError", "ShotRequest", "RenderResult", "load_image", "render_shot"]
+__all__ = ["RenderError", "ShotRequest", "RenderResult", "load_image", "render_shot", "segment_path"]
 
 
 class RenderError(Exception):
@@ -78,14 +88,61 @@ def _guidance(request: ShotRequest) -> Guidance:
     )
 
 
+def segment_path(work_dir: Path, index: int) -> Path:
+    """Where segment `index`'s new frames are kept until the clip is encoded."""
+    return work_dir / f"segment_{index:05d}.npy"
+
+
+class _SegmentSink:
+    """Writes each segment's new frames to its .npy file through a memory map; renamed when complete."""
+
+    def __init__(self, work_dir: Path, bounds: list[tuple[int, int]], shape: tuple[int, int]) -> None:
+        self.work_dir, self.bounds, self.shape = work_dir, bounds, shape
+        self._index = -1
+        self._map: np.memmap | None = None
+        self._written = 0
+
+    def open(self, index: int) -> None:
+        count = self.bounds[index][1] - (self.bounds[index - 1][1] if index else 0)
+        tmp = segment_path(self.work_dir, index).with_suffix(".partial")
+        self._map = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, *self.shape, 3))
+        self._index, self._written = index, 0
+
+    def write(self, frame: np.ndarray) -> None:
+        assert self._map is not None
+        self._map[self._written] = frame
+        self._written += 1
+
+    def finish(self) -> None:
+        """Syncs the segment's file, renames it into place and opens the next one."""
+        assert self._map is not None and self._written == len(self._map)
+        self._map.flush()
+        self._map = None
+        tmp = segment_path(self.work_dir, self._index).with_suffix(".partial")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, segment_path(self.work_dir, self._index))
+        if self._index + 1 < len(self.bounds):
+            self.open(self._index + 1)
+
+
 def render_shot(
     request: ShotRequest,
     backend: Backend,
     *,
+    work_dir: Path | None = None,
+    resume: Resume | None = None,
     on_segment: Callable[[SegmentDone], None] = lambda done: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> RenderResult:
-    """Renders `request` to `out_path_stem` + suffix, atomically. Raises RenderError or Cancelled."""
+    """Renders `request` to `out_path_stem` + suffix, atomically. Raises RenderError or Cancelled.
+
+    Finished segments are kept in `work_dir` (a temporary folder when None); with `resume`, segments
+    before `resume.segment` are taken from there. The caller removes `work_dir` when it is done with it.
+    """
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="dreamstyle-shot-") as tmp:
+            return render_shot(request, backend, work_dir=Path(tmp), on_segment=on_segment, cancelled=cancelled)
     label = request.label or request.media.name
     try:
         info = probe(request.media)
@@ -107,7 +164,45 @@ def render_shot(
         drift = drift_options(request.params)
     except BackendError as exc:
         raise RenderError(f"shot {label}: {exc}") from None
+    bounds = segment_bounds(request.frames, backend.segment_frames, int(drift["overlap"]))
+    if resume and not all(segment_path(work_dir, i).exists() for i in range(resume.segment)):
+        resume = None  # the kept segments are gone: render the shot from its start
+    first = resume.segment if resume else 0
+    if first < len(bounds):
+        work_dir.mkdir(parents=True, exist_ok=True)
+        sink = _SegmentSink(work_dir, bounds, (info.height, info.width))
+        sink.open(first)
+
+        def finished(done: SegmentDone) -> None:
+            sink.finish()
+            on_segment(done)
+
+        source = iter_frames(request.media, request.start + bounds[first][0], request.end)
+        frames = stylize_shot(
+            backend,
+            source,
+            request.frames,
+            guidance,
+            seed=request.seed,
+            params=request.params,
+            **drift,
+            on_segment=finished,
+            cancelled=cancelled,
+            resume=resume,
+        )
+        try:
+            for frame in frames:
+                sink.write(frame)
+        except MediaError as exc:
+            raise RenderError(f"shot {label}: {exc}") from None
+    return _encode(request, info, work_dir, len(bounds))
+
+
+def _encode(request: ShotRequest, info: MediaInfo, work_dir: Path, segments: int) -> RenderResult:
+    """Encodes the kept segments, in order, into the shot's clip (atomically)."""
     path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
+    for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+        stale.unlink(missing_ok=True)  # left by an engine killed while encoding this clip
     writer = ClipWriter(
         path,
         rate=info.rate,
@@ -118,21 +213,7 @@ def render_shot(
         sample_aspect=info.sample_aspect,
     )
     with writer:
-        source = iter_frames(request.media, request.start, request.end)
-        frames = stylize_shot(
-            backend,
-            source,
-            request.frames,
-            guidance,
-            seed=request.seed,
-            params=request.params,
-            **drift,
-            on_segment=on_segment,
-            cancelled=cancelled,
-        )
-        try:
-            for frame in frames:
+        for index in range(segments):
+            for frame in np.load(segment_path(work_dir, index), mmap_mode="r"):
                 writer.write(frame)
-        except MediaError as exc:
-            raise RenderError(f"shot {label}: {exc}") from None
     return RenderResult(path, writer.frames, info.rate, info.width, info.height)
