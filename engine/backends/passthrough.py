@@ -11,7 +11,7 @@ class PassthroughBackend(Backend):
     name = "passthrough"
     description = "Returns the source frames unchanged (for measuring pipeline overhead)."
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
-    segment_frames = 97
+    segment_frames = 17
 
     def check(self, guidance: Guidance, params: dict[str, str]) -> None:
         """Accepts any guidance, including none."""
