@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["LOOKS", "apply_look", "find_look"]
 
 RGB = tuple[float, float, float]
-LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+LUMA = np.array([[0.2126, 0.7152, 0.0722]], np.float32)  # Rec. 709
 
 
 def _float(image: np.ndarray) -> np.ndarray:
@@ -38,7 +38,7 @@ def _uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _luma(img: np.ndarray) -> np.ndarray:
-    return (img @ LUMA)[..., None]
+    return cv2.transform(img, LUMA)[..., None]
 
 
 def _saturate(img: np.ndarray, amount: float) -> np.ndarray:
@@ -66,8 +66,9 @@ def _split_tone(img: np.ndarray, shadows: RGB, highlights: RGB, amount: float) -
     return img + amount * (tint - 0.5)
 
 
-def _sigma(img: np.ndarray, at_1080: float) -> float:
-    return float(np.clip(at_1080 * max(img.shape[:2]) / 1080.0, 5.0, 200.0))
+def _sigma(img: np.ndarray, at_1920: float) -> float:
+    """A filter's spatial sigma scaled with the long side, so a look is the same at any size."""
+    return float(np.clip(at_1920 * max(img.shape[:2]) / 1920.0, 5.0, 200.0))
 
 
 def noir(image: np.ndarray) -> np.ndarray:
@@ -96,12 +97,12 @@ def pastel(image: np.ndarray) -> np.ndarray:
 
 
 def watercolor(image: np.ndarray) -> np.ndarray:
-    painted = cv2.stylization(np.ascontiguousarray(image), sigma_s=_sigma(image, 60.0), sigma_r=0.45)
+    painted = cv2.stylization(np.ascontiguousarray(image), sigma_s=_sigma(image, 100.0), sigma_r=0.45)
     return _uint8(0.15 + 0.85 * _saturate(_float(painted), 0.8))
 
 
 def comic(image: np.ndarray) -> np.ndarray:
-    sigma_s = _sigma(image, 40.0)
+    sigma_s = _sigma(image, 70.0)
     flat = cv2.edgePreservingFilter(np.ascontiguousarray(image), flags=cv2.RECURS_FILTER, sigma_s=sigma_s, sigma_r=0.3)
     levels = np.round(_saturate(_float(flat), 1.4) * 5) / 5
     edges = cv2.Canny(cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY), 40, 100)
