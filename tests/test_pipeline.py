@@ -100,6 +100,17 @@ def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engin
     assert _digest(written) == first and edit.with_name("edit.dreamstyle-v2.otio").exists()
 
 
+def test_aaf_in_gives_aaf_out(edit, engine, tmp_path):
+    timeline = otio.adapters.read_from_file(str(edit))
+    timeline.tracks[:] = [timeline.tracks[0].deepcopy()]
+    aaf = tmp_path / "cut.aaf"
+    otio.adapters.write_to_file(timeline, str(aaf), adapter_name="AAF", use_empty_mob_ids=True)
+    assert main(["stylize", str(aaf), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]) == 0
+    back = otio.adapters.read_from_file(str(tmp_path / "cut.dreamstyle-v1.aaf"), adapter_name="AAF")
+    version = back.video_tracks()[1].find_clips()
+    assert [c.source_range.duration.value for c in version] == [100, 60]
+
+
 def test_fcp7_xml_in_gives_fcp7_xml_out_with_format(edit, engine, tmp_path):
     xml = tmp_path / "cut.xml"
     otio.adapters.write_to_file(otio.adapters.read_from_file(str(edit)), str(xml), adapter_name="fcp_xml")

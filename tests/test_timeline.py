@@ -97,14 +97,15 @@ def test_errors_name_the_file(tmp_path):
         video_clips(audio_only)
 
 
-@pytest.mark.parametrize("suffix,adapter", [(".otio", "otio_json"), (".xml", "fcp_xml"), (".edl", "cmx_3600")])
+@pytest.mark.parametrize("suffix,adapter", [(".otio", "otio_json"), (".xml", "fcp_xml"), (".edl", "cmx_3600"), (".aaf", "AAF")])
 def test_each_format_reads_to_the_same_clips(tmp_path, suffix, adapter):
     timeline = otio.schema.Timeline("fmt", global_start_time=RationalTime(86400, R))
     track = otio.schema.Track("V1")
     track.extend([clip("a", 12, 40, "/media/a.mov"), clip("b", 30, 24, "/media/b.mov")])
     timeline.tracks.append(track)
     path = tmp_path / f"cut{suffix}"
-    otio.adapters.write_to_file(timeline, str(path), adapter_name=adapter)
+    options = {"use_empty_mob_ids": True} if adapter == "AAF" else {}
+    otio.adapters.write_to_file(timeline, str(path), adapter_name=adapter, **options)
     clips, _ = video_clips(read_timeline(path))
     assert [(c.source.start_time.value, c.source.duration.value, c.record.start_time.value) for c in clips] == [(12, 40, 0), (30, 24, 40)]
     assert [Path(url_to_path(c.media_url)).name for c in clips] == ["a.mov", "b.mov"]

@@ -22,13 +22,13 @@ from dreamstyle.frames import probe
 
 from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot
-from .reader import ADAPTERS
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
 
 NAMESPACE = "dreamstyle"
-# Formats the product writes back in kind; the others (EDL, AAF) come back as .otio.
-_WRITERS = {".otio": "otio_json", ".xml": "fcp_xml"}
+# Formats written back in kind, with adapter options; an EDL (one video track only) comes back as .otio.
+# The AAF writer takes mob ids from AAF metadata, absent for clips born in OTIO: it makes empty ones.
+_WRITERS = {".otio": ("otio_json", {}), ".xml": ("fcp_xml", {}), ".aaf": ("AAF", {"use_empty_mob_ids": True})}
 
 
 class Rendered(Protocol):
@@ -97,11 +97,13 @@ def _track(results: Sequence[Rendered], version: int, label: str, rate: float) -
     return track
 
 
-def _atomic_write(timeline: otio.schema.Timeline, path: Path, adapter: str) -> None:
+def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
+    adapter, options = _WRITERS[path.suffix]
     handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
+    Path(temp).unlink()  # some adapters refuse to overwrite
     try:
-        otio.adapters.write_to_file(timeline, temp, adapter_name=adapter)
+        otio.adapters.write_to_file(timeline, temp, adapter_name=adapter, **options)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -125,5 +127,5 @@ def write_version(
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
     if suffix == ".xml":
         prepare_fcp7(copy)  # a filled <format>, Premiere-style path URLs, track names
-    _atomic_write(copy, target, _WRITERS.get(suffix, ADAPTERS[".otio"]))
+    _atomic_write(copy, target)
     return target
