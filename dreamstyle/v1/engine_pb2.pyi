@@ -316,3 +316,33 @@ class DataChunk(_message.Message):
     total_bytes: int
     filename: str
     def __init__(self, data: _Optional[bytes] = ..., total_bytes: _Optional[int] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class GetFarmStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WorkerInfo(_message.Message):
+    __slots__ = ("name", "node", "gpus", "state", "shot")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SHOT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    node: str
+    gpus: float
+    state: str
+    shot: str
+    def __init__(self, name: _Optional[str] = ..., node: _Optional[str] = ..., gpus: _Optional[float] = ..., state: _Optional[str] = ..., shot: _Optional[str] = ...) -> None: ...
+
+class FarmStatus(_message.Message):
+    __slots__ = ("farm", "workers", "running", "queued")
+    FARM_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    farm: str
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
+    running: _containers.RepeatedCompositeFieldContainer[Job]
+    queued: int
+    def __init__(self, farm: _Optional[str] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., running: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., queued: _Optional[int] = ...) -> None: ...

@@ -75,6 +75,11 @@ class EngineStub:
                 request_serializer=dreamstyle_dot_v1_dot_engine__pb2.DownloadResultRequest.SerializeToString,
                 response_deserializer=dreamstyle_dot_v1_dot_engine__pb2.DataChunk.FromString,
                 _registered_method=True)
+        self.GetFarmStatus = channel.unary_unary(
+                '/dreamstyle.v1.Engine/GetFarmStatus',
+                request_serializer=dreamstyle_dot_v1_dot_engine__pb2.GetFarmStatusRequest.SerializeToString,
+                response_deserializer=dreamstyle_dot_v1_dot_engine__pb2.FarmStatus.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -134,6 +139,13 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFarmStatus(self, request, context):
+        """Who renders: the workers (local threads or Ray actors) with their GPUs, and the shots running and queued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +188,11 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.DownloadResult,
                     request_deserializer=dreamstyle_dot_v1_dot_engine__pb2.DownloadResultRequest.FromString,
                     response_serializer=dreamstyle_dot_v1_dot_engine__pb2.DataChunk.SerializeToString,
+            ),
+            'GetFarmStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFarmStatus,
+                    request_deserializer=dreamstyle_dot_v1_dot_engine__pb2.GetFarmStatusRequest.FromString,
+                    response_serializer=dreamstyle_dot_v1_dot_engine__pb2.FarmStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +412,33 @@ class Engine:
             '/dreamstyle.v1.Engine/DownloadResult',
             dreamstyle_dot_v1_dot_engine__pb2.DownloadResultRequest.SerializeToString,
             dreamstyle_dot_v1_dot_engine__pb2.DataChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFarmStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dreamstyle.v1.Engine/GetFarmStatus',
+            dreamstyle_dot_v1_dot_engine__pb2.GetFarmStatusRequest.SerializeToString,
+            dreamstyle_dot_v1_dot_engine__pb2.FarmStatus.FromString,
             options,
             channel_credentials,
             insecure,
