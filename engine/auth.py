@@ -1,15 +1,55 @@
-"""Bearer-token authentication for every RPC except the health service."""
+"""Who may call the engine: bearer tokens on every RPC but health, TLS, and the refusal to serve an
+open engine off loopback unless the operator says `--insecure`."""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import ipaddress
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import grpc
 
-__all__ = ["TokenAuth", "OPEN_METHODS"]
+log = logging.getLogger(__name__)
 
-OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+__all__ = ["TokenAuth", "OPEN_METHODS", "UnsafeConfig", "is_loopback", "check_exposure", "server_credentials"]
+
+OPEN_METHODS = ("/grpc.health.v1.Health/",)
+
+
+class UnsafeConfig(Exception):
+    """The engine would be reachable off this machine without TLS and a token."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (a wildcard such as 0.0.0.0 is not)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, token: str | None, tls: bool, insecure: bool) -> None:
+    """Raises UnsafeConfig when `host` is off loopback and TLS or a token is missing, unless `insecure`."""
+    if is_loopback(host) or (token and tls):
+        return
+    if insecure:
+        log.warning("serving on %s without TLS or a token: the operator chose --insecure", host)
+        return
+    missing = " and ".join(name for name, ok in (("TLS (--tls-cert/--tls-key)", tls), ("a token (--token-file)", token)) if not ok)
+    raise UnsafeConfig(
+        f"refusing to serve on {host} without {missing}: anyone on the network could use this engine. "
+        "Give them, bind to 127.0.0.1, or pass --insecure to accept the risk."
+    )
+
+
+def server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
+    """TLS credentials from PEM files."""
+    return grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):

@@ -49,7 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-dir", type=Path, default=None, help="jobs, uploads and results (default: user data folder)")
     serve.add_argument("--media-root", type=Path, action="append", default=[], help="folder the engine may read/write (repeatable)")
     serve.add_argument("--token-file", type=Path, help="file holding the bearer token clients must send")
-    serve.add_argument("--workers", type=int, default=1, help="shots rendered at the same time")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate for TLS (with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
+    serve.add_argument("--insecure", action="store_true", help="serve off loopback without TLS or a token (not advised)")
+    serve.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
+                       help="translate client paths starting with FROM to TO on this engine (repeatable)")
+    serve.add_argument("--max-upload-mb", type=float, default=8192, help="largest upload accepted (default: %(default)s)")
+    serve.add_argument("--max-queued", type=int, default=1000, help="unfinished jobs before submits are refused")
+    serve.add_argument("--keep-days", type=float, help="forget finished jobs (and their results in the state folder) after N days")
+    serve.add_argument("--workers", type=int, default=1, help="shots rendered at the same time (without --farm)")
+    serve.add_argument("--farm", metavar="ray://HEAD:PORT|local", help="render on Ray actors (local: start a local Ray)")
+    serve.add_argument("--farm-workers", type=int, help="Ray actors (default: one per GPU in the cluster)")
+    serve.add_argument("--farm-gpus", type=float, default=1.0, help="GPUs per Ray actor; 0 for CPU actors (default: 1)")
     _backend_args(serve)
     backends = sub.add_parser("backends", help="list backends, their guidances and what they still need here")
     _backend_args(backends)
@@ -67,13 +78,21 @@ def _list_backends(config: BackendConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .server import EngineConfig, serve
+    from .farm import FarmError
+    from .server import EngineConfig, UnsafeConfig, serve
 
     args = _parser().parse_args(argv)
     if args.command == "backends":
         return _list_backends(_backend_config(args))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.token_file.read_text().strip() if args.token_file else None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("dreamstyle engine: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    maps = [tuple(rule.split("=", 1)) for rule in args.path_map]
+    if any(len(rule) != 2 or not rule[0] for rule in maps):
+        print("dreamstyle engine: --path-map must look like FROM=TO", file=sys.stderr)
+        return 2
     config = EngineConfig(
         state_dir=args.state_dir or default_state_dir(),
         media_roots=args.media_root or [Path.cwd()],
@@ -82,9 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         workers=args.workers,
         backend=_backend_config(args),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        insecure=args.insecure,
+        path_maps=maps,
+        max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+        max_queued=args.max_queued,
+        retention_days=args.keep_days,
+        farm=args.farm,
+        farm_workers=args.farm_workers,
+        farm_gpus=args.farm_gpus,
     )
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
+    except (UnsafeConfig, FarmError) as exc:
+        print(f"dreamstyle engine: {exc}", file=sys.stderr)
+        return 2
     return 0

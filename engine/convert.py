@@ -14,7 +14,7 @@ from .jobs import Job, JobState
 from .render import ShotRequest
 from .storage import Storage
 
-__all__ = ["InvalidRequest", "LIMITS", "GUIDANCE_TO_PB", "shot_request", "job_to_pb", "STATE_FROM_PB"]
+__all__ = ["InvalidRequest", "LIMITS", "GUIDANCE_TO_PB", "limits", "shot_request", "job_to_pb", "STATE_FROM_PB"]
 
 
 class InvalidRequest(ValueError):
@@ -28,6 +28,16 @@ LIMITS = pb.Limits(
     max_height=8192,
     max_prompt_chars=2000,
 )
+
+
+def limits(max_upload_bytes: int) -> pb.Limits:
+    """The limits an engine announces, with its configured upload limit."""
+    announced = pb.Limits()
+    announced.CopyFrom(LIMITS)
+    announced.max_upload_bytes = max_upload_bytes
+    return announced
+
+
 GUIDANCE_TO_PB = {
     TEXT: pb.GUIDANCE_TYPE_TEXT,
     STYLE_IMAGE: pb.GUIDANCE_TYPE_STYLE_IMAGE,
@@ -58,7 +68,7 @@ def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Pa
         return None
     if kind == "upload_id":
         return storage.upload_path(ref.upload_id)
-    _check(0 < len(ref.path) <= 4096, f"{field}.path", "must be 1-4096 characters")
+    _check(0 < len(ref.path) <= 4096 and "\0" not in ref.path, f"{field}.path", "must be 1-4096 characters, no NUL")
     return storage.resolve(ref.path, field)
 
 
@@ -85,7 +95,9 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
     _check(len(msg.params) <= 32, "params", "at most 32 entries")
     for key, value in msg.params.items():
         _check(0 < len(key) <= 64 and len(value) <= 256, f"params[{key[:64]!r}]", "key 1-64, value up to 256 characters")
-    folder = storage.resolve(msg.output.directory, "output.directory") if msg.output.directory else storage.results
+    directory = msg.output.directory
+    _check(len(directory) <= 4096 and "\0" not in directory, "output.directory", "must be at most 4096 characters, no NUL")
+    folder = storage.resolve(directory, "output.directory") if directory else storage.results
     stem = _STEM.sub("_", msg.output.name or shot.label or "shot").strip(" .") or "shot"
     return ShotRequest(
         key=msg.idempotency_key,
@@ -107,7 +119,8 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
     )
 
 
-def job_to_pb(job: Job) -> pb.Job:
+def job_to_pb(job: Job, storage: Storage | None = None) -> pb.Job:
+    """The job as a message; with `storage`, its result path as the client knows it (path maps)."""
     message = pb.Job(
         job_id=job.id,
         idempotency_key=job.request.key,
@@ -124,7 +137,7 @@ def job_to_pb(job: Job) -> pb.Job:
         r = job.result
         message.result.CopyFrom(
             pb.ResultRef(
-                path=str(r.path),
+                path=storage.client_path(r.path) if storage else str(r.path),
                 size_bytes=r.path.stat().st_size if r.path.exists() else 0,
                 frames=r.frames,
                 rate=pb.Rational(num=r.rate.numerator, den=r.rate.denominator),

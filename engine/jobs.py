@@ -1,8 +1,14 @@
-"""Jobs: the store keyed by idempotency key, the priority queue, and the workers that render.
+"""Jobs: durable, keyed by idempotency key, queued by priority, rendered by a runner.
 
-Rendering runs in worker threads; every state change is published to the job's watchers on the event
-loop. The same idempotency key never renders twice: a queued, running or finished job is returned as
-it is, and only a failed or cancelled one is queued again.
+Every change is written to the job store before it is published to watchers, and every finished
+segment is recorded with what the next one needs, so an engine killed at any moment restarts with each
+unfinished job queued again at its last finished segment. The same idempotency key never renders twice:
+a queued, running or finished job is returned as it is; a failed or cancelled one is queued again (a
+failed one resumes from its kept segments). Watchers that go away never cancel a job; `cancel` does.
+
+Disk: a job's finished segments live in `work/<job id>/` until its clip is encoded; they are removed
+on success and on cancel, kept on failure (a resubmit resumes there), and `retention_days` removes old
+finished jobs with the results they left in the engine's own result folder.
 """
 
 from __future__ import annotations
@@ -11,19 +17,28 @@ import asyncio
 import enum
 import itertools
 import logging
+import shutil
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .backends.base import Backend, BackendError
-from .chain import Cancelled, SegmentDone, segment_bounds
-from .render import RenderError, RenderResult, ShotRequest, render_shot
+from .backends.base import BackendError
+from .chain import Cancelled, SegmentDone
+from .render import RenderError, RenderResult, ShotRequest
+
+if TYPE_CHECKING:
+    from .store import JobStore
+    from .workers import Runner
 
 __all__ = ["JobState", "Job", "JobNotFound", "QueueFull", "JobManager"]
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 30
 
 
 class JobState(enum.Enum):
@@ -43,7 +58,11 @@ class JobNotFound(KeyError):
 
 
 class QueueFull(Exception):
-    """The queue holds its limit of unfinished jobs; retry later."""
+    """The queue holds its limit of unfinished jobs; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -69,31 +88,63 @@ class _Entry:
 
 
 class JobManager:
-    """Queues jobs by priority and renders them on `workers` threads with backends from `backend_for`."""
+    """Queues jobs by priority and renders them with `runner`, one per runner slot, durably in `store`."""
 
-    def __init__(self, backend_for: Callable[[str], Backend], *, workers: int = 1, max_queued: int = 1000) -> None:
-        self._backend_for = backend_for
-        self._workers = workers
+    def __init__(
+        self,
+        store: JobStore,
+        runner: Runner,
+        work_root: Path,
+        *,
+        results_root: Path | None = None,
+        max_queued: int = 1000,
+        retention_days: float | None = None,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._work_root = work_root
+        self._results_root = results_root
         self._max_queued = max_queued
+        self._retention_s = retention_days * 86400 if retention_days else None
         self._entries: dict[str, _Entry] = {}
         self._by_key: dict[str, str] = {}
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+        self._executor = ThreadPoolExecutor(max_workers=runner.slots, thread_name_prefix="render")
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     async def start(self) -> None:
+        """Loads the stored jobs, queues the unfinished ones again and starts the workers."""
         self._loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+        for job in self._store.load():
+            if not job.state.final:
+                job = replace(job, state=JobState.QUEUED, message="queued again after an engine restart")
+                self._store.save(job)
+            self._entries[job.id] = _Entry(job)
+            self._by_key[job.request.key] = job.id
+            if job.state is JobState.QUEUED:
+                self._queue.put_nowait((-job.request.priority, next(self._order), job.id))
+        self._work_root.mkdir(parents=True, exist_ok=True)
+        for folder in self._work_root.iterdir():
+            entry = self._entries.get(folder.name)
+            if entry is None or entry.job.state in (JobState.DONE, JobState.CANCELLED):
+                shutil.rmtree(folder, ignore_errors=True)
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._runner.slots)]
+        if self._retention_s:
+            self._tasks.append(asyncio.create_task(self._retain()))
 
     async def stop(self) -> None:
+        """Stops the workers; jobs in flight stay unfinished in the store and resume on the next start."""
+        self._stopping = True
         for entry in self._entries.values():
             entry.cancel.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._runner.close()
 
     # -- queries --------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -115,11 +166,13 @@ class JobManager:
                 return job, False
         unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
         if unfinished >= self._max_queued:
-            raise QueueFull(f"{unfinished} jobs are waiting (limit {self._max_queued}); retry in a minute.")
+            raise QueueFull(
+                f"{unfinished} jobs are waiting (limit {self._max_queued}); retry in {RETRY_AFTER_S} s.", RETRY_AFTER_S
+            )
         job = Job(id=existing or uuid.uuid4().hex, request=request)
         self._entries[job.id] = _Entry(job, watchers=self._entries[existing].watchers if existing else [])
         self._by_key[request.key] = job.id
-        self._publish(job)
+        self._update(job.id)
         await self._queue.put((-request.priority, next(self._order), job.id))
         return job, True
 
@@ -130,6 +183,7 @@ class JobManager:
         entry.cancel.set()
         if entry.job.state is JobState.QUEUED:
             self._update(job_id, state=JobState.CANCELLED, message="cancelled before it started")
+            self._discard_work(job_id)
         return entry.job
 
     async def watch(self, job_id: str) -> AsyncIterator[Job]:
@@ -149,46 +203,70 @@ class JobManager:
             entry.watchers.remove(queue)
 
     # -- internals ------------------------------------------------------------------------------
-    def _publish(self, job: Job) -> None:
-        for queue in self._entries[job.id].watchers:
-            queue.put_nowait(job)
-
     def _update(self, job_id: str, **changes: object) -> None:
+        """Applies `changes`, stores the job, then tells its watchers."""
         entry = self._entries[job_id]
         entry.job = replace(entry.job, **changes)
-        self._publish(entry.job)
+        self._store.save(entry.job)
+        for queue in entry.watchers:
+            queue.put_nowait(entry.job)
 
     def _update_threadsafe(self, job_id: str, **changes: object) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(lambda: self._update(job_id, **changes))
+        if self._loop is not None and not self._stopping:
+            self._loop.call_soon_threadsafe(lambda: self._update(job_id, **changes))
+
+    def _discard_work(self, job_id: str) -> None:
+        self._store.clear_segments(job_id)
+        shutil.rmtree(self._work_root / job_id, ignore_errors=True)
 
     async def _work(self) -> None:
         while True:
             _, _, job_id = await self._queue.get()
-            entry = self._entries[job_id]
-            if entry.job.state is not JobState.QUEUED:
+            entry = self._entries.get(job_id)
+            if entry is None or entry.job.state is not JobState.QUEUED:
                 continue
             entry.cancel.clear()
-            self._update(job_id, state=JobState.RUNNING)
+            self._update(job_id, state=JobState.RUNNING, message="")
             changes = await asyncio.get_running_loop().run_in_executor(self._executor, self._render, entry)
+            if changes is None:  # the engine is stopping: the job resumes on the next start
+                continue
             self._update(job_id, **changes)
+            if changes["state"] in (JobState.DONE, JobState.CANCELLED):
+                self._discard_work(job_id)
 
-    def _render(self, entry: _Entry) -> dict[str, object]:
+    def _render(self, entry: _Entry) -> dict[str, object] | None:
         job = entry.job
+        resume = self._store.resume_point(job.id)
 
         def progress(done: SegmentDone) -> None:
-            self._update_threadsafe(job.id, segments_done=done.index + 1, frames_done=done.frames_done)
+            self._store.add_segment(job.id, done)
+            self._update_threadsafe(job.id, segments_done=done.index + 1, segments_total=done.total, frames_done=done.frames_done)
 
         try:
-            backend = self._backend_for(job.request.backend)
-            total = len(segment_bounds(job.request.frames, backend.segment_frames))
-            self._update_threadsafe(job.id, segments_total=total)
-            result = render_shot(job.request, backend, on_segment=progress, cancelled=entry.cancel.is_set)
+            result = self._runner.render(job.request, self._work_root / job.id, resume, progress, entry.cancel.is_set)
         except Cancelled:
-            return {"state": JobState.CANCELLED, "message": "cancelled"}
+            return None if self._stopping else {"state": JobState.CANCELLED, "message": "cancelled"}
         except (RenderError, BackendError) as exc:
             return {"state": JobState.FAILED, "error": str(exc)}
         except Exception as exc:  # a backend bug must fail this shot, not the engine
+            if self._stopping:
+                return None
             log.warning("shot %s failed unexpectedly", job.request.label, exc_info=True)
             return {"state": JobState.FAILED, "error": f"shot {job.request.label}: engine error: {exc!r}"}
-        return {"state": JobState.DONE, "result": result, "frames_done": result.frames}
+        return {"state": JobState.DONE, "result": result, "frames_done": result.frames, "error": ""}
+
+    async def _retain(self) -> None:
+        """Hourly: forgets finished jobs older than the retention period and removes their results
+        from the engine's own result folder (clips written to a client's folder stay theirs)."""
+        assert self._retention_s is not None
+        while True:
+            for job in self._store.finished_before(time.time() - self._retention_s):
+                path = job.result.path if job.result else None
+                if path and self._results_root and path.is_relative_to(self._results_root):
+                    path.unlink(missing_ok=True)
+                self._discard_work(job.id)
+                self._store.delete(job.id)
+                entry = self._entries.pop(job.id, None)
+                if entry is not None and self._by_key.get(job.request.key) == job.id:
+                    del self._by_key[job.request.key]
+            await asyncio.sleep(3600)

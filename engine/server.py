@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,14 +16,16 @@ from grpc_reflection.v1alpha import reflection
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
-from .auth import TokenAuth
-from .backends.base import Backend, BackendConfig, BackendError
-from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class, create_backend
-from .convert import GUIDANCE_TO_PB, LIMITS, STATE_FROM_PB, InvalidRequest, job_to_pb, shot_request
+from .auth import TokenAuth, UnsafeConfig, check_exposure, server_credentials
+from .backends.base import BackendConfig, BackendError
+from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
+from .convert import GUIDANCE_TO_PB, STATE_FROM_PB, InvalidRequest, job_to_pb, limits, shot_request
 from .jobs import JobManager, JobNotFound, JobState, QueueFull
-from .storage import OutsideRoots, Storage, UploadError
+from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
+from .store import JobStore
+from .workers import Backends, LocalRunner, Runner, gpu_count
 
-__all__ = ["EngineConfig", "serve", "running_engine"]
+__all__ = ["EngineConfig", "UnsafeConfig", "serve", "running_engine"]
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -33,6 +34,7 @@ VERSION = "0.1.0"
 # Domain errors map to status codes here and nowhere else.
 _STATUS = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UploadError: grpc.StatusCode.INVALID_ARGUMENT,
     JobNotFound: grpc.StatusCode.NOT_FOUND,
     OutsideRoots: grpc.StatusCode.PERMISSION_DENIED,
@@ -45,6 +47,8 @@ _DOMAIN_ERRORS = tuple(_STATUS)
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     code = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
     detail = f"job {exc.args[0]} not found" if isinstance(exc, JobNotFound) else str(exc)
+    if isinstance(exc, QueueFull):
+        context.set_trailing_metadata((("retry-after-s", str(exc.retry_after)),))
     await context.abort(code, detail)
 
 
@@ -57,28 +61,31 @@ class EngineConfig:
     token: str | None = None
     workers: int = 1
     backend: BackendConfig = field(default_factory=BackendConfig)
-
-
-class _Backends:
-    """One loaded backend per name, created on first use and kept (models stay loaded)."""
-
-    def __init__(self, config: BackendConfig) -> None:
-        self.config = config
-        self._loaded: dict[str, Backend] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, name: str) -> Backend:
-        with self._lock:
-            if name not in self._loaded:
-                self._loaded[name] = create_backend(name, self.config)
-            return self._loaded[name]
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure: bool = False
+    """The operator's explicit choice to serve off loopback without TLS or a token."""
+    path_maps: list[tuple[str, str]] = field(default_factory=list)
+    """(workstation prefix, engine prefix) pairs applied to every path a client sends."""
+    max_upload_bytes: int = 8 << 30
+    max_queued: int = 1000
+    retention_days: float | None = None
+    farm: str | None = None
+    """None: render in this process; "local" or "ray://HEAD:PORT": dispatch to Ray actors."""
+    farm_workers: int | None = None
+    """Ray actors; default: one per GPU of the cluster."""
+    farm_gpus: float = 1.0
+    """GPUs each Ray actor reserves; 0 runs CPU actors."""
 
 
 class EngineService(pb_grpc.EngineServicer):
-    def __init__(self, jobs: JobManager, storage: Storage, backend_config: BackendConfig) -> None:
+    def __init__(self, jobs: JobManager, storage: Storage, config: EngineConfig, runner: Runner) -> None:
         self.jobs = jobs
         self.storage = storage
-        self.backend_config = backend_config
+        self.backend_config = config.backend
+        self.limits = limits(config.max_upload_bytes)
+        self.farm = config.farm or "local"
+        self.runner = runner
 
     async def GetCapabilities(self, request, context):
         infos = []
@@ -97,8 +104,8 @@ class EngineService(pb_grpc.EngineServicer):
         return pb.Capabilities(
             engine_version=VERSION,
             backends=infos,
-            limits=LIMITS,
-            gpus=_gpu_count(),
+            limits=self.limits,
+            gpus=gpu_count(),
             shared_storage=True,
             default_backend=DEFAULT_BACKEND,
         )
@@ -113,7 +120,7 @@ class EngineService(pb_grpc.EngineServicer):
             job, created = await self.jobs.submit(shot)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
-        return pb.SubmitShotResponse(job=job_to_pb(job), created=created)
+        return pb.SubmitShotResponse(job=job_to_pb(job, self.storage), created=created)
 
     async def WatchJob(self, request, context):
         kinds = {
@@ -125,25 +132,25 @@ class EngineService(pb_grpc.EngineServicer):
         }
         try:
             async for job in self.jobs.watch(request.job_id):
-                yield pb.JobEvent(kind=kinds[job.state], job=job_to_pb(job), message=job.error or job.message)
+                yield pb.JobEvent(kind=kinds[job.state], job=job_to_pb(job, self.storage), message=job.error or job.message)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def GetJob(self, request, context):
         try:
-            return job_to_pb(self.jobs.get(request.job_id))
+            return job_to_pb(self.jobs.get(request.job_id), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def CancelJob(self, request, context):
         try:
-            return job_to_pb(await self.jobs.cancel(request.job_id))
+            return job_to_pb(await self.jobs.cancel(request.job_id), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def ListJobs(self, request, context):
         states = {STATE_FROM_PB[s] for s in request.states if s in STATE_FROM_PB}
-        return pb.ListJobsResponse(jobs=[job_to_pb(job) for job in self.jobs.list(states)])
+        return pb.ListJobsResponse(jobs=[job_to_pb(job, self.storage) for job in self.jobs.list(states)])
 
     async def UploadMedia(self, request_iterator, context):
         try:
@@ -159,7 +166,7 @@ class EngineService(pb_grpc.EngineServicer):
                     yield message.data
 
             path = await self.storage.receive(
-                header.filename, header.size_bytes, header.sha256, chunks(), LIMITS.max_upload_bytes
+                header.filename, header.size_bytes, header.sha256, chunks(), self.limits.max_upload_bytes
             )
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
@@ -180,32 +187,54 @@ class EngineService(pb_grpc.EngineServicer):
                 yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
                 first = False
 
+    async def GetFarmStatus(self, request, context):
+        workers = await asyncio.to_thread(self.runner.workers)
+        return pb.FarmStatus(
+            farm=self.farm,
+            workers=[pb.WorkerInfo(name=w.name, node=w.node, gpus=w.gpus, state=w.state, shot=w.shot) for w in workers],
+            running=[job_to_pb(job, self.storage) for job in self.jobs.list({JobState.RUNNING})],
+            queued=len(self.jobs.list({JobState.QUEUED})),
+        )
 
-def _gpu_count() -> int:
-    """CUDA devices visible to this engine, without importing torch when it is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return 0
-    return torch.cuda.device_count()
+
+def _runner(config: EngineConfig) -> Runner:
+    if config.farm is None:
+        return LocalRunner(Backends(config.backend), slots=config.workers)
+    from .farm import RayRunner
+
+    return RayRunner(config.farm, config.backend, workers=config.farm_workers, gpus=config.farm_gpus)
 
 
 @asynccontextmanager
 async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     """Starts the engine, yields the bound port, and stops it gracefully on exit."""
-    storage = Storage(config.media_roots, config.state_dir)
-    jobs = JobManager(_Backends(config.backend), workers=config.workers)
+    check_exposure(config.host, config.token, config.tls_cert is not None, config.insecure)
+    storage = Storage(config.media_roots, config.state_dir, config.path_maps)
+    runner = await asyncio.to_thread(_runner, config)
+    store = JobStore(storage.state_dir / "jobs.sqlite3")
+    jobs = JobManager(
+        store,
+        runner,
+        storage.state_dir / "work",
+        results_root=storage.results,
+        max_queued=config.max_queued,
+        retention_days=config.retention_days,
+    )
     interceptors = [TokenAuth(config.token)] if config.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)],
     )
-    pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config.backend), server)
+    pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (pb.DESCRIPTOR.services_by_name["Engine"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    address = f"{config.host}:{config.port}"
+    if config.tls_cert and config.tls_key:
+        port = server.add_secure_port(address, server_credentials(config.tls_cert, config.tls_key))
+    else:
+        port = server.add_insecure_port(address)
     await jobs.start()
     await server.start()
     for name in ("", names[0]):
@@ -217,6 +246,7 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=2)
         await jobs.stop()
+        store.close()
 
 
 async def serve(config: EngineConfig, ready: asyncio.Event | None = None) -> None:

@@ -1,0 +1,167 @@
+"""The durable job store: SQLite in WAL mode under the engine's state folder.
+
+Every job is one row (its request, state, progress and result); every finished segment of an unfinished
+job is one row with the frame that conditions the next segment (and the colour anchor), so an engine
+killed at any moment resumes each job at its last finished segment. `synchronous=NORMAL` in WAL mode
+keeps every committed transaction across a process crash (SIGKILL); a power cut may lose the last few,
+which only costs re-rendering those segments. One connection, guarded by a lock, serves the event loop
+and the render threads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .chain import Resume, SegmentDone
+from .jobs import Job, JobState
+from .render import RenderResult, ShotRequest
+
+__all__ = ["JobStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    progress TEXT NOT NULL,
+    result TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    condition BLOB,
+    anchor BLOB,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+_PATHS = ("media", "out_path_stem", "style_image", "first_frame")
+
+
+def _array_bytes(array: np.ndarray | None) -> bytes | None:
+    if array is None:
+        return None
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _array(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _request_json(request: ShotRequest) -> str:
+    data = dict(request.__dict__)
+    for name in _PATHS:
+        data[name] = str(data[name]) if data[name] is not None else None
+    data["rate"] = [request.rate.numerator, request.rate.denominator] if request.rate else None
+    return json.dumps(data)
+
+
+def _request(text: str) -> ShotRequest:
+    data = json.loads(text)
+    for name in _PATHS:
+        data[name] = Path(data[name]) if data[name] is not None else None
+    data["rate"] = Fraction(*data["rate"]) if data["rate"] else None
+    return ShotRequest(**data)
+
+
+def _result_json(result: RenderResult | None) -> str | None:
+    if result is None:
+        return None
+    rate = [result.rate.numerator, result.rate.denominator]
+    return json.dumps({"path": str(result.path), "frames": result.frames, "rate": rate, "size": [result.width, result.height]})
+
+
+def _result(text: str | None) -> RenderResult | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    return RenderResult(Path(data["path"]), data["frames"], Fraction(*data["rate"]), *data["size"])
+
+
+class JobStore:
+    """Jobs and their finished segments in `path` (created with its folder when missing)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def save(self, job: Job) -> None:
+        """Inserts or updates `job`; a new job goes after every job already stored."""
+        progress = json.dumps([job.segments_done, job.segments_total, job.frames_done, job.error, job.message])
+        self._run(
+            """INSERT INTO jobs (id, key, seq, state, request, progress, result, updated)
+               VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET state=excluded.state, request=excluded.request,
+               progress=excluded.progress, result=excluded.result, updated=excluded.updated""",
+            (job.id, job.request.key, job.state.value, _request_json(job.request), progress, _result_json(job.result), time.time()),
+        )
+
+    def load(self) -> list[Job]:
+        """Every stored job, oldest first."""
+        jobs = []
+        for job_id, state, request, progress, result in self._run(
+            "SELECT id, state, request, progress, result FROM jobs ORDER BY seq"
+        ):
+            done, total, frames, error, message = json.loads(progress)
+            jobs.append(Job(job_id, _request(request), JobState(state), done, total, frames, error, _result(result), message))
+        return jobs
+
+    def finished_before(self, moment: float) -> list[Job]:
+        """Jobs that ended (done, failed or cancelled) before `moment` (a time.time() value)."""
+        finals = tuple(s.value for s in JobState if s.final)
+        rows = self._run(f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(finals))}) AND updated < ?", (*finals, moment))
+        ids = {row[0] for row in rows}
+        return [job for job in self.load() if job.id in ids]
+
+    def delete(self, job_id: str) -> None:
+        self._run("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def add_segment(self, job_id: str, done: SegmentDone) -> None:
+        """Records a finished segment with what the next one needs to resume."""
+        anchor = np.stack(done.anchor) if done.anchor is not None else None
+        self._run(
+            "INSERT OR REPLACE INTO segments (job_id, idx, condition, anchor) VALUES (?, ?, ?, ?)",
+            (job_id, done.index, _array_bytes(done.condition), _array_bytes(anchor)),
+        )
+
+    def resume_point(self, job_id: str) -> Resume | None:
+        """Where `job_id` restarts: after its last segment of an unbroken run from segment 0."""
+        rows = self._run("SELECT idx, condition, anchor FROM segments WHERE job_id = ? ORDER BY idx", (job_id,))
+        last = None
+        for expected, row in enumerate(rows):
+            if row[0] != expected:
+                break
+            last = row
+        if last is None:
+            return None
+        anchor = _array(last[2])
+        return Resume(last[0] + 1, _array(last[1]), (anchor[0], anchor[1]) if anchor is not None else None)
+
+    def clear_segments(self, job_id: str) -> None:
+        self._run("DELETE FROM segments WHERE job_id = ?", (job_id,))
