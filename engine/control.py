@@ -17,8 +17,8 @@ import numpy as np
 __all__ = ["CONTROLS", "control_missing", "load_control", "DepthEstimator", "PoseEstimator"]
 
 CONTROLS = {
-    "depth": ("depth_model", "a depth-estimation folder, e.g. Depth-Anything-V2-Small-hf (--option depth_model=PATH)"),
-    "pose": ("pose_model", "a ViTPose folder, e.g. vitpose-base-simple (--option pose_model=PATH)"),
+    "depth": ("depth_model", "a depth-estimation folder, e.g. Depth-Anything-V2-Small-hf (--backend-option depth_model=PATH)"),
+    "pose": ("pose_model", "a ViTPose folder, e.g. vitpose-base-simple (--backend-option pose_model=PATH)"),
 }
 # COCO-17 limbs, drawn as the pose control image.
 SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),

@@ -16,6 +16,7 @@ from engine.models.token_lora import (  # noqa: E402
     TokenLoRALinear,
     inject_token_lora,
     load_token_lora,
+    merge_token_lora,
     remove_token_lora,
     save_token_lora,
 )
@@ -125,3 +126,20 @@ def test_load_refuses_other_files_and_shapes(tmp_path):
                                    added_kv_proj_dim=12)
     with pytest.raises(ValueError, match="has shape"):
         load_token_lora(narrow, wide)
+
+
+def test_merged_video_update_matches_the_routed_adapter():
+    model, inputs = tiny_i2v(), forward_inputs()
+    router = inject_token_lora(model, rank=4)
+    torch.manual_seed(4)
+    for layer in model.modules():
+        if isinstance(layer, TokenLoRALinear):
+            torch.nn.init.normal_(layer.lora_up, std=0.1)
+    ids = torch.tensor([0] * 4 + [2] * 4 + [1] * 4)
+    with torch.no_grad(), router.route(ids):
+        routed = model(**inputs)[0]
+        merge_token_lora(model)
+        merged = model(**inputs)[0]
+    torch.testing.assert_close(merged, routed, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="merged"):
+        save_token_lora(model, "unused.safetensors")

@@ -1,7 +1,7 @@
 """Plumbing shared by the diffusion backends: folder checks, framing, options and memory settings.
 
 Everything above `load_pipeline` is numpy/cv2 only, so `missing()` and the registry stay cheap.
-Options come from `BackendConfig.options` (strings, `--option key=value`); render params override
+Options come from `BackendConfig.options` (strings, `--backend-option key=value`); render params override
 `steps`, `guidance_scale` and `negative_prompt` per job:
     dtype=bf16|fp16|fp32          weights' dtype (default bf16 on a GPU, fp32 on a CPU)
     offload=none|model|group|sequential   CPU offload (model: a 24 GB card; group: less, slower)

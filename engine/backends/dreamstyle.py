@@ -60,12 +60,18 @@ class DreamStyleBackend(Backend):
             needs = self.missing(self.config)
             if needs:
                 raise BackendError(f"backend 'dreamstyle' cannot run: needs {'; '.join(needs)}.")
-            from ..models.token_lora import load_token_lora
             from ..models.wan_v2v import WanV2VPipeline
 
-            adapter = self.config.adapter
-            self._pipe, self._device = dif.load_pipeline(WanV2VPipeline, self.config, lambda t: load_token_lora(t, adapter))
+            self._pipe, self._device = dif.load_pipeline(WanV2VPipeline, self.config, self._adapter)
         return self._pipe
+
+    def _adapter(self, transformer: Any) -> Any:
+        """Loads the token LoRA and folds the video tokens' update into the weights (see merge_token_lora)."""
+        from ..models.token_lora import load_token_lora, merge_token_lora
+
+        router = load_token_lora(transformer, self.config.adapter)
+        merge_token_lora(transformer)
+        return router
 
     def check(self, guidance: Guidance, params: dict[str, str]) -> None:
         super().check(guidance, params)

@@ -31,6 +31,7 @@ __all__ = [
     "TokenLoRALinear",
     "TokenRouter",
     "inject_token_lora",
+    "merge_token_lora",
     "remove_token_lora",
     "save_token_lora",
     "load_token_lora",
@@ -79,6 +80,7 @@ class TokenLoRALinear(nn.Module):
         self.lora_down = nn.Parameter(torch.empty(rank, base.in_features, **factory))
         nn.init.kaiming_uniform_(self.lora_down, a=5**0.5)
         self.lora_up = nn.Parameter(torch.zeros(n_types, base.out_features, rank, **factory))
+        self.merged: int | None = None  # the token type folded into `base` by merge_token_lora
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
@@ -87,9 +89,11 @@ class TokenLoRALinear(nn.Module):
             return out
         if x.shape[-2] != self.router.length:
             raise ValueError(f"token LoRA routed {self.router.length} token ids but got {x.shape[-2]} tokens")
-        hidden = nn.functional.linear(x.to(self.lora_down.dtype), self.lora_down)
-        delta = torch.cat([nn.functional.linear(hidden[..., s:e, :], self.lora_up[t]) for t, s, e in runs], dim=-2)
-        return out + (self.scale * delta).to(out.dtype)
+        for kind, start, end in runs:
+            if kind != self.merged:  # in place, one pass per run: no concatenation of the whole sequence
+                hidden = nn.functional.linear(x[..., start:end, :].to(self.lora_down.dtype), self.lora_down)
+                out[..., start:end, :].add_(nn.functional.linear(hidden, self.lora_up[kind]), alpha=self.scale)
+        return out
 
 
 def _param_dtype(base: nn.Linear) -> torch.dtype:
@@ -132,6 +136,24 @@ def remove_token_lora(model: nn.Module) -> None:
             setattr(model.get_submodule(parent) if parent else model, child, module.base)
 
 
+@torch.no_grad()
+def merge_token_lora(model: nn.Module, kind: str = "video") -> None:
+    """Folds `kind`'s update into the base weights (inference only; exact up to the weights' rounding).
+
+    Afterwards tokens of `kind` cost nothing extra and the others use `U_t - U_kind`; the weights are
+    computed in float32 and cast back, so FP8-stored (layerwise-cast) bases work too.
+    """
+    index = TOKEN_TYPES.index(kind)
+    for layer in _wrapped(model).values():
+        if layer.merged is not None:
+            raise ValueError("merge_token_lora: the adapter is already merged")
+        up = layer.lora_up[index].clone()
+        weight = layer.base.weight
+        weight.copy_((weight.float() + layer.scale * (up.float() @ layer.lora_down.float())).to(weight.dtype))
+        layer.lora_up -= up
+        layer.merged = index
+
+
 def _wrapped(model: nn.Module) -> dict[str, TokenLoRALinear]:
     return {n: m for n, m in model.named_modules() if isinstance(m, TokenLoRALinear)}
 
@@ -143,6 +165,8 @@ def save_token_lora(model: nn.Module, path: str | Path) -> None:
     layers = _wrapped(model)
     if not layers:
         raise ValueError("save_token_lora: the model has no token LoRA layers")
+    if any(layer.merged is not None for layer in layers.values()):
+        raise ValueError("save_token_lora: the adapter is merged into the weights (save before merging)")
     tensors: dict[str, torch.Tensor] = {}
     for name, layer in layers.items():
         tensors[f"{name}.lora_down.weight"] = layer.lora_down.detach().contiguous().cpu()
