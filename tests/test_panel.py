@@ -141,19 +141,20 @@ def test_resolve_unavailable_is_reported(tmp_path, qtbot):
 def test_looks_persist_as_presets_and_settings(session, tmp_path):
     window, settings = session
     form = window.style_form
-    form.prompt.setEditText("night")
+    form.prompt.setEditText("noir")
     form.seed.setValue(42)
     form.handles.setValue(4)
     form.save_preset(tmp_path / "look.dslook.json")
     assert json.loads((tmp_path / "look.dslook.json").read_text())["seed"] == 42
     form.from_dict({"seed": 0})
     form.load_preset(tmp_path / "look.dslook.json")
-    assert (form.prompt.currentText(), form.seed.value(), form.handles.value()) == ("night", 42, 4)
+    assert (form.prompt.currentText(), form.seed.value(), form.handles.value()) == ("noir", 42, 4)
     window.save()
     again = make_window(settings=settings, state_dir=tmp_path / "state")
     assert again.style_form.to_dict() == form.to_dict()
     again.close()
     form.handles.setValue(0)
+    form.prompt.setEditText("")
 
 
 def test_keyboard_shortcuts_cover_the_main_actions(session):
@@ -161,3 +162,35 @@ def test_keyboard_shortcuts_cover_the_main_actions(session):
     shortcuts = {a.text(): a.shortcut().toString() for a in window.actions()}
     assert shortcuts["Render selected"] == "Ctrl+R" and shortcuts["Write back"] == "Ctrl+W"
     assert shortcuts["Open timeline…"] == "Ctrl+O" and shortcuts["Cancel all"]
+
+
+def test_look_anchor_and_generated_first_frame(session, qtbot):
+    window, _ = session
+    shots, before = window.table.shots, dict(window.table.results)
+    window.set_hero(shots[2])
+    window.render([shots[0], shots[2]])
+    qtbot.waitUntil(lambda: all(window.table.results[n] is not before[n] for n in (1, 3)), timeout=WAIT)
+    assert {window.table.results[n].status for n in (1, 3)} == {"done"}, [window.table.results[n].error for n in (1, 3)]
+    anchor = window.out_dir / "anchor" / "look_anchor.png"
+    assert anchor.is_file() and window.table.results[1].output != before[1].output
+    window.style_form.anchor.setChecked(False)
+
+    window.table.selectRow(1)
+    window.generate_first_frame()
+    qtbot.waitUntil(lambda: window.style_form.first_frame.path() is not None, timeout=WAIT)
+    from PIL import Image
+
+    assert Image.open(window.style_form.first_frame.path()).size == (640, 360)
+    window.style_form.first_frame.set_path(None)
+
+
+def test_screenshot_of_the_loaded_sample(sample, tmp_path):
+    from host_plugin.commands.panel import screenshot
+
+    app = make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    assert screenshot(app, window, sample, tmp_path / "panel.png", tmp_path) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "panel.png").size == (1440, 860)
+    window.close()

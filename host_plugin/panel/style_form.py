@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from dreamstyle.v1 import engine_pb2 as pb
 from host_plugin.errors import SettingsError
@@ -16,10 +17,10 @@ from host_plugin.pipeline import StyleSettings
 
 from .widgets import ImageField
 
-__all__ = ["StyleForm", "PRESET_FILTER"]
+__all__ = ["StyleForm", "PRESET_FILTER", "ask_style"]
 
 PRESET_FILTER = "DreamStyle look (*.dslook.json *.json)"
-_PLAIN_BACKENDS = {"classic", "passthrough"}  # no diffusion parameters
+_PLAIN_BACKENDS = {"classic", "passthrough"}  # no diffusion steps; passthrough has no strength either
 
 
 class StyleForm(QWidget):
@@ -41,7 +42,8 @@ class StyleForm(QWidget):
         self.backend.addItem("classic")
         self.backend.currentTextChanged.connect(self._backend_changed)
         self.seed = QSpinBox(maximum=2**31 - 1)
-        self.strength = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.75)
+        self.strength = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=1.0,
+                                       toolTip="1: the full look; lower blends the source back in")
         self.steps = QSpinBox(minimum=1, maximum=100, value=4)
         self.handles = QSpinBox(maximum=96, suffix=" frames")
         self.handles.setToolTip("Extra frames rendered before and after each shot, so the edit can still be trimmed")
@@ -93,11 +95,9 @@ class StyleForm(QWidget):
     def _backend_changed(self, _text: str) -> None:
         name = self.backend_name() if self.backend.count() else "classic"
         info = self._caps.get(name)
-        diffusion = name not in _PLAIN_BACKENDS
-        self.strength.setEnabled(diffusion)
-        self.steps.setEnabled(diffusion)
-        for field in (self.strength, self.steps):
-            self.form.setRowVisible(field, diffusion)
+        for field, shown in ((self.strength, name != "passthrough"), (self.steps, name not in _PLAIN_BACKENDS)):
+            field.setEnabled(shown)
+            self.form.setRowVisible(field, shown)
         text = self.prompt.currentText()
         self.prompt.clear()
         self.prompt.addItems(list(info.named_looks) if info else [])
@@ -109,8 +109,10 @@ class StyleForm(QWidget):
 
     def settings(self) -> StyleSettings:
         params = {}
-        if self.strength.isEnabled():
-            params = {"strength": f"{self.strength.value():g}", "steps": str(self.steps.value())}
+        if self.strength.isEnabled() and self.strength.value() < 1.0:
+            params["strength"] = f"{self.strength.value():g}"
+        if self.steps.isEnabled():
+            params["steps"] = str(self.steps.value())
         return StyleSettings(prompt=self.prompt.currentText().strip(), style_image=self.style_image.path(),
                              first_frame=self.first_frame.path(), backend=self.backend_name(),
                              seed=self.seed.value(), params=params)
@@ -132,7 +134,7 @@ class StyleForm(QWidget):
             self.backend.addItem(backend, backend)
         self.backend.setCurrentIndex(max(index, self.backend.findData(backend), self.backend.findText(backend)))
         self.seed.setValue(int(data.get("seed", 0)))
-        self.strength.setValue(float(data.get("strength", 0.75)))
+        self.strength.setValue(float(data.get("strength", 1.0)))
         self.steps.setValue(int(data.get("steps", 4)))
         self.handles.setValue(int(data.get("handles", 0)))
         self.anchor.setChecked(bool(data.get("anchor", False)))
@@ -157,4 +159,22 @@ class StyleForm(QWidget):
     def _load_preset(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load look", "", PRESET_FILTER)
         if path:
-            self.load_preset(Path(path))
+            try:
+                self.load_preset(Path(path))
+            except SettingsError as exc:
+                QMessageBox.warning(self, "DreamStyle", str(exc))
+
+
+def ask_style(parent: QWidget, title: str, base: dict[str, Any]) -> StyleSettings | None:
+    """A modal copy of the look, starting from `base`; None when the editor cancels."""
+    dialog = QDialog(parent)
+    dialog.setWindowTitle(title)
+    form = StyleForm()
+    form.from_dict(base)
+    buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(form)
+    layout.addWidget(buttons)
+    return form.settings() if dialog.exec() == QDialog.Accepted else None

@@ -7,11 +7,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog,
-                               QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from dreamstyle.frames import iter_frames
 from host_plugin.client import EngineClient, is_loopback
@@ -24,8 +23,9 @@ from host_plugin.timeline.media import PathMap
 
 from .anchor import one_frame, still_of
 from .engine_box import EngineBox
+from .persist import restore, save
 from .shot_table import THUMB, ShotTable
-from .style_form import StyleForm
+from .style_form import StyleForm, ask_style
 from .viewer import BeforeAfter
 from .workers import run_task
 from .writeback_box import WritebackBox
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.overall = QProgressBar(value=0, format="%p% of the frames in flight")
         self._build(self._actions())
         self._wire()
-        self.restore()
+        restore(self, self.settings)
 
     # ----- layout -------------------------------------------------------------------------------------------
     def _actions(self) -> dict[str, QAction]:
@@ -86,8 +86,8 @@ class MainWindow(QMainWindow):
             "render_all": ("Render all", QKeySequence("Ctrl+Shift+R"), lambda: self.render(self.table.shots)),
             "cancel": ("Cancel selected", QKeySequence("Ctrl+."), lambda: self.cancel(self.table.selected_shots())),
             "cancel_all": ("Cancel all", QKeySequence("Ctrl+Shift+."), lambda: self.cancel(self.table.shots)),
-            "restyle": ("Restyle shot…", QKeySequence("Ctrl+E"), self._restyle_selected),
-            "view": ("Before / after…", QKeySequence("Space"), self._view_selected),
+            "restyle": ("Restyle shot…", QKeySequence("Ctrl+E"), lambda: self._on_first_selected(self.restyle)),
+            "view": ("Before / after…", QKeySequence("Space"), lambda: self._on_first_selected(self.view)),
             "write": ("Write back", QKeySequence("Ctrl+W"), self.write_back),
         }
         actions = {}
@@ -306,19 +306,9 @@ class MainWindow(QMainWindow):
     def restyle(self, shot: Shot, style: StyleSettings | None = None) -> None:
         """Renders one shot alone with its own settings (asked for in a dialog when `style` is None)."""
         if style is None:
-            dialog = QDialog(self)
-            dialog.setWindowTitle(f"Restyle {shot.name}")
-            form = StyleForm()
-            form.from_dict(self.style_form.to_dict())
-            buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-            buttons.accepted.connect(dialog.accept)
-            buttons.rejected.connect(dialog.reject)
-            layout = QVBoxLayout(dialog)
-            layout.addWidget(form)
-            layout.addWidget(buttons)
-            if dialog.exec() != QDialog.Accepted:
+            style = ask_style(self, f"Restyle {shot.name}", self.style_form.to_dict())
+            if style is None:
                 return
-            style = form.settings()
         self.render([shot], style)
 
     def set_hero(self, shot: Shot) -> None:
@@ -356,15 +346,10 @@ class MainWindow(QMainWindow):
             return
         BeforeAfter(result, self).show()
 
-    def _view_selected(self) -> None:
+    def _on_first_selected(self, action: Callable[[Shot], None]) -> None:
         chosen = self.table.selected_shots()
         if chosen:
-            self.view(chosen[0])
-
-    def _restyle_selected(self) -> None:
-        chosen = self.table.selected_shots()
-        if chosen:
-            self.restyle(chosen[0])
+            action(chosen[0])
 
     # ----- write-back ---------------------------------------------------------------------------------------
     def write_back(self) -> None:
@@ -400,28 +385,8 @@ class MainWindow(QMainWindow):
         if timelines:
             self.load(timelines[0])
 
-    def restore(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1440, 860)
-        look = self.settings.value("look")
-        if isinstance(look, dict):
-            self.style_form.from_dict(look)
-        self.engine.mode.setCurrentIndex(int(self.settings.value("engine/mode", 0)))
-        self.engine.address.setText(str(self.settings.value("engine/address", "")))
-        self.engine.tls_ca.setText(str(self.settings.value("engine/tls_ca", "")))
-        self.writeback.mode.setCurrentIndex(int(self.settings.value("writeback", 0)))
-
     def save(self) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("look", self.style_form.to_dict())
-        self.settings.setValue("engine/mode", self.engine.mode.currentIndex())
-        self.settings.setValue("engine/address", self.engine.address.text())
-        self.settings.setValue("engine/tls_ca", self.engine.tls_ca.text())
-        self.settings.setValue("writeback", self.writeback.mode.currentIndex())
-        self.settings.sync()
+        save(self, self.settings)
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.save()
