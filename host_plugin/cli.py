@@ -14,7 +14,7 @@ from .errors import DreamStyleError
 
 __all__ = ["main", "COMMANDS"]
 
-COMMANDS = ["stylize", "shots", "sample", "doctor", "panel"]
+COMMANDS = ["stylize", "shots", "sample", "doctor", "panel", "farm"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,15 @@
-"""The gRPC client the CLI and the panel use to talk to an engine."""
+"""The gRPC client the CLI and the panel use to talk to an engine.
+
+Watching survives an engine restart (jobs are durable there): the watch reconnects for up to
+`reconnect_s` seconds. A full queue answers RESOURCE_EXHAUSTED with a `retry-after-s` hint, which
+`submit` honours a few times. The token is only sent over TLS or to a loopback engine.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +19,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
-from .errors import DreamStyleError, EngineUnavailable
+from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
 __all__ = ["EngineClient", "EngineCallError", "is_loopback"]
 
 CHUNK = 1 << 20
+SUBMIT_RETRIES = 5
 
 
 class EngineCallError(DreamStyleError):
@@ -36,9 +43,21 @@ def is_loopback(address: str) -> bool:
 class EngineClient:
     """A connection to one engine. Token auth travels as `authorization: Bearer` metadata."""
 
-    def __init__(self, address: str, *, token: str | None = None, tls_ca: Path | None = None) -> None:
+    def __init__(
+        self, address: str, *, token: str | None = None, tls_ca: Path | None = None, reconnect_s: float = 300
+    ) -> None:
+        if token and tls_ca is None and not is_loopback(address):
+            raise SettingsError(
+                f"refusing to send the engine token to {address} unencrypted: give --tls-ca with the engine's certificate"
+            )
         self.address = address
-        options = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
+        self.reconnect_s = reconnect_s
+        options = [
+            ("grpc.max_receive_message_length", 8 << 20),
+            ("grpc.max_send_message_length", 8 << 20),
+            ("grpc.initial_reconnect_backoff_ms", 300),
+            ("grpc.max_reconnect_backoff_ms", 3000),
+        ]
         if tls_ca is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
             self._channel = grpc.secure_channel(address, credentials, options=options)
@@ -91,13 +110,34 @@ class EngineClient:
         return self._call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
 
     def submit(self, request: pb.SubmitShotRequest) -> pb.SubmitShotResponse:
-        return self._call(self._stub.SubmitShot, request)
+        """Submits a shot; waits as the engine asks while its queue is full."""
+        attempt = 0
+        while True:
+            try:
+                return self._stub.SubmitShot(request, metadata=self._metadata, timeout=30)
+            except grpc.RpcError as exc:
+                hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
+                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint or attempt == SUBMIT_RETRIES:
+                    raise self._error(exc) from None
+            attempt += 1
+            time.sleep(float(hint))
 
     def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
-        try:
-            yield from self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise self._error(exc) from None
+        """Streams a job's events to its end, reconnecting while the engine restarts."""
+        lost_at: float | None = None
+        while True:
+            try:
+                for event in self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata):
+                    lost_at = None
+                    yield event
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise self._error(exc) from None
+                lost_at = lost_at or time.monotonic()
+                if time.monotonic() - lost_at > self.reconnect_s:
+                    raise self._error(exc) from None
+                time.sleep(0.5)
 
     def get(self, job_id: str) -> pb.Job:
         return self._call(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
@@ -107,6 +147,9 @@ class EngineClient:
 
     def list_jobs(self) -> list[pb.Job]:
         return list(self._call(self._stub.ListJobs, pb.ListJobsRequest()).jobs)
+
+    def farm_status(self) -> pb.FarmStatus:
+        return self._call(self._stub.GetFarmStatus, pb.GetFarmStatusRequest())
 
     def upload(self, path: Path) -> str:
         """Streams a file to the engine in 1 MiB chunks; returns its upload id."""

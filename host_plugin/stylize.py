@@ -32,6 +32,8 @@ class EngineSettings:
     tls_ca: Path | None = None
     stream_media: bool | None = None
     """Upload media and download renders; default: only when the engine is not on this machine."""
+    priority: int = 0
+    """Higher renders first on a shared engine (-1000..1000)."""
 
 
 @dataclass
@@ -86,7 +88,8 @@ def stylize(
     with ExitStack() as stack:
         client = connect(engine, stack, out_dir / ".engine", sorted(roots))
         stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
-        report.results = Renderer(client, out_dir, stream_media=stream).render(plan.shots, style, on_update)
+        renderer = Renderer(client, out_dir, stream_media=stream, priority=engine.priority)
+        report.results = renderer.render(plan.shots, style, on_update)
     rendered = [r for r in report.results if r.output is not None]
     if rendered:
         report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)

@@ -19,6 +19,7 @@ from engine.backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend  # noqa
 from engine.backends.registry import BACKENDS  # noqa: E402
 
 SEGMENT_DELAY = "DREAMSTYLE_TEST_SEGMENT_DELAY"
+SEGMENT_LOG = "DREAMSTYLE_TEST_SEGMENT_LOG"
 
 
 class ChainedBackend(Backend):
@@ -35,8 +36,17 @@ class ChainedBackend(Backend):
     def first_condition(self, source_first, guidance, seed):
         return (255 - source_first).astype(np.uint8)
 
+    calls = 0
+
     def render_segment(self, frames, condition, guidance, seed, params):
+        """Sleeps $DREAMSTYLE_TEST_SEGMENT_DELAY s; logs the first frame's stamp to $DREAMSTYLE_TEST_SEGMENT_LOG."""
+        ChainedBackend.calls += 1
         time.sleep(float(os.environ.get(SEGMENT_DELAY, "0")))
+        if os.environ.get(SEGMENT_LOG):
+            from mediagen import frame_number
+
+            with open(os.environ[SEGMENT_LOG], "a") as log:
+                log.write(f"{os.getpid()} {frame_number(frames[0])}\n")
         tint = condition.reshape(-1, 3).mean(axis=0)
         out = frames.astype(np.float32) * 0.6 + tint * 0.4 + (seed % 7)
         return np.clip(out, 0, 255).astype(np.uint8)

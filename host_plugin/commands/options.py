@@ -48,6 +48,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
     parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
                         help="send media by path (shared storage) or stream it (default: path on loopback)")
+    parser.add_argument("--priority", type=int, default=0, help="higher renders first on a shared engine (-1000..1000)")
 
 
 def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
@@ -76,7 +77,8 @@ def style_settings(args: argparse.Namespace) -> StyleSettings:
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
     stream = {"auto": None, "path": False, "stream": True}[args.transfer]
-    return EngineSettings(address=args.engine, token_file=args.token_file, tls_ca=args.tls_ca, stream_media=stream)
+    return EngineSettings(address=args.engine, token_file=args.token_file, tls_ca=args.tls_ca, stream_media=stream,
+                          priority=args.priority)
 
 
 def path_maps(args: argparse.Namespace) -> list[PathMap]:

@@ -1,0 +1,44 @@
+"""`dreamstyle farm status`: the engine's workers, their GPUs, and the shots running and queued.
+
+A host command, not an engine one: it asks the engine (the farm's one front door) over gRPC, so it
+runs on any workstation with the same --engine/--token-file/--tls-ca as `stylize`, without Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..client import EngineClient
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("farm", help="show the engine's render workers and queue (dreamstyle farm status)")
+    actions = parser.add_subparsers(dest="farm_command", required=True)
+    status = actions.add_parser("status", help="workers, GPUs, running and queued shots")
+    status.add_argument("--engine", default="127.0.0.1:50051", metavar="HOST:PORT", help="the engine (default: %(default)s)")
+    status.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
+    status.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
+    status.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    token = args.token_file.read_text().strip() if args.token_file else None
+    with EngineClient(args.engine, token=token, tls_ca=args.tls_ca) as client:
+        status = client.farm_status()
+    console = Console()
+    table = Table(title=f"{args.engine}: farm {status.farm}")
+    for column in ("worker", "node", "GPUs", "state", "shot"):
+        table.add_column(column)
+    for worker in status.workers:
+        table.add_row(worker.name, worker.node, f"{worker.gpus:g}", worker.state, worker.shot)
+    console.print(table)
+    for job in status.running:
+        console.print(f"running  {job.label}: {job.frames_done}/{job.frames_total} frames ({job.backend})")
+    console.print(f"queued   {status.queued} shot(s)")
+    return 0

@@ -1,0 +1,146 @@
+"""Durable jobs: an engine killed with SIGKILL mid-shot resumes at its last finished segment after a
+restart, the client's watch rides through it, the result equals an uninterrupted render frame for
+frame, and a finished job is never rendered again."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+
+from chainedbackend import SEGMENT_DELAY, SEGMENT_LOG, ChainedBackend
+from dreamstyle.frames import iter_frames
+from dreamstyle.v1 import engine_pb2 as pb
+from enginehelp import engine_thread
+from engine.render import ShotRequest, render_shot
+from host_plugin.client import EngineCallError, EngineClient
+from mediagen import write_video
+
+HERE = Path(__file__).parent
+FRAMES = 60
+
+
+class Engine:
+    """`tests/chainedbackend.py serve` as a child process that can be SIGKILLed and started again."""
+
+    def __init__(self, state: Path, root: Path, log: Path) -> None:
+        self.state, self.root, self.log = state, root, log
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        env = {**os.environ, SEGMENT_DELAY: "0.15", SEGMENT_LOG: str(self.log)}
+        command = [sys.executable, str(HERE / "chainedbackend.py"), "serve", "--port", str(self.port),
+                   "--state-dir", str(self.state), "--media-root", str(self.root)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for line in self.process.stdout:
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                threading.Thread(target=self.process.stdout.read, daemon=True).start()
+                return f"127.0.0.1:{self.port}"
+        raise AssertionError(f"engine did not start (exit {self.process.wait()})")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+def request(media: Path, key: str, out: Path) -> pb.SubmitShotRequest:
+    return pb.SubmitShotRequest(
+        idempotency_key=key,
+        shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=2, end_frame=2 + FRAMES, label=f"shot {key}"),
+        backend="chained",
+        seed=3,
+        output=pb.OutputSpec(directory=str(out), name=key),
+    )
+
+
+def test_sigkill_mid_job_then_restart_resumes_and_matches(tmp_path):
+    media = write_video(tmp_path / "media" / "clip.mp4", [40, 30])
+    out = tmp_path / "media" / "out"
+    log = tmp_path / "segments.log"
+    engine = Engine(tmp_path / "state", media.parent, log)
+    try:
+        with EngineClient(engine.start(), reconnect_s=60) as client:
+            job = client.submit(request(media, "k1", out)).job
+            states = []
+            for event in client.watch(job.job_id):
+                states.append(event.job.state)
+                if event.job.segments_done == 4 and engine.process.poll() is None:
+                    engine.kill()
+                    engine.start()  # same port, same state folder
+            assert states[-1] == pb.JOB_STATE_DONE
+            done = client.get(job.job_id)
+            again = client.submit(request(media, "k1", out))
+            assert not again.created and again.job.job_id == job.job_id
+        lines = [line.split() for line in log.read_text().splitlines()]
+        pids = list(dict.fromkeys(pid for pid, _ in lines))
+        assert len(pids) == 2, "one engine before the kill, one after"
+        first_after = next(int(number) for pid, number in lines if pid == pids[1])
+        assert first_after >= 2 + 4 * 5, "the restarted engine went on from the fifth segment, not from the start"
+        assert not (tmp_path / "state" / "work" / job.job_id).exists(), "temporary segments are removed on success"
+
+        reference = render_shot(
+            ShotRequest(key="ref", media=media, start=2, end=2 + FRAMES, rate=None, label="ref", backend="chained",
+                        out_path_stem=tmp_path / "reference", seed=3),
+            ChainedBackend(),
+        )
+        resumed = iter_frames(Path(done.result.path), 0, FRAMES)
+        uninterrupted = iter_frames(reference.path, 0, FRAMES)
+        assert all((a == b).all() for a, b in zip(resumed, uninterrupted, strict=True))
+    finally:
+        engine.stop()
+
+
+@pytest.fixture
+def chained(monkeypatch):
+    from engine.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    monkeypatch.setenv(SEGMENT_DELAY, "0.2")
+
+
+def test_full_queue_answers_resource_exhausted_with_a_retry_hint(tmp_path, chained):
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    with engine_thread(tmp_path / "state", [media.parent], max_queued=2) as address:
+        channel = grpc.insecure_channel(address)
+        submit = channel.unary_unary(
+            "/dreamstyle.v1.Engine/SubmitShot",
+            request_serializer=pb.SubmitShotRequest.SerializeToString,
+            response_deserializer=pb.SubmitShotResponse.FromString,
+        )
+        for key in ("a", "b"):
+            submit(request(media, key, tmp_path / "m"))
+        with pytest.raises(grpc.RpcError) as refused:
+            submit(request(media, "c", tmp_path / "m"))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert dict(refused.value.trailing_metadata())["retry-after-s"] == "30"
+        assert "retry" in refused.value.details()
+        channel.close()
+
+
+def test_a_client_that_goes_away_does_not_cancel_its_job(tmp_path, chained):
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    with engine_thread(tmp_path / "state", [media.parent]) as address:
+        with EngineClient(address) as client:
+            job = client.submit(request(media, "gone", tmp_path / "m")).job
+            next(iter(client.watch(job.job_id)))
+        with EngineClient(address) as other:
+            events = list(other.watch(job.job_id))
+            assert events[-1].job.state == pb.JOB_STATE_DONE
+            with pytest.raises(EngineCallError) as missing:
+                other.get("nope")
+            assert missing.value.code == grpc.StatusCode.NOT_FOUND
