@@ -6,16 +6,15 @@ Premiere's scripting (UXP) cannot start this product, so an editor makes two cli
 2. after the render, File > Import... the written `*_dreamstyle_v*.xml`: it arrives as a new sequence with
    the rendered clips on a new video track above the originals.
 
-`finalize_fcp7` makes a written FCP7 XML import cleanly in Premiere: every `<pathurl>` in the form Premiere
-writes (`file://localhost/...`, drive letters as `D%3a`), a filled `<format>` element (Resolve refuses the
-file without one), video-only file descriptions for the rendered clips, the track names Premiere reads
-(`MZ.TrackName`) and a fresh sequence uuid so the import never merges into the original sequence. It reads and
-writes through OTIO's FCP7 adapter; rates and timecode are carried by the adapter exactly.
+`prepare` (called by write-back before OTIO's FCP7 adapter writes) makes the XML import cleanly in Premiere:
+every `<pathurl>` in the form Premiere writes (`file://localhost/...`, drive letters as `D%3a`), a filled
+`<format>` element (Resolve refuses the file without one), video-only file descriptions for the rendered clips,
+the track names Premiere reads (`MZ.TrackName`) and a fresh sequence uuid so the import never merges into the
+original sequence. Rates and timecode are carried by the adapter exactly.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from fractions import Fraction
@@ -28,7 +27,7 @@ from dreamstyle.frames import MediaError, probe
 from host_plugin.hosts.base import HostError
 from host_plugin.timeline.media import url_to_path
 
-__all__ = ["IMPORT_STEPS", "pathurl", "prepare", "finalize_fcp7"]
+__all__ = ["IMPORT_STEPS", "pathurl", "prepare"]
 
 IMPORT_STEPS = (
     "Premiere Pro: 1. File > Export > Final Cut Pro XML... and open that file here. "
@@ -94,18 +93,3 @@ def prepare(timeline: otio.schema.Timeline) -> None:
             raise HostError(f"'{timeline.name}': no readable video clip to take the sequence format from.")
         rate = Fraction(timeline.duration().rate).limit_denominator(1001)
         video["format"] = {"samplecharacteristics": {**dict(first), "rate": _rate(rate)}}
-
-
-def finalize_fcp7(path: Path) -> Path:
-    """Rewrites a written FCP7 XML (atomically, in place) so Premiere's File > Import takes it."""
-    try:
-        timeline = otio.adapters.read_from_file(str(path), adapter_name="fcp_xml")
-    except Exception as exc:  # the adapter raises bare ValueErrors and XML parse errors
-        raise HostError(f"{path} is not a readable FCP7 XML sequence: {exc}") from exc
-    if not isinstance(timeline, otio.schema.Timeline):
-        raise HostError(f"{path} holds several sequences; Premiere's result file must hold exactly one.")
-    prepare(timeline)
-    tmp = path.with_name(f".{path.name}.tmp")
-    otio.adapters.write_to_file(timeline, str(tmp), adapter_name="fcp_xml")
-    os.replace(tmp, path)
-    return path

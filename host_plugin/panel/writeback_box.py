@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from host_plugin.hosts import Host, placements_for
-from host_plugin.hosts.premiere import IMPORT_STEPS, finalize_fcp7
+from host_plugin.hosts.premiere import IMPORT_STEPS
 from host_plugin.pipeline import Edit, ShotResult
 from host_plugin.plan import Plan
 from host_plugin.timeline.writeback import write_version
@@ -64,8 +64,6 @@ class WritebackBox(QGroupBox):
                                                f"DreamStyle - {label}")
                 return f"Added video track {track} to '{host.timeline_name()}' in {host.name}."
             path = write_version(edit.path, edit.timeline, rendered, label, plan.rate)
-            if path.suffix.lower() == ".xml":
-                finalize_fcp7(path)
             if host is None:
                 return f"Wrote {path}"
             version = path.stem.rsplit("dreamstyle-v", 1)[-1]
