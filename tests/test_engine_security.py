@@ -1,0 +1,204 @@
+"""Security: tokens on every RPC but health, TLS, no open engine off loopback, media roots and path maps,
+the upload limit, and fuzzed requests that get a specific status code while the server stays up."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dreamstyle.v1 import engine_pb2 as pb
+from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
+from engine.auth import UnsafeConfig, check_exposure
+from engine.cli import main as engine_main
+from engine.storage import Storage
+from enginehelp import engine_thread
+from host_plugin.client import EngineCallError, EngineClient
+from host_plugin.errors import SettingsError
+from mediagen import write_video
+
+TOKEN = "s3cret-token"
+UPLOAD_LIMIT = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("media") / "clip.mp4", [30])
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, media):
+    with engine_thread(tmp_path_factory.mktemp("state"), [media.parent], token=TOKEN, max_upload_bytes=UPLOAD_LIMIT) as address:
+        yield address
+
+
+def code_of(call) -> grpc.StatusCode:
+    with pytest.raises(EngineCallError) as refused:
+        call()
+    return refused.value.code
+
+
+def shot(path: str, directory: str = "") -> pb.SubmitShotRequest:
+    return pb.SubmitShotRequest(
+        idempotency_key=path + directory,
+        shot=pb.ShotSpec(media=pb.MediaRef(path=path), start_frame=0, end_frame=10),
+        backend="passthrough",
+        output=pb.OutputSpec(directory=directory),
+    )
+
+
+def test_every_rpc_but_health_needs_the_token(engine):
+    with EngineClient(engine) as anonymous, EngineClient(engine, token="wrong") as wrong:
+        assert code_of(anonymous.capabilities) == grpc.StatusCode.UNAUTHENTICATED
+        assert code_of(wrong.capabilities) == grpc.StatusCode.UNAUTHENTICATED
+        assert code_of(wrong.list_jobs) == grpc.StatusCode.UNAUTHENTICATED
+        assert anonymous.healthy()
+    with EngineClient(engine, token=TOKEN) as client:
+        assert client.capabilities().limits.max_upload_bytes == UPLOAD_LIMIT
+    channel = grpc.insecure_channel(engine)
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    with pytest.raises(grpc.RpcError) as refused:
+        list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    channel.close()
+
+
+def test_paths_outside_the_media_roots_are_refused(engine, media, tmp_path):
+    outside = write_video(tmp_path / "outside.mp4", [5])
+    link = media.parent / "escape.mp4"
+    link.symlink_to(outside)
+    with EngineClient(engine, token=TOKEN) as client:
+        for request in (shot(str(outside)), shot(f"{media.parent}/../{outside.name}"), shot(str(link)),
+                        shot(str(media), directory=str(tmp_path))):
+            assert code_of(lambda: client.submit(request)) == grpc.StatusCode.PERMISSION_DENIED
+        assert client.submit(shot(str(media))).created
+
+
+def test_oversized_upload_is_refused_and_leaves_nothing(engine, tmp_path):
+    big = tmp_path / "big.mov"
+    big.write_bytes(b"\0" * (UPLOAD_LIMIT + 1))
+    with EngineClient(engine, token=TOKEN) as client:
+        assert code_of(lambda: client.upload(big)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        small = tmp_path / "small.png"
+        small.write_bytes(b"x" * 1000)
+        assert len(client.upload(small)) == 32
+
+
+def test_path_maps_translate_workstation_paths_both_ways(tmp_path):
+    storage = Storage([tmp_path / "farm"], tmp_path / "state", [("/Volumes/Show", str(tmp_path / "farm"))])
+    (tmp_path / "farm").mkdir()
+    assert storage.resolve("/Volumes/Show/a/clip.mov", "media") == (tmp_path / "farm" / "a" / "clip.mov").resolve()
+    assert storage.client_path(tmp_path / "farm" / "out.mp4") == "/Volumes/Show/out.mp4"
+
+
+def test_no_open_engine_off_loopback(tmp_path, capsys):
+    with pytest.raises(UnsafeConfig, match="--insecure"):
+        check_exposure("0.0.0.0", None, False, False)
+    with pytest.raises(UnsafeConfig, match="TLS"):
+        check_exposure("10.1.2.3", "token", False, False)
+    check_exposure("10.1.2.3", "token", True, False)
+    check_exposure("127.0.0.1", None, False, False)
+    assert engine_main(["serve", "--host", "0.0.0.0", "--port", "0", "--state-dir", str(tmp_path)]) == 2
+    assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
+    with pytest.raises(SettingsError, match="unencrypted"):
+        EngineClient("10.1.2.3:50051", token="t")
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "engine.pem", folder / "engine.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_with_a_token(tmp_path, media):
+    cert, key = self_signed(tmp_path)
+    with engine_thread(tmp_path / "state", [media.parent], token=TOKEN, tls_cert=cert, tls_key=key) as address:
+        with EngineClient(address, token=TOKEN, tls_ca=cert) as client:
+            assert client.capabilities().default_backend
+        with EngineClient(address, tls_ca=cert) as anonymous:
+            assert code_of(anonymous.list_jobs) == grpc.StatusCode.UNAUTHENTICATED
+        with EngineClient(address, token=TOKEN, reconnect_s=0) as plaintext:
+            assert not plaintext.healthy(timeout=1)
+
+
+_TEXT = st.text(max_size=300)
+_PATHS = st.one_of(_TEXT, st.sampled_from(["", "/etc/passwd", "~root/x", "~nobody-here/x", "a\0b", "../../x", "/" * 5000]))
+_U64 = st.integers(0, 2**64 - 1)
+_MEDIA = st.one_of(
+    st.builds(pb.MediaRef, path=_PATHS),
+    st.builds(pb.MediaRef, upload_id=st.one_of(_TEXT, st.text("0123456789abcdef", min_size=32, max_size=32))),
+    st.just(pb.MediaRef()),
+)
+_REQUESTS = st.builds(
+    pb.SubmitShotRequest,
+    idempotency_key=st.text(max_size=300),
+    shot=st.builds(pb.ShotSpec, media=_MEDIA, start_frame=_U64, end_frame=_U64, label=st.text(max_size=600),
+                   rate=st.builds(pb.Rational, num=st.integers(-(2**63), 2**63 - 1), den=st.integers(-(2**63), 2**63 - 1))),
+    guidance=st.builds(pb.Guidance, prompt=st.text(max_size=2100), style_image=_MEDIA, first_frame=_MEDIA),
+    backend=st.one_of(st.sampled_from(["", "classic", "passthrough", "vace", "dreamstyle"]), _TEXT),
+    seed=_U64,
+    output=st.builds(pb.OutputSpec, codec=st.integers(-3, 9), directory=_PATHS, name=st.text(max_size=300),
+                     timecode=st.one_of(_TEXT, st.just("01:00:00:00"))),
+    priority=st.integers(-(2**31), 2**31 - 1),
+    params=st.dictionaries(st.text(max_size=80), st.text(max_size=300), max_size=40),
+)
+_REFUSALS = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=_REQUESTS, job_id=st.text(max_size=100), states=st.lists(st.integers(-5, 9), max_size=5),
+       header=st.builds(pb.UploadHeader, filename=_TEXT, size_bytes=_U64, sha256=_TEXT))
+def test_fuzzed_requests_get_specific_codes_and_the_server_stays_up(engine, request, job_id, states, header):
+    channel = grpc.insecure_channel(engine)
+    stub = pb_grpc.EngineStub(channel)
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    calls = [
+        lambda: stub.SubmitShot(request, metadata=metadata, timeout=10),
+        lambda: stub.GetJob(pb.GetJobRequest(job_id=job_id), metadata=metadata, timeout=10),
+        lambda: list(stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=metadata, timeout=10)),
+        lambda: stub.ListJobs(pb.ListJobsRequest(states=states), metadata=metadata, timeout=10),
+        lambda: stub.UploadMedia(iter([pb.UploadChunk(header=header), pb.UploadChunk(data=b"x" * 10)]), metadata=metadata, timeout=10),
+        lambda: stub.UploadMedia(iter([pb.UploadChunk(data=b"x")]), metadata=metadata, timeout=10),
+    ]
+    try:
+        for call in calls:
+            try:
+                call()
+            except grpc.RpcError as exc:
+                assert exc.code() in _REFUSALS, (exc.code(), exc.details())
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    assert ":" in exc.details() or "upload" in exc.details(), exc.details()
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        channel.close()
