@@ -21,8 +21,8 @@ def main():
     if sys.platform == "win32":
         options = {"creationflags": 0x00000008 | 0x00000200}  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
     with open(LOG, "ab") as log:
-        subprocess.Popen([PYTHON, "-m", "dreamstyle.cli", "panel", "--resolve"], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=subprocess.STDOUT, close_fds=True, **options)
+        subprocess.Popen([PYTHON, "-m", "dreamstyle.cli", "panel", "--resolve"], cwd=os.path.dirname(LOG),
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True, **options)
     print("DreamStyle: the panel is starting; its log is " + LOG)
 
 

@@ -8,6 +8,7 @@ import py_compile
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,13 @@ def test_install_places_every_file_and_uninstall_removes_them(tmp_path, source):
     assert str(prefix / "venv") in check.stdout, check.stderr
     assert "Workspace > Scripts > Utility > DreamStyle" in done.stdout
 
-    (prefix / "panel.log").write_text("a run of the panel\n")  # written later by the launcher
+    subprocess.run(["python3", str(launcher)], check=True, timeout=30, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+    log = prefix / "panel.log"  # this offline install has no dependencies: the panel stops with an ImportError
+    for _ in range(200):
+        if "ModuleNotFoundError" in (log.read_text() if log.exists() else ""):
+            break
+        time.sleep(0.05)
+    assert f"{prefix}/venv/lib/" in log.read_text() and "ModuleNotFoundError" in log.read_text()
     undone = run("--uninstall", "--prefix", str(prefix), home=home)
     assert undone.returncode == 0, undone.stderr
     assert tree(home) == set() and not (prefix / "venv").exists()
