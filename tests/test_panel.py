@@ -194,3 +194,22 @@ def test_screenshot_of_the_loaded_sample(sample, tmp_path):
 
     assert Image.open(tmp_path / "panel.png").size == (1440, 860)
     window.close()
+
+
+def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
+    timeline = otio.adapters.read_from_file(str(sample))
+    for clip in timeline.find_clips():
+        clip.media_reference.target_url = "/Volumes/Gone/media/" + Path(clip.media_reference.target_url).name
+    moved = tmp_path / "moved.otio"
+    otio.adapters.write_to_file(timeline, str(moved))
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.load(moved)
+    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    assert window.table.rowCount() == 0 and not window.relink.isHidden()
+    assert "clip_a" in window.problems.text() and "offline" in window.problems.text()
+    window.add_path_map(f"/Volumes/Gone/media={sample.parent / 'media'}")
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    assert window.relink.isHidden()
+    qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)

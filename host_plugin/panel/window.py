@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
 
 from dreamstyle.frames import iter_frames
 from host_plugin.client import EngineClient, is_loopback
-from host_plugin.errors import DreamStyleError
+from host_plugin.errors import DreamStyleError, SettingsError
 from host_plugin.hosts import Host
 from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
@@ -54,7 +54,7 @@ class MainWindow(QMainWindow):
         self.renderer: Renderer | None = None
         self.hero: Shot | None = None
         self.in_flight: dict[int, tuple[int, int]] = {}
-        self.last_written: Path | None = None
+        self.plan_handles = 0
 
         self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
         self.table = ShotTable()
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         relink_row.addWidget(self.problems, 1)
         for text, slot in (("Add search folder…", self.add_search_folder), ("Add path mapping…", self.add_path_map)):
             button = QPushButton(text)
-            button.clicked.connect(slot)
+            button.clicked.connect(lambda _checked=False, slot=slot: slot())
             relink_row.addWidget(button)
         self.relink.hide()
         self.style_form = StyleForm()
@@ -93,15 +93,17 @@ class MainWindow(QMainWindow):
         actions = {}
         for key, (text, shortcut, slot) in specs.items():
             action = QAction(text, self, shortcut=shortcut, triggered=slot)
-            action.setShortcutContext(Qt.WindowShortcut)
             action.setToolTip(f"{text} ({QKeySequence(shortcut).toString(QKeySequence.NativeText)})")
-            self.addAction(action)
+            if key == "view":  # Space belongs to the shot list, not to text fields
+                action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+                self.table.addAction(action)
+            else:
+                self.addAction(action)
             actions[key] = action
         actions["resolve"].setEnabled(self.host_factory is not None)
         return actions
 
     def _build(self, actions: dict[str, QAction]) -> None:
-        self.actions_ = actions
         bar = QToolBar("Source", movable=False)
         bar.addAction(actions["open"])
         bar.addAction(actions["resolve"])
@@ -183,15 +185,14 @@ class MainWindow(QMainWindow):
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
 
-        def work(emit: Callable[[object], None]) -> tuple[Edit, Plan]:
+        def work(emit: Callable[[object], None]) -> tuple[Edit, Plan, int]:
             edit = load_edit(path, media_dirs, maps)
-            return edit, plan_edit(edit, detection, handles)
+            return edit, plan_edit(edit, detection, handles), handles
 
         run_task(self, work, done=self._loaded, failed=self.error)
 
-    def _loaded(self, value: tuple[Edit, Plan]) -> None:
-        self.edit, self.plan = value
-        self.plan_handles = self.style_form.handles.value()
+    def _loaded(self, value: tuple[Edit, Plan, int]) -> None:
+        self.edit, self.plan, self.plan_handles = value
         self.renderer = None
         self.settings.setValue("timeline", "" if self.host else str(self.edit.path))
         self.table.set_plan(self.plan, self.edit.timeline.global_start_time)
@@ -210,10 +211,10 @@ class MainWindow(QMainWindow):
 
         run_task(self, thumbs, progress=lambda item: self.table.set_thumbnail(*item), failed=self.error)
 
-    def add_search_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder to search for offline media")
-        if folder and self.edit:
-            self.media_dirs.append(Path(folder))
+    def add_search_folder(self, folder: Path | None = None) -> None:
+        folder = folder or Path(QFileDialog.getExistingDirectory(self, "Folder to search for offline media") or ".")
+        if folder != Path(".") and self.edit:
+            self.media_dirs.append(folder)
             self.load(self.edit.path, from_host=self.host is not None)
 
     def add_path_map(self, rule: str | None = None) -> None:
@@ -240,7 +241,7 @@ class MainWindow(QMainWindow):
         if not shots or self.edit is None:
             self.status("Select shots to render (or Render all).")
             return
-        if self.style_form.handles.value() != getattr(self, "plan_handles", 0):
+        if self.style_form.handles.value() != self.plan_handles:
             self.status("Handles changed: finding shots again first.")
             self.load(self.edit.path, from_host=self.host is not None)
             return
@@ -248,7 +249,7 @@ class MainWindow(QMainWindow):
         style = style or self.style_form.settings()
         try:
             style.check()
-        except Exception as exc:  # SettingsError: an image that is not one
+        except SettingsError as exc:
             self.error(str(exc))
             return
         hero = next((s for s in shots if self.hero and s.number == self.hero.number), shots[0])
