@@ -1,0 +1,89 @@
+"""The engine on a local Ray: CPU actors render shots in parallel, a worker killed mid-shot has the shot
+resumed from its last finished segment, GPU workers on a GPU-less cluster are refused, and
+`dreamstyle farm status` shows the workers. One Ray session (2 CPUs) serves the whole module."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from dreamstyle.frames import iter_frames  # noqa: E402
+from dreamstyle.v1 import engine_pb2 as pb  # noqa: E402
+from engine.backends.base import BackendConfig  # noqa: E402
+from engine.backends.registry import create_backend  # noqa: E402
+from engine.farm import FarmError, RayRunner  # noqa: E402
+from engine.render import ShotRequest, render_shot  # noqa: E402
+from enginehelp import engine_thread  # noqa: E402
+from host_plugin.cli import main as host_main  # noqa: E402
+from host_plugin.client import EngineClient  # noqa: E402
+from mediagen import write_video  # noqa: E402
+
+FRAMES = 193  # four classic segments of 49 frames
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def submit(client: EngineClient, media: Path, key: str) -> str:
+    reply = client.submit(
+        pb.SubmitShotRequest(
+            idempotency_key=key,
+            shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=0, end_frame=FRAMES, label=key),
+            guidance=pb.Guidance(prompt="noir"),
+            backend="classic",
+            output=pb.OutputSpec(directory=str(media.parent), name=key),
+        )
+    )
+    return reply.job.job_id
+
+
+def test_gpu_workers_on_a_gpu_less_cluster_are_refused(ray_session):
+    if ray.cluster_resources().get("GPU"):
+        pytest.skip("this machine has GPUs")
+    started = time.monotonic()
+    with pytest.raises(FarmError, match="0 GPUs.*wait forever.*--farm-gpus 0"):
+        RayRunner("local", BackendConfig(), gpus=1)
+    assert time.monotonic() - started < 10
+
+
+def test_ray_workers_render_in_parallel_and_survive_a_killed_worker(ray_session, tmp_path, caplog, capsys):
+    caplog.set_level(logging.WARNING, logger="engine.farm")
+    media = write_video(tmp_path / "m" / "clip.mp4", [100, 100])
+    with engine_thread(tmp_path / "state", [media.parent], farm="local", farm_workers=2, farm_gpus=0) as address:
+        with EngineClient(address) as client:
+            victim, other = submit(client, media, "victim"), submit(client, media, "other")
+            progress = []
+            for event in client.watch(victim):
+                progress.append(event.job.segments_done)
+                if event.job.segments_done == 1 and not caplog.records:
+                    status = client.farm_status()
+                    assert len(status.workers) == 2 and {w.state for w in status.workers} == {"busy"}
+                    assert {job.label for job in status.running} == {"victim", "other"}
+                    worker = next(w for w in status.workers if w.shot == "victim")
+                    os.kill(int(re.search(r"pid (\d+)", worker.name).group(1)), signal.SIGKILL)
+            assert event.job.state == pb.JOB_STATE_DONE, event.message
+            assert list(client.watch(other))[-1].job.state == pb.JOB_STATE_DONE
+            assert "died on shot victim" in caplog.text
+            assert progress == sorted(progress), "the shot went on from its last finished segment"
+            result = Path(client.get(victim).result.path)
+        assert host_main(["farm", "status", "--engine", address]) == 0
+        assert "ray-1" in capsys.readouterr().out
+    reference = render_shot(
+        ShotRequest(key="ref", media=media, start=0, end=FRAMES, rate=None, label="ref", backend="classic",
+                    out_path_stem=tmp_path / "reference", prompt="noir"),
+        create_backend("classic"),
+    )
+    resumed, uninterrupted = iter_frames(result, 0, FRAMES), iter_frames(reference.path, 0, FRAMES)
+    assert all((a == b).all() for a, b in zip(resumed, uninterrupted, strict=True))
