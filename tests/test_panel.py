@@ -213,3 +213,27 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     assert window.relink.isHidden()
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
+
+
+def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):
+    from enginehelp import engine_thread
+
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    box = window.engine
+    box.mode.setCurrentIndex(1)
+    with engine_thread(tmp_path / "state", [tmp_path]) as address:
+        box.address.setText(address)
+        box.button.click()
+        qtbot.waitUntil(lambda: box.dot.state == "ok", timeout=30_000)
+        assert address in box.status.text() and "classic" in box.status.text()
+        assert window.style_form.backend.findData("passthrough") >= 0
+        assert "noir" in [window.style_form.prompt.itemText(i) for i in range(window.style_form.prompt.count())]
+        box.button.click()
+    assert box.client() is None and box.dot.state == "unknown"
+    box.address.setText("127.0.0.1:1")
+    box.connect_timeout = 1.0
+    box.button.click()
+    qtbot.waitUntil(lambda: box.dot.state == "down", timeout=30_000)
+    assert "no engine answers" in box.status.text()

@@ -25,6 +25,7 @@ class EngineBox(QGroupBox):
     """Owns the connection; `ensure(roots, then)` connects (or starts a local engine) off the GUI thread."""
 
     connected = Signal(object)  # pb.Capabilities
+    connect_timeout = 8.0  # seconds to wait for an engine to accept the connection
 
     def __init__(self, state_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__("Engine", parent)
@@ -110,7 +111,7 @@ class EngineBox(QGroupBox):
             address, token, ca = remote
         client = EngineClient(address, token=token, tls_ca=ca)
         try:
-            client.wait_ready(10)
+            client.wait_ready(self.connect_timeout)
             caps = client.capabilities()
         except Exception:
             client.close()
