@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import socket
 
-import pytest
-
 from enginehelp import engine_thread
 from host_plugin.cli import main
 from host_plugin.commands.doctor import diagnose
