@@ -237,3 +237,22 @@ def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):
     box.button.click()
     qtbot.waitUntil(lambda: box.dot.state == "down", timeout=30_000)
     assert "no engine answers" in box.status.text()
+
+
+def test_dropping_a_timeline_and_a_style_image(sample, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    def drop(widget, path: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        widget.dropEvent(QDropEvent(QPointF(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    drop(window.style_form.style_image, STYLE_IMAGE)
+    assert window.style_form.settings().style_image == STYLE_IMAGE
+    drop(window, sample)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
