@@ -16,7 +16,7 @@ QWidget {{ font-size: 12px; }}
 QMainWindow, QDialog {{ background: #1f1f1f; }}
 QGroupBox {{ border: 1px solid #333; border-radius: 4px; margin-top: 14px; padding: 8px 6px 6px 6px; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: #9a9a9a;
-                    text-transform: uppercase; font-size: 10px; letter-spacing: 1px; }}
+                    font-size: 11px; font-weight: 600; }}
 QLineEdit, QPlainTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
     background: #151515; border: 1px solid #3a3a3a; border-radius: 3px; padding: 3px 5px; color: #ddd; }}
 QLineEdit:focus, QPlainTextEdit:focus, QSpinBox:focus, QComboBox:focus {{ border-color: {ACCENT}; }}
