@@ -4,7 +4,8 @@ It follows Resolve's Developer/Scripting README: frames are absolute (a timeline
 `GetStartFrame()`, 86400 for 01:00:00:00 at 24 fps), `GetSetting('timelineFrameRate')` is a string,
 `Timeline.Export(..., EXPORT_OTIO, ...)` writes a real OTIO file with raw absolute media paths,
 `ImportTimelineFromFile` reads one back, and `AppendToTimeline`'s `endFrame` is inclusive before Resolve 19
-and exclusive from 19 on. Media pool items probe real media files.
+and exclusive from 19 on. Media pool items probe real media files. Not modelled: frame-rate conversion of
+media whose rate differs from the timeline's (tests use media at the timeline's rate).
 """
 
 from __future__ import annotations

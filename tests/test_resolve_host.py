@@ -143,3 +143,26 @@ def test_library_is_loaded_from_resolve_script_api(tmp_path, monkeypatch):
 def test_utility_scripts_folder_is_per_user(tmp_path):
     path = utility_scripts_dir(tmp_path)
     assert path.name == "Utility" and path.parent.name == "Scripts" and tmp_path in path.parents
+
+
+@pytest.mark.parametrize("rate,start", [("23.976", 86400), ("29.97", 108000)])
+def test_pipeline_round_trip_through_resolve(tmp_path, rate, start):
+    """Resolve's export -> the pipeline's reader and planner -> placements -> the same record frames."""
+    from host_plugin.hosts import placements_for
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+
+    fps = fake_resolve.rate_of(rate)
+    media = [write_video(tmp_path / f"{n}.mp4", [frames], width=64, height=36, rate=fps)
+             for n, frames in (("a", 30), ("b", 40))]
+    app = fake_resolve.Resolve()
+    timeline = app.add_timeline("Edit", [(media[0], 4, 20, 0), (media[1], 10, 24, 26)], rate=rate, start_frame=start)
+    host = host_for(app)
+    edit = load_edit(host.export_timeline(tmp_path / "edit"))
+    plan = plan_edit(edit, None)
+    assert [(s.start, s.end) for s in plan.shots] == [(4, 24), (10, 34)]
+    results = [ShotResult(shot, "done", shot.media) for shot in plan.shots]  # stand-ins for renders
+    placements = placements_for(results, edit.timeline.global_start_time.to_frames())
+    host.add_version_track(placements, "DreamStyle v1")
+    originals = [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 1)]
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == originals
+    assert originals == [(start, 20), (start + 26, 24)]
