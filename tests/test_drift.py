@@ -1,0 +1,62 @@
+"""Drift control: colour matching to the anchor segment, render params, and the drift benchmark."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.backends.base import BackendError, Guidance
+from engine.drift import ColorAnchor, drift_options, lab_stats
+
+_spec = importlib.util.spec_from_file_location("drift_benchmark", Path(__file__).parents[1] / "benchmarks/drift.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+DriftingBackend, measure, panning_shot, shift_lab = bench.DriftingBackend, bench.measure, bench.panning_shot, bench.shift_lab
+SOURCE = panning_shot(33, 24, 32)
+
+
+def transform(source: np.ndarray, output: np.ndarray) -> np.ndarray:
+    return lab_stats(output)[0] - lab_stats(source)[0]
+
+
+def test_anchor_keeps_the_first_segment_and_restores_its_transform_later():
+    anchor = ColorAnchor(1.0)
+    first = shift_lab(SOURCE[:17], np.array([0.0, 5.0, 10.0]))
+    assert anchor(SOURCE[:17], first) is first
+    drifted = shift_lab(SOURCE[16:], np.array([-4.0, 9.0, 16.0]))
+    fixed = anchor(SOURCE[16:], drifted)
+    assert np.linalg.norm(transform(SOURCE[16:], fixed) - transform(SOURCE[:17], first)) < 0.5
+
+
+def test_content_changes_survive_colour_matching():
+    anchor = ColorAnchor(1.0)
+    anchor(SOURCE[:17], SOURCE[:17])
+    darker = (SOURCE[16:] * 0.5).astype(np.uint8)
+    assert lab_stats(anchor(darker, darker))[0][0] < lab_stats(SOURCE[:17])[0][0] - 10
+
+
+def test_strength_zero_changes_nothing():
+    anchor = ColorAnchor(0.0)
+    anchor(SOURCE[:17], SOURCE[:17])
+    drifted = shift_lab(SOURCE[16:], np.array([0.0, 8.0, 8.0]))
+    assert np.abs(anchor(SOURCE[16:], drifted).astype(int) - drifted).max() <= 1
+
+
+def test_drift_options_from_render_params():
+    assert drift_options({}) == {"overlap": 1, "color_match": 0.0}
+    assert drift_options({"overlap": "4", "color_match": "0.5"}) == {"overlap": 4, "color_match": 0.5}
+    for bad in ({"overlap": "0"}, {"color_match": "2"}, {"overlap": "x"}):
+        with pytest.raises(BackendError):
+            drift_options(bad)
+
+
+@pytest.mark.parametrize("overlap", [1, 4])
+def test_colour_matching_stops_drift_over_many_segments(overlap):
+    backend = DriftingBackend()
+    source = panning_shot(8 * 16 + 1, 24, 32)
+    free = measure(backend, source, Guidance(prompt="x"), overlap, 0.0)
+    matched = measure(backend, source, Guidance(prompt="x"), overlap, 1.0)
+    assert free["drift"][-1] > 5 and max(matched["drift"]) < 0.5
