@@ -131,10 +131,14 @@ class EngineBox(QGroupBox):
         if self._client is None:
             self.ensure([self.state_dir], lambda client: None, lambda message: None)
         else:
-            self.stop()
-            self.dot.set_state("unknown", "")
-            self.status.setText("not running" if self.is_local() else "disconnected")
-            self._mode_changed(self.mode.currentText())
+            self.dot.set_state("busy", "stopping")
+
+            def stopped(_: object) -> None:
+                self.dot.set_state("unknown", "")
+                self.status.setText("not running" if self.is_local() else "disconnected")
+                self._mode_changed(self.mode.currentText())
+
+            run_task(self, lambda emit: self.stop(), done=stopped)
 
     def stop(self) -> None:
         """Closes the connection and stops the local engine, if the panel started one."""

@@ -73,14 +73,14 @@ class ShotTable(QTableWidget):
         self.doubleClicked.connect(lambda index: self.view_requested.emit(self.shots[index.row()]))
         self.shots: list[Shot] = []
         self._rows: dict[int, int] = {}
-        self._bars = {}
+        self._bars: dict[int, QProgressBar] = {}
         self.results: dict[int, ShotResult] = {}
 
     def set_plan(self, plan: Plan, start: otio.opentime.RationalTime | None) -> None:
         self.setRowCount(0)
         self.shots, self.results = list(plan.shots), {}
         self._rows = {shot.number: row for row, shot in enumerate(self.shots)}
-        self._bars: dict[int, QProgressBar] = {}
+        self._bars = {}
         self.setRowCount(len(self.shots))
         for row, shot in enumerate(self.shots):
             record_in, record_out = shot.record.start_time, shot.record.end_time_exclusive()
