@@ -39,7 +39,7 @@ class StyleForm(QWidget):
         self.generate.clicked.connect(self.generate_first_frame)
         self.first_frame.extra.addWidget(self.generate)
         self.backend = QComboBox()
-        self.backend.addItem("classic")
+        self.backend.addItem("classic", "classic")
         self.backend.currentTextChanged.connect(self._backend_changed)
         self.seed = QSpinBox(maximum=2**31 - 1)
         self.strength = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=1.0,
@@ -90,10 +90,10 @@ class StyleForm(QWidget):
         self._backend_changed(self.backend_name())
 
     def backend_name(self) -> str:
-        return self.backend.currentData() or self.backend.currentText().split()[0]
+        return str(self.backend.currentData() or "classic")
 
     def _backend_changed(self, _text: str) -> None:
-        name = self.backend_name() if self.backend.count() else "classic"
+        name = self.backend_name()
         info = self._caps.get(name)
         for field, shown in ((self.strength, name != "passthrough"), (self.steps, name not in _PLAIN_BACKENDS)):
             field.setEnabled(shown)
@@ -129,10 +129,9 @@ class StyleForm(QWidget):
         self.style_image.set_path(Path(data["style_image"]) if data.get("style_image") else None)
         self.first_frame.set_path(Path(data["first_frame"]) if data.get("first_frame") else None)
         backend = str(data.get("backend", "classic"))
-        index = self.backend.findData(backend)
-        if index < 0 and self.backend.findText(backend) < 0:
+        if self.backend.findData(backend) < 0:  # not offered by the engine (yet): keep the choice
             self.backend.addItem(backend, backend)
-        self.backend.setCurrentIndex(max(index, self.backend.findData(backend), self.backend.findText(backend)))
+        self.backend.setCurrentIndex(self.backend.findData(backend))
         self.seed.setValue(int(data.get("seed", 0)))
         self.strength.setValue(float(data.get("strength", 1.0)))
         self.steps.setValue(int(data.get("steps", 4)))
