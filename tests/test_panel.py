@@ -100,7 +100,8 @@ def test_write_back_as_track_into_resolve(session, sample, tmp_path):
     window, _ = session
     media = sample.parent / "media"
     app = fake_resolve.Resolve(version=(19, 1, 3))
-    resolve_timeline = app.add_timeline("Sample", [(media / "clip_a.mp4", 12, 108, 0), (media / "clip_b.mp4", 6, 84, 108)])
+    resolve_timeline = app.add_timeline("Sample", [(media / "clip_a.mp4", 12, 108, 0),
+                                                   (media / "clip_b.mp4", 6, 84, 108)])
     host = connect(fake_resolve.scripting_module(app))
     rendered = [r for r in window.table.results.values() if r.output]
     window.writeback.set_source(sample, host)

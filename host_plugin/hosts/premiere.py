@@ -3,8 +3,8 @@
 Premiere's scripting (UXP) cannot start this product, so an editor makes two clicks:
 1. in Premiere, File > Export > Final Cut Pro XML... (Premiere 25+: File > Export > OpenTimelineIO) and open
    that file in the panel (or `dreamstyle stylize`);
-2. after the render, File > Import... the written `*_dreamstyle_v*.xml`: it arrives as a new sequence with
-   the rendered clips on a new video track above the originals.
+2. after the render, File > Import... the written `<name>.dreamstyle-v<N>.xml`: it arrives as a new sequence
+   with the rendered clips on a new video track above the originals.
 
 `prepare` (called by write-back before OTIO's FCP7 adapter writes) makes the XML import cleanly in Premiere:
 every `<pathurl>` in the form Premiere writes (`file://localhost/...`, drive letters as `D%3a`), a filled
@@ -31,7 +31,7 @@ __all__ = ["IMPORT_STEPS", "pathurl", "prepare"]
 
 IMPORT_STEPS = (
     "Premiere Pro: 1. File > Export > Final Cut Pro XML... and open that file here. "
-    "2. After the render, File > Import... the written *_dreamstyle_v*.xml: it opens as a new sequence "
+    "2. After the render, File > Import... the written <name>.dreamstyle-v<N>.xml: it opens as a new sequence "
     "with the restyled clips on the top video track."
 )
 _DRIVE = re.compile(r"^([A-Za-z]):[\\/]")

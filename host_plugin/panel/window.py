@@ -64,7 +64,8 @@ class MainWindow(QMainWindow):
         relink_row = QHBoxLayout(self.relink)
         relink_row.setContentsMargins(0, 0, 0, 0)
         relink_row.addWidget(self.problems, 1)
-        for text, slot in (("Add search folder…", self.add_search_folder), ("Add path mapping…", self.add_path_map)):
+        relinks = (("Add search folder…", self.add_search_folder), ("Add path mapping…", self.add_path_map))
+        for text, slot in relinks:
             button = QPushButton(text)
             button.clicked.connect(lambda _checked=False, slot=slot: slot())
             relink_row.addWidget(button)
