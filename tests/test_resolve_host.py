@@ -166,3 +166,12 @@ def test_pipeline_round_trip_through_resolve(tmp_path, rate, start):
     originals = [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 1)]
     assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == originals
     assert originals == [(start, 20), (start + 26, 24)]
+
+
+def test_host_modules_import_without_torch_qt_or_resolve():
+    import subprocess
+
+    code = ("import sys, host_plugin.hosts.resolve, host_plugin.hosts.premiere, host_plugin.commands.doctor; "
+            "print([m for m in ('torch', 'PySide6', 'DaVinciResolveScript') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

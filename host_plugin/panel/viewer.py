@@ -1,4 +1,4 @@
-"""Before/after viewer for a finished shot: scrub its frames, split (drag the divider) or side by side."""
+"""Before/after viewer for a finished shot: scrub its frames, split with a movable divider, or side by side."""
 
 from __future__ import annotations
 
