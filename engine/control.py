@@ -102,7 +102,7 @@ def _draw(canvas: np.ndarray, person: dict[str, Any], min_score: float = 0.3) ->
     points = person["keypoints"].cpu().numpy().round().astype(int)
     scores = person["scores"].cpu().numpy()
     for a, b in SKELETON:
-        if scores[a] >= min_score and scores[b] >= min_score:
+        if max(a, b) < len(points) and scores[a] >= min_score and scores[b] >= min_score:
             cv2.line(canvas, tuple(map(int, points[a])), tuple(map(int, points[b])), (255, 255, 255), 2)
     for (x, y), score in zip(points, scores):
         if score >= min_score:

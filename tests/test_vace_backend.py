@@ -39,6 +39,21 @@ def test_guidances_give_the_shots_frames(backend, guidance):
     assert len(frames) == len(SHOT) and all(f.shape == SHOT.shape[1:] for f in frames)
 
 
+def test_pose_control_draws_skeletons(tiny_wan):
+    import torch
+
+    from engine.control import _draw, load_control
+
+    pose = create_backend("vace", config(tiny_wan, control="pose", pose_model=str(tiny_wan["pose"])))
+    assert pose.render_segment(SHOT[:5], None, Guidance(prompt="sketch"), 0, {}).shape == SHOT[:5].shape
+    estimator = load_control({"control": "pose", "pose_model": str(tiny_wan["pose"])}, "cpu")
+    assert estimator(SHOT[:2]).shape == SHOT[:2].shape
+    canvas = np.zeros((40, 40, 3), np.uint8)
+    person = {"keypoints": torch.tensor([[10.0 + i, 5.0 + 2 * i] for i in range(17)]), "scores": torch.ones(17)}
+    _draw(canvas, person)
+    assert canvas.any()
+
+
 class Recorded(Exception):
     """Stops a render once the pipeline's arguments are recorded."""
 

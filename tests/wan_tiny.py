@@ -104,15 +104,27 @@ def write_adapter(i2v: Path, path: Path) -> Path:
     return path
 
 
+def write_pose(root: Path) -> Path:
+    """A ViTPose-shaped pose estimator folder (COCO-17 heatmaps) with its image processor."""
+    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
+
+    backbone = VitPoseBackboneConfig(image_size=[32, 24], patch_size=[8, 8], hidden_size=8, num_hidden_layers=2,
+                                     num_attention_heads=2, mlp_ratio=2, out_indices=[2])
+    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)).save_pretrained(root)
+    VitPoseImageProcessor(size={"height": 32, "width": 24}).save_pretrained(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_wan(tmp_path_factory) -> dict[str, Path]:
-    """Folders: i2v (good), t2v (no I2V channels), vace, depth, a lone transformer (wrong layout); adapter file."""
+    """Folders: i2v (good), t2v (no I2V channels), vace, depth, pose, a lone transformer (wrong layout); adapter."""
     base = tmp_path_factory.mktemp("tiny_wan")
     folders = {
         "i2v": write_i2v(base / "i2v"),
         "t2v": write_i2v(base / "t2v", in_channels=16),
         "vace": write_vace(base / "vace"),
         "depth": write_depth(base / "depth"),
+        "pose": write_pose(base / "pose"),
     }
     wrong = base / "wrong_layout"
     (wrong / "transformer").mkdir(parents=True)
