@@ -150,10 +150,13 @@ def test_looks_persist_as_presets_and_settings(session, tmp_path):
     form.from_dict({"seed": 0})
     form.load_preset(tmp_path / "look.dslook.json")
     assert (form.prompt.currentText(), form.seed.value(), form.handles.value()) == ("noir", 42, 4)
+    window.writeback.folder.setText(str(tmp_path / "renders"))
+    assert window.out_dir == tmp_path / "renders"
     window.save()
     again = make_window(settings=settings, state_dir=tmp_path / "state")
-    assert again.style_form.to_dict() == form.to_dict()
+    assert again.style_form.to_dict() == form.to_dict() and again.writeback.folder.text() == str(tmp_path / "renders")
     again.close()
+    window.writeback.folder.setText("")
     form.handles.setValue(0)
     form.prompt.setEditText("")
 

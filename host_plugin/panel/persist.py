@@ -1,5 +1,5 @@
-"""What the panel remembers between runs (QSettings): window layout, the look, the engine, write-back mode.
-The engine token is not stored."""
+"""What the panel remembers between runs (QSettings): window layout, the look, the engine, the write-back mode
+and the renders folder. The engine token is not stored."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def restore(window: MainWindow, settings: QSettings) -> None:
     window.engine.address.setText(str(settings.value("engine/address", "")))
     window.engine.tls_ca.setText(str(settings.value("engine/tls_ca", "")))
     window.writeback.mode.setCurrentIndex(int(settings.value("writeback", 0)))
+    window.writeback.folder.setText(str(settings.value("renders", "")))
 
 
 def save(window: MainWindow, settings: QSettings) -> None:
@@ -39,4 +40,5 @@ def save(window: MainWindow, settings: QSettings) -> None:
     settings.setValue("engine/address", window.engine.address.text())
     settings.setValue("engine/tls_ca", window.engine.tls_ca.text())
     settings.setValue("writeback", window.writeback.mode.currentIndex())
+    settings.setValue("renders", window.writeback.folder.text())
     settings.sync()

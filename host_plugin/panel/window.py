@@ -235,7 +235,7 @@ class MainWindow(QMainWindow):
     @property
     def out_dir(self) -> Path:
         assert self.edit is not None
-        return self.edit.path.parent / f"{self.edit.path.stem}_dreamstyle"
+        return self.writeback.renders_dir(self.edit.path)
 
     def render(self, shots: Sequence[Shot], style: StyleSettings | None = None) -> None:
         """Renders `shots` with the look (or `style`); with the look anchor, the hero shot goes first."""
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
                            self.error)
 
     def _start(self, client: EngineClient, shots: list[Shot], style: StyleSettings, hero: Shot | None) -> None:
-        if self.renderer is None or self.renderer.client is not client:
+        if self.renderer is None or self.renderer.client is not client or self.renderer.renders.parent != self.out_dir:
             self.renderer = Renderer(client, self.out_dir, stream_media=not is_loopback(client.address))
         renderer, anchor_png = self.renderer, self.out_dir / "anchor" / "look_anchor.png"
         for shot in shots:

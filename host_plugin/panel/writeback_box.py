@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from host_plugin.hosts import Host, placements_for
 from host_plugin.hosts.premiere import IMPORT_STEPS
@@ -26,17 +27,35 @@ class WritebackBox(QGroupBox):
         self.mode.addItems([VERSION, TRACK])
         self.mode.setToolTip("A new version leaves the edit untouched; a track is added above the others "
                              "in the open Resolve timeline")
+        self.folder = QLineEdit(placeholderText="renders: beside the timeline")
+        self.folder.setToolTip("Folder for the rendered clips; empty: <timeline>_dreamstyle beside the timeline")
+        browse = QPushButton("…", maximumWidth=32)
+        browse.clicked.connect(self._browse)
         self.write = QPushButton("Write back")
         self.hint = QLabel(objectName="hint")
         self.hint.setWordWrap(True)
         self.result = QLabel(objectName="hint")
         self.result.setWordWrap(True)
         layout = QVBoxLayout(self)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        layout.addLayout(folder_row)
         layout.addWidget(self.mode)
         layout.addWidget(self.write)
         layout.addWidget(self.hint)
         layout.addWidget(self.result)
         self.set_source(None, None)
+
+    def renders_dir(self, timeline: Path) -> Path:
+        """Where renders go: the folder chosen, else `<timeline stem>_dreamstyle` beside the timeline."""
+        chosen = self.folder.text().strip()
+        return Path(chosen).expanduser() if chosen else timeline.parent / f"{timeline.stem}_dreamstyle"
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the rendered clips", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
 
     def set_source(self, path: Path | None, host: Host | None) -> None:
         """Track mode needs a live host; an FCP7 XML from Premiere gets the two import clicks spelled out."""
