@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
-        self.statusBar().showMessage("Ready")
+        self.status("Ready")
 
     def _wire(self) -> None:
         self.table.render_requested.connect(self.render)
@@ -374,7 +374,7 @@ class MainWindow(QMainWindow):
 
     def error(self, message: str) -> None:
         self.status(message.splitlines()[0] if message else "error")
-        if self.isVisible() and not self.settings.value("quiet_errors", False, bool):
+        if self.isVisible():
             QMessageBox.warning(self, "DreamStyle", message)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
@@ -382,8 +382,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls()]
-        timelines = [p for p in paths if p.suffix.lower() in _SUFFIXES]
+        timelines = [p for u in event.mimeData().urls() if (p := Path(u.toLocalFile())).suffix.lower() in _SUFFIXES]
         if timelines:
             self.load(timelines[0])
 
