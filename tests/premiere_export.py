@@ -17,8 +17,10 @@ def _rate(timebase: int, ntsc: bool) -> str:
 
 
 def fcp7_xml(name: str, clips: list[tuple[Path, int, int, int]], *, timebase: int = 24, ntsc: bool = True,
-             width: int = 64, height: int = 36, media_frames: int = 100) -> str:
-    """clips: (media, source in, frames, record start) at the sequence rate."""
+             width: int = 64, height: int = 36, media_frames: int = 100,
+             start: tuple[str, int, str] = ("00:00:00:00", 0, "NDF")) -> str:
+    """clips: (media, source in, frames, record start) at the sequence rate; `start`: the sequence's
+    timecode as Premiere writes it (string, frame, NDF or DF)."""
     rate = _rate(timebase, ntsc)
     fps = timebase * 1000 / 1001 if ntsc else timebase
     items = []
@@ -57,7 +59,7 @@ def fcp7_xml(name: str, clips: list[tuple[Path, int, int, int]], *, timebase: in
       </video>
       <audio><numOutputChannels>2</numOutputChannels></audio>
     </media>
-    <timecode>{rate}<string>00:00:00:00</string><frame>0</frame><displayformat>NDF</displayformat></timecode>
+    <timecode>{rate}<string>{start[0]}</string><frame>{start[1]}</frame><displayformat>{start[2]}</displayformat></timecode>
   </sequence>
 </xmeml>
 """

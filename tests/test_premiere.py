@@ -103,3 +103,19 @@ def test_a_sequence_without_readable_video_is_named(tmp_path):
     timeline = premiere_otio("Offline", [(tmp_path / "gone.mov", 0, 10, 0)])
     with pytest.raises(HostError, match="Offline"):
         prepare(timeline)
+
+
+def test_drop_frame_sequence_keeps_its_timecode(tmp_path):
+    media = {"a": write_video(tmp_path / "a.mp4", [100], width=64, height=36, rate=Fraction(30000, 1001)),
+             "b": write_video(tmp_path / "b.mp4", [100], width=64, height=36, rate=Fraction(30000, 1001)),
+             "ra": write_video(tmp_path / "ra.mp4", [20], width=64, height=36, rate=Fraction(30000, 1001)),
+             "rb": write_video(tmp_path / "rb.mp4", [24], width=64, height=36, rate=Fraction(30000, 1001))}
+    source = tmp_path / "DF.xml"
+    source.write_text(fcp7_xml("DF", [(media[m], *rest) for m, *rest in CUT], timebase=30,
+                               start=("01:00:00;00", 107892, "DF")))
+    root = ET.parse(render_all(source, media)).getroot()
+    sequence = root.find("./project/children/sequence")
+    assert (sequence.findtext("timecode/string"), sequence.findtext("timecode/displayformat")) == ("01:00:00;00", "DF")
+    assert (sequence.findtext("rate/timebase"), sequence.findtext("rate/ntsc")) == ("30", "TRUE")
+    starts = [[c.findtext("start") for c in t.findall("clipitem")] for t in sequence.findall("media/video/track")]
+    assert starts == [["0", "20"], ["0", "20"]]
