@@ -59,7 +59,8 @@ def fcp7_xml(name: str, clips: list[tuple[Path, int, int, int]], *, timebase: in
       </video>
       <audio><numOutputChannels>2</numOutputChannels></audio>
     </media>
-    <timecode>{rate}<string>{start[0]}</string><frame>{start[1]}</frame><displayformat>{start[2]}</displayformat></timecode>
+    <timecode>{rate}<string>{start[0]}</string><frame>{start[1]}</frame>
+      <displayformat>{start[2]}</displayformat></timecode>
   </sequence>
 </xmeml>
 """
