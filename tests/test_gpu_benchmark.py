@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("diffusers")
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tiny_run_reports_every_case_and_ratio(tmp_path):
+def test_tiny_run_reports_every_case_and_ratio(tmp_path, monkeypatch):
+    path = Path(__file__).parents[1] / "benchmarks/gpu_backend.py"
+    spec = importlib.util.spec_from_file_location("gpu_backend_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     out = tmp_path / "figures.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_backend.py"), "--tiny", "--steps", "1", "--json", str(out)],
-                   check=True, env=env, capture_output=True, timeout=120)
+    monkeypatch.setattr(sys, "argv", ["gpu_backend.py", "--tiny", "--steps", "1", "--json", str(out)])
+    bench.main()
     figures = json.loads(out.read_text())
     cases = {(r["precision"], r["input"]) for r in figures["rows"]}
     assert cases == {(p, c) for p in ("bf16", "fp8") for c in ("base", "lora only", "dreamstyle", "merged")}
