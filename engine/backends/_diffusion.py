@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ def gpu_missing(config: BackendConfig) -> list[str]:
     return ["a CUDA GPU (or --device cpu, practical only for tiny test models)"]
 
 
-def folder_missing(model_dir: Path | None, what: str, transformer_check) -> list[str]:
+def folder_missing(
+    model_dir: Path | None, what: str, transformer_check: Callable[[dict[str, Any]], str | None]
+) -> list[str]:
     """Checks a Diffusers folder by its JSON files alone; `transformer_check(config)` returns a problem or None."""
     if model_dir is None:
         return [f"a model folder (--model-dir): {what}"]
@@ -155,6 +158,7 @@ def pad_frames(frames: np.ndarray, temporal: int = 4) -> np.ndarray:
 
 
 def option(config: BackendConfig, params: dict[str, str], key: str, default: str) -> str:
+    """A render param, else the engine's backend option, else `default`."""
     return params.get(key) or config.options.get(key) or default
 
 
@@ -162,7 +166,9 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes", "on")
 
 
-def load_pipeline(pipeline_cls: Any, config: BackendConfig, token_lora=None) -> tuple[Any, str]:
+def load_pipeline(
+    pipeline_cls: Any, config: BackendConfig, token_lora: Callable[[Any], Any] | None = None
+) -> tuple[Any, str]:
     """Loads `pipeline_cls` from the model folder and applies the memory/speed options; returns (pipe, device).
 
     Order matters: the distillation LoRA is fused into bf16 weights before FP8 casting; the token LoRA
