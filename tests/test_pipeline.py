@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
@@ -80,7 +81,7 @@ def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engin
     for item, (start, end, (head, tail)) in zip(rendered, expected):
         media = Path(otio.url_utils.filepath_from_url(item.media_reference.target_url))
         assert probe(media).frames == end - start + head + tail
-        assert probe(media).rate == probe(media).rate.__class__(24000, 1001)
+        assert probe(media).rate == Fraction(24000, 1001)
         numbers = [frame_number(f) for f in iter_frames(media)]
         assert numbers == list(range(start - head, end + tail))
         assert item.source_range == TimeRange(RationalTime(head, R), RationalTime(end - start, R))
@@ -167,3 +168,21 @@ def test_shots_of_a_plain_media_file(edit, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
     assert data["shots"][0]["record_start"] == "00:00:00:00"
+
+
+@pytest.mark.parametrize("start_tc,display", [("01:00:00:00", "NDF"), ("01:00:00;00", "DF")])
+def test_ntsc_2997_timecode_keeps_the_timelines_drop_frame_setting(tmp_path, capsys, start_tc, display):
+    rate = 30000 / 1001
+    media = write_video(tmp_path / "m.mp4", [60], rate=Fraction(30000, 1001))
+    timeline = otio.schema.Timeline("ntsc", global_start_time=otio.opentime.from_timecode(start_tc, rate))
+    track = otio.schema.Track("V1")
+    ref = otio.schema.ExternalReference(str(media), TimeRange(RationalTime(0, rate), RationalTime(60, rate)))
+    track.append(otio.schema.Clip("c", media_reference=ref, source_range=TimeRange(RationalTime(0, rate), RationalTime(45, rate))))
+    timeline.tracks.append(track)
+    xml = tmp_path / "ntsc.xml"
+    otio.adapters.write_to_file(timeline, str(xml), adapter_name="fcp_xml")
+    xml.write_text(xml.read_text().replace("<displayformat>NDF</displayformat>", f"<displayformat>{display}</displayformat>"))
+    assert main(["shots", str(xml), "--format", "json", "--no-detect"]) == 0
+    shot = json.loads(capsys.readouterr().out)["shots"][0]
+    assert (shot["record_start"], shot["end_frame"]) == (start_tc, 45)
+    assert shot["record_end"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")

@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-import opentimelineio as otio
 from opentimelineio.opentime import RationalTime
 
 from ..pipeline import load_edit, plan_edit
 from ..plan import Plan, plan_media
 from ..timeline.reader import ADAPTERS
+from ..timeline.timecode import drop_frame_of, timecode
 from . import options
 
 __all__ = ["add_parser", "run", "plan_json"]
@@ -27,13 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def plan_json(plan: Plan, start: RationalTime | None) -> dict:
+def plan_json(plan: Plan, start: RationalTime | None, drop_frame: bool | None = None) -> dict:
     """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute."""
     rate = float(plan.rate)
     offset = start if start is not None else RationalTime(0, rate)
 
-    def timecode(time: RationalTime) -> str:
-        return otio.opentime.to_timecode(time + offset, rate)
+    def record(time: RationalTime) -> str:
+        return timecode(time + offset, rate, drop_frame)
 
     return {
         "fps": f"{plan.rate.numerator}/{plan.rate.denominator}",
@@ -47,8 +47,8 @@ def plan_json(plan: Plan, start: RationalTime | None) -> dict:
                 "frames": s.frames,
                 "handles": [s.head, s.tail],
                 "media_fps": f"{s.rate.numerator}/{s.rate.denominator}",
-                "record_start": timecode(s.record.start_time),
-                "record_end": timecode(s.record.end_time_exclusive()),
+                "record_start": record(s.record.start_time),
+                "record_end": record(s.record.end_time_exclusive()),
             }
             for s in plan.shots
         ],
@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.source.suffix.lower() in ADAPTERS:
         edit = load_edit(args.source, args.media_dir, options.path_maps(args))
         plan, start = plan_edit(edit, detection, args.handles), edit.timeline.global_start_time
+        data = plan_json(plan, start, drop_frame_of(edit.timeline))
     else:
-        plan, start = plan_media(args.source, detection), None
-    data = plan_json(plan, start)
+        data = plan_json(plan_media(args.source, detection), None)
     if args.format == "json":
         print(json.dumps(data, indent=2))
     else:
@@ -75,4 +75,4 @@ def run(args: argparse.Namespace) -> int:
                   f"{shot['media']} [{shot['start_frame']}, {shot['end_frame']})")
         for problem in data["problems"]:
             print(f"problem: {problem['message']}")
-    return 1 if plan.problems else 0
+    return 1 if data["problems"] else 0

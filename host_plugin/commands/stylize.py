@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import opentimelineio as otio
-from opentimelineio.opentime import RationalTime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -14,6 +12,7 @@ from rich.table import Table
 from ..pipeline import ShotUpdate
 from ..plan import Plan
 from ..stylize import Report, stylize
+from ..timeline.timecode import drop_frame_of, timecode
 from . import options
 
 __all__ = ["add_parser", "run", "print_report"]
@@ -82,6 +81,7 @@ def print_report(report: Report) -> None:
     """The summary table, then where the results are."""
     console = Console()
     start = report.edit.timeline.global_start_time
+    drop = drop_frame_of(report.edit.timeline)
     table = Table(title=f"DreamStyle: {report.edit.path.name}")
     for column in ("shot", "record in", "record out", "frames", "status"):
         table.add_column(column, no_wrap=True)
@@ -90,7 +90,7 @@ def print_report(report: Report) -> None:
         shot = result.shot
         record_in = shot.record.start_time + start if start is not None else shot.record.start_time
         record_out = shot.record.end_time_exclusive() + start if start is not None else shot.record.end_time_exclusive()
-        table.add_row(shot.name, _timecode(record_in), _timecode(record_out), str(shot.frames), result.status, result.output.name if result.output else "")
+        table.add_row(shot.name, timecode(record_in, record_in.rate, drop), timecode(record_out, record_out.rate, drop), str(shot.frames), result.status, result.output.name if result.output else "")
     console.print(table)
     for result in report.results:
         if result.error:
@@ -106,6 +106,3 @@ def print_report(report: Report) -> None:
     if report.contact_sheet:
         console.print(f"contact sheet:    {report.contact_sheet}", soft_wrap=True)
 
-
-def _timecode(time: RationalTime) -> str:
-    return otio.opentime.to_timecode(time, time.rate)
