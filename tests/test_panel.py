@@ -234,9 +234,10 @@ def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):
         assert address in box.status.text() and "classic" in box.status.text()
         assert window.style_form.backend.findData("passthrough") >= 0
         assert "noir" in [window.style_form.prompt.itemText(i) for i in range(window.style_form.prompt.count())]
-        box.button.click()
+        box.mode.setCurrentIndex(0)  # switching to a local engine drops the remote connection
         qtbot.waitUntil(lambda: box.dot.state == "unknown", timeout=30_000)
-    assert box.client() is None
+    assert box.client() is None and box.button.text() == "Start"
+    box.mode.setCurrentIndex(1)
     box.address.setText("127.0.0.1:1")
     box.connect_timeout = 1.0
     box.button.click()

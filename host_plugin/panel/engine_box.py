@@ -40,7 +40,7 @@ class EngineBox(QGroupBox):
         self.dot = StatusDot()
         self.status = QLabel("not running", objectName="hint")
         self.status.setWordWrap(True)
-        self.mode.currentTextChanged.connect(self._mode_changed)
+        self.mode.currentTextChanged.connect(self._switch)
         self.form = form = QFormLayout(self)
         form.addRow("Engine", self.mode)
         form.addRow("Address", self.address)
@@ -127,28 +127,43 @@ class EngineBox(QGroupBox):
         self.button.setText("Stop")
         self.connected.emit(caps)
 
+    def _switch(self, mode: str) -> None:
+        """Another kind of engine: drop the current connection (stopping a local engine) first."""
+        if self._client is not None:
+            self._toggle()
+        self._mode_changed(mode)
+
     def _toggle(self) -> None:
+        if self.dot.state == "busy":  # connecting or stopping already
+            return
         if self._client is None:
             self.ensure([self.state_dir], lambda client: None, lambda message: None)
-        else:
-            self.dot.set_state("busy", "stopping")
+            return
+        self.dot.set_state("busy", "stopping")
+        parts = self._detach()
 
-            def stopped(_: object) -> None:
-                self.dot.set_state("unknown", "")
-                self.status.setText("not running" if self.is_local() else "disconnected")
-                self._mode_changed(self.mode.currentText())
+        def stopped(_: object) -> None:
+            self.dot.set_state("unknown", "")
+            self.status.setText("not running" if self.is_local() else "disconnected")
+            self._mode_changed(self.mode.currentText())
 
-            run_task(self, lambda emit: self.stop(), done=stopped)
+        run_task(self, lambda emit: self._close(*parts), done=stopped)
 
     def stop(self) -> None:
         """Closes the connection and stops the local engine, if the panel started one."""
-        client, self._client = self._client, None
+        self._close(*self._detach())
+
+    def _detach(self) -> tuple[EngineClient | None, LocalEngine | None]:
+        parts = self._client, self._local
+        self._client, self._local, self._roots = None, None, []
+        return parts
+
+    @staticmethod
+    def _close(client: EngineClient | None, local: LocalEngine | None) -> None:
         if client is not None:
             client.close()
-        local, self._local = self._local, None
         if local is not None:
             local.stop()
-        self._roots = []
 
     def _poll(self) -> None:
         client = self._client
