@@ -29,7 +29,7 @@ class WritebackBox(QGroupBox):
                              "in the open Resolve timeline")
         self.folder = QLineEdit(placeholderText="renders: beside the timeline")
         self.folder.setToolTip("Folder for the rendered clips; empty: <timeline>_dreamstyle beside the timeline")
-        browse = QPushButton("…", maximumWidth=32)
+        browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
         self.write = QPushButton("Write back")
         self.hint = QLabel(objectName="hint")
