@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, Guidance  # noqa: E402
-from engine.chain import segment_bounds, stylize_shot  # noqa: E402
-from engine.drift import lab_stats  # noqa: E402
+from engine.backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, Guidance
+from engine.chain import segment_bounds, stylize_shot
+from engine.drift import lab_stats
 
 SETTINGS = [(1, 0.0), (4, 0.0), (1, 1.0), (4, 1.0)]  # (overlap, color_match)
 

@@ -20,18 +20,25 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from diffusers import WanTransformer3DModel
 
-from engine.models.token_lora import TOKEN_TYPES, inject_token_lora, merge_token_lora, remove_token_lora
-
-I2V_14B = dict(
-    patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=36, out_channels=16,
-    text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads", eps=1e-6, image_dim=1280, added_kv_proj_dim=5120, rope_max_seq_len=1024,
+from engine.models.token_lora import (
+    TOKEN_TYPES,
+    TokenRouter,
+    inject_token_lora,
+    merge_token_lora,
+    remove_token_lora,
 )
+
+I2V_14B = {
+    "patch_size": (1, 2, 2), "num_attention_heads": 40, "attention_head_dim": 128, "in_channels": 36, "out_channels": 16,
+    "text_dim": 4096, "freq_dim": 256, "ffn_dim": 13824, "num_layers": 40, "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "image_dim": 1280, "added_kv_proj_dim": 5120, "rope_max_seq_len": 1024,
+}
 TINY = {**I2V_14B, "num_attention_heads": 2, "attention_head_dim": 12, "text_dim": 16, "ffn_dim": 32,
         "num_layers": 2, "image_dim": 8, "added_kv_proj_dim": 24}
 FIRST, STYLE, VIDEO = (TOKEN_TYPES.index(k) for k in ("first_frame", "style_image", "video"))
@@ -54,15 +61,15 @@ def inputs(config: dict, frames: int, height: int, width: int, device: str) -> d
     """One forward's inputs: [noisy | mask | condition] latents, 512 text tokens, 257 CLIP tokens."""
     latent_frames = (frames - 1) // 4 + 1
     image_tokens = 257 if config is I2V_14B else 17
-    return dict(
-        hidden_states=torch.randn(1, config["in_channels"], latent_frames, height // 8, width // 8, device=device,
+    return {
+        "hidden_states": torch.randn(1, config["in_channels"], latent_frames, height // 8, width // 8, device=device,
                                   dtype=torch.bfloat16),
-        timestep=torch.tensor([500.0], device=device),
-        encoder_hidden_states=torch.randn(1, 512, config["text_dim"], device=device, dtype=torch.bfloat16),
-        encoder_hidden_states_image=torch.randn(1, image_tokens, config["image_dim"], device=device,
+        "timestep": torch.tensor([500.0], device=device),
+        "encoder_hidden_states": torch.randn(1, 512, config["text_dim"], device=device, dtype=torch.bfloat16),
+        "encoder_hidden_states_image": torch.randn(1, image_tokens, config["image_dim"], device=device,
                                                 dtype=torch.bfloat16),
-        return_dict=False,
-    )
+        "return_dict": False,
+    }
 
 
 def with_extra_frames(kwargs: dict) -> dict:
@@ -99,6 +106,20 @@ def time_steps(step: Callable[[], None], steps: int, device: str) -> tuple[float
     return seconds, peak
 
 
+def denoising_step(model: WanTransformer3DModel, kwargs: dict, router: TokenRouter | None,
+                   ids: torch.Tensor) -> Callable[[], None]:
+    """One denoising step: conditional and unconditional forward (classifier-free guidance), routed as the
+    pipeline routes them when a token LoRA is in."""
+
+    @torch.inference_mode()
+    def step() -> None:
+        for _ in range(2):
+            with router.route(ids) if router is not None else nullcontext():
+                model(**kwargs)
+
+    return step
+
+
 def run(config: dict, frames: int, height: int, width: int, steps: int, device: str) -> list[dict]:
     model = build(config, device)
     base = inputs(config, frames, height, width, device)
@@ -113,21 +134,12 @@ def run(config: dict, frames: int, height: int, width: int, steps: int, device: 
             router = inject_token_lora(model, rank=64) if lora else None
             if merge:
                 merge_token_lora(model)
-
-            @torch.inference_mode()
-            def step() -> None:
-                for _ in range(2):  # conditional + unconditional forward (classifier-free guidance)
-                    if router is None:
-                        model(**kwargs)
-                    else:
-                        with router.route(token_types(kwargs, has_extra)):
-                            model(**kwargs)
-
+            step = denoising_step(model, kwargs, router, token_types(kwargs, has_extra))
             seconds, peak = time_steps(step, steps, device)
             if lora:
                 remove_token_lora(model)
             tokens = kwargs["hidden_states"][0, 0].numel() // 4
-            rows.append(dict(precision=precision, input=name, tokens=tokens, s_per_step=seconds, peak_gib=peak))
+            rows.append({"precision": precision, "input": name, "tokens": tokens, "s_per_step": seconds, "peak_gib": peak})
             print(f"{precision:5} {name:11} tokens={tokens:6d} {seconds:8.3f} s/step  peak {peak:6.1f} GiB", flush=True)
     return rows
 

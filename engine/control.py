@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["CONTROLS", "control_missing", "load_control", "DepthEstimator", "PoseEstimator"]
+__all__ = ["CONTROLS", "DepthEstimator", "PoseEstimator", "control_missing", "load_control"]
 
 CONTROLS = {
     "depth": ("depth_model", "a depth-estimation folder, e.g. Depth-Anything-V2-Small-hf (--backend-option depth_model=PATH)"),

@@ -21,7 +21,7 @@ import numpy as np
 
 from .backends.base import BackendError
 
-__all__ = ["ColorAnchor", "drift_options", "lab_stats", "color_distance"]
+__all__ = ["ColorAnchor", "color_distance", "drift_options", "lab_stats"]
 
 
 def _lab(frames: np.ndarray) -> np.ndarray:

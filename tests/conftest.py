@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py etc., importable as plain modules
 
+from wan_tiny import tiny_wan  # noqa: E402,F401  session fixture: tiny Wan model folders, built once
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_error_logs: the test expects ERROR log records")

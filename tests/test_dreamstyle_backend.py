@@ -10,11 +10,10 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from engine.backends import _diffusion as dif  # noqa: E402
-from engine.backends.base import BackendConfig, BackendError, Guidance  # noqa: E402
-from engine.backends.registry import create_backend  # noqa: E402
-from engine.chain import stylize_shot  # noqa: E402
-from wan_tiny import tiny_wan  # noqa: E402,F401  (session fixture)
+from engine.backends import _diffusion as dif
+from engine.backends.base import BackendConfig, BackendError, Guidance
+from engine.backends.registry import create_backend
+from engine.chain import stylize_shot
 
 RNG = np.random.default_rng(0)
 SHOT = RNG.integers(0, 256, (9, 24, 40, 3), dtype=np.uint8)  # 9 frames, 40x24: two segments of 5
@@ -28,8 +27,8 @@ GUIDANCES = {
 
 
 def config(folders, **changes) -> BackendConfig:
-    base = dict(model_dir=folders["i2v"], adapter=folders["adapter"], device="cpu",
-                options={"resolution": "32x32", "steps": "1"})
+    base = {"model_dir": folders["i2v"], "adapter": folders["adapter"], "device": "cpu",
+                "options": {"resolution": "32x32", "steps": "1"}}
     return BackendConfig(**{**base, **changes})
 
 

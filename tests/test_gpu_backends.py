@@ -7,9 +7,8 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from engine.backends.base import BackendConfig, Guidance  # noqa: E402
-from engine.backends.registry import create_backend  # noqa: E402
-from wan_tiny import tiny_wan  # noqa: E402,F401  (session fixture)
+from engine.backends.base import BackendConfig, Guidance
+from engine.backends.registry import create_backend
 
 pytestmark = pytest.mark.gpu
 SHOT = np.random.default_rng(2).integers(0, 256, (5, 24, 40, 3), dtype=np.uint8)

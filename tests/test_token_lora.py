@@ -7,11 +7,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from diffusers import WanTransformer3DModel  # noqa: E402
-from safetensors import safe_open  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+from diffusers import WanTransformer3DModel
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from engine.models.token_lora import (  # noqa: E402
+from engine.models.token_lora import (
     TOKEN_TYPES,
     TokenLoRALinear,
     inject_token_lora,
@@ -35,13 +35,13 @@ def tiny_i2v() -> WanTransformer3DModel:
 def forward_inputs() -> dict:
     """3 latent frames of 2 x 2 tokens = 12 tokens: first frame, one video frame, style image."""
     g = torch.Generator().manual_seed(0)
-    return dict(
-        hidden_states=torch.randn(1, 36, 3, 4, 4, generator=g),
-        timestep=torch.tensor([500.0]),
-        encoder_hidden_states=torch.randn(1, 512, 16, generator=g),
-        encoder_hidden_states_image=torch.randn(1, 17, 8, generator=g),
-        return_dict=False,
-    )
+    return {
+        "hidden_states": torch.randn(1, 36, 3, 4, 4, generator=g),
+        "timestep": torch.tensor([500.0]),
+        "encoder_hidden_states": torch.randn(1, 512, 16, generator=g),
+        "encoder_hidden_states_image": torch.randn(1, 17, 8, generator=g),
+        "return_dict": False,
+    }
 
 
 def test_targets_are_wan_self_attention_and_ffn_linears():

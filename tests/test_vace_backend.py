@@ -7,10 +7,9 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from engine.backends.base import BackendConfig, BackendError, Guidance  # noqa: E402
-from engine.backends.registry import create_backend  # noqa: E402
-from engine.chain import stylize_shot  # noqa: E402
-from wan_tiny import tiny_wan  # noqa: E402,F401  (session fixture)
+from engine.backends.base import BackendConfig, BackendError, Guidance
+from engine.backends.registry import create_backend
+from engine.chain import stylize_shot
 
 RNG = np.random.default_rng(1)
 SHOT = RNG.integers(0, 256, (7, 24, 40, 3), dtype=np.uint8)

@@ -19,7 +19,7 @@ def _tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = "a the in of oil painting watercolor sketch style anime cat dog city night".split()
+    words = ["a", "the", "in", "of", "oil", "painting", "watercolor", "sketch", "style", "anime", "cat", "dog", "city", "night"]
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -40,8 +40,8 @@ def _shared(torch):
 
 
 def _transformer_kwargs() -> dict:
-    return dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, text_dim=16, freq_dim=32,
-                ffn_dim=32, num_layers=2, rope_max_seq_len=32)
+    return {"patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "text_dim": 16, "freq_dim": 32,
+                "ffn_dim": 32, "num_layers": 2, "rope_max_seq_len": 32}
 
 
 def write_i2v(root: Path, in_channels: int = 36) -> Path:
@@ -75,7 +75,7 @@ def write_vace(root: Path) -> Path:
 
 def write_depth(root: Path) -> Path:
     """A Depth-Anything-shaped depth estimator folder (transformers layout) with its image processor."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, DPTImageProcessor, Dinov2Config
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
     backbone = Dinov2Config(hidden_size=8, num_hidden_layers=4, num_attention_heads=2, intermediate_size=16,
                             image_size=SIZE, patch_size=8, out_features=["stage1", "stage2", "stage3", "stage4"],

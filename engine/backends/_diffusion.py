@@ -31,17 +31,17 @@ from .base import BackendConfig, BackendError
 
 __all__ = [
     "Box",
-    "ml_missing",
-    "gpu_missing",
-    "folder_missing",
-    "option_problems",
     "check_numbers",
-    "model_size",
+    "folder_missing",
+    "gpu_missing",
     "letterbox",
-    "unletterbox",
-    "pad_frames",
-    "option",
     "load_pipeline",
+    "ml_missing",
+    "model_size",
+    "option",
+    "option_problems",
+    "pad_frames",
+    "unletterbox",
 ]
 
 AREAS = {"480p": 480 * 832, "720p": 720 * 1280}

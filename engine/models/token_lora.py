@@ -31,10 +31,10 @@ __all__ = [
     "TokenLoRALinear",
     "TokenRouter",
     "inject_token_lora",
+    "load_token_lora",
     "merge_token_lora",
     "remove_token_lora",
     "save_token_lora",
-    "load_token_lora",
 ]
 
 TOKEN_TYPES: tuple[str, ...] = ("first_frame", "style_image", "video")

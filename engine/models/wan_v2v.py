@@ -190,8 +190,8 @@ class WanV2VPipeline(WanImageToVideoPipeline):
         routing = router.route(token_types) if router is not None else nullcontext()
         timestep = t.expand(model_input.shape[0])
         with routing:
-            kwargs = dict(hidden_states=model_input, timestep=timestep, encoder_hidden_states_image=image_embeds,
-                          attention_kwargs=self._attention_kwargs, return_dict=False)
+            kwargs = {"hidden_states": model_input, "timestep": timestep, "encoder_hidden_states_image": image_embeds,
+                          "attention_kwargs": self._attention_kwargs, "return_dict": False}
             with self.transformer.cache_context("cond"):
                 pred = self.transformer(encoder_hidden_states=prompt_embeds, **kwargs)[0]
             if self.do_classifier_free_guidance:
