@@ -81,6 +81,21 @@ def test_wrong_endframe_convention_is_detected_and_corrected(media, caplog):
     assert "endFrame is inclusive" in caplog.text
 
 
+def test_convention_is_corrected_when_the_first_clip_is_refused(media, caplog):
+    app = fake_resolve.Resolve(version=(18, 6, 0))
+    timeline = app.add_timeline("Edit", [(media[0], 0, 30, 0)])
+    host = ResolveHost(app)
+    host.version = (19, 0, 0)  # endFrame 30 (exclusive) is past the last frame for an inclusive build
+    host.add_version_track([Placement(media[0], 86400, 0, 30, "whole")], "DreamStyle v1")
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == [(86400, 30)]
+    assert "endFrame is inclusive" in caplog.text
+
+
+def test_a_refused_clip_is_named(resolve, media):
+    with pytest.raises(HostError, match="refused to place 'too long'"):
+        host_for(resolve).add_version_track([Placement(media[0], 86400, 0, 500, "too long")], "DreamStyle v1")
+
+
 def test_each_render_gets_its_own_track(resolve, media):
     host = host_for(resolve)
     for version in (1, 2, 2):

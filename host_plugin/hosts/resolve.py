@@ -157,14 +157,18 @@ class ResolveHost:
         timeline.SetTrackName("video", track, name)
         exclusive = self.version >= (19,)
         first = self._append(pool, items, placements[0], track, exclusive)
-        if first.GetDuration() != placements[0].frames:  # this build counts endFrame the other way
-            timeline.DeleteClips([first], False)
+        if first is None or first.GetDuration() != placements[0].frames:  # this build counts endFrame otherwise
+            if first is not None:
+                timeline.DeleteClips([first], False)
             exclusive = not exclusive
             log.warning("Resolve %s: AppendToTimeline endFrame is %s here", self.version_text,
                         "exclusive" if exclusive else "inclusive")
             first = self._append(pool, items, placements[0], track, exclusive)
         placed = [first] + [self._append(pool, items, p, track, exclusive) for p in placements[1:]]
         for item, placement in zip(placed, placements):
+            if item is None:
+                raise HostError(f"Resolve refused to place '{placement.name}' ({placement.media}) at frame "
+                                f"{placement.record_frame} on video track {track}.")
             if item.GetStart() != placement.record_frame or item.GetDuration() != placement.frames:
                 raise HostError(
                     f"Resolve placed '{placement.name}' at frame {item.GetStart()} for {item.GetDuration()} "
@@ -177,7 +181,7 @@ class ResolveHost:
     def version_text(self) -> str:
         return f"{self.product} {'.'.join(map(str, self.version))}"
 
-    def _append(self, pool: Any, items: dict[Path, Any], p: Placement, track: int, exclusive: bool) -> Any:
+    def _append(self, pool: Any, items: dict[Path, Any], p: Placement, track: int, exclusive: bool) -> Any | None:
         info = {
             "mediaPoolItem": items[p.media],
             "startFrame": p.source_in,
@@ -187,9 +191,7 @@ class ResolveHost:
             "mediaType": 1,  # video only: rendered clips carry no audio
         }
         appended = pool.AppendToTimeline([info])
-        if not appended:
-            raise HostError(f"Resolve refused to place '{p.name}' ({p.media}) at frame {p.record_frame}.")
-        return appended[0]
+        return appended[0] if appended else None
 
     def _pool_items(self, pool: Any, media: Sequence[Path]) -> dict[Path, Any]:
         wanted = {Path(m).resolve(): Path(m) for m in media}
