@@ -1,7 +1,7 @@
 """Premiere Pro through files: FCP7 XML in and out (and Premiere 25+'s OTIO export in).
 
 Premiere's scripting (UXP) cannot start this product, so an editor makes two clicks:
-1. in Premiere, File > Export > Final Cut Pro XML... (Premiere 25+: File > Export > OpenTimelineIO) and open
+1. in Premiere, File > Export > Final Cut Pro XML... (or, Premiere 25+, its OpenTimelineIO export) and open
    that file in the panel (or `dreamstyle stylize`);
 2. after the render, File > Import... the written `<name>.dreamstyle-v<N>.xml`: it arrives as a new sequence
    with the rendered clips on a new video track above the originals.
