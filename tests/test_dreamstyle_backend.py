@@ -146,3 +146,18 @@ def test_distillation_lora_is_fused_under_the_token_lora(tiny_wan, tmp_path):
     pipe = create_backend("dreamstyle", config(tiny_wan, options={"distill_lora": str(lora)})).pipeline()
     to_q = pipe.transformer.blocks[0].attn1.to_q
     assert isinstance(to_q, TokenLoRALinear) and not to_q.base.weight.equal(original)
+
+
+def test_pipeline_reports_each_step_and_can_be_interrupted(backend):
+    pipe = backend.pipeline()
+    steps = []
+
+    def on_step(pipeline, i, t, tensors):
+        steps.append((i, tuple(tensors["latents"].shape)))
+        pipeline._interrupt = True
+        return tensors
+
+    video = np.zeros((5, 32, 32, 3), np.uint8)
+    out = pipe(video, prompt="cat", style_image=STYLE, num_inference_steps=3, callback_on_step_end=on_step)
+    assert steps == [(0, (1, 16, 3, 4, 4))]  # 2 video latent frames + the appended style frame
+    assert out.frames.shape == (1, 5, 32, 32, 3)
