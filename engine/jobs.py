@@ -7,8 +7,9 @@ a queued, running or finished job is returned as it is; a failed or cancelled on
 failed one resumes from its kept segments). Watchers that go away never cancel a job; `cancel` does.
 
 Disk: a job's finished segments live in `work/<job id>/` until its clip is encoded; they are removed
-on success and on cancel, kept on failure (a resubmit resumes there), and `retention_days` removes old
-finished jobs with the results they left in the engine's own result folder.
+on success and on cancel, kept on failure (a resubmit resumes there) and after a crash, dropped after
+a reboot (they are not synced), and `retention_days` removes old finished jobs with the results they
+left in the engine's own result folder.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ __all__ = ["JobState", "Job", "JobNotFound", "QueueFull", "JobManager"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
+
+
+def _boot_id() -> str:
+    """This boot of the machine (Linux); segment files written before a reboot are not trusted, as
+    they are not synced to disk. Elsewhere "" (a reboot is then not told from a crash)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 class JobState(enum.Enum):
@@ -127,10 +137,14 @@ class JobManager:
             if job.state is JobState.QUEUED:
                 self._queue.put_nowait((-job.request.priority, next(self._order), job.id))
         self._work_root.mkdir(parents=True, exist_ok=True)
+        boot, boot_file = _boot_id(), self._work_root / ".boot_id"
+        rebooted = boot_file.exists() and boot_file.read_text() != boot
         for folder in self._work_root.iterdir():
             entry = self._entries.get(folder.name)
-            if entry is None or entry.job.state in (JobState.DONE, JobState.CANCELLED):
-                shutil.rmtree(folder, ignore_errors=True)
+            if entry is None or rebooted or entry.job.state in (JobState.DONE, JobState.CANCELLED):
+                if folder.is_dir():
+                    self._discard_work(folder.name)
+        boot_file.write_text(boot)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._runner.slots)]
         if self._retention_s:
             self._tasks.append(asyncio.create_task(self._retain()))

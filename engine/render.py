@@ -1,11 +1,13 @@
 """Renders one shot: decode its source range, chain it through a backend, encode the result.
 
-Each finished segment's new frames are kept losslessly as `segment_NNNNN.npy` in the job's work folder
-(written through a memory map, synced and renamed into place before the segment is reported), and the
-clip is encoded from those files once every segment is there. A resumed shot therefore encodes exactly
-the frames an uninterrupted run would: the encoder sees the same frames in the same order. Raw .npy
-costs disk (6.2 MB a 1080p frame, freed on success) but no time; FFV1 measured 14 fps encode and 7 fps
-decode at 1080p on 2 cores here, slower than the classic backend itself.
+Besides streaming into the encoder, each finished segment's new frames are kept losslessly as
+`segment_NNNNN.npy` in the job's work folder (renamed into place before the segment is reported). A
+resumed shot feeds the kept segments to a fresh encoder, then goes on rendering: the encoder
+(deterministic, see `engine.media`) sees the frames of an uninterrupted run in the same order and
+writes the same clip. Raw .npy costs disk (6.2 MB a 1080p frame, freed on success) and a memory copy
+per frame, no measurable time; FFV1 measured 14 fps encode and 7 fps decode at 1080p on 2 cores here,
+slower than the classic backend itself. The files are not synced: the page cache outlives a killed
+engine, and after a reboot the job manager renders unfinished shots from their start.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -94,36 +97,37 @@ def segment_path(work_dir: Path, index: int) -> Path:
 
 
 class _SegmentSink:
-    """Writes each segment's new frames to its .npy file through a memory map; renamed when complete."""
+    """Writes each segment's new frames to its .npy file; renamed into place when complete."""
 
     def __init__(self, work_dir: Path, bounds: list[tuple[int, int]], shape: tuple[int, int]) -> None:
         self.work_dir, self.bounds, self.shape = work_dir, bounds, shape
         self._index = -1
-        self._map: np.memmap | None = None
-        self._written = 0
+        self._file: BinaryIO | None = None
+        self._left = 0
 
     def open(self, index: int) -> None:
         count = self.bounds[index][1] - (self.bounds[index - 1][1] if index else 0)
-        tmp = segment_path(self.work_dir, index).with_suffix(".partial")
-        self._map = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, *self.shape, 3))
-        self._index, self._written = index, 0
+        self._file = open(segment_path(self.work_dir, index).with_suffix(".partial"), "wb")
+        header = {"descr": "|u1", "fortran_order": False, "shape": (count, *self.shape, 3)}
+        np.lib.format.write_array_header_1_0(self._file, header)
+        self._index, self._left = index, count
 
     def write(self, frame: np.ndarray) -> None:
-        assert self._map is not None
-        self._map[self._written] = frame
-        self._written += 1
+        assert self._file is not None
+        self._file.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+        self._left -= 1
 
     def finish(self) -> None:
-        """Syncs the segment's file, renames it into place and opens the next one."""
-        assert self._map is not None and self._written == len(self._map)
-        self._map.flush()
-        self._map = None
-        tmp = segment_path(self.work_dir, self._index).with_suffix(".partial")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, segment_path(self.work_dir, self._index))
+        """Closes the segment's file, renames it into place and opens the next one."""
+        assert self._file is not None and self._left == 0
+        self._file.close()
+        os.replace(segment_path(self.work_dir, self._index).with_suffix(".partial"), segment_path(self.work_dir, self._index))
         if self._index + 1 < len(self.bounds):
             self.open(self._index + 1)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def render_shot(
@@ -168,42 +172,49 @@ def render_shot(
     if resume and not all(segment_path(work_dir, i).exists() for i in range(resume.segment)):
         resume = None  # the kept segments are gone: render the shot from its start
     first = resume.segment if resume else 0
-    if first < len(bounds):
-        work_dir.mkdir(parents=True, exist_ok=True)
-        sink = _SegmentSink(work_dir, bounds, (info.height, info.width))
-        sink.open(first)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with _writer(request, info) as writer:
+        for index in range(first):  # a resumed shot: the finished segments first, exactly as rendered
+            for frame in np.load(segment_path(work_dir, index), mmap_mode="r"):
+                writer.write(frame)
+        if first < len(bounds):
+            sink = _SegmentSink(work_dir, bounds, (info.height, info.width))
+            sink.open(first)
 
-        def finished(done: SegmentDone) -> None:
-            sink.finish()
-            on_segment(done)
+            def finished(done: SegmentDone) -> None:
+                sink.finish()
+                on_segment(done)
 
-        source = iter_frames(request.media, request.start + bounds[first][0], request.end)
-        frames = stylize_shot(
-            backend,
-            source,
-            request.frames,
-            guidance,
-            seed=request.seed,
-            params=request.params,
-            **drift,
-            on_segment=finished,
-            cancelled=cancelled,
-            resume=resume,
-        )
-        try:
-            for frame in frames:
-                sink.write(frame)
-        except MediaError as exc:
-            raise RenderError(f"shot {label}: {exc}") from None
-    return _encode(request, info, work_dir, len(bounds))
+            source = iter_frames(request.media, request.start + bounds[first][0], request.end)
+            frames = stylize_shot(
+                backend,
+                source,
+                request.frames,
+                guidance,
+                seed=request.seed,
+                params=request.params,
+                **drift,
+                on_segment=finished,
+                cancelled=cancelled,
+                resume=resume,
+            )
+            try:
+                for frame in frames:
+                    sink.write(frame)
+                    writer.write(frame)
+            except MediaError as exc:
+                raise RenderError(f"shot {label}: {exc}") from None
+            finally:
+                sink.close()
+    return RenderResult(writer.path, writer.frames, info.rate, info.width, info.height)
 
 
-def _encode(request: ShotRequest, info: MediaInfo, work_dir: Path, segments: int) -> RenderResult:
-    """Encodes the kept segments, in order, into the shot's clip (atomically)."""
+def _writer(request: ShotRequest, info: MediaInfo) -> ClipWriter:
+    """The shot's clip writer, after removing what an engine killed while writing it left behind."""
     path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
     for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
-        stale.unlink(missing_ok=True)  # left by an engine killed while encoding this clip
-    writer = ClipWriter(
+        stale.unlink(missing_ok=True)
+    return ClipWriter(
         path,
         rate=info.rate,
         width=info.width,
@@ -212,8 +223,3 @@ def _encode(request: ShotRequest, info: MediaInfo, work_dir: Path, segments: int
         timecode=request.timecode,
         sample_aspect=info.sample_aspect,
     )
-    with writer:
-        for index in range(segments):
-            for frame in np.load(segment_path(work_dir, index), mmap_mode="r"):
-                writer.write(frame)
-    return RenderResult(path, writer.frames, info.rate, info.width, info.height)
