@@ -178,6 +178,8 @@ class Renderer:
         self.stream_media = stream_media
         self.priority = priority
         self._jobs: dict[int, str] = {}
+        self._cancelled: set[int] = set()
+        self._cancel_all = False
         self._uploads: dict[Path, str] = {}
 
     def __enter__(self) -> Renderer:
@@ -187,13 +189,19 @@ class Renderer:
         """Jobs keep running on the engine; only an explicit cancel stops them."""
 
     def cancel(self, shot: Shot) -> None:
+        """Cancels a shot's job, or stops it from being submitted if it has not been yet."""
+        self._cancelled.add(shot.number)
         job_id = self._jobs.get(shot.number)
         if job_id:
             self.client.cancel(job_id)
 
     def cancel_all(self) -> None:
+        self._cancel_all = True
         for job_id in list(self._jobs.values()):
             self.client.cancel(job_id)
+
+    def _is_cancelled(self, shot: Shot) -> bool:
+        return self._cancel_all or shot.number in self._cancelled
 
     def render(
         self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
@@ -213,8 +221,13 @@ class Renderer:
             if cached:
                 on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings"))
                 return ShotResult(shot, "cached", cached)
+            if self._is_cancelled(shot):
+                on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
+                return ShotResult(shot, "cancelled")
             reply = self.client.submit(self._request(shot, style, key, stem))
             self._jobs[shot.number] = reply.job.job_id
+            if self._is_cancelled(shot):  # cancelled while the request was in flight
+                self.client.cancel(reply.job.job_id)
             for event in self.client.watch(reply.job.job_id):
                 job = event.job
                 state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()

@@ -186,3 +186,17 @@ def test_ntsc_2997_timecode_keeps_the_timelines_drop_frame_setting(tmp_path, cap
     shot = json.loads(capsys.readouterr().out)["shots"][0]
     assert (shot["record_start"], shot["end_frame"]) == (start_tc, 45)
     assert shot["record_end"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")
+
+
+def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
+    from host_plugin.client import EngineClient
+    from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
+
+    shots = plan_edit(load_edit(edit), detection=None).shots
+    with EngineClient(engine) as client:
+        renderer = Renderer(client, tmp_path)
+        renderer.cancel(shots[0])
+        results = renderer.render(shots, StyleSettings(backend="passthrough", seed=99))
+        assert [r.status for r in results] == ["cancelled", "done"]
+        renderer.cancel_all()
+        assert {r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=98))} == {"cancelled"}
