@@ -1,0 +1,99 @@
+"""The job store and the job manager's disk hygiene: round trips, resume points, graceful stop and
+restart, cleanup of orphaned work, and the retention rule."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engine.chain import SegmentDone
+from engine.jobs import Job, JobManager, JobState
+from engine.render import RenderResult, ShotRequest
+from engine.store import JobStore
+from engine.workers import Backends, LocalRunner
+from engine.backends.base import BackendConfig
+
+
+def request(tmp_path: Path, key: str = "k") -> ShotRequest:
+    return ShotRequest(key=key, media=tmp_path / "a.mov", start=3, end=40, rate=Fraction(30000, 1001), label="s1",
+                       backend="classic", out_path_stem=tmp_path / "out" / key, prompt="noir",
+                       style_image=tmp_path / "style.png", params={"strength": "0.5"}, timecode="01:00:00:00", priority=7)
+
+
+def test_jobs_and_segments_round_trip(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    result = RenderResult(tmp_path / "out" / "k.mov", 37, Fraction(30000, 1001), 320, 180)
+    job = Job("j1", request(tmp_path), JobState.DONE, 2, 2, 37, "", result, "ok")
+    store.save(job)
+    store.save(Job("j2", request(tmp_path, "other")))
+    assert store.load() == [job, Job("j2", request(tmp_path, "other"))]
+    condition = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    anchor = (np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0]))
+    assert store.resume_point("j2") is None
+    for index in (0, 1, 3):  # segment 2 never finished: resume after 1
+        store.add_segment("j2", SegmentDone(index, 5, 10, 37, condition, condition + index, anchor))
+    resume = store.resume_point("j2")
+    assert resume.segment == 2 and (resume.condition == condition + 1).all()
+    assert all((a == b).all() for a, b in zip(resume.anchor, anchor))
+    store.clear_segments("j2")
+    assert store.resume_point("j2") is None
+    store.close()
+
+
+def manager(state: Path, **options) -> JobManager:
+    runner = LocalRunner(Backends(BackendConfig()))
+    return JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work", results_root=state / "results", **options)
+
+
+def test_restart_requeues_unfinished_jobs_and_cleans_orphaned_work(tmp_path):
+    state = tmp_path / "state"
+    store = JobStore(state / "jobs.sqlite3")
+    store.save(Job("running", request(tmp_path, "a"), JobState.RUNNING, message="rendering"))
+    store.save(Job("done", request(tmp_path, "b"), JobState.DONE))
+    store.close()
+    for folder in ("running", "done", "orphan"):
+        (state / "work" / folder).mkdir(parents=True)
+
+    async def scenario() -> dict[str, Job]:
+        jobs = manager(state)
+        jobs._runner.slots = 0  # no workers: only what start() does is observed
+        await jobs.start()
+        seen = {job.id: job for job in jobs.list()}
+        await jobs.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["running"].state is JobState.QUEUED and "restart" in seen["running"].message
+    assert seen["done"].state is JobState.DONE
+    assert sorted(p.name for p in (state / "work").iterdir() if p.is_dir()) == ["running"]
+
+
+def test_retention_forgets_old_finished_jobs_and_their_engine_side_results(tmp_path):
+    state = tmp_path / "state"
+    (state / "results").mkdir(parents=True)
+    kept_by_client = tmp_path / "client" / "b.mp4"
+    kept_by_client.parent.mkdir()
+    ours = state / "results" / "a.mp4"
+    for path in (ours, kept_by_client):
+        path.write_bytes(b"clip")
+    store = JobStore(state / "jobs.sqlite3")
+    store.save(Job("old", request(tmp_path, "a"), JobState.DONE, result=RenderResult(ours, 1, Fraction(24), 2, 2)))
+    store.save(Job("client", request(tmp_path, "b"), JobState.DONE, result=RenderResult(kept_by_client, 1, Fraction(24), 2, 2)))
+    store._run("UPDATE jobs SET updated = 0")
+    store.save(Job("new", request(tmp_path, "c"), JobState.FAILED, error="x"))
+    store.close()
+
+    async def scenario() -> list[str]:
+        jobs = manager(state, retention_days=1)
+        jobs._runner.slots = 0
+        await jobs.start()
+        await asyncio.sleep(0.2)
+        ids = sorted(job.id for job in jobs.list())
+        await jobs.stop()
+        return ids
+
+    assert asyncio.run(scenario()) == ["new"]
+    assert not ours.exists() and kept_by_client.exists()
