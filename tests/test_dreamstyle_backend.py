@@ -85,6 +85,9 @@ def test_same_seed_same_frames(backend):
         (lambda f: {"model_dir": None}, "a model folder"),
         (lambda f: {"adapter": None}, "'vace' backend"),
         (lambda f: {"options": {"offload": "disk"}}, "offload"),
+        (lambda f: {"adapter": f["i2v"] / "transformer" / "config.json"}, "not a safetensors file"),
+        (lambda f: {"adapter": f["i2v"] / "vae" / "diffusion_pytorch_model.safetensors"}, "not a DreamStyle token"),
+        (lambda f: {"adapter": f["narrow_adapter"]}, "width 12, this model's is 24"),
     ],
 )
 def test_bad_setups_are_refused_before_any_weights_load(tiny_wan, monkeypatch, change, message):

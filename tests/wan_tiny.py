@@ -87,14 +87,18 @@ def write_depth(root: Path) -> Path:
     return root
 
 
-def write_adapter(i2v: Path, path: Path) -> Path:
-    """A token LoRA for the tiny I2V transformer, with small random (trained-looking) up matrices."""
+def write_adapter(i2v: Path, path: Path, **changes) -> Path:
+    """A token LoRA for the tiny I2V transformer (or one changed by `changes`), small random up matrices."""
     import torch
     from diffusers import WanTransformer3DModel
 
     from engine.models.token_lora import TokenLoRALinear, inject_token_lora, save_token_lora
 
-    transformer = WanTransformer3DModel.from_pretrained(i2v / "transformer")
+    if changes:
+        config = {**WanTransformer3DModel.load_config(i2v / "transformer"), **changes}
+        transformer = WanTransformer3DModel.from_config(config)
+    else:
+        transformer = WanTransformer3DModel.from_pretrained(i2v / "transformer")
     inject_token_lora(transformer, rank=4)
     torch.manual_seed(1)
     for layer in transformer.modules():
@@ -131,4 +135,6 @@ def tiny_wan(tmp_path_factory) -> dict[str, Path]:
     (wrong / "transformer" / "config.json").write_text(json.dumps({"in_channels": 36}))
     folders["wrong_layout"] = wrong
     folders["adapter"] = write_adapter(folders["i2v"], base / "adapter.safetensors")
+    folders["narrow_adapter"] = write_adapter(folders["i2v"], base / "narrow.safetensors", attention_head_dim=6,
+                                              added_kv_proj_dim=12)
     return folders

@@ -8,6 +8,7 @@ Memory/speed options: see `engine.backends._diffusion`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,28 @@ def _i2v_problem(config: dict[str, Any]) -> str | None:
             f"not a Wan image-to-video model (in_channels={config.get('in_channels')}, image_dim="
             f"{config.get('image_dim')}; DreamStyle needs in_channels=36 and a CLIP image branch): {WHAT}"
         )
+    return None
+
+
+def _adapter_problem(adapter: Path, model_dir: Path | None) -> str | None:
+    """Checks the adapter's safetensors header (format, layer width) against the model; reads no tensors."""
+    try:
+        with open(adapter, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if size > 100_000_000:  # the safetensors format caps its JSON header at 100 MB
+                raise ValueError(size)
+            header = json.loads(f.read(size))
+    except (OSError, ValueError):
+        return f"adapter {adapter} is not a safetensors file (--adapter)"
+    if header.get("__metadata__", {}).get("format") != "dreamstyle-token-lora":
+        return f"adapter {adapter} is not a DreamStyle token LoRA (no format=dreamstyle-token-lora metadata)"
+    config_path = Path(model_dir or "") / "transformer" / "config.json"
+    downs = [v["shape"][1] for k, v in header.items() if k.endswith("attn1.to_q.lora_down.weight")]
+    if config_path.is_file() and downs:
+        config = json.loads(config_path.read_text())
+        width = config.get("num_attention_heads", 0) * config.get("attention_head_dim", 0)
+        if downs[0] != width:
+            return f"adapter {adapter} was trained for a transformer of width {downs[0]}, this model's is {width}"
     return None
 
 
@@ -52,6 +75,8 @@ class DreamStyleBackend(Backend):
             )
         elif not Path(config.adapter).is_file():
             needs.append(f"adapter file {config.adapter} does not exist (--adapter)")
+        elif problem := _adapter_problem(Path(config.adapter), config.model_dir):
+            needs.append(problem)
         return needs + dif.option_problems(config.options) + dif.gpu_missing(config)
 
     def pipeline(self) -> Any:
