@@ -1,4 +1,4 @@
-"""Composes annotated edits (hard cuts, dissolves, fades through black) from per-shot frame sources.
+"""Composes annotated edits (hard cuts, dissolves, wipes, fades through black) from per-shot frame sources.
 
 `write_edit` returns the ground truth: the frame where each hard cut's new shot starts and each gradual
 transition's [start, end) frames, all at the file's own frame numbers.
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 from mediagen import scene_frame
 
 FrameSource = Callable[[int], np.ndarray]  # frame t of one shot, HxWx3 uint8 RGB
@@ -31,7 +30,8 @@ def _mix(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def edit_frames(sources: Sequence[tuple[FrameSource, int]], joins: Sequence[tuple[str, int]], truth: Truth):
-    """Yields the edit's frames: shot i (source, own frames) joined to shot i+1 by joins[i] = (kind, length)."""
+    """Yields the edit's frames: shot i (source, own frames) joined to shot i+1 by joins[i] = (kind, length),
+    kind one of "cut", "dissolve", "wipe", "fade"."""
     index = 0
     for i, (source, count) in enumerate(sources):
         yield from (source(t) for t in range(count))
@@ -43,14 +43,21 @@ def edit_frames(sources: Sequence[tuple[FrameSource, int]], joins: Sequence[tupl
         if kind == "cut":
             truth.cuts.append(index)
             continue
-        truth.transitions.append(("dissolve" if kind == "dissolve" else "fade", index, index + length))
+        truth.transitions.append((kind, index, index + length))
         for k in range(length):
             alpha = (k + 1) / (length + 1)
             a, b = source(count + k), nxt(k - length)
             if kind == "dissolve":
                 yield _mix(a, b, alpha)
+            elif kind == "wipe":
+                edge = round(a.shape[1] * alpha)
+                yield np.concatenate([b[:, :edge], a[:, edge:]], axis=1)
             else:
-                yield _mix(a, np.zeros_like(a), min(1.0, 2 * alpha)) if alpha < 0.5 else _mix(np.zeros_like(b), b, 2 * alpha - 1)
+                yield (
+                    _mix(a, np.zeros_like(a), min(1.0, 2 * alpha))
+                    if alpha < 0.5
+                    else _mix(np.zeros_like(b), b, 2 * alpha - 1)
+                )
         index += length
 
 
@@ -81,5 +88,8 @@ def write_edit(
 
 
 def synthetic(scene: int, width: int = 320, height: int = 180) -> FrameSource:
-    """The moving synthetic scene `scene` of tests/mediagen.py as a frame source."""
-    return lambda t: scene_frame(scene, t + 1000, width, height)
+    """A slow pan (1 pixel a frame, for t in [-width/2, width/2)) over a still of tests/mediagen.py's
+    synthetic scene `scene`: moving content with no jump inside the shot.
+    """
+    still = scene_frame(scene, 0, 2 * width, height)
+    return lambda t: np.ascontiguousarray(still[:, width // 2 + t : width // 2 + t + width])

@@ -5,7 +5,7 @@ frames [start, end) in a single decode pass.
 """
 
 from .base import Detection, DetectionSettings, Detector, DetectorNotFound, ShotDetectionError, Transition
-from .detect import MediaUnreadable, detect
+from .detection import MediaUnreadable, detect
 from .registry import DETECTORS
 
 __all__ = [

@@ -23,7 +23,7 @@ __all__ = [
     "Transition",
 ]
 
-DEFAULT_DETECTOR = "adaptive"
+DEFAULT_DETECTOR = "combined"
 ANALYSIS_WIDTH = 256  # PySceneDetect's own auto-downscale target: enough for colour/edge statistics
 
 

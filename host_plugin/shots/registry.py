@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from .base import Detector, DetectorNotFound
+from .combined import CombinedDetector
 from .pyscenedetect import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
+from .transnet import TransNetV2Detector
 
 DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (AdaptiveDetector, ContentDetector, ThresholdDetector, HistogramDetector)
+    cls.name: cls
+    for cls in (
+        CombinedDetector,
+        AdaptiveDetector,
+        ContentDetector,
+        ThresholdDetector,
+        HistogramDetector,
+        TransNetV2Detector,
+    )
 }
 
 

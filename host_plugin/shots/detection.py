@@ -8,10 +8,11 @@ import numpy as np
 
 from dreamstyle.frames import MediaError, iter_frames, probe
 
+from . import cache
 from .base import Detection, DetectionSettings, Detector, ShotDetectionError, clean
 from .registry import get_detector
 
-__all__ = ["detect", "MediaUnreadable"]
+__all__ = ["MediaUnreadable", "detect"]
 
 
 class MediaUnreadable(ShotDetectionError):
@@ -29,12 +30,20 @@ def detect(media: Path, start: int, end: int, settings: DetectionSettings = Dete
     if not 0 <= start < end <= info.frames:
         raise ShotDetectionError(f"{media}: range [{start}, {end}) is outside its {info.frames} frames.")
     min_shot = settings.min_shot(info.rate)
+    if settings.cache_dir is not None:
+        digest = cache.content_hash(media)
+        entry = cache.key(cls.name, settings.threshold, min_shot, start, end)
+        if (hit := cache.load(settings.cache_dir, digest, entry)) is not None:
+            return hit
     detector = cls(info.rate, min_shot, settings.threshold)
     try:
         _run(media, start, end, detector, info.width, info.height)
     except MediaError as exc:
         raise MediaUnreadable(str(exc)) from exc
-    return clean(detector.finish(), start, end, min_shot)
+    found = clean(detector.finish(), start, end, min_shot)
+    if settings.cache_dir is not None:
+        cache.store(settings.cache_dir, digest, entry, found)
+    return found
 
 
 def _run(media: Path, start: int, end: int, detector: Detector, width: int, height: int) -> None:

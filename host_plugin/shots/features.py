@@ -1,0 +1,132 @@
+"""Cheap per-frame signals on 48x27 RGB thumbnails, used by the combined detector.
+
+All functions take a T x 27 x 48 x 3 array and return per-frame arrays indexed like it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_difference(thumbs: np.ndarray) -> np.ndarray:
+    """Mean absolute RGB difference between each frame and the one before (0 for the first)."""
+    out = np.zeros(len(thumbs), np.float32)
+    if len(thumbs) > 1:
+        out[1:] = np.abs(np.diff(thumbs.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    return out
+
+
+def adaptive_ratio(step: np.ndarray, width: int = 2) -> np.ndarray:
+    """Each step over the mean of its `width` neighbours on each side (AdaptiveDetector's ratio)."""
+    padded = np.pad(step, width, mode="edge")
+    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * width + 1)
+    neighbours = (window.sum(axis=1) - step) / (2 * width)
+    return step / np.maximum(neighbours, 0.5)
+
+
+def returns_to(thumbs: np.ndarray, at: int, reach: int = 4) -> float:
+    """The smallest difference between a frame just before `at` and one at or just after it.
+
+    Small for a flash or a one-off glitch (the picture comes back), as large as the step for a cut.
+    """
+    before = thumbs[max(0, at - reach) : at].astype(np.int16)
+    after = thumbs[at : at + reach + 1].astype(np.int16)
+    if not len(before) or not len(after):
+        return float("inf")
+    return float(np.abs(before[:, None] - after[None, :]).mean(axis=(2, 3, 4)).min())
+
+
+def histograms(thumbs: np.ndarray) -> np.ndarray:
+    """Normalised 512-bin (8 levels per channel) colour histograms."""
+    levels = (thumbs // 32).astype(np.int32)
+    index = (levels[..., 0] * 64 + levels[..., 1] * 8 + levels[..., 2]).reshape(len(thumbs), -1)
+    offsets = (np.arange(len(thumbs)) * 512)[:, None]
+    counts = np.bincount((index + offsets).ravel(), minlength=512 * len(thumbs))
+    return counts.reshape(len(thumbs), 512).astype(np.float32) / index.shape[1]
+
+
+def gradualness(hist: np.ndarray, reach: int = 8) -> np.ndarray:
+    """How much the colour distribution changes over 2*reach frames beyond its largest single step.
+
+    High inside dissolves and fades; near zero at cuts (one big step) and over pans of one scene.
+    """
+    n = len(hist)
+    lo, hi = np.clip(np.arange(n) - reach, 0, n - 1), np.clip(np.arange(n) + reach, 0, n - 1)
+    span = 0.5 * np.abs(hist[hi] - hist[lo]).sum(axis=1)
+    step = np.zeros(n, np.float32)
+    step[1:] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
+    largest = np.lib.stride_tricks.sliding_window_view(np.pad(step, reach, mode="edge"), 2 * reach + 1).max(axis=1)
+    return span - largest
+
+
+def blend_extent(hist: np.ndarray, lo: int, hi: int, share: float = 0.15) -> tuple[int, int] | None:
+    """[start, end) of the frames in [lo, hi) that are like neither frame lo nor frame hi - 1
+    (further than `share` of their distance from both), or None when there are none.
+    """
+    first, last = hist[lo], hist[hi - 1]
+    apart = 0.5 * np.abs(first - last).sum()
+    span = hist[lo:hi]
+    away = (0.5 * np.abs(span - first).sum(axis=1) > share * apart) & (
+        0.5 * np.abs(span - last).sum(axis=1) > share * apart
+    )
+    inside = np.flatnonzero(away)
+    return (lo + int(inside[0]), lo + int(inside[-1]) + 1) if len(inside) else None
+
+
+def blend_residual(thumbs: np.ndarray, start: int, end: int) -> float:
+    """How badly frames [start, end) fit a mix of frames start - 1 and end (0: a perfect dissolve,
+    near 1 or more: the picture moved or changed some other way), relative to their difference.
+    """
+    a, b = thumbs[max(0, start - 1)].astype(np.float32), thumbs[min(len(thumbs) - 1, end)].astype(np.float32)
+    direction = (b - a).ravel()
+    norm = float(direction @ direction)
+    if norm == 0:
+        return float("inf")
+    frames = thumbs[start:end].astype(np.float32).reshape(end - start, -1) - a.ravel()
+    alpha = np.clip(frames @ direction / norm, 0, 1)
+    residual = np.linalg.norm(frames - alpha[:, None] * direction, axis=1) / np.sqrt(norm)
+    return float(np.median(residual))
+
+
+def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[tuple[int, int]]:
+    """[start, end) of each fade through black: a dip below `black` and a quarter of the local level,
+    widened to the frames that still darken before it and brighten after it.
+    """
+    n = len(luma)
+    level = np.array([np.median(luma[max(0, t - around) : t + around + 1]) for t in range(n)])
+    dark = (luma < black) & (luma < 0.25 * np.maximum(level, 1.0))
+    dips: list[tuple[int, int]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], dark.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2]):
+        slope = max(1.0, 0.03 * level[start])  # a fade's frames darken faster than a shot drifts
+        while start > 1 and luma[start - 2] > luma[start - 1] + slope:
+            start -= 1
+        while end + 1 < n and luma[end + 1] > luma[end] + slope:
+            end += 1
+        if dips and start <= dips[-1][1]:
+            start = dips.pop()[0]
+        dips.append((int(start), int(end)))
+    return dips
+
+
+def transition_kind(thumbs: np.ndarray) -> str:
+    """ "fade", "wipe" or "dissolve" for the frames of a transition plus one frame on each side.
+
+    A fade dips to black from both ends. In a wipe each pixel changes in one step as a moving edge
+    passes, so the frame of each pixel's largest step is a plane over the image (not one frame for all,
+    as in a whip pan, nor random, as in a dissolve).
+    """
+    luma = thumbs.mean(axis=(1, 2, 3))
+    if luma.min() < min(40.0, 0.25 * min(luma[0], luma[-1])):
+        return "fade"
+    grey = thumbs.astype(np.float32).mean(axis=3)
+    moving = np.abs(grey[-1] - grey[0]) > 24
+    if len(thumbs) < 5 or moving.mean() < 0.1:
+        return "dissolve"
+    when = np.abs(np.diff(grey, axis=0)).argmax(axis=0)[moving].astype(np.float32)
+    ys, xs = np.nonzero(moving)
+    design = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float32)
+    fit = design @ np.linalg.lstsq(design, when, rcond=None)[0]
+    spread = float(when.var())
+    explained = 1 - float(((when - fit) ** 2).mean()) / spread if spread else 0.0
+    return "wipe" if explained > 0.7 and np.sqrt(spread) > len(thumbs) / 8 else "dissolve"
