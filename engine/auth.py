@@ -4,8 +4,8 @@ open engine off loopback unless the operator says `--insecure`."""
 from __future__ import annotations
 
 import hmac
-import logging
 import ipaddress
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import grpc
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TokenAuth", "OPEN_METHODS", "UnsafeConfig", "is_loopback", "check_exposure", "server_credentials"]
+__all__ = ["OPEN_METHODS", "TokenAuth", "UnsafeConfig", "check_exposure", "is_loopback", "server_credentials"]
 
 OPEN_METHODS = ("/grpc.health.v1.Health/",)
 

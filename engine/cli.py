@@ -12,7 +12,7 @@ from pathlib import Path
 from .backends.base import BackendConfig
 from .backends.registry import BACKENDS, backend_class
 
-__all__ = ["main", "default_state_dir"]
+__all__ = ["default_state_dir", "main"]
 
 
 def default_state_dir() -> Path:

@@ -14,7 +14,7 @@ from .jobs import Job, JobState
 from .render import ShotRequest
 from .storage import Storage
 
-__all__ = ["InvalidRequest", "LIMITS", "GUIDANCE_TO_PB", "limits", "shot_request", "job_to_pb", "STATE_FROM_PB"]
+__all__ = ["GUIDANCE_TO_PB", "LIMITS", "STATE_FROM_PB", "InvalidRequest", "job_to_pb", "limits", "shot_request"]
 
 
 class InvalidRequest(ValueError):

@@ -81,7 +81,7 @@ class ShotWorker:
                     cancelled=self._cancel.is_set,
                 )
                 events.put(("result", done))
-            except Exception as exc:  # travels back to the engine, which maps it to the job's state
+            except Exception as exc:  # noqa: BLE001 - travels back to the engine, which maps it to the job's state
                 events.put(("error", exc))
 
         threading.Thread(target=run, daemon=True).start()

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .store import JobStore
     from .workers import Runner
 
-__all__ = ["JobState", "Job", "JobNotFound", "QueueFull", "JobManager"]
+__all__ = ["Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
@@ -141,9 +141,9 @@ class JobManager:
         rebooted = boot_file.exists() and boot_file.read_text() != boot
         for folder in self._work_root.iterdir():
             entry = self._entries.get(folder.name)
-            if entry is None or rebooted or entry.job.state in (JobState.DONE, JobState.CANCELLED):
-                if folder.is_dir():
-                    self._discard_work(folder.name)
+            finished = entry is None or entry.job.state in (JobState.DONE, JobState.CANCELLED)
+            if folder.is_dir() and (finished or rebooted):
+                self._discard_work(folder.name)
         boot_file.write_text(boot)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._runner.slots)]
         if self._retention_s:

@@ -30,7 +30,7 @@ from .chain import Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, output_suffix
 
-__all__ = ["RenderError", "ShotRequest", "RenderResult", "load_image", "render_shot", "segment_path"]
+__all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "render_shot", "segment_path"]
 
 
 class RenderError(Exception):
@@ -107,7 +107,7 @@ class _SegmentSink:
 
     def open(self, index: int) -> None:
         count = self.bounds[index][1] - (self.bounds[index - 1][1] if index else 0)
-        self._file = open(segment_path(self.work_dir, index).with_suffix(".partial"), "wb")
+        self._file = open(segment_path(self.work_dir, index).with_suffix(".partial"), "wb")  # noqa: SIM115 - spans calls
         header = {"descr": "|u1", "fortran_order": False, "shape": (count, *self.shape, 3)}
         np.lib.format.write_array_header_1_0(self._file, header)
         self._index, self._left = index, count

@@ -25,7 +25,7 @@ from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
 from .store import JobStore
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
-__all__ = ["EngineConfig", "UnsafeConfig", "serve", "running_engine"]
+__all__ = ["EngineConfig", "UnsafeConfig", "running_engine", "serve"]
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-__all__ = ["OutsideRoots", "UploadError", "UploadTooLarge", "Storage"]
+__all__ = ["OutsideRoots", "Storage", "UploadError", "UploadTooLarge"]
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

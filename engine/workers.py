@@ -19,7 +19,7 @@ from .backends.registry import create_backend
 from .chain import Resume, SegmentDone
 from .render import RenderResult, ShotRequest, render_shot
 
-__all__ = ["WorkerStatus", "Runner", "Backends", "LocalRunner", "gpu_count"]
+__all__ = ["Backends", "LocalRunner", "Runner", "WorkerStatus", "gpu_count"]
 
 
 @dataclass(frozen=True)

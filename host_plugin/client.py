@@ -21,7 +21,7 @@ from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
 from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
-__all__ = ["EngineClient", "EngineCallError", "is_loopback"]
+__all__ = ["EngineCallError", "EngineClient", "is_loopback"]
 
 CHUNK = 1 << 20
 SUBMIT_RETRIES = 5
@@ -99,12 +99,13 @@ class EngineClient:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def wait_ready(self, timeout: float = 10.0) -> None:
+        """Asks the health service once; an address where nothing listens fails at once, not after `timeout`."""
         try:
-            grpc.channel_ready_future(self._channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            raise EngineUnavailable(
-                f"no engine answers at {self.address} after {timeout:.0f} s: is `dreamstyle engine serve` running there?"
-            ) from None
+            reply = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise EngineUnavailable(f"the engine at {self.address} is not serving (it may be shutting down); try again.")
 
     def capabilities(self) -> pb.Capabilities:
         return self._call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())

@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend  # noqa: E402
-from engine.backends.registry import BACKENDS  # noqa: E402
+from engine.backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend
+from engine.backends.registry import BACKENDS
 
 SEGMENT_DELAY = "DREAMSTYLE_TEST_SEGMENT_DELAY"
 SEGMENT_LOG = "DREAMSTYLE_TEST_SEGMENT_LOG"

@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chainedbackend import ChainedBackend
+from enginehelp import engine_thread
+from mediagen import write_video
+
 from dreamstyle.frames import probe
 from dreamstyle.v1 import engine_pb2 as pb
 from engine.chain import segment_bounds
-from enginehelp import engine_thread
 from host_plugin.client import EngineClient
-from mediagen import write_video
 
 CLIENTS = 8
 SHOTS = [(0, 20), (10, 34), (30, 45), (5, 50)]

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from chainedbackend import SEGMENT_DELAY, SEGMENT_LOG, ChainedBackend
+from enginehelp import engine_thread
+from mediagen import write_video
+
 from dreamstyle.frames import iter_frames
 from dreamstyle.v1 import engine_pb2 as pb
-from enginehelp import engine_thread
 from engine.render import ShotRequest, render_shot
 from host_plugin.client import EngineCallError, EngineClient
-from mediagen import write_video
 
 HERE = Path(__file__).parent
 FRAMES = 60

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.backends.base import BackendConfig
 from engine.chain import SegmentDone
 from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.store import JobStore
 from engine.workers import Backends, LocalRunner
-from engine.backends.base import BackendConfig
 
 
 def request(tmp_path: Path, key: str = "k") -> ShotRequest:

@@ -15,16 +15,17 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from dreamstyle.frames import iter_frames  # noqa: E402
-from dreamstyle.v1 import engine_pb2 as pb  # noqa: E402
-from engine.backends.base import BackendConfig  # noqa: E402
-from engine.backends.registry import create_backend  # noqa: E402
-from engine.farm import FarmError, RayRunner  # noqa: E402
-from engine.render import ShotRequest, render_shot  # noqa: E402
-from enginehelp import engine_thread  # noqa: E402
-from host_plugin.cli import main as host_main  # noqa: E402
-from host_plugin.client import EngineClient  # noqa: E402
-from mediagen import write_video  # noqa: E402
+from enginehelp import engine_thread
+from mediagen import write_video
+
+from dreamstyle.frames import iter_frames
+from dreamstyle.v1 import engine_pb2 as pb
+from engine.backends.base import BackendConfig
+from engine.backends.registry import create_backend
+from engine.farm import FarmError, RayRunner
+from engine.render import ShotRequest, render_shot
+from host_plugin.cli import main as host_main
+from host_plugin.client import EngineClient
 
 FRAMES = 193  # four classic segments of 49 frames
 

@@ -4,13 +4,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from chainedbackend import ChainedBackend
+from mediagen import write_video
+
 from dreamstyle.frames import iter_frames
 from engine.backends.passthrough import PassthroughBackend
 from engine.chain import Cancelled, Resume, stylize_shot
 from engine.render import ShotRequest, render_shot, segment_path
-from mediagen import write_video
 
 
 def frames(n):
