@@ -40,6 +40,9 @@ class Shot:
     record: TimeRange
     """Relative to the timeline's start, at the timeline's rate."""
     clip: ClipRef | None = field(default=None, compare=False, repr=False)
+    transition_in: Transition | None = None
+    """A dissolve or wipe detected in the source between the previous shot and this one: both are
+    rendered through its frames (this shot's head, the previous shot's tail) and cross-dissolved."""
 
     @property
     def frames(self) -> int:
@@ -79,11 +82,25 @@ def _frames(time: RationalTime, rate: Fraction) -> int:
     return round(Fraction(time.to_seconds()).limit_denominator(10**9) * rate)
 
 
-def _split(start: int, end: int, settings: DetectionSettings | None, media: Path) -> tuple[list[int], list[Transition]]:
+def _split(
+    start: int, end: int, settings: DetectionSettings | None, media: Path
+) -> tuple[list[int], dict[int, Transition], list[Transition]]:
+    """Shot bounds (cuts, and the middle of each detected transition), the dissolves/wipes by the bound
+    they straddle, and every transition found. A fade is split at its middle and rendered as it is.
+    """
     if settings is None:
-        return [start, end], []
+        return [start, end], {}, []
     found = detect(media, start, end, settings)
-    return [start, *found.cuts, end], list(found.transitions)
+    middles = {(t.start_frame + t.end_frame) // 2: t for t in found.transitions}
+    blends = {bound: t for bound, t in middles.items() if t.kind != "fade"}
+    return sorted({start, *found.cuts, *middles, end}), blends, list(found.transitions)
+
+
+def _blend_handles(first: int, last: int, blends: dict[int, Transition]) -> tuple[int, int]:
+    """Frames a shot is rendered beyond its bounds to run through a detected dissolve on either side."""
+    head = first - blends[first].start_frame if first in blends else 0
+    tail = blends[last].end_frame - last if last in blends else 0
+    return head, tail
 
 
 def plan_shots(
@@ -115,7 +132,7 @@ def plan_shots(
                     f"clip {clip.name}: uses frames [{start}, {end}) but {media.name} has {info.frames}; "
                     "relink it to the full-length media."
                 )
-            bounds, found = _split(start, end, detection, media)
+            bounds, blends, found = _split(start, end, detection, media)
         except (MediaNotFound, MediaError, ShotDetectionError) as exc:
             problems.append(ClipProblem(clip.name, str(exc)))
             continue
@@ -125,6 +142,7 @@ def plan_shots(
         to_timeline = exact_rate(timeline_rate) / info.rate
         clip_in = round(clip.record.start_time.value_rescaled_to(timeline_rate))
         for first, last in zip(bounds, bounds[1:]):
+            blend_head, blend_tail = _blend_handles(first, last, blends)
             record_in = clip_in + round((first - start) * to_timeline)
             record_out = clip_in + round((last - start) * to_timeline)
             record = TimeRange(RationalTime(record_in, timeline_rate), RationalTime(record_out - record_in, timeline_rate))
@@ -137,10 +155,11 @@ def plan_shots(
                     rate=info.rate,
                     start=first,
                     end=last,
-                    head=min(head_room, first) if first == start else 0,
-                    tail=min(tail_room, info.frames - last) if last == end else 0,
+                    head=min(head_room, first) if first == start else blend_head,
+                    tail=min(tail_room, info.frames - last) if last == end else blend_tail,
                     record=record,
                     clip=clip,
+                    transition_in=blends.get(first),
                 )
             )
     return Plan(shots, problems, transitions, exact_rate(timeline_rate))
@@ -149,7 +168,7 @@ def plan_shots(
 def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
     """The shots found inside a plain media file (no timeline)."""
     info = probe(media)
-    bounds, found = _split(0, info.frames, detection, media)
+    bounds, blends, found = _split(0, info.frames, detection, media)
     rate = float(info.rate)
     shots = [
         Shot(
@@ -160,9 +179,10 @@ def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
             rate=info.rate,
             start=a,
             end=b,
-            head=0,
-            tail=0,
+            head=_blend_handles(a, b, blends)[0],
+            tail=_blend_handles(a, b, blends)[1],
             record=TimeRange(RationalTime(a, rate), RationalTime(b - a, rate)),
+            transition_in=blends.get(a),
         )
         for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
     ]

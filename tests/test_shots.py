@@ -143,6 +143,12 @@ def test_cache_makes_a_second_run_instant(cuts_clip, tmp_path, monkeypatch):
         detect(cuts_clip, 0, 145, DetectionSettings("adaptive", 2.5, cache_dir=tmp_path / "cache"))
 
 
+def test_combined_without_torch_keeps_clear_decisions(cuts_clip, monkeypatch, caplog):
+    monkeypatch.setattr("host_plugin.shots.combined._transnet_available", lambda: False)
+    assert detect(cuts_clip, 0, 145).cuts == (40, 70, 120)
+    assert "dreamstyle[detect]" in caplog.text
+
+
 def test_transnet_model_leaves_torch_settings_alone():
     code = (
         "import random, numpy as np, torch\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import SettingsError
 from ..pipeline import StyleSettings
-from ..shots import DETECTORS, DetectionSettings
+from ..shots import DETECTORS, DetectionSettings, default_cache_dir
 from ..stylize import EngineSettings
 from ..timeline.media import PathMap
 
@@ -61,7 +61,7 @@ def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
             minimum = {"min_shot_seconds": float(text[:-1])} if text.endswith("s") else {"min_shot_frames": int(text)}
         except ValueError:
             raise SettingsError(f"--min-shot {args.min_shot!r}: give frames (15) or seconds (0.6s)") from None
-    return DetectionSettings(detector=args.detector, threshold=args.threshold, **minimum)
+    return DetectionSettings(detector=args.detector, threshold=args.threshold, cache_dir=default_cache_dir(), **minimum)
 
 
 def style_settings(args: argparse.Namespace) -> StyleSettings:

@@ -5,6 +5,7 @@ frames [start, end) in a single decode pass.
 """
 
 from .base import Detection, DetectionSettings, Detector, DetectorNotFound, ShotDetectionError, Transition
+from .cache import default_cache_dir
 from .detection import MediaUnreadable, detect
 from .registry import DETECTORS
 
@@ -17,5 +18,6 @@ __all__ = [
     "MediaUnreadable",
     "ShotDetectionError",
     "Transition",
+    "default_cache_dir",
     "detect",
 ]

