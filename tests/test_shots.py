@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
-from mediagen import write_video
+from mediagen import scene_frame, write_video
 from shotgen import synthetic, write_edit
 
 from host_plugin.shots import (
@@ -129,6 +131,18 @@ def test_flashes_are_not_cuts(tmp_path):
     flashed = lambda t: scene(t) // 4 + 190 if t in (30, 31) else scene(t)
     truth = write_edit(tmp_path / "flash.mp4", [(flashed, 60), (synthetic(2), 40)], [("cut", 0)])
     assert detect(tmp_path / "flash.mp4", 0, truth.frames).cuts == (60,)
+
+
+def test_a_fast_blurred_pan_is_not_a_cut(tmp_path):
+    still = scene_frame(3, 0, 960, 180)
+
+    def whip(t: int) -> np.ndarray:  # 40 pixels a frame for 10 frames, with motion blur
+        x = 20 + t + min(max(t - 30, 0), 10) * 40
+        frame = still[:, x : x + 320]
+        return np.ascontiguousarray(cv2.blur(frame, (41, 1)) if 30 <= t < 40 else frame)
+
+    truth = write_edit(tmp_path / "whip.mp4", [(whip, 80)], [])
+    assert detect(tmp_path / "whip.mp4", 0, truth.frames) == Detection()
 
 
 def test_cache_makes_a_second_run_instant(cuts_clip, tmp_path, monkeypatch):
