@@ -20,6 +20,7 @@ from engine.backends.registry import BACKENDS
 
 SEGMENT_DELAY = "DREAMSTYLE_TEST_SEGMENT_DELAY"
 SEGMENT_LOG = "DREAMSTYLE_TEST_SEGMENT_LOG"
+FAIL_ONCE = "DREAMSTYLE_TEST_FAIL_ONCE"
 
 
 class ChainedBackend(Backend):
@@ -39,8 +40,13 @@ class ChainedBackend(Backend):
     calls = 0
 
     def render_segment(self, frames, condition, guidance, seed, params):
-        """Sleeps $DREAMSTYLE_TEST_SEGMENT_DELAY s; logs the first frame's stamp to $DREAMSTYLE_TEST_SEGMENT_LOG."""
+        """Sleeps $DREAMSTYLE_TEST_SEGMENT_DELAY s; logs the first frame's stamp to $DREAMSTYLE_TEST_SEGMENT_LOG;
+        fails once when the file $DREAMSTYLE_TEST_FAIL_ONCE names exists (and removes it)."""
         ChainedBackend.calls += 1
+        marker = Path(os.environ.get(FAIL_ONCE, "/nonexistent"))
+        if ChainedBackend.calls > 3 and marker.exists():
+            marker.unlink()
+            raise RuntimeError("the GPU fell off the bus")
         time.sleep(float(os.environ.get(SEGMENT_DELAY, "0")))
         if os.environ.get(SEGMENT_LOG):
             from mediagen import frame_number

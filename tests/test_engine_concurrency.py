@@ -1,12 +1,14 @@
 """Eight clients at once, submitting the same and different shots: every shot renders exactly once,
-none is lost, and every client sees the one job of each key through to its end."""
+none is lost, and every client sees the one job of each key through to its end. Priorities order
+the queue; a failed shot keeps its segments and a resubmit resumes there."""
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from chainedbackend import ChainedBackend
+from chainedbackend import FAIL_ONCE, SEGMENT_DELAY, ChainedBackend
 from enginehelp import engine_thread
 from mediagen import write_video
 
@@ -57,3 +59,52 @@ def test_eight_clients_same_and_different_shots(tmp_path, monkeypatch):
         assert probe(Path(job.result.path)).frames == job.frames_total
     expected = sum(len(segment_bounds(end - start, ChainedBackend.segment_frames)) for start, end in SHOTS)
     assert ChainedBackend.calls - before == expected, "a shot rendered twice"
+
+
+def shot_request(media: Path, key: str, start: int, end: int, priority: int = 0) -> pb.SubmitShotRequest:
+    return pb.SubmitShotRequest(
+        idempotency_key=key,
+        shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=start, end_frame=end, label=key),
+        backend="chained",
+        priority=priority,
+        output=pb.OutputSpec(directory=str(media.parent), name=key),
+    )
+
+
+def test_priorities_order_the_queue(tmp_path, monkeypatch):
+    from engine.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    monkeypatch.setenv(SEGMENT_DELAY, "0.1")
+    media = write_video(tmp_path / "m" / "clip.mp4", [40])
+    with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
+        blocker = client.submit(shot_request(media, "blocker", 0, 30)).job.job_id
+        low = client.submit(shot_request(media, "low", 0, 10, priority=-5)).job.job_id
+        high = client.submit(shot_request(media, "high", 0, 10, priority=5)).job.job_id
+        for job_id in (blocker, low, high):
+            list(client.watch(job_id))
+        jobs = {job.idempotency_key: job for job in client.list_jobs()}
+    assert {job.state for job in jobs.values()} == {pb.JOB_STATE_DONE}
+    assert os.path.getmtime(jobs["high"].result.path) < os.path.getmtime(jobs["low"].result.path)
+
+
+def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path, monkeypatch):
+    from engine.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    marker = tmp_path / "fail"
+    marker.write_text("")
+    monkeypatch.setenv(FAIL_ONCE, str(marker))
+    monkeypatch.setattr(ChainedBackend, "calls", 0)
+    media = write_video(tmp_path / "m" / "clip.mp4", [40])
+    with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
+        job = client.submit(shot_request(media, "flaky", 0, 40)).job
+        failed = list(client.watch(job.job_id))[-1].job
+        assert failed.state == pb.JOB_STATE_FAILED and "fell off the bus" in failed.error
+        assert failed.segments_done == 3 and (tmp_path / "state" / "work" / job.job_id / "segment_00002.npy").exists()
+        again = client.submit(shot_request(media, "flaky", 0, 40))
+        assert again.created and again.job.job_id == job.job_id
+        done = list(client.watch(job.job_id))[-1].job
+    assert done.state == pb.JOB_STATE_DONE and probe(Path(done.result.path)).frames == 40
+    assert ChainedBackend.calls == len(segment_bounds(40, ChainedBackend.segment_frames)) + 1, "segments 0-2 not redone"
+    assert not (tmp_path / "state" / "work" / job.job_id).exists()
