@@ -77,16 +77,19 @@ def stylize(
     """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others."""
     style.check()
     out_dir = out_dir or timeline.parent / f"{timeline.stem}_dreamstyle"
-    edit = load_edit(timeline, media_dirs, path_maps)
-    plan = plan_edit(edit, detection, handles)
-    on_plan(plan)
-    report = Report(edit, plan, out_dir)
-    if not plan.shots:
-        return report
-    roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
-    roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
     with ExitStack() as stack:
-        client = connect(engine, stack, out_dir / ".engine", sorted(roots))
+        # A named engine is checked first, so a wrong address fails before a long detection pass.
+        client = connect(engine, stack, out_dir / ".engine", []) if engine.address else None
+        edit = load_edit(timeline, media_dirs, path_maps)
+        plan = plan_edit(edit, detection, handles)
+        on_plan(plan)
+        report = Report(edit, plan, out_dir)
+        if not plan.shots:
+            return report
+        if client is None:
+            roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
+            roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
+            client = connect(engine, stack, out_dir / ".engine", sorted(roots))
         stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
         renderer = Renderer(client, out_dir, stream_media=stream, priority=engine.priority)
         report.results = renderer.render(plan.shots, style, on_update)
