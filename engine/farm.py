@@ -97,7 +97,6 @@ class RayRunner:
 
     def __init__(self, address: str, config: BackendConfig, *, workers: int | None = None, gpus: float = 1.0) -> None:
         ray = self._ray = _ray()
-        self.address = address
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
             ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
