@@ -4,8 +4,8 @@
    `--farm local --farm-gpus 0`, the shots go through gRPC like any client's, the clock runs from the
    first submit to the last shot done. Target: 2 workers >= 1.7x on 2 cores.
 2. Streaming a rendered clip's bytes with DownloadResult from an engine process against a plain loopback
-   socket copy of the same bytes from another process (1 MiB reads, written to a file), in the same
-   run. Target: gRPC >= 0.7x.
+   socket copy of the same bytes from another process (1 MiB reads, written to a file), interleaved
+   three times in the same run, best of each. Target: gRPC >= 0.7x.
 
 Run: `.venv/bin/python benchmarks/farm_scaling.py [--shots 8] [--frames 97] [--stream-mib 512]`.
 """
@@ -39,6 +39,7 @@ from host_plugin.client import EngineClient
 from host_plugin.local_engine import LocalEngine
 
 CHUNK = 1 << 20
+REPEATS = 3
 
 
 def make_media(path: Path, frames: int, width: int = 480, height: int = 270) -> Path:
@@ -140,10 +141,12 @@ def grpc_download_seconds(work: Path, size_mib: int) -> tuple[float, float]:
         result = Path(list(client.watch(job_id))[-1].job.result.path)
         with open(result, "ab") as out:  # a big clip: the transfer, not the render, is measured
             out.write(os.urandom(size_mib << 20))
-        socket_s = socket_copy_seconds(result, work / "socket_copy.bin")
-        started = time.perf_counter()
-        client.download(job_id, work / "grpc_copy.mp4")
-        grpc_s = time.perf_counter() - started
+        socket_s = grpc_s = float("inf")
+        for _ in range(REPEATS):  # interleaved, best of each: the machine is shared
+            socket_s = min(socket_s, socket_copy_seconds(result, work / "socket_copy.bin"))
+            started = time.perf_counter()
+            client.download(job_id, work / "grpc_copy.mp4")
+            grpc_s = min(grpc_s, time.perf_counter() - started)
     assert (work / "grpc_copy.mp4").stat().st_size == result.stat().st_size == (work / "socket_copy.bin").stat().st_size
     return grpc_s, socket_s
 
