@@ -2,12 +2,13 @@
 
 1. Shots per minute with 1 and then 2 local Ray CPU workers on the same timeline: the engine runs with
    `--farm local --farm-gpus 0`, the shots go through gRPC like any client's, the clock runs from the
-   first submit to the last shot done. Target: 2 workers >= 1.7x on 2 cores.
+   first submit to the last shot done; the two runs alternate `--rounds` times, best of each.
+   Target: 2 workers >= 1.7x on 2 cores.
 2. Streaming a rendered clip's bytes with DownloadResult from an engine process against a plain loopback
    socket copy of the same bytes from another process (1 MiB reads, written to a file), interleaved
    three times in the same run, best of each. Target: gRPC >= 0.7x.
 
-Run: `.venv/bin/python benchmarks/farm_scaling.py [--shots 8] [--frames 97] [--stream-mib 512]`.
+Run: `.venv/bin/python benchmarks/farm_scaling.py [--shots 8] [--frames 97] [--rounds 2] [--stream-mib 512]`.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--frames", type=int, default=97, help="frames per shot (classic segments are 49)")
     parser.add_argument("--stream-mib", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=2, help="1- and 2-worker runs, interleaved; best of each")
     args = parser.parse_args()
     import ray
 
@@ -164,8 +166,10 @@ def main() -> None:
         media = make_media(work / "timeline_media.mp4", args.frames + 8 * args.shots)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
-            one = shots_per_minute(media, args.shots, args.frames, 1, work)
-            two = shots_per_minute(media, args.shots, args.frames, 2, work)
+            one = two = 0.0
+            for round_ in range(args.rounds):  # interleaved, best of each: the machine is shared
+                one = max(one, shots_per_minute(media, args.shots, args.frames, 1, work / f"r{round_}"))
+                two = max(two, shots_per_minute(media, args.shots, args.frames, 2, work / f"r{round_}"))
         finally:
             ray.shutdown()
         grpc_s, socket_s = grpc_download_seconds(work, args.stream_mib)
