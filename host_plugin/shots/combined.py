@@ -6,7 +6,8 @@ dissolves; TransNetV2 sees dissolves and shrugs off pans, at a fraction of the s
 
 1. on 48x27 thumbnails: the step ratio (cut candidates), whether the picture comes back within a few
    frames (a flash, not a cut), colour-histogram gradualness (dissolve candidates), and dark dips (fades);
-2. clear cuts (a large, isolated step that does not come back) are taken as they are;
+2. clear cuts (a large, isolated step that does not come back) and clear dissolves/wipes (a gradual
+   colour change whose frames fit a mix of its two ends, or a moving edge) are taken as they are;
 3. TransNetV2 runs only on spans around unclear cut candidates and gradual candidates, with its own
    25 frames of context: it confirms or drops those candidates and gives each transition its extent.
    Without the `detect` extra (no torch on a host install), unclear cuts are kept and unclear gradual
@@ -30,7 +31,7 @@ RATIO_CANDIDATE, STEP_CANDIDATE = 4.0, 3.0  # a step this many times its neighbo
 RATIO_CLEAR, RETURN_CLEAR = 10.0, 0.9  # a cut without asking TransNetV2
 FLASH_RETURN = 0.6  # the picture coming back within 4 frames to under this share of the step: a flash
 GRADUAL_CANDIDATE, GRADUAL_CLEAR = 0.1, 0.15  # colour-histogram gradualness (see features)
-BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a mix of its two ends this well (see features)
+BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a steady mix of its two ends this well (see features)
 CUT_CONFIRM = 0.01  # TransNetV2's probability that confirms an unclear cut candidate
 MARGIN = 8  # frames around a candidate that TransNetV2 scores
 
@@ -96,7 +97,7 @@ def combine(
             extent
             and extent[1] - extent[0] >= 3
             and float(gradualness[s:e].max()) >= GRADUAL_CLEAR
-            and (kind == "wipe" or features.blend_residual(thumbs, *extent) <= BLEND_CLEAR)
+            and (kind == "wipe" or all(fit <= BLEND_CLEAR for fit in features.blend_fit(thumbs, *extent)))
         ):
             transitions.append(Transition(kind, *extent))
         else:

@@ -59,12 +59,17 @@ def gradualness(hist: np.ndarray, reach: int = 8) -> np.ndarray:
     return span - largest
 
 
-def blend_extent(hist: np.ndarray, lo: int, hi: int, share: float = 0.15) -> tuple[int, int] | None:
+def blend_extent(
+    hist: np.ndarray, lo: int, hi: int, share: float = 0.15, apart_min: float = 0.2
+) -> tuple[int, int] | None:
     """[start, end) of the frames in [lo, hi) that are like neither frame lo nor frame hi - 1
-    (further than `share` of their distance from both), or None when there are none.
+    (further than `share` of their distance from both), or None when there are none or when those two
+    frames' colours are less than `apart_min` apart (not two different shots).
     """
     first, last = hist[lo], hist[hi - 1]
     apart = 0.5 * np.abs(first - last).sum()
+    if apart < apart_min:
+        return None
     span = hist[lo:hi]
     away = (0.5 * np.abs(span - first).sum(axis=1) > share * apart) & (
         0.5 * np.abs(span - last).sum(axis=1) > share * apart
@@ -73,19 +78,22 @@ def blend_extent(hist: np.ndarray, lo: int, hi: int, share: float = 0.15) -> tup
     return (lo + int(inside[0]), lo + int(inside[-1]) + 1) if len(inside) else None
 
 
-def blend_residual(thumbs: np.ndarray, start: int, end: int) -> float:
-    """How badly frames [start, end) fit a mix of frames start - 1 and end (0: a perfect dissolve,
-    near 1 or more: the picture moved or changed some other way), relative to their difference.
+def blend_fit(thumbs: np.ndarray, start: int, end: int) -> tuple[float, float]:
+    """How well frames [start, end) fit a dissolve from frame start - 1 to frame end: each frame is
+    a + alpha * (b - a) plus a residual. Returns the median residual relative to |b - a| (0 for a pure
+    mix; near 1 when the picture moved or changed some other way) and the mean distance of the alphas
+    from a steady ramp (0 to 1 across the frames: small for a dissolve, large for a hold then a cut).
     """
     a, b = thumbs[max(0, start - 1)].astype(np.float32), thumbs[min(len(thumbs) - 1, end)].astype(np.float32)
     direction = (b - a).ravel()
     norm = float(direction @ direction)
     if norm == 0:
-        return float("inf")
+        return float("inf"), float("inf")
     frames = thumbs[start:end].astype(np.float32).reshape(end - start, -1) - a.ravel()
     alpha = np.clip(frames @ direction / norm, 0, 1)
     residual = np.linalg.norm(frames - alpha[:, None] * direction, axis=1) / np.sqrt(norm)
-    return float(np.median(residual))
+    ramp = np.arange(1, end - start + 1) / (end - start + 1)
+    return float(np.median(residual)), float(np.abs(alpha - ramp).mean())
 
 
 def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[tuple[int, int]]:
