@@ -143,25 +143,32 @@ class JobStore:
         self._run("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def add_segment(self, job_id: str, done: SegmentDone) -> None:
-        """Records a finished segment with what the next one needs to resume."""
+        """Records a finished segment with what the next one needs to resume; earlier segments drop
+        their condition frames (only the last is ever resumed from), so the file stays small."""
         anchor = np.stack(done.anchor) if done.anchor is not None else None
-        self._run(
-            "INSERT OR REPLACE INTO segments (job_id, idx, condition, anchor) VALUES (?, ?, ?, ?)",
-            (job_id, done.index, _array_bytes(done.condition), _array_bytes(anchor)),
-        )
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO segments (job_id, idx, condition, anchor) VALUES (?, ?, ?, ?)",
+                (job_id, done.index, _array_bytes(done.condition), _array_bytes(anchor)),
+            )
+            self._db.execute(
+                "UPDATE segments SET condition = NULL, anchor = NULL WHERE job_id = ? AND idx < ?", (job_id, done.index)
+            )
+            self._db.execute("COMMIT")
 
     def resume_point(self, job_id: str) -> Resume | None:
-        """Where `job_id` restarts: after its last segment of an unbroken run from segment 0."""
-        rows = self._run("SELECT idx, condition, anchor FROM segments WHERE job_id = ? ORDER BY idx", (job_id,))
-        last = None
-        for expected, row in enumerate(rows):
-            if row[0] != expected:
-                break
-            last = row
-        if last is None:
+        """Where `job_id` restarts: after its last segment, when every segment before it is recorded."""
+        rows = self._run(
+            "SELECT idx, condition, anchor, (SELECT COUNT(*) FROM segments WHERE job_id = ?) FROM segments "
+            "WHERE job_id = ? ORDER BY idx DESC LIMIT 1",
+            (job_id, job_id),
+        )
+        if not rows or rows[0][3] != rows[0][0] + 1:
             return None
-        anchor = _array(last[2])
-        return Resume(last[0] + 1, _array(last[1]), (anchor[0], anchor[1]) if anchor is not None else None)
+        index, condition, anchor, _ = rows[0]
+        kept = _array(anchor)
+        return Resume(index + 1, _array(condition), (kept[0], kept[1]) if kept is not None else None)
 
     def clear_segments(self, job_id: str) -> None:
         self._run("DELETE FROM segments WHERE job_id = ?", (job_id,))

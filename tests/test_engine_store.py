@@ -33,11 +33,14 @@ def test_jobs_and_segments_round_trip(tmp_path):
     condition = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
     anchor = (np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0]))
     assert store.resume_point("j2") is None
-    for index in (0, 1, 3):  # segment 2 never finished: resume after 1
+    for index in (0, 1, 2):
         store.add_segment("j2", SegmentDone(index, 5, 10, 37, condition, condition + index, anchor))
     resume = store.resume_point("j2")
-    assert resume.segment == 2 and (resume.condition == condition + 1).all()
-    assert all((a == b).all() for a, b in zip(resume.anchor, anchor))
+    assert resume.segment == 3 and (resume.condition == condition + 2).all()
+    assert all((a == b).all() for a, b in zip(resume.anchor, anchor, strict=True))
+    assert store._run("SELECT COUNT(*) FROM segments WHERE condition IS NOT NULL") == [(1,)], "only the last is kept"
+    store.add_segment("j2", SegmentDone(4, 5, 10, 37, condition, None, None))
+    assert store.resume_point("j2") is None, "segment 3 is missing: start over"
     store.clear_segments("j2")
     assert store.resume_point("j2") is None
     store.close()
