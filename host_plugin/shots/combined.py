@@ -19,13 +19,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable
-from fractions import Fraction
 
 import numpy as np
 
 from . import features
-from .base import Detection, Detector, Transition
-from .transnet import CONTEXT, SIZE, boundaries, predict_span, runs
+from .base import Detection, Transition
+from .transnet import CONTEXT, ThumbnailDetector, boundaries, predict_span, runs
 
 RATIO_CANDIDATE, STEP_CANDIDATE = 4.0, 3.0  # a step this many times its neighbours' and this large
 RATIO_CLEAR, RETURN_CLEAR = 10.0, 0.9  # a cut without asking TransNetV2
@@ -40,30 +39,17 @@ log = logging.getLogger(__name__)
 Scorer = Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]]
 
 
-class CombinedDetector(Detector):
+class CombinedDetector(ThumbnailDetector):
     """Step ratios + flash check + fades from brightness + TransNetV2 where unsure (see module doc)."""
 
     name = "combined"
     default_threshold = 0.5  # TransNetV2's transition probability
     finds = frozenset({"cut", "dissolve", "fade"})
 
-    def __init__(self, rate: Fraction, min_shot: int, threshold: float | None = None) -> None:
-        super().__init__(rate, min_shot, threshold)
-        self.first: int | None = None
-        self.thumbs: list[np.ndarray] = []
-
-    def frame_size(self, width: int, height: int) -> tuple[int, int]:
-        return SIZE
-
-    def push(self, index: int, frame: np.ndarray) -> None:
-        if self.first is None:
-            self.first = index
-        self.thumbs.append(frame)
-
     def finish(self) -> Detection:
         if self.first is None:
             return Detection()
-        cuts, transitions = combine(np.stack(self.thumbs), self.threshold, self.min_shot)
+        cuts, transitions = combine(np.stack(self.frames), self.threshold, self.min_shot)
         self.cuts = [self.first + c for c in cuts]
         self.transitions = [
             Transition(t.kind, self.first + t.start_frame, self.first + t.end_frame) for t in transitions

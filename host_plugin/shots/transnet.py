@@ -8,6 +8,7 @@ which are put back as they were.
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -100,16 +101,11 @@ def boundaries(
     return cuts, transitions
 
 
-class TransNetV2Detector(Detector):
-    """TransNetV2 over every frame of the range (see `boundaries`)."""
+class ThumbnailDetector(Detector):
+    """Keeps every frame of the range as a 48x27 RGB thumbnail (4 KB a frame) for `finish`."""
 
-    name = "transnetv2"
-    default_threshold = 0.5
-    finds = frozenset({"cut", "dissolve", "fade"})
-
-    def __init__(self, rate: Any, min_shot: int, threshold: float | None = None) -> None:
+    def __init__(self, rate: Fraction, min_shot: int, threshold: float | None = None) -> None:
         super().__init__(rate, min_shot, threshold)
-        load_model()
         self.first: int | None = None
         self.frames: list[np.ndarray] = []
 
@@ -120,6 +116,18 @@ class TransNetV2Detector(Detector):
         if self.first is None:
             self.first = index
         self.frames.append(frame)
+
+
+class TransNetV2Detector(ThumbnailDetector):
+    """TransNetV2 over every frame of the range (see `boundaries`)."""
+
+    name = "transnetv2"
+    default_threshold = 0.5
+    finds = frozenset({"cut", "dissolve", "fade"})
+
+    def __init__(self, rate: Fraction, min_shot: int, threshold: float | None = None) -> None:
+        super().__init__(rate, min_shot, threshold)
+        load_model()
 
     def finish(self) -> Detection:
         if not self.frames or self.first is None:
