@@ -14,7 +14,16 @@ from .jobs import Job, JobState
 from .render import ShotRequest
 from .storage import Storage
 
-__all__ = ["GUIDANCE_TO_PB", "LIMITS", "STATE_FROM_PB", "InvalidRequest", "job_to_pb", "limits", "shot_request"]
+__all__ = [
+    "GUIDANCE_TO_PB",
+    "LIMITS",
+    "STATE_FROM_PB",
+    "InvalidRequest",
+    "check_upload_header",
+    "job_to_pb",
+    "limits",
+    "shot_request",
+]
 
 
 class InvalidRequest(ValueError):
@@ -54,6 +63,7 @@ _STATE_TO_PB = {
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 _TIMECODE = re.compile(r"\d\d:\d\d:\d\d[:;]\d\d")
 _STEM = re.compile(r"[^A-Za-z0-9._ -]+")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _check(ok: bool, field: str, problem: str) -> None:
@@ -117,6 +127,12 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         timecode=msg.output.timecode or None,
         priority=msg.priority,
     )
+
+
+def check_upload_header(header: pb.UploadHeader) -> None:
+    """Validates an upload's header; the size limit is the storage's to enforce."""
+    _check(0 < len(header.filename) <= 255 and "\0" not in header.filename, "header.filename", "must be 1-255 characters, no NUL")
+    _check(not header.sha256 or bool(_SHA256.fullmatch(header.sha256)), "header.sha256", "must be 64 hex digits")
 
 
 def job_to_pb(job: Job, storage: Storage | None = None) -> pb.Job:

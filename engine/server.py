@@ -19,7 +19,15 @@ from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 from .auth import TokenAuth, UnsafeConfig, check_exposure, server_credentials
 from .backends.base import BackendConfig, BackendError
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
-from .convert import GUIDANCE_TO_PB, STATE_FROM_PB, InvalidRequest, job_to_pb, limits, shot_request
+from .convert import (
+    GUIDANCE_TO_PB,
+    STATE_FROM_PB,
+    InvalidRequest,
+    check_upload_header,
+    job_to_pb,
+    limits,
+    shot_request,
+)
 from .jobs import JobManager, JobNotFound, JobState, QueueFull
 from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
 from .store import JobStore
@@ -158,6 +166,7 @@ class EngineService(pb_grpc.EngineServicer):
             if first is None or first.WhichOneof("part") != "header":
                 raise InvalidRequest("header: the first message of an upload must be its header")
             header = first.header
+            check_upload_header(header)
 
             async def chunks() -> AsyncIterator[bytes]:
                 async for message in request_iterator:
