@@ -27,10 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .base import BackendConfig, BackendError
+from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
 
 __all__ = [
     "Box",
+    "DiffusionBackend",
     "check_numbers",
     "folder_missing",
     "gpu_missing",
@@ -211,3 +212,32 @@ def load_pipeline(
     else:
         pipe.to(device)
     return pipe, device
+
+
+class DiffusionBackend(Backend):
+    """What the diffusion backends share: all three guidances, 81-frame segments, lazy pipelines."""
+
+    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    segment_frames = 81
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        super().__init__(config)
+        self._pipe: Any = None
+        self._device = "cpu"
+
+    def _require_ready(self) -> None:
+        """Raises BackendError naming what `missing()` still finds, before anything loads."""
+        needs = self.missing(self.config)
+        if needs:
+            raise BackendError(f"backend {self.name!r} cannot run: needs {'; '.join(needs)}.")
+
+    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
+        super().check(guidance, params)
+        check_numbers(self.config, params)
+
+    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
+        """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
+        if guidance.first_frame is None:
+            return None
+        height, width = source_first.shape[:2]
+        return cv2.resize(guidance.first_frame, (width, height), interpolation=cv2.INTER_AREA)

@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from . import _diffusion as dif
-from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
+from .base import BackendConfig, Guidance
 
 __all__ = ["DreamStyleBackend"]
 
@@ -54,17 +53,9 @@ def _adapter_problem(adapter: Path, model_dir: Path | None) -> str | None:
     return None
 
 
-class DreamStyleBackend(Backend):
+class DreamStyleBackend(dif.DiffusionBackend):
     name = "dreamstyle"
     description = "DreamStyle: Wan2.1 I2V V2V with a token-specific LoRA (text, style image, first frame)."
-    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
-    segment_frames = 81
-
-    def __init__(self, config: BackendConfig | None = None) -> None:
-        super().__init__(config)
-        self._pipe: Any = None
-        self._device = "cpu"
-
     @classmethod
     def missing(cls, config: BackendConfig) -> list[str]:
         needs = dif.ml_missing() + dif.folder_missing(config.model_dir, WHAT, _i2v_problem)
@@ -82,9 +73,7 @@ class DreamStyleBackend(Backend):
     def pipeline(self) -> Any:
         """The loaded `WanV2VPipeline` (loads on first use, after `missing()` found nothing to fix)."""
         if self._pipe is None:
-            needs = self.missing(self.config)
-            if needs:
-                raise BackendError(f"backend 'dreamstyle' cannot run: needs {'; '.join(needs)}.")
+            self._require_ready()
             from ..models.wan_v2v import WanV2VPipeline
 
             self._pipe, self._device = dif.load_pipeline(WanV2VPipeline, self.config, self._adapter)
@@ -97,17 +86,6 @@ class DreamStyleBackend(Backend):
         router = load_token_lora(transformer, self.config.adapter)
         merge_token_lora(transformer)
         return router
-
-    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
-        super().check(guidance, params)
-        dif.check_numbers(self.config, params)
-
-    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
-        """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
-        if guidance.first_frame is None:
-            return None
-        height, width = source_first.shape[:2]
-        return cv2.resize(guidance.first_frame, (width, height), interpolation=cv2.INTER_AREA)
 
     def render_segment(
         self,

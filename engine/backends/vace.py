@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
 from . import _diffusion as dif
-from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
+from .base import BackendConfig, Guidance
 
 __all__ = ["VaceBackend"]
 
@@ -28,17 +27,13 @@ def _vace_problem(config: dict[str, Any]) -> str | None:
     return None
 
 
-class VaceBackend(Backend):
+class VaceBackend(dif.DiffusionBackend):
     name = "vace"
     description = "Wan VACE (public weights): depth/pose control, kept stylized first frame, style reference."
-    guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
-    segment_frames = 81
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         super().__init__(config)
-        self._pipe: Any = None
         self._control: Any = None
-        self._device = "cpu"
 
     @classmethod
     def missing(cls, config: BackendConfig) -> list[str]:
@@ -50,9 +45,7 @@ class VaceBackend(Backend):
     def pipeline(self) -> Any:
         """The loaded `WanVACEPipeline` and control estimator (on first use)."""
         if self._pipe is None:
-            needs = self.missing(self.config)
-            if needs:
-                raise BackendError(f"backend 'vace' cannot run: needs {'; '.join(needs)}.")
+            self._require_ready()
             from diffusers import WanVACEPipeline
 
             from ..control import load_control
@@ -60,17 +53,6 @@ class VaceBackend(Backend):
             self._pipe, self._device = dif.load_pipeline(WanVACEPipeline, self.config)
             self._control = load_control(self.config.options, self._device)
         return self._pipe
-
-    def check(self, guidance: Guidance, params: dict[str, str]) -> None:
-        super().check(guidance, params)
-        dif.check_numbers(self.config, params)
-
-    def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
-        """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
-        if guidance.first_frame is None:
-            return None
-        height, width = source_first.shape[:2]
-        return cv2.resize(guidance.first_frame, (width, height), interpolation=cv2.INTER_AREA)
 
     def render_segment(
         self,
