@@ -56,6 +56,7 @@ def _adapter_problem(adapter: Path, model_dir: Path | None) -> str | None:
 class DreamStyleBackend(dif.DiffusionBackend):
     name = "dreamstyle"
     description = "DreamStyle: Wan2.1 I2V V2V with a token-specific LoRA (text, style image, first frame)."
+
     @classmethod
     def missing(cls, config: BackendConfig) -> list[str]:
         needs = dif.ml_missing() + dif.folder_missing(config.model_dir, WHAT, _i2v_problem)
