@@ -21,15 +21,15 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from engine.media import ClipWriter  # noqa: E402
+from footage import moving_texture  # noqa: E402
 from dreamstyle.frames import iter_frames, probe  # noqa: E402
 from host_plugin.client import EngineClient  # noqa: E402
 from host_plugin.local_engine import LocalEngine  # noqa: E402
@@ -37,24 +37,6 @@ from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit  
 
 RATE = Fraction(24000, 1001)
 W, H = 1920, 1080
-
-
-def make_media(path: Path, frames: int) -> Path:
-    """1080p H.264 with real motion and texture (so the encoder does real work)."""
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=RATE)
-    stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-    stream.options = {"preset": "ultrafast", "crf": "18", "g": "48"}
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (H // 8, W // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    for t in range(frames):
-        frame = np.roll(base, shift=(t * 3, t * 5), axis=(0, 1))
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
 
 
 def floor_seconds(media: Path, ranges: list[tuple[int, int]], out: Path) -> float:
@@ -105,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         per_shot = args.frames
-        media = make_media(tmp / "source.mp4", per_shot * args.shots + 10)
+        media = moving_texture(tmp / "source.mp4", per_shot * args.shots + 10, W, H)
         rate = float(RATE)
         timeline = otio.schema.Timeline("bench")
         track = otio.schema.Track("V1")
@@ -120,7 +102,7 @@ def main() -> None:
         floor = floor_seconds(media, ranges, tmp / "floor")
         pipe = pipeline_seconds(path, tmp / "pipe")
         frames = per_shot * args.shots
-        long_media = make_media(tmp / "long.mp4", per_shot * 10)
+        long_media = moving_texture(tmp / "long.mp4", per_shot * 10, W, H)
         short_mem = peak_rss_mib(long_media, per_shot, tmp)
         long_mem = peak_rss_mib(long_media, per_shot * 10, tmp)
     figures = {
