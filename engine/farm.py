@@ -16,7 +16,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,14 @@ class RayRunner:
         self._lock = threading.Lock()
         ray.get([a.where.remote() for a in self._actors])  # fail now, not at the first shot
 
-    def render(self, request, work_dir, resume, on_segment, cancelled) -> RenderResult:
+    def render(
+        self,
+        request: ShotRequest,
+        work_dir: Path,
+        resume: Resume | None,
+        on_segment: Callable[[SegmentDone], None],
+        cancelled: Callable[[], bool],
+    ) -> RenderResult:
         """Renders on an idle actor; an actor that dies costs only the segment it was rendering."""
         ray = self._ray
         attempt = 1
@@ -156,7 +163,15 @@ class RayRunner:
                 self._last.pop(request.key, None)
             self._idle.put(index)
 
-    def _run(self, actor, request, work_dir, resume, on_segment, cancelled) -> RenderResult:
+    def _run(
+        self,
+        actor: Any,
+        request: ShotRequest,
+        work_dir: Path,
+        resume: Resume | None,
+        on_segment: Callable[[SegmentDone], None],
+        cancelled: Callable[[], bool],
+    ) -> RenderResult:
         ray = self._ray
         stream = actor.render.remote(request, work_dir, resume)
         asked = False

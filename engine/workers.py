@@ -84,7 +84,14 @@ class LocalRunner:
         self._busy: dict[int, str] = {}
         self._lock = threading.Lock()
 
-    def render(self, request, work_dir, resume, on_segment, cancelled) -> RenderResult:
+    def render(
+        self,
+        request: ShotRequest,
+        work_dir: Path,
+        resume: Resume | None,
+        on_segment: Callable[[SegmentDone], None],
+        cancelled: Callable[[], bool],
+    ) -> RenderResult:
         with self._lock:
             slot = next(i for i in range(self.slots) if i not in self._busy)
             self._busy[slot] = request.label
