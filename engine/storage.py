@@ -43,6 +43,8 @@ class Storage:
         for folder in (self.uploads, self.results):
             folder.mkdir(parents=True, exist_ok=True)
         self.roots = [root.resolve() for root in media_roots] + [self.uploads, self.results]
+        for partial in self.uploads.glob("*/.*.partial"):  # uploads cut off by a killed engine
+            shutil.rmtree(partial.parent, ignore_errors=True)
 
     def resolve(self, path: str, what: str) -> Path:
         """The real path of `path` (symlinks and `..` resolved) if it lies inside a media root."""

@@ -95,6 +95,17 @@ def test_oversized_upload_is_refused(engine, tmp_path):
         assert len(client.upload(small)) == 32
 
 
+def test_uploads_cut_off_by_a_killed_engine_are_removed_at_start(tmp_path):
+    partial = tmp_path / "state" / "uploads" / ("a" * 32) / ".clip.mov.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half")
+    done = tmp_path / "state" / "uploads" / ("b" * 32) / "clip.mov"
+    done.parent.mkdir()
+    done.write_bytes(b"whole")
+    Storage([], tmp_path / "state")
+    assert not partial.parent.exists() and done.exists()
+
+
 def test_path_maps_translate_workstation_paths_both_ways(tmp_path):
     storage = Storage([tmp_path / "farm"], tmp_path / "state", [("/Volumes/Show", str(tmp_path / "farm"))])
     (tmp_path / "farm").mkdir()
