@@ -1,6 +1,7 @@
 """Durable jobs: an engine killed with SIGKILL mid-shot resumes at its last finished segment after a
 restart, the client's watch rides through it, the result equals an uninterrupted render frame for
-frame, and a finished job is never rendered again."""
+frame, a finished job is never rendered again, and re-running `dreamstyle stylize` after the engine and
+the client both died picks up the same job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -144,3 +146,39 @@ def test_a_client_that_goes_away_does_not_cancel_its_job(tmp_path, chained):
             with pytest.raises(EngineCallError) as missing:
                 other.get("nope")
             assert missing.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_rerunning_stylize_after_engine_and_client_died_picks_up_the_same_job(tmp_path):
+    import opentimelineio as otio
+    from opentimelineio.opentime import RationalTime, TimeRange
+
+    rate = 24000 / 1001
+    media = write_video(tmp_path / "media" / "clip.mp4", [70])
+    reference = otio.schema.ExternalReference(str(media), TimeRange(RationalTime(0, rate), RationalTime(70, rate)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("A", media_reference=reference,
+                                  source_range=TimeRange(RationalTime(2, rate), RationalTime(FRAMES, rate))))
+    timeline = otio.schema.Timeline("edit", tracks=[track])
+    edit = tmp_path / "media" / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(edit))
+    log = tmp_path / "segments.log"
+    engine = Engine(tmp_path / "state", tmp_path / "media", log)
+    address = engine.start()
+    command = [sys.executable, "-m", "dreamstyle.cli", "stylize", str(edit), "--engine", address, "--backend", "chained",
+               "--no-detect", "--out", str(tmp_path / "media" / "out")]
+    try:
+        client = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not log.exists() or len(log.read_text().splitlines()) < 4:
+            assert client.poll() is None
+            time.sleep(0.05)
+        client.kill()
+        engine.kill()
+        client.wait()
+        engine.start()
+        assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
+        lines = [line.split() for line in log.read_text().splitlines()]
+        pids = list(dict.fromkeys(pid for pid, _ in lines))
+        assert len(pids) == 2 and int(next(n for pid, n in lines if pid == pids[1])) > 2, "resumed, not restarted"
+        assert len(lines) <= len(range(0, FRAMES, 5)) + 1, "no segment rendered twice but the one in flight"
+    finally:
+        engine.stop()
