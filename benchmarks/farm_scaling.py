@@ -24,11 +24,8 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,26 +35,10 @@ from dreamstyle.v1 import engine_pb2 as pb
 from engine.server import EngineConfig, running_engine
 from host_plugin.client import EngineClient
 from host_plugin.local_engine import LocalEngine
+from footage import moving_texture
 
 CHUNK = 1 << 20
 REPEATS = 3
-
-
-def make_media(path: Path, frames: int, width: int = 480, height: int = 270) -> Path:
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=Fraction(24000, 1001))
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"preset": "ultrafast", "crf": "18"}
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height // 6, width // 6, 3), dtype=np.uint8).repeat(6, 0).repeat(6, 1)
-    for t in range(frames):
-        frame = np.roll(base, shift=(t * 2, t * 3), axis=(0, 1))
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
 
 
 @contextmanager
@@ -133,7 +114,7 @@ def socket_copy_seconds(source: Path, dest: Path) -> float:
 def grpc_download_seconds(work: Path, size_mib: int) -> tuple[float, float]:
     """DownloadResult of a finished job's clip, padded to `size_mib`, from an engine process, against the
     socket copy of the same file."""
-    media = make_media(work / "stream_src.mp4", 24, 320, 180)
+    media = moving_texture(work / "stream_src.mp4", 24, 320, 180)
     with LocalEngine(work / "state_stream", [work]) as address, EngineClient(address) as client:
         job_id = client.submit(pb.SubmitShotRequest(
             idempotency_key="stream", shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=0, end_frame=24),
@@ -163,7 +144,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        media = make_media(work / "timeline_media.mp4", args.frames + 8 * args.shots)
+        media = moving_texture(work / "timeline_media.mp4", args.frames + 8 * args.shots, 480, 270)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             one = two = 0.0
