@@ -163,6 +163,13 @@ def test_combined_without_torch_keeps_clear_decisions(cuts_clip, monkeypatch, ca
     assert "dreamstyle[detect]" in caplog.text
 
 
+def test_an_unwritable_cache_only_warns(cuts_clip, tmp_path, caplog):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the cache folder should be
+    assert detect(cuts_clip, 0, 145, DetectionSettings("adaptive", cache_dir=blocked / "cache")).cuts == (40, 70, 120)
+    assert "not written" in caplog.text
+
+
 def test_transnet_model_leaves_torch_settings_alone():
     code = (
         "import random, numpy as np, torch\n"

@@ -91,10 +91,6 @@ class Detector(ABC):
         scale = min(1.0, ANALYSIS_WIDTH / width)
         return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
-    def leaves(self) -> list[Detector]:
-        """The detectors the decode pass feeds: itself, or the parts of a composite."""
-        return [self]
-
     @abstractmethod
     def push(self, index: int, frame: np.ndarray) -> None:
         """Takes media frame `index` as an HxWx3 RGB uint8 array at `frame_size`."""

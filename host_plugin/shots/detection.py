@@ -1,10 +1,9 @@
-"""`detect()`: one PyAV decode pass over [start, end) feeding a detector at the sizes it needs."""
+"""`detect()`: one PyAV decode pass over [start, end) feeding a detector at the size it asks for."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-
-import numpy as np
 
 from dreamstyle.frames import MediaError, iter_frames, probe
 
@@ -13,6 +12,8 @@ from .base import Detection, DetectionSettings, Detector, ShotDetectionError, cl
 from .registry import get_detector
 
 __all__ = ["MediaUnreadable", "detect"]
+
+log = logging.getLogger(__name__)
 
 
 class MediaUnreadable(ShotDetectionError):
@@ -42,20 +43,15 @@ def detect(media: Path, start: int, end: int, settings: DetectionSettings = Dete
         raise MediaUnreadable(str(exc)) from exc
     found = clean(detector.finish(), start, end, min_shot)
     if settings.cache_dir is not None:
-        cache.store(settings.cache_dir, digest, entry, found)
+        try:
+            cache.store(settings.cache_dir, digest, entry, found)
+        except OSError as exc:
+            log.warning("shot detection cache %s not written: %s", settings.cache_dir, exc)
     return found
 
 
 def _run(media: Path, start: int, end: int, detector: Detector, width: int, height: int) -> None:
-    """Decodes once at the largest size any leaf wants (scaled in swscale), area-resizes for the rest."""
-    import cv2
-
-    leaves = detector.leaves()
-    sizes = [leaf.frame_size(width, height) for leaf in leaves]
-    big = max(sizes, key=lambda s: s[0] * s[1])
-    for index, frame in enumerate(iter_frames(media, start, end, width=big[0], height=big[1]), start):
-        scaled: dict[tuple[int, int], np.ndarray] = {big: frame}
-        for leaf, size in zip(leaves, sizes):
-            if size not in scaled:
-                scaled[size] = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            leaf.push(index, scaled[size])
+    """One decode pass, scaled inside swscale to the size the detector asks for."""
+    size = detector.frame_size(width, height)
+    for index, frame in enumerate(iter_frames(media, start, end, width=size[0], height=size[1]), start):
+        detector.push(index, frame)
