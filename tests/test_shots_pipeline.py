@@ -9,6 +9,8 @@ import opentimelineio as otio
 import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 
+from dreamstyle.frames import probe
+from enginehelp import engine_thread
 from host_plugin.cli import main
 from host_plugin.pipeline import ShotResult, load_edit, plan_edit
 from host_plugin.shots import DetectionSettings
@@ -87,3 +89,38 @@ def test_shots_command_reports_transitions_and_takes_detection_flags(dissolve_ed
     assert main(["shots", str(path), "--format", "json", "--detector", "adaptive", "--min-shot", "3s"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["transitions"] == [] and len(data["shots"]) <= 2
+
+
+def test_stylize_end_to_end_keeps_the_dissolve(dissolve_edit, tmp_path, monkeypatch, capsys):
+    """Through a real engine: both styled shots carry the dissolve's frames, cross-dissolved as in the source."""
+    path, _ = dissolve_edit
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with engine_thread(tmp_path / "state", [path.parent, tmp_path]) as engine:
+        args = [
+            "stylize",
+            str(path),
+            "--engine",
+            engine,
+            "--backend",
+            "passthrough",
+            "--prompt",
+            "x",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+        assert main(args) == 0, capsys.readouterr()
+    capsys.readouterr()
+    written = otio.adapters.read_from_file(str(path.with_name("edit.dreamstyle-v1.otio")))
+    first, transition, second, _ = written.tracks[1]
+    assert isinstance(transition, otio.schema.Transition)
+    detected = [t for t in json.loads(_shots_json(path, capsys))["transitions"] if t["kind"] == "dissolve"][0]
+    duration = detected["end_frame"] - detected["start_frame"]
+    assert (transition.in_offset + transition.out_offset).value == duration
+    for clip, extra in ((first, transition.out_offset), (second, transition.in_offset)):
+        media = otio.url_utils.filepath_from_url(clip.media_reference.target_url)
+        assert probe(media).frames == clip.source_range.duration.value + extra.value  # rendered through it
+
+
+def _shots_json(path, capsys) -> str:
+    assert main(["shots", str(path), "--format", "json"]) == 0
+    return capsys.readouterr().out
