@@ -113,7 +113,7 @@ def test_stylize_end_to_end_keeps_the_dissolve(dissolve_edit, tmp_path, monkeypa
     written = otio.adapters.read_from_file(str(path.with_name("edit.dreamstyle-v1.otio")))
     first, transition, second, _ = written.tracks[1]
     assert isinstance(transition, otio.schema.Transition)
-    detected = [t for t in json.loads(_shots_json(path, capsys))["transitions"] if t["kind"] == "dissolve"][0]
+    detected = next(t for t in json.loads(_shots_json(path, capsys))["transitions"] if t["kind"] == "dissolve")
     duration = detected["end_frame"] - detected["start_frame"]
     assert (transition.in_offset + transition.out_offset).value == duration
     for clip, extra in ((first, transition.out_offset), (second, transition.in_offset)):
