@@ -86,6 +86,11 @@ class Detector(ABC):
         self.cuts: list[int] = []
         self.transitions: list[Transition] = []
 
+    @classmethod
+    def variant(cls) -> str:
+        """What, besides the settings, changes this detector's results here (part of the cache key)."""
+        return ""
+
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """The (width, height) this detector wants for media of the given size."""
         scale = min(1.0, ANALYSIS_WIDTH / width)

@@ -46,6 +46,10 @@ class CombinedDetector(ThumbnailDetector):
     default_threshold = 0.5  # TransNetV2's transition probability
     finds = frozenset({"cut", "dissolve", "fade"})
 
+    @classmethod
+    def variant(cls) -> str:
+        return "" if _transnet_available() else "without TransNetV2"
+
     def finish(self) -> Detection:
         if self.first is None:
             return Detection()

@@ -33,7 +33,7 @@ def detect(media: Path, start: int, end: int, settings: DetectionSettings = Dete
     min_shot = settings.min_shot(info.rate)
     if settings.cache_dir is not None:
         digest = cache.content_hash(media)
-        entry = cache.key(cls.name, settings.threshold, min_shot, start, end)
+        entry = cache.key(f"{cls.name} {cls.variant()}".strip(), settings.threshold, min_shot, start, end)
         if (hit := cache.load(settings.cache_dir, digest, entry)) is not None:
             return hit
     detector = cls(info.rate, min_shot, settings.threshold)
