@@ -38,10 +38,6 @@ def session(sample, tmp_path_factory):
     window.close()
 
 
-def row_state(window, number: int) -> str:
-    return window.table._bars[number].format().split()[0]
-
-
 def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     window, _ = session
     window.load(sample)
@@ -52,7 +48,8 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)  # thumbnails
 
     window.render(shots[:2])  # one engine worker: shot 2 waits in the queue while shot 1 renders
-    qtbot.waitUntil(lambda: row_state(window, 2) == "queued" and 2 in window.renderer._jobs, timeout=WAIT)
+    # Shot 2 is cancelled once the engine has it (queued behind shot 1, or at its first segment boundary).
+    qtbot.waitUntil(lambda: 2 in window.renderer._jobs, timeout=WAIT)
     window.cancel([shots[1]])
     qtbot.waitUntil(lambda: {1, 2} <= window.table.results.keys(), timeout=WAIT)
     results = window.table.results
