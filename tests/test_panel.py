@@ -49,7 +49,7 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
 
     window.render(shots[:2])  # one engine worker: shot 2 waits in the queue while shot 1 renders
     # Shot 2 is cancelled once the engine has it (queued behind shot 1, or at its first segment boundary).
-    qtbot.waitUntil(lambda: 2 in window.renderer._jobs, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.renderer is not None and 2 in window.renderer._jobs, timeout=WAIT)
     window.cancel([shots[1]])
     qtbot.waitUntil(lambda: {1, 2} <= window.table.results.keys(), timeout=WAIT)
     results = window.table.results
