@@ -90,6 +90,7 @@ def stylize_shot(
         anchor.shift, anchor.gain = resume.anchor
     source_iter = iter(source)
     window: list[np.ndarray] = []
+    buffer: np.ndarray | None = None  # reused for every segment: no fresh pages to fault in each time
     condition = resume.condition if resume else None
     emitted = bounds[first - 1][1] if first else 0
     for index, (start, end) in enumerate(bounds[first:], first):
@@ -99,7 +100,11 @@ def stylize_shot(
         window.extend(islice(source_iter, end - start - len(window)))
         if len(window) != end - start:
             raise ValueError(f"the source ended after {start + len(window)} of {frames} frames")
-        segment = np.stack(window)
+        if buffer is None:
+            buffer = np.empty((backend.segment_frames, *window[0].shape), window[0].dtype)
+        segment = buffer[: len(window)]
+        for slot, frame in zip(segment, window):
+            slot[...] = frame
         if index == 0:
             condition = backend.first_condition(segment[0], guidance, seed)
         output = backend.render_segment(segment, condition, guidance, seed, params)
@@ -107,9 +112,10 @@ def stylize_shot(
             raise ValueError(f"backend {backend.name!r} returned {output.shape} for a segment of {segment.shape}")
         if anchor is not None:
             output = anchor(segment, output)
-        condition = output[bounds[index + 1][0] - start] if index + 1 < len(bounds) else None
+        # Copies: `output` may be the reused buffer, which the next segment overwrites.
+        condition = output[bounds[index + 1][0] - start].copy() if index + 1 < len(bounds) else None
         for frame in output[emitted - start :]:
             yield frame
         emitted = end
         kept = (anchor.shift, anchor.gain) if anchor is not None and anchor.shift is not None else None
-        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1], condition, kept))
+        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1].copy(), condition, kept))

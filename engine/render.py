@@ -1,34 +1,30 @@
 """Renders one shot: decode its source range, chain it through a backend, encode the result.
 
-Besides streaming into the encoder, each finished segment's new frames are kept losslessly as
-`segment_NNNNN.npy` in the job's work folder (renamed into place before the segment is reported). A
-resumed shot feeds the kept segments to a fresh encoder, then goes on rendering: the encoder
-(deterministic, see `engine.media`) sees the frames of an uninterrupted run in the same order and
-writes the same clip. Raw .npy costs disk (6.2 MB a 1080p frame, freed on success) and a memory copy
-per frame, no measurable time; FFV1 measured 14 fps encode and 7 fps decode at 1080p on 2 cores here,
-slower than the classic backend itself. The files are not synced: the page cache outlives a killed
-engine, and after a reboot the job manager renders unfinished shots from their start.
+Each segment's new frames are encoded into their own file in the job's work folder
+(`segment_NNNNN.mov`, renamed into place when the segment is complete), and the clip is those files
+joined without re-encoding (`engine.media.concat_clips`). A resumed shot keeps its finished segment
+files and renders the rest, so it writes exactly the clip an uninterrupted run writes (the encoder is
+deterministic, see `engine.media`), at the cost of compressed intermediates instead of raw frames.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
 
+from .background import in_background
 from .backends.base import Backend, BackendError, Guidance
-from .chain import Resume, SegmentDone, segment_bounds, stylize_shot
+from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
-from .media import ClipWriter, output_suffix
+from .media import ClipWriter, concat_clips, output_suffix
 
 __all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "render_shot", "segment_path"]
 
@@ -92,42 +88,31 @@ def _guidance(request: ShotRequest) -> Guidance:
 
 
 def segment_path(work_dir: Path, index: int) -> Path:
-    """Where segment `index`'s new frames are kept until the clip is encoded."""
-    return work_dir / f"segment_{index:05d}.npy"
+    """Where segment `index`'s new frames are kept, encoded, until the clip is joined."""
+    return work_dir / f"segment_{index:05d}.mov"
 
 
-class _SegmentSink:
-    """Writes each segment's new frames to its .npy file; renamed into place when complete."""
+class _SegmentFiles:
+    """Encodes each segment's new frames into its own file; a file appears only once complete."""
 
-    def __init__(self, work_dir: Path, bounds: list[tuple[int, int]], shape: tuple[int, int]) -> None:
-        self.work_dir, self.bounds, self.shape = work_dir, bounds, shape
-        self._index = -1
-        self._file: BinaryIO | None = None
-        self._left = 0
-
-    def open(self, index: int) -> None:
-        count = self.bounds[index][1] - (self.bounds[index - 1][1] if index else 0)
-        self._file = open(segment_path(self.work_dir, index).with_suffix(".partial"), "wb")  # noqa: SIM115 - spans calls
-        header = {"descr": "|u1", "fortran_order": False, "shape": (count, *self.shape, 3)}
-        np.lib.format.write_array_header_1_0(self._file, header)
-        self._index, self._left = index, count
+    def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, index: int) -> None:
+        self.work_dir, self.request, self.info, self.index = work_dir, request, info, index
+        self._writer: ClipWriter | None = None
 
     def write(self, frame: np.ndarray) -> None:
-        assert self._file is not None
-        self._file.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
-        self._left -= 1
+        if self._writer is None:
+            self._writer = _clip_writer(segment_path(self.work_dir, self.index), self.request, self.info, None)
+        self._writer.write(frame)
 
     def finish(self) -> None:
-        """Closes the segment's file, renames it into place and opens the next one."""
-        assert self._file is not None and self._left == 0
-        self._file.close()
-        os.replace(segment_path(self.work_dir, self._index).with_suffix(".partial"), segment_path(self.work_dir, self._index))
-        if self._index + 1 < len(self.bounds):
-            self.open(self._index + 1)
+        """Closes the finished segment's file; the next frame opens the next one."""
+        assert self._writer is not None
+        self._writer.close()
+        self._writer, self.index = None, self.index + 1
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
 
 
 def render_shot(
@@ -173,18 +158,11 @@ def render_shot(
         resume = None  # the kept segments are gone: render the shot from its start
     first = resume.segment if resume else 0
     work_dir.mkdir(parents=True, exist_ok=True)
-    with _writer(request, info) as writer:
-        for index in range(first):  # a resumed shot: the finished segments first, exactly as rendered
-            for frame in np.load(segment_path(work_dir, index), mmap_mode="r"):
-                writer.write(frame)
-        if first < len(bounds):
-            sink = _SegmentSink(work_dir, bounds, (info.height, info.width))
-            sink.open(first)
+    if first < len(bounds):
+        segments = _SegmentFiles(work_dir, request, info, first)
 
-            def finished(done: SegmentDone) -> None:
-                sink.finish()
-                on_segment(done)
-
+        def produce(emit: Callable[[object], None]) -> None:
+            """Decodes and stylizes on the producer thread; frames are copied off the chainer's buffer."""
             source = iter_frames(request.media, request.start + bounds[first][0], request.end)
             frames = stylize_shot(
                 backend,
@@ -194,32 +172,42 @@ def render_shot(
                 seed=request.seed,
                 params=request.params,
                 **drift,
-                on_segment=finished,
+                on_segment=emit,
                 cancelled=cancelled,
                 resume=resume,
             )
-            try:
-                for frame in frames:
-                    sink.write(frame)
-                    writer.write(frame)
-            except MediaError as exc:
-                raise RenderError(f"shot {label}: {exc}") from None
-            finally:
-                sink.close()
-    return RenderResult(writer.path, writer.frames, info.rate, info.width, info.height)
+            for frame in frames:
+                emit(frame.copy())
 
-
-def _writer(request: ShotRequest, info: MediaInfo) -> ClipWriter:
-    """The shot's clip writer, after removing what an engine killed while writing it left behind."""
+        try:
+            for item in in_background(produce):
+                if isinstance(item, SegmentDone):
+                    segments.finish()
+                    on_segment(item)
+                    if item.index + 1 < item.total and cancelled():  # the producer may be a segment ahead
+                        raise Cancelled
+                else:
+                    segments.write(item)
+        except MediaError as exc:
+            segments.abort()
+            raise RenderError(f"shot {label}: {exc}") from None
+        except BaseException:
+            segments.abort()
+            raise
     path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
-    for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+    for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):  # left by a killed engine
         stale.unlink(missing_ok=True)
+    concat_clips([segment_path(work_dir, i) for i in range(len(bounds))], path, request.timecode)
+    return RenderResult(path, request.frames, info.rate, info.width, info.height)
+
+
+def _clip_writer(path: Path, request: ShotRequest, info: MediaInfo, timecode: str | None) -> ClipWriter:
     return ClipWriter(
         path,
         rate=info.rate,
         width=info.width,
         height=info.height,
         codec=request.codec,
-        timecode=request.timecode,
+        timecode=timecode,
         sample_aspect=info.sample_aspect,
     )

@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from dreamstyle.frames import iter_frames, probe
-from engine.media import ClipWriter, output_suffix
+from engine.media import ClipWriter, concat_clips, output_suffix
 from mediagen import frame_number, scene_frame, stamp
 
 
@@ -34,3 +34,22 @@ def test_failure_leaves_no_file(tmp_path):
             writer.write(scene_frame(0, 0, 64, 64))
             raise RuntimeError("backend crashed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("codec,timecode", [("h264", None), ("h264", "01:00:00:00"), ("prores", "10:00:00:00")])
+def test_segments_join_into_one_frame_exact_clip(tmp_path, codec, timecode):
+    rate, parts, number = Fraction(24000, 1001), [], 0
+    for index, count in enumerate([17, 16, 1, 9]):  # chained segments' new frames, a one-frame tail too
+        part = tmp_path / f"segment_{index}.mov"
+        with ClipWriter(part, rate=rate, width=160, height=90, codec=codec) as writer:
+            for _ in range(count):
+                frame = scene_frame(2, number, 160, 90)
+                stamp(frame, number)
+                writer.write(frame)
+                number += 1
+        parts.append(part)
+    joined = concat_clips(parts, tmp_path / "out" / f"clip{output_suffix(codec, timecode)}", timecode)
+    info = probe(joined)
+    assert (info.frames, info.rate, info.timecode) == (43, rate, timecode)
+    assert [frame_number(f) for f in iter_frames(joined)] == list(range(43))
+    assert [frame_number(f) for f in iter_frames(joined, 30, 36)] == list(range(30, 36))

@@ -15,6 +15,7 @@ from mediagen import write_video
 from dreamstyle.frames import probe
 from dreamstyle.v1 import engine_pb2 as pb
 from engine.chain import segment_bounds
+from engine.render import segment_path
 from host_plugin.client import EngineClient
 
 CLIENTS = 8
@@ -101,7 +102,7 @@ def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path,
         job = client.submit(shot_request(media, "flaky", 0, 40)).job
         failed = list(client.watch(job.job_id))[-1].job
         assert failed.state == pb.JOB_STATE_FAILED and "fell off the bus" in failed.error
-        assert failed.segments_done == 3 and (tmp_path / "state" / "work" / job.job_id / "segment_00002.npy").exists()
+        assert failed.segments_done == 3 and segment_path(tmp_path / "state" / "work" / job.job_id, 2).exists()
         again = client.submit(shot_request(media, "flaky", 0, 40))
         assert again.created and again.job.job_id == job.job_id
         done = list(client.watch(job.job_id))[-1].job

@@ -84,7 +84,7 @@ def test_sigkill_mid_job_then_restart_resumes_and_matches(tmp_path):
                 if event.job.segments_done == 4 and engine.process.poll() is None:
                     engine.kill()
                     engine.start()  # same port, same state folder
-            assert states[-1] == pb.JOB_STATE_DONE
+            assert states[-1] == pb.JOB_STATE_DONE, client.get(job.job_id).error
             done = client.get(job.job_id)
             again = client.submit(request(media, "k1", out))
             assert not again.created and again.job.job_id == job.job_id
