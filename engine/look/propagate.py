@@ -5,8 +5,10 @@ The look of `condition` (the stylized version of `frames[0]`) splits into a colo
 mapped first frame) holding the texture and detail colour cannot explain. The residual is carried along
 dense DIS optical flow computed at a reduced resolution: each frame's backward flow is composed onto the
 previous frame's map back to frame 0, so the residual is sampled once per frame (no blur build-up).
-A forward-backward consistency check fades the residual to zero where flow is unreliable (occlusions,
-disocclusions, pixels entering the frame): those areas show the mapped frame rather than a smear.
+A forward-backward consistency check and a photometric check (does the pixel the flow points back to
+look like this one?) fade the residual to zero where flow is unreliable (occlusions, disocclusions,
+flat areas a moving object uncovers, pixels entering the frame): those areas show the mapped frame
+rather than a smear or a ghost of what was there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ FLOW_SIDE = 320  # long side of the frames the flow is computed on
 CONSISTENCY_RATIO = 0.01  # Sundaram et al.: |fwd + bwd|^2 < ratio * (|fwd|^2 + |bwd|^2) + slack
 CONSISTENCY_SLACK = 0.5  # in flow-resolution pixels squared
 FADE = 4.0  # confidence falls from 1 to 0 as the error grows from its threshold to FADE times it
+PHOTOMETRIC = 10.0  # grey levels: a pixel unlike the one its flow points back to is not the same surface
 
 
 def _flow_size(height: int, width: int) -> tuple[int, int]:
@@ -72,6 +75,9 @@ class _Tracker:
         error = _norm2(backward + forward_there)
         bound = CONSISTENCY_RATIO * (_norm2(backward) + _norm2(forward_there)) + CONSISTENCY_SLACK
         consistent = np.clip((FADE * bound - error) / ((FADE - 1) * bound), 0, 1)
+        before = cv2.remap(self.previous, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mismatch = cv2.absdiff(grey, before).astype(np.float32)
+        consistent *= np.clip((FADE * PHOTOMETRIC - mismatch) / ((FADE - 1) * PHOTOMETRIC), 0, 1)
         consistent = cv2.erode(consistent, self.kernel)  # occlusion edges are ragged: widen them a little
         carried_back = cv2.remap(self.displacement, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         carried_conf = cv2.remap(self.confidence, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
