@@ -178,7 +178,13 @@ class MainWindow(QMainWindow):
         run_task(self, export, done=exported, failed=self.error)
 
     def load(self, path: Path, from_host: bool = False) -> None:
-        """Reads and plans a timeline on a worker; the shot list fills in when it is done."""
+        """Reads and plans a timeline on a worker; the shot list fills in when it is done.
+
+        Refused while shots are rendering: their results belong to the timeline on screen.
+        """
+        if self.in_flight:
+            self.status(f"{len(self.in_flight)} shot(s) still rendering: wait, or cancel them, before opening another timeline.")
+            return
         if not from_host:
             self.host = None
         self.status(f"Reading {path.name} and finding shots…")
