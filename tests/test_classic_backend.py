@@ -226,3 +226,20 @@ def test_deterministic_across_runs_and_thread_counts(backend, moving):
     finally:
         cv2.setNumThreads(threads)
     assert all(np.array_equal(runs[0], run) for run in runs[1:])
+
+
+def test_a_flat_object_of_the_backgrounds_grey_leaves_no_ghost(backend):
+    """Static grain pins the flow to zero; colour (not grey) tells the uncovered sky from the box."""
+    sky, box = np.array([200, 100, 100], np.int16), np.array([100, 150, 127], np.int16)  # equal luma
+    grain = np.random.default_rng(3).normal(0, 6, (360, 640, 1)).astype(np.int16)
+    frames = np.empty((24, 360, 640, 3), np.uint8)
+    for t in range(24):
+        image = np.broadcast_to(sky, (360, 640, 3)).copy()
+        image[160:200, 100 + 4 * t : 160 + 4 * t] = box  # 2 px a frame at flow resolution
+        frames[t] = np.clip(image + grain, 0, 255)
+    condition = frames[0].copy()
+    condition[160:200, 100:160] = 255  # the look paints the box white; the sky keeps its colour
+    out = backend.render_segment(frames, condition, Guidance(first_frame=condition), 0, {})
+    vacated = (slice(165, 195), slice(105, 155))  # the box's first place, left behind by frame 15
+    sky_now = out[20][:60, :60].reshape(-1, 3).mean(0)  # grain averages out over a region
+    assert np.abs(out[20][vacated].reshape(-1, 3).mean(0) - sky_now).max() < 8  # a white ghost is ~40 off

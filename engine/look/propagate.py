@@ -24,7 +24,7 @@ FLOW_SIDE = 320  # long side of the frames the flow is computed on
 CONSISTENCY_RATIO = 0.01  # Sundaram et al.: |fwd + bwd|^2 < ratio * (|fwd|^2 + |bwd|^2) + slack
 CONSISTENCY_SLACK = 0.5  # in flow-resolution pixels squared
 FADE = 4.0  # confidence falls from 1 to 0 as the error grows from its threshold to FADE times it
-PHOTOMETRIC = 10.0  # grey levels: a pixel unlike the one its flow points back to is not the same surface
+PHOTOMETRIC = 10.0  # levels, any channel: a pixel unlike the one its flow points back to is another surface
 
 
 def _flow_size(height: int, width: int) -> tuple[int, int]:
@@ -32,9 +32,10 @@ def _flow_size(height: int, width: int) -> tuple[int, int]:
     return max(16, round(width * scale)), max(16, round(height * scale))
 
 
-def _grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _small(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The frame at flow resolution, in colour (for the photometric check) and grey (for the flow)."""
     small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    return small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
 def _dis(finest: int) -> cv2.DISOpticalFlow:
@@ -61,13 +62,13 @@ class _Tracker:
         self.flow = _dis(finest=0)
         self.check_flow = _dis(finest=1)  # only checks `flow`: half resolution is accurate enough
         self.grid = _grid(size[1], size[0])
-        self.previous = _grey(first, size)
+        self.previous_rgb, self.previous = _small(first, size)
         self.displacement = np.zeros((size[1], size[0], 2), np.float32)
         self.confidence = np.ones((size[1], size[0]), np.float32)
         self.kernel = np.ones((3, 3), np.uint8)
 
     def step(self, frame: np.ndarray) -> None:
-        grey = _grey(frame, self.size)
+        rgb, grey = _small(frame, self.size)
         backward = self.flow.calc(grey, self.previous, None)  # frame t -> t-1
         forward = self.check_flow.calc(self.previous, grey, None)  # frame t-1 -> t
         coords = self.grid + backward
@@ -75,15 +76,15 @@ class _Tracker:
         error = _norm2(backward + forward_there)
         bound = CONSISTENCY_RATIO * (_norm2(backward) + _norm2(forward_there)) + CONSISTENCY_SLACK
         consistent = np.clip((FADE * bound - error) / ((FADE - 1) * bound), 0, 1)
-        before = cv2.remap(self.previous, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mismatch = cv2.absdiff(grey, before).astype(np.float32)
+        before = cv2.remap(self.previous_rgb, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mismatch = cv2.absdiff(rgb, before).max(axis=2).astype(np.float32)  # chroma counts: equal greys differ
         consistent *= np.clip((FADE * PHOTOMETRIC - mismatch) / ((FADE - 1) * PHOTOMETRIC), 0, 1)
         consistent = cv2.erode(consistent, self.kernel)  # occlusion edges are ragged: widen them a little
         carried_back = cv2.remap(self.displacement, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         carried_conf = cv2.remap(self.confidence, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         self.displacement = backward + carried_back
         self.confidence = carried_conf * consistent
-        self.previous = grey
+        self.previous_rgb, self.previous = rgb, grey
 
 
 def carry_look(frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
