@@ -77,7 +77,7 @@ def stylize_shot(
     cancelled: Callable[[], bool] = lambda: False,
     resume: Resume | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yields the stylized frames of a shot in order, exactly `frames` of them.
+    """Yields the stylized frames of a shot in order, exactly `frames` of them; the caller may keep them.
 
     `color_match` > 0 matches each later segment's colours to the first's (see `engine.drift`).
     With `resume`, `source` starts at the first frame of segment `resume.segment` and only the frames
@@ -105,6 +105,7 @@ def stylize_shot(
         segment = buffer[: len(window)]
         for slot, frame in zip(segment, window):
             slot[...] = frame
+        segment.flags.writeable = False  # backends read their frames; the buffer is refilled next segment
         if index == 0:
             condition = backend.first_condition(segment[0], guidance, seed)
         output = backend.render_segment(segment, condition, guidance, seed, params)
@@ -114,8 +115,15 @@ def stylize_shot(
             output = anchor(segment, output)
         # Copies: `output` may be the reused buffer, which the next segment overwrites.
         condition = output[bounds[index + 1][0] - start].copy() if index + 1 < len(bounds) else None
-        for frame in output[emitted - start :]:
-            yield frame
+        # Yielded frames may outlive this segment (a consumer on another thread): never views of the
+        # reused buffer. An identity backend's frames are the source's own arrays.
+        if output is segment:
+            fresh = window[emitted - start :]
+        elif np.shares_memory(output, buffer):
+            fresh = [frame.copy() for frame in output[emitted - start :]]
+        else:
+            fresh = output[emitted - start :]
+        yield from fresh
         emitted = end
         kept = (anchor.shift, anchor.gain) if anchor is not None and anchor.shift is not None else None
         on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1].copy(), condition, kept))

@@ -162,7 +162,7 @@ def render_shot(
         segments = _SegmentFiles(work_dir, request, info, first)
 
         def produce(emit: Callable[[object], None]) -> None:
-            """Decodes and stylizes on the producer thread; frames are copied off the chainer's buffer."""
+            """Decodes and stylizes on the producer thread."""
             source = iter_frames(request.media, request.start + bounds[first][0], request.end)
             frames = stylize_shot(
                 backend,
@@ -177,7 +177,7 @@ def render_shot(
                 resume=resume,
             )
             for frame in frames:
-                emit(frame.copy())
+                emit(frame)
 
         try:
             for item in in_background(produce):

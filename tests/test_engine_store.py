@@ -38,7 +38,10 @@ def test_jobs_and_segments_round_trip(tmp_path):
     resume = store.resume_point("j2")
     assert resume.segment == 3 and (resume.condition == condition + 2).all()
     assert all((a == b).all() for a, b in zip(resume.anchor, anchor, strict=True))
-    assert store._run("SELECT COUNT(*) FROM segments WHERE condition IS NOT NULL") == [(1,)], "only the last is kept"
+    assert [p.name for p in (tmp_path / "work" / "j2").iterdir()] == ["condition_00002.npy"], "only the last is kept"
+    (tmp_path / "work" / "j2" / "condition_00002.npy").rename(tmp_path / "kept.npy")
+    assert store.resume_point("j2") is None, "work folder cleared (a reboot): start over"
+    (tmp_path / "kept.npy").rename(tmp_path / "work" / "j2" / "condition_00002.npy")
     store.add_segment("j2", SegmentDone(4, 5, 10, 37, condition, None, None))
     assert store.resume_point("j2") is None, "segment 3 is missing: start over"
     store.clear_segments("j2")

@@ -100,5 +100,8 @@ class Backend(ABC):
     ) -> np.ndarray:
         """Stylizes a (T, H, W, 3) uint8 segment whose frame 0 is conditioned on `condition`.
 
+        `frames` is read-only (the chainer refills it for the next segment): return a new array, or
+        `frames` itself when nothing changes.
+
         Returns an array of the same shape and dtype.
         """
