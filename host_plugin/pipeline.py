@@ -42,6 +42,7 @@ __all__ = [
     "plan_edit",
     "Renderer",
     "job_key",
+    "style_fingerprint",
 ]
 
 _CODECS = {"h264": pb.CODEC_H264, "prores": pb.CODEC_PRORES_422_HQ}
@@ -139,12 +140,9 @@ def _file_digest(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
 
 
-def job_key(shot: Shot, style: StyleSettings) -> str:
-    """Same media range + guidance + backend + seed + output settings => same key."""
-    stat = shot.media.stat()
+def style_fingerprint(style: StyleSettings) -> str:
+    """A hash of everything in a look that changes a render (guidance images by content); one per run."""
     payload = {
-        "media": [str(shot.media.resolve()), stat.st_size, stat.st_mtime_ns],
-        "range": [shot.start - shot.head, shot.end + shot.tail],
         "backend": style.backend,
         "seed": style.seed,
         "prompt": style.prompt,
@@ -153,19 +151,26 @@ def job_key(shot: Shot, style: StyleSettings) -> str:
         "params": sorted(style.params.items()),
         "codec": style.codec,
     }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def job_key(shot: Shot, fingerprint: str) -> str:
+    """Same media range + look (`style_fingerprint`) => same key."""
+    stat = shot.media.stat()
+    payload = {
+        "media": [str(shot.media.resolve()), stat.st_size, stat.st_mtime_ns],
+        "range": [shot.start - shot.head, shot.end + shot.tail],
+        "style": fingerprint,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _start_timecode(shot: Shot) -> str | None:
     """The source timecode of the first rendered frame, so the render carries the source's TC."""
-    try:
-        timecode = probe(shot.media).timecode
-    except MediaError:
-        return None
-    if not timecode:
+    if not shot.media_timecode:
         return None
     rate = float(shot.rate)
-    start = otio.opentime.from_timecode(timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
+    start = otio.opentime.from_timecode(shot.media_timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
     return otio.opentime.to_timecode(start, rate)
 
 
@@ -209,13 +214,16 @@ class Renderer:
         """Renders every shot, skipping those already rendered with the same settings."""
         style.check()
         self.renders.mkdir(parents=True, exist_ok=True)
+        fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(shots)))) as pool:
-            return list(pool.map(lambda shot: self._render_one(shot, style, on_update), shots))
+            return list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update), shots))
 
-    def _render_one(self, shot: Shot, style: StyleSettings, on_update: Callable[[ShotUpdate], None]) -> ShotResult:
+    def _render_one(
+        self, shot: Shot, style: StyleSettings, fingerprint: str, on_update: Callable[[ShotUpdate], None]
+    ) -> ShotResult:
         total = shot.frames + shot.head + shot.tail
         try:
-            key = job_key(shot, style)
+            key = job_key(shot, fingerprint)
             stem = self.renders / f"{shot.name}_{key[:10]}"
             cached = self._finished(stem, total)
             if cached:

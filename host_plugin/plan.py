@@ -43,6 +43,8 @@ class Shot:
     transition_in: Transition | None = None
     """A dissolve or wipe detected in the source between the previous shot and this one: both are
     rendered through its frames (this shot's head, the previous shot's tail) and cross-dissolved."""
+    media_timecode: str | None = None
+    """The media file's start timecode, when it has one (read once, at planning)."""
 
     @property
     def frames(self) -> int:
@@ -160,6 +162,7 @@ def plan_shots(
                     record=record,
                     clip=clip,
                     transition_in=blends.get(first),
+                    media_timecode=info.timecode,
                 )
             )
     return Plan(shots, problems, transitions, exact_rate(timeline_rate))
@@ -183,6 +186,7 @@ def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
             tail=_blend_handles(a, b, blends)[1],
             record=TimeRange(RationalTime(a, rate), RationalTime(b - a, rate)),
             transition_in=blends.get(a),
+            media_timecode=info.timecode,
         )
         for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
     ]
