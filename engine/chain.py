@@ -34,11 +34,13 @@ class SegmentDone:
     total: int
     frames_done: int
     frames_total: int
-    last_frame: np.ndarray
     condition: np.ndarray | None = None
     """What conditions the next segment (None after the last): keep it to resume there."""
     anchor: tuple[np.ndarray, np.ndarray] | None = None
     """The colour anchor's (shift, gain) when colour matching is on: keep it to resume."""
+    kept: bool = True
+    """This segment's frames and all before them are stored, so a render can resume after it (False
+    while the encoded part that holds them is still open)."""
 
 
 @dataclass(frozen=True)
@@ -125,5 +127,5 @@ def stylize_shot(
             fresh = output[emitted - start :]
         yield from fresh
         emitted = end
-        kept = (anchor.shift, anchor.gain) if anchor is not None and anchor.shift is not None else None
-        on_segment(SegmentDone(index, len(bounds), emitted, frames, output[-1].copy(), condition, kept))
+        colours = (anchor.shift, anchor.gain) if anchor is not None and anchor.shift is not None else None
+        on_segment(SegmentDone(index, len(bounds), emitted, frames, condition, colours))

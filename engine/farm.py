@@ -17,11 +17,8 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .backends.base import BackendConfig
 from .chain import Resume, SegmentDone
@@ -77,7 +74,7 @@ class ShotWorker:
                     backend,
                     work_dir=work_dir,
                     resume=resume,
-                    on_segment=lambda seg: events.put(("segment", replace(seg, last_frame=np.empty(0, np.uint8)))),
+                    on_segment=lambda seg: events.put(("segment", seg)),
                     cancelled=self._cancel.is_set,
                 )
                 events.put(("result", done))
@@ -185,8 +182,9 @@ class RayRunner:
             kind, payload = ray.get(next(stream))
             if kind == "segment":
                 done: SegmentDone = payload
-                with self._lock:
-                    self._last[request.key] = Resume(done.index + 1, done.condition, done.anchor)
+                if done.kept:
+                    with self._lock:
+                        self._last[request.key] = Resume(done.index + 1, done.condition, done.anchor)
                 on_segment(done)
             elif kind == "error":
                 raise payload

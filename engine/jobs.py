@@ -1,8 +1,8 @@
 """Jobs: durable, keyed by idempotency key, queued by priority, rendered by a runner.
 
-Every change is written to the job store before it is published to watchers, and every finished
-segment is recorded with what the next one needs, so an engine killed at any moment restarts with each
-unfinished job queued again at its last finished segment. The same idempotency key never renders twice:
+Every change is written to the job store before it is published to watchers, and every kept segment
+(its encoded part closed) is recorded with what the next one needs, so an engine killed at any moment restarts with each
+unfinished job queued again at its last kept segment. The same idempotency key never renders twice:
 a queued, running or finished job is returned as it is; a failed or cancelled one is queued again (a
 failed one resumes from its kept segments). Watchers that go away never cancel a job; `cancel` does.
 
@@ -253,7 +253,8 @@ class JobManager:
         resume = self._store.resume_point(job.id)
 
         def progress(done: SegmentDone) -> None:
-            self._store.add_segment(job.id, done)
+            if done.kept:
+                self._store.add_segment(job.id, done)
             self._update_threadsafe(job.id, segments_done=done.index + 1, segments_total=done.total, frames_done=done.frames_done)
 
         try:

@@ -107,17 +107,17 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     output = av.open(str(partial), "w", format="mov" if path.suffix == ".mov" else "mp4")
+    stream = None
     try:
-        with av.open(str(parts[0])) as first:
-            template = first.streams.video[0]
-            stream = output.add_stream_from_template(template)
-            stream.codec_context.framerate = template.average_rate  # the timecode track needs it (ProRes)
-        if timecode:
-            stream.metadata["timecode"] = timecode
         offset = 0
-        for part in parts:
+        for part in parts:  # each opened once: opening an H.264 file decodes its first frames (~17 ms at 1080p)
             with av.open(str(part)) as source:
                 video = source.streams.video[0]
+                if stream is None:
+                    stream = output.add_stream_from_template(video)
+                    stream.codec_context.framerate = video.average_rate  # the timecode track needs it (ProRes)
+                    if timecode:
+                        stream.metadata["timecode"] = timecode
                 ticks = round(1 / (video.average_rate * video.time_base))
                 count = 0
                 for packet in source.demux(video):

@@ -1,17 +1,17 @@
 """Renders one shot: decode its source range, chain it through a backend, encode the result.
 
-Each segment's new frames are encoded into their own file in the job's work folder
-(`segment_NNNNN.mov`, renamed into place when the segment is complete), and the clip is those files
-joined without re-encoding (`engine.media.concat_clips`). A resumed shot keeps its finished segment
-files and renders the rest, so it writes exactly the clip an uninterrupted run writes (the encoder is
-deterministic, see `engine.media`), at the cost of compressed intermediates instead of raw frames.
+The shot's frames are encoded in parts of whole segments (at least `backend.part_frames` frames each)
+into the job's work folder (`part_NNNNN.mov`, numbered by the part's first segment, renamed into place
+when complete), and the clip is those files joined without re-encoding (`engine.media.concat_clips`).
+A resumed shot keeps its finished parts and renders the rest, so it writes exactly the clip an
+uninterrupted run writes (the encoder is deterministic, see `engine.media`).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, concat_clips, output_suffix
 
-__all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "render_shot", "segment_path"]
+__all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "part_path", "part_starts", "render_shot"]
 
 
 class RenderError(Exception):
@@ -87,28 +87,44 @@ def _guidance(request: ShotRequest) -> Guidance:
     )
 
 
-def segment_path(work_dir: Path, index: int) -> Path:
-    """Where segment `index`'s new frames are kept, encoded, until the clip is joined."""
-    return work_dir / f"segment_{index:05d}.mov"
+def part_path(work_dir: Path, first_segment: int) -> Path:
+    """Where the part that starts at `first_segment` is kept, encoded, until the clip is joined."""
+    return work_dir / f"part_{first_segment:05d}.mov"
 
 
-class _SegmentFiles:
-    """Encodes each segment's new frames into its own file; a file appears only once complete."""
+def part_starts(bounds: list[tuple[int, int]], part_frames: int) -> list[int]:
+    """The first segment of each part: whole segments, at least `part_frames` new frames (the last
+    part may hold fewer)."""
+    starts, held, emitted = [0], 0, 0
+    for index, (_, end) in enumerate(bounds[:-1]):
+        held, emitted = held + end - emitted, end
+        if held >= part_frames:
+            starts.append(index + 1)
+            held = 0
+    return starts
 
-    def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, index: int) -> None:
-        self.work_dir, self.request, self.info, self.index = work_dir, request, info, index
+
+class _Parts:
+    """Encodes a shot's new frames into part files; a file appears only once complete."""
+
+    def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, starts: list[int], total: int) -> None:
+        self.work_dir, self.request, self.info = work_dir, request, info
+        self._ends = {start - 1 for start in starts[1:]} | {total - 1}
         self._writer: ClipWriter | None = None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, segment: int) -> None:
         if self._writer is None:
-            self._writer = _clip_writer(segment_path(self.work_dir, self.index), self.request, self.info, None)
+            self._writer = _clip_writer(part_path(self.work_dir, segment), self.request, self.info, None)
         self._writer.write(frame)
 
-    def finish(self) -> None:
-        """Closes the finished segment's file; the next frame opens the next one."""
+    def finish(self, segment: int) -> bool:
+        """Called after each segment; closes the part it ends. True when the segment's frames are kept."""
+        if segment not in self._ends:
+            return False
         assert self._writer is not None
         self._writer.close()
-        self._writer, self.index = None, self.index + 1
+        self._writer = None
+        return True
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -154,12 +170,17 @@ def render_shot(
     except BackendError as exc:
         raise RenderError(f"shot {label}: {exc}") from None
     bounds = segment_bounds(request.frames, backend.segment_frames, int(drift["overlap"]))
-    if resume and not all(segment_path(work_dir, i).exists() for i in range(resume.segment)):
-        resume = None  # the kept segments are gone: render the shot from its start
+    starts = part_starts(bounds, backend.part_frames)
+    if resume and (
+        resume.segment not in [*starts, len(bounds)]
+        or not all(part_path(work_dir, s).exists() for s in starts if s < resume.segment)
+    ):
+        resume = None  # the kept parts are gone: render the shot from its start
     first = resume.segment if resume else 0
     work_dir.mkdir(parents=True, exist_ok=True)
     if first < len(bounds):
-        segments = _SegmentFiles(work_dir, request, info, first)
+        parts = _Parts(work_dir, request, info, starts, len(bounds))
+        segment = first
 
         def produce(emit: Callable[[object], None]) -> None:
             """Decodes and stylizes on the producer thread."""
@@ -182,22 +203,22 @@ def render_shot(
         try:
             for item in in_background(produce):
                 if isinstance(item, SegmentDone):
-                    segments.finish()
-                    on_segment(item)
-                    if item.index + 1 < item.total and cancelled():  # the producer may be a segment ahead
+                    on_segment(replace(item, kept=parts.finish(item.index)))
+                    segment = item.index + 1
+                    if segment < item.total and cancelled():  # the producer may be a segment ahead
                         raise Cancelled
                 else:
-                    segments.write(item)
+                    parts.write(item, segment)
         except MediaError as exc:
-            segments.abort()
+            parts.abort()
             raise RenderError(f"shot {label}: {exc}") from None
         except BaseException:
-            segments.abort()
+            parts.abort()
             raise
     path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
     for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):  # left by a killed engine
         stale.unlink(missing_ok=True)
-    concat_clips([segment_path(work_dir, i) for i in range(len(bounds))], path, request.timecode)
+    concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)
     return RenderResult(path, request.frames, info.rate, info.width, info.height)
 
 

@@ -1,10 +1,10 @@
 """The durable job store: SQLite in WAL mode under the engine's state folder.
 
-Every job is one row (its request, state, progress and result); every finished segment of an unfinished
-job is one row with its colour anchor, and the frame that conditions the next segment is a file in the
-job's work folder (`work/<job>/condition_NNNNN.npy`, only the last kept): a 6 MB 1080p frame in the
-database cost about 60 ms a segment in WAL writes. So an engine killed at any moment resumes each job
-at its last finished segment. `synchronous=NORMAL` in WAL mode
+Every job is one row (its request, state, progress and result); an unfinished job's last kept segment
+(see `SegmentDone.kept`) is one row with its colour anchor, and the frame that conditions the next
+segment is a file in the job's work folder (`work/<job>/condition_NNNNN.npy`): a 6 MB 1080p frame in
+the database cost about 60 ms a segment in WAL writes. So an engine killed at any moment resumes each
+job at its last kept segment. `synchronous=NORMAL` in WAL mode
 keeps every committed transaction across a process crash (SIGKILL); a power cut may lose the last few,
 which only costs re-rendering those segments. One connection, guarded by a lock, serves the event loop
 and the render threads.
@@ -151,9 +151,9 @@ class JobStore:
         return self._work / job_id / f"condition_{index:05d}.npy"
 
     def add_segment(self, job_id: str, done: SegmentDone) -> None:
-        """Records a finished segment with what the next one needs to resume. Its condition frame is
-        written (atomically) before the row, and earlier ones are removed after it: only the last is
-        ever resumed from."""
+        """Records a kept segment with what the next one needs to resume. Its condition frame is written
+        (atomically) before the row, and other rows and frames are removed after it: a job resumes only
+        from the segment it recorded last."""
         conditioned = done.condition is not None
         if conditioned:
             path = self._condition_path(job_id, done.index)
@@ -169,22 +169,21 @@ class JobStore:
                 "INSERT OR REPLACE INTO segments (job_id, idx, conditioned, anchor) VALUES (?, ?, ?, ?)",
                 (job_id, done.index, int(conditioned), _array_bytes(anchor)),
             )
-            self._db.execute("UPDATE segments SET anchor = NULL WHERE job_id = ? AND idx < ?", (job_id, done.index))
+            self._db.execute("DELETE FROM segments WHERE job_id = ? AND idx != ?", (job_id, done.index))
             self._db.execute("COMMIT")
-        for index in range(done.index):
-            self._condition_path(job_id, index).unlink(missing_ok=True)
+        for stale in self._condition_path(job_id, 0).parent.glob("condition_*.npy"):
+            if stale.name != self._condition_path(job_id, done.index).name:
+                stale.unlink(missing_ok=True)
 
     def resume_point(self, job_id: str) -> Resume | None:
-        """Where `job_id` restarts: after its last segment, when every segment before it is recorded
-        and its condition frame is still there."""
+        """Where `job_id` restarts: after its last recorded segment, when its condition frame is still
+        there (the renderer checks that the parts before it are)."""
         rows = self._run(
-            "SELECT idx, conditioned, anchor, (SELECT COUNT(*) FROM segments WHERE job_id = ?) FROM segments "
-            "WHERE job_id = ? ORDER BY idx DESC LIMIT 1",
-            (job_id, job_id),
+            "SELECT idx, conditioned, anchor FROM segments WHERE job_id = ? ORDER BY idx DESC LIMIT 1", (job_id,)
         )
-        if not rows or rows[0][3] != rows[0][0] + 1:
+        if not rows:
             return None
-        index, conditioned, anchor, _ = rows[0]
+        index, conditioned, anchor = rows[0]
         path = self._condition_path(job_id, index)
         if conditioned and not path.exists():
             return None  # the work folder was cleared (a reboot): start over

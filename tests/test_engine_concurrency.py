@@ -8,6 +8,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from chainedbackend import FAIL_ONCE, SEGMENT_DELAY, ChainedBackend
 from enginehelp import engine_thread
 from mediagen import write_video
@@ -15,7 +16,7 @@ from mediagen import write_video
 from dreamstyle.frames import probe
 from dreamstyle.v1 import engine_pb2 as pb
 from engine.chain import segment_bounds
-from engine.render import segment_path
+from engine.render import part_path
 from host_plugin.client import EngineClient
 
 CLIENTS = 8
@@ -89,10 +90,13 @@ def test_priorities_order_the_queue(tmp_path, monkeypatch):
     assert os.path.getmtime(jobs["high"].result.path) < os.path.getmtime(jobs["low"].result.path)
 
 
-def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("part_frames, kept_parts, redone", [(0, [0, 1, 2], 1), (11, [0], 2)], ids=["segments", "parts"])
+def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path, monkeypatch, part_frames, kept_parts, redone):
+    """Segment 3 fails once; the resubmitted shot redoes only what no closed part holds."""
     from engine.backends.registry import BACKENDS
 
     monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    monkeypatch.setattr(ChainedBackend, "part_frames", part_frames)
     marker = tmp_path / "fail"
     marker.write_text("")
     monkeypatch.setenv(FAIL_ONCE, str(marker))
@@ -102,10 +106,11 @@ def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path,
         job = client.submit(shot_request(media, "flaky", 0, 40)).job
         failed = list(client.watch(job.job_id))[-1].job
         assert failed.state == pb.JOB_STATE_FAILED and "fell off the bus" in failed.error
-        assert failed.segments_done == 3 and segment_path(tmp_path / "state" / "work" / job.job_id, 2).exists()
+        work = tmp_path / "state" / "work" / job.job_id
+        assert failed.segments_done == 3 and sorted(work.glob("part_*.mov")) == [part_path(work, i) for i in kept_parts]
         again = client.submit(shot_request(media, "flaky", 0, 40))
         assert again.created and again.job.job_id == job.job_id
         done = list(client.watch(job.job_id))[-1].job
     assert done.state == pb.JOB_STATE_DONE and probe(Path(done.result.path)).frames == 40
-    assert ChainedBackend.calls == len(segment_bounds(40, ChainedBackend.segment_frames)) + 1, "segments 0-2 not redone"
+    assert ChainedBackend.calls == len(segment_bounds(40, ChainedBackend.segment_frames)) + redone, "kept parts not redone"
     assert not (tmp_path / "state" / "work" / job.job_id).exists()

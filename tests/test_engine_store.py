@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.backends.base import BackendConfig
-from engine.chain import SegmentDone
+from engine.chain import Resume, SegmentDone
 from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.store import JobStore
@@ -34,7 +34,7 @@ def test_jobs_and_segments_round_trip(tmp_path):
     anchor = (np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0]))
     assert store.resume_point("j2") is None
     for index in (0, 1, 2):
-        store.add_segment("j2", SegmentDone(index, 5, 10, 37, condition, condition + index, anchor))
+        store.add_segment("j2", SegmentDone(index, 5, 10, 37, condition + index, anchor))
     resume = store.resume_point("j2")
     assert resume.segment == 3 and (resume.condition == condition + 2).all()
     assert all((a == b).all() for a, b in zip(resume.anchor, anchor, strict=True))
@@ -42,8 +42,11 @@ def test_jobs_and_segments_round_trip(tmp_path):
     (tmp_path / "work" / "j2" / "condition_00002.npy").rename(tmp_path / "kept.npy")
     assert store.resume_point("j2") is None, "work folder cleared (a reboot): start over"
     (tmp_path / "kept.npy").rename(tmp_path / "work" / "j2" / "condition_00002.npy")
-    store.add_segment("j2", SegmentDone(4, 5, 10, 37, condition, None, None))
-    assert store.resume_point("j2") is None, "segment 3 is missing: start over"
+    store.add_segment("j2", SegmentDone(4, 5, 10, 37, None, None))
+    assert store.resume_point("j2") == Resume(5, None, None)
+    store.add_segment("j2", SegmentDone(1, 5, 10, 37, condition + 1, None))
+    assert store.resume_point("j2").segment == 2, "a render that started over resumes where it got to"
+    assert [p.name for p in (tmp_path / "work" / "j2").iterdir()] == ["condition_00001.npy"]
     store.clear_segments("j2")
     assert store.resume_point("j2") is None
     store.close()

@@ -10,7 +10,7 @@ from mediagen import write_video
 from dreamstyle.frames import iter_frames
 from engine.backends.passthrough import PassthroughBackend
 from engine.chain import Cancelled, Resume, stylize_shot
-from engine.render import ShotRequest, render_shot, segment_path
+from engine.render import ShotRequest, part_path, part_starts, render_shot
 
 
 def frames(n):
@@ -34,14 +34,26 @@ def test_chain_resumes_at_any_segment(params):
         assert all((a == b).all() for a, b in zip(tail, full[emitted:]))
 
 
-def short_passthrough():
+def short_passthrough(part_frames=0):
     backend = PassthroughBackend()
-    backend.segment_frames = 8
+    backend.segment_frames, backend.part_frames = 8, part_frames
     return backend
 
 
-@pytest.mark.parametrize("make", [ChainedBackend, short_passthrough], ids=["chained", "passthrough"])
-def test_render_resumed_after_cancel_equals_uninterrupted(tmp_path, make):
+def test_parts_hold_whole_segments_and_at_least_part_frames():
+    bounds = [(0, 8), (7, 15), (14, 22), (21, 29), (28, 30)]  # 8, 7, 7, 7, 1 new frames
+    assert part_starts(bounds, 0) == [0, 1, 2, 3, 4]
+    assert part_starts(bounds, 14) == [0, 2, 4]
+    assert part_starts(bounds, 100) == [0]
+
+
+@pytest.mark.parametrize(
+    "make, flags",
+    [(ChainedBackend, [True, True]), (short_passthrough, [True, True]), (lambda: short_passthrough(14), [False, True, False])],
+    ids=["chained", "passthrough", "passthrough-parts"],
+)
+def test_render_resumed_after_cancel_equals_uninterrupted(tmp_path, make, flags):
+    """Cancelled after len(flags) segments; `flags` says which were kept (their part closed)."""
     media = write_video(tmp_path / "src.mp4", [20, 15])
     request = ShotRequest(key="k", media=media, start=3, end=33, rate=None, label="s", backend="x",
                           out_path_stem=tmp_path / "full", seed=2)
@@ -50,13 +62,26 @@ def test_render_resumed_after_cancel_equals_uninterrupted(tmp_path, make):
     work = tmp_path / "w2"
     resumed_request = replace(request, out_path_stem=tmp_path / "resumed")
     with pytest.raises(Cancelled):
-        render_shot(resumed_request, make(), work_dir=work, on_segment=done.append, cancelled=lambda: len(done) >= 2)
-    assert segment_path(work, 1).exists() and not segment_path(work, 2).exists()
+        render_shot(resumed_request, make(), work_dir=work, on_segment=done.append, cancelled=lambda: len(done) >= len(flags))
+    assert [d.kept for d in done] == flags
+    last = max(d.index for d in done if d.kept)
+    kept = last + 1
+    assert part_path(work, 0).exists() and not part_path(work, kept).exists()
     again = []
-    resume = Resume(2, done[1].condition, done[1].anchor)
+    resume = Resume(kept, done[last].condition, done[last].anchor)
     result = render_shot(resumed_request, make(), work_dir=work, resume=resume, on_segment=again.append)
-    assert again[0].index == 2 and again[-1].index == again[-1].total - 1
+    assert again[0].index == kept and again[-1].index == again[-1].total - 1 and again[-1].kept
     assert result.frames == full.frames == 30
     a, b = iter_frames(full.path, 0, 30), iter_frames(result.path, 0, 30)
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
     assert full.path.read_bytes() == result.path.read_bytes()
+
+
+def test_a_resume_inside_an_open_part_starts_over(tmp_path):
+    media = write_video(tmp_path / "src.mp4", [35])
+    request = ShotRequest(key="k", media=media, start=0, end=30, rate=None, label="s", backend="x",
+                          out_path_stem=tmp_path / "out")
+    done = []
+    result = render_shot(request, short_passthrough(14), work_dir=tmp_path / "w", resume=Resume(1, None),
+                         on_segment=done.append)
+    assert done[0].index == 0 and result.frames == 30

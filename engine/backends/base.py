@@ -62,6 +62,10 @@ class Backend(ABC):
     guidances: ClassVar[frozenset[str]]
     named_looks: ClassVar[tuple[str, ...]] = ()
     segment_frames: int = 33
+    part_frames: int = 0
+    """Frames an encoded part of a shot holds at least (whole segments): each part costs an encoder start
+    and a crash re-renders up to one part, so a backend whose segments are cheap raises it; 0 encodes
+    every segment on its own."""
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         self.config = config or BackendConfig()

@@ -12,6 +12,7 @@ class PassthroughBackend(Backend):
     description = "Returns the source frames unchanged (for measuring pipeline overhead)."
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
     segment_frames = 17
+    part_frames = 48  # an encoder start per 17 frames cost ~10% of a 1080p encode
 
     def check(self, guidance: Guidance, params: dict[str, str]) -> None:
         """Accepts any guidance, including none."""
