@@ -6,7 +6,7 @@ unfinished job queued again at its last kept segment. The same idempotency key n
 a queued, running or finished job is returned as it is; a failed or cancelled one is queued again (a
 failed one resumes from its kept segments). Watchers that go away never cancel a job; `cancel` does.
 
-Disk: a job's finished segments live in `work/<job id>/` until its clip is encoded; they are removed
+Disk: a job's encoded parts live in `work/<job id>/` until its clip is joined; they are removed
 on success and on cancel, kept on failure (a resubmit resumes there) and after a crash, dropped after
 a reboot (they are not synced), and `retention_days` removes old finished jobs with the results they
 left in the engine's own result folder.
@@ -43,7 +43,7 @@ RETRY_AFTER_S = 30
 
 
 def _boot_id() -> str:
-    """This boot of the machine (Linux); segment files written before a reboot are not trusted, as
+    """This boot of the machine (Linux); part files written before a reboot are not trusted, as
     they are not synced to disk. Elsewhere "" (a reboot is then not told from a crash)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
