@@ -86,13 +86,14 @@ def test_before_after_viewer(session, qtbot):
 
     viewer = BeforeAfter(result, window)
     qtbot.addWidget(viewer)
-    split = viewer.composite(5)
+    viewer.frame.setValue(5)
+    qtbot.waitUntil(lambda: viewer.shown == 5, timeout=WAIT)
+    split = viewer.composite()
     viewer.mode.setCurrentIndex(1)
-    side = viewer.composite(5)
+    side = viewer.composite()
     assert split.shape[1] * 2 + 4 == side.shape[1] and split.shape[0] == side.shape[0]
     viewer.frame.setValue(viewer.frame.maximum())
-    viewer.refresh()
-    assert "frame 48 of 48" in viewer.label.text()
+    qtbot.waitUntil(lambda: "frame 48 of 48" in viewer.label.text(), timeout=WAIT)
 
 
 def test_write_back_as_track_into_resolve(session, sample, tmp_path):

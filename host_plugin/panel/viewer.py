@@ -1,40 +1,69 @@
-"""Before/after viewer for a finished shot: scrub its frames, split with a movable divider, or side by side."""
+"""Before/after viewer for a finished shot: scrub its frames, split with a movable divider, or side by side.
+
+Frames are decoded on the panel's worker threads (`run_task`), one read at a time: while a read runs, a
+scrub only records the newest frame wanted, and a read that comes back for an older frame is dropped and
+the newest one read instead, so fast scrubbing never queues up stale reads.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from dreamstyle.frames import MediaError, iter_frames, probe
+from host_plugin.errors import DreamStyleError
 from host_plugin.pipeline import ShotResult
 
-__all__ = ["BeforeAfter"]
+from .workers import run_task
+
+__all__ = ["BeforeAfter", "read_pair"]
 
 MAX_WIDTH = 720
 
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def read_pair(result: ShotResult, index: int, size: tuple[int, int] | None = None) -> Pair:
+    """Frame `index` of the shot (0-based, handles excluded) from the source and the render, both scaled to
+    `size` (width, height; the source's size fitted to MAX_WIDTH when None). Blocking: call it on a worker."""
+    shot = result.shot
+    assert result.output is not None
+    try:
+        if size is None:
+            info = probe(shot.media)
+            scale = min(1.0, MAX_WIDTH / info.width)
+            size = (max(2, round(info.width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2))
+        width, height = size
+        before = next(iter_frames(shot.media, shot.start + index, shot.start + index + 1, width=width, height=height))
+        after = next(iter_frames(result.output, shot.head + index, shot.head + index + 1, width=width, height=height))
+    except MediaError as exc:
+        raise DreamStyleError(f"Cannot show frame {index + 1}: {exc}") from exc
+    return before, after
+
 
 class BeforeAfter(QDialog):
-    """Decodes single frames on demand (a short, local read) from the source range and the render."""
+    """Shows the newest frame asked for; decoding happens off the GUI thread, errors show in the picture."""
 
     def __init__(self, result: ShotResult, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         assert result.output is not None
-        self.result, shot = result, result.shot
+        self.result, self.output, shot = result, result.output, result.shot
         self.setWindowTitle(f"Before / after — {shot.name}")
-        info = probe(shot.media)
-        scale = min(1.0, MAX_WIDTH / info.width)
-        self.size_ = (max(2, round(info.width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2))
-        self.picture = QLabel(alignment=Qt.AlignCenter)
+        self.pair: Pair | None = None
+        self.shown: int | None = None  # the frame index on screen, None before the first read arrives
+        self._wanted = 0
+        self._reading = False
+        self.picture = QLabel(alignment=Qt.AlignCenter, wordWrap=True)
         self.frame = QSlider(Qt.Horizontal, maximum=shot.frames - 1)
         self.split = QSlider(Qt.Horizontal, maximum=100, value=50)
         self.mode = QComboBox()
         self.mode.addItems(["Split", "Side by side"])
         self.label = QLabel(objectName="hint")
-        self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
-        for signal in (self.frame.valueChanged, self.split.valueChanged, self.mode.currentIndexChanged):
-            signal.connect(lambda *_: self._timer.start())
+        self.frame.valueChanged.connect(self.request)
+        self.split.valueChanged.connect(self.refresh)
+        self.mode.currentIndexChanged.connect(self.refresh)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Frame"))
         controls.addWidget(self.frame, 3)
@@ -45,21 +74,38 @@ class BeforeAfter(QDialog):
         layout.addWidget(self.picture, 1)
         layout.addLayout(controls)
         layout.addWidget(self.label)
+        self.request(0)
+
+    def request(self, index: int) -> None:
+        """Asks for frame `index`; starts a read unless one is running (that one's result is then dropped)."""
+        self._wanted = index
+        if not self._reading:
+            self._start(index)
+
+    def _start(self, index: int) -> None:
+        self._reading = True
+        self.label.setText(f"{self.result.shot.name}: reading frame {index + 1}…")
+        size = None if self.pair is None else (self.pair[0].shape[1], self.pair[0].shape[0])
+        run_task(self, lambda emit: read_pair(self.result, index, size),
+                 done=lambda pair: self._arrived(index, pair), failed=lambda message: self._arrived(index, message))
+
+    def _arrived(self, index: int, value: Pair | str) -> None:
+        self._reading = False
+        if index != self._wanted:  # the user scrubbed on while this was read
+            self._start(self._wanted)
+            return
+        if isinstance(value, str):
+            self.pair, self.shown = None, None
+            self.picture.setText(value)  # replaces the picture
+            self.label.setText(f"{self.result.shot.name}: frame {index + 1} cannot be shown")
+            return
+        self.pair, self.shown = value, index
         self.refresh()
 
-    def _read(self, path, index: int) -> np.ndarray:
-        width, height = self.size_
-        try:
-            return next(iter_frames(path, index, index + 1, width=width, height=height))
-        except (MediaError, StopIteration) as exc:
-            self.label.setText(f"cannot read frame {index} of {path}: {exc}")
-            return np.zeros((height, width, 3), np.uint8)
-
-    def composite(self, index: int) -> np.ndarray:
-        """Frame `index` of the shot (0-based, handles excluded) as before|after."""
-        shot = self.result.shot
-        before = self._read(shot.media, shot.start + index)
-        after = self._read(self.result.output, shot.head + index)
+    def composite(self) -> np.ndarray:
+        """The frame on screen as before|after: split at the divider, or side by side."""
+        assert self.pair is not None
+        before, after = self.pair
         if self.mode.currentIndex() == 1:
             return np.concatenate([before, np.full((before.shape[0], 4, 3), 30, np.uint8), after], axis=1)
         cut = round(before.shape[1] * self.split.value() / 100)
@@ -68,10 +114,12 @@ class BeforeAfter(QDialog):
         return out
 
     def refresh(self) -> None:
-        index = self.frame.value()
-        rgb = np.ascontiguousarray(self.composite(index))
+        """Redraws the frame on screen (cheap: no decoding) after a divider or mode change."""
+        if self.pair is None or self.shown is None:
+            return
+        rgb = np.ascontiguousarray(self.composite())
         image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format_RGB888).copy()
         self.picture.setPixmap(QPixmap.fromImage(image))
         shot = self.result.shot
-        self.label.setText(f"{shot.name}: frame {index + 1} of {shot.frames} · before (source) | after "
-                           f"({self.result.output.name})")
+        self.label.setText(f"{shot.name}: frame {self.shown + 1} of {shot.frames} · before (source) | after "
+                           f"({self.output.name})")

@@ -1,0 +1,142 @@
+"""The Windows installer, without PowerShell: install.ps1 parsed with tree-sitter's PowerShell grammar must be
+free of syntax errors, and must install what install.sh (executed in test_installer.py) installs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path, PureWindowsPath
+
+import pytest
+
+from host_plugin.hosts.resolve import utility_scripts_dir
+
+tree_sitter = pytest.importorskip("tree_sitter")
+tree_sitter_powershell = pytest.importorskip("tree_sitter_powershell")
+
+ROOT = Path(__file__).resolve().parents[1]
+PS1, SH, TEMPLATE = (ROOT / "installer" / name for name in ("install.ps1", "install.sh", "DreamStyle.py"))
+
+Node = tree_sitter.Node
+
+
+def parse(source: bytes) -> Node:
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+    return parser.parse(source).root_node
+
+
+def walk(node: Node, type_: str | None = None) -> Iterator[Node]:
+    """`node` and everything under it (of one type when `type_` is given), in source order."""
+    if type_ is None or node.type == type_:
+        yield node
+    for child in node.children:
+        yield from walk(child, type_)
+
+
+def text(node: Node) -> str:
+    return node.text.decode()
+
+
+def problems(root: Node) -> list[str]:
+    """Every ERROR or MISSING node as `line L, column C: ...` (1-based)."""
+    return [f"line {n.start_point[0] + 1}, column {n.start_point[1] + 1}: "
+            + (f"missing {n.type}" if n.is_missing else f"cannot parse {text(n)[:60]!r}")
+            for n in walk(root) if n.is_error or n.is_missing]
+
+
+def commands(root: Node) -> list[tuple[str, list[str]]]:
+    """Each command under `root`: its name and its arguments as written (parameters included)."""
+    out = []
+    for command in walk(root, "command"):
+        elements = command.child_by_field_name("command_elements")
+        args = [text(c) for c in (elements.children if elements else []) if c.type != "command_argument_sep"]
+        out.append((text(command.child_by_field_name("command_name")), args))
+    return out
+
+
+def unquote(literal: str) -> str:
+    return literal[1:-1] if literal[:1] in "\"'" and literal[-1:] == literal[:1] else literal
+
+
+@pytest.fixture(scope="module")
+def ps1() -> Node:
+    return parse(PS1.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def params(ps1: Node) -> dict[str, tuple[str, str]]:
+    """The script's parameters: name -> (type, default as written)."""
+    out = {}
+    for param in walk(next(walk(ps1, "param_block")), "script_parameter"):
+        default = next(walk(param, "script_parameter_default"), None)
+        out[text(next(walk(param, "variable")))] = (text(next(walk(param, "attribute_list"))),
+                                                    text(default).lstrip("= ").strip() if default else "")
+    return out
+
+
+def part(node: Node, type_: str) -> Node:
+    """The direct child of one type (a method call's member name or argument list, not a nested call's)."""
+    return next(c for c in node.children if c.type == type_)
+
+
+def function(ps1: Node, name: str) -> Node:
+    return next(f for f in walk(ps1, "function_statement") if text(next(walk(f, "function_name"))) == name)
+
+
+def test_install_ps1_parses_without_errors(ps1):
+    found = problems(ps1)
+    assert not found, f"{PS1} does not parse:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("broken", ['function f( { }', 'if ($a { 1 }', '$x = "abc', '$a = @(1, 2', 'Write-Host "x" }'])
+def test_the_parser_catches_broken_powershell(broken):
+    assert problems(parse(f"Write-Host ok\n{broken}\n".encode()))[0].startswith("line 2")
+
+
+def test_same_launcher_in_resolves_windows_utility_folder(ps1, params, monkeypatch):
+    sh, calls = SH.read_text(), commands(ps1)
+    assert 'launcher="$scripts/DreamStyle.py"' in sh and '"$here/DreamStyle.py"' in sh
+    assert ("Join-Path", ["$ScriptsDir", '"DreamStyle.py"']) in calls
+    assert ("Join-Path", ["$PSScriptRoot", '"DreamStyle.py"']) in calls  # the template beside the script
+
+    kind, default = params["$ScriptsDir"]
+    name, (base, folder) = commands(parse(default.encode()))[0]
+    assert (kind, name, base) == ("[string]", "Join-Path", "$env:APPDATA")
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("APPDATA", "/appdata")
+    assert PureWindowsPath(unquote(folder)).parts == utility_scripts_dir().relative_to("/appdata").parts
+
+    replaced = {unquote(text(next(walk(part(call, "argument_list"), "string_literal"))))
+                for call in walk(ps1, "invokation_expression") if text(part(call, "member_name")) == "Replace"}
+    assert replaced == set(re.findall(r"@[A-Z]+@", TEMPLATE.read_text())) == {"@PYTHON@", "@LOG@"}
+
+
+def test_same_pip_extras_and_options(ps1, params):
+    sh = SH.read_text()
+    sh_extras = re.search(r"^extras=(\S+)$", sh, re.MULTILINE)[1]
+    assert params["$Extras"] == ("[string]", f'"{sh_extras}"')
+    defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(sh_extras.split(",")) <= defined.keys()
+    assert '"$Source[$Extras]"' in {text(s) for s in walk(ps1, "string_literal")}
+    assert 'spec="$source_spec[$extras]"' in sh
+    pip = [args for name, args in commands(ps1) if args[:3] == ["-m", "pip", "install"]]
+    assert len(pip) == 1 and pip[0][-2:] == ["@pipArgs", "$spec"]
+    assert "$env:DREAMSTYLE_PIP_ARGS" in {text(v) for v in walk(ps1, "variable")} and "DREAMSTYLE_PIP_ARGS" in sh
+
+
+def test_same_manifest_and_an_uninstall_path(ps1, params):
+    sh, calls = SH.read_text(), commands(ps1)
+    assert 'manifest="$prefix/install-manifest.txt"' in sh
+    assert ("Join-Path", ["$Prefix", '"install-manifest.txt"']) in calls
+    written = {unquote(args[0]) for name, args in calls if name == "Add-Entry"}
+    assert written == set(re.findall(r'echo "(\w+) .*>> "\$manifest"', sh)) == {"dir", "tree", "file"}
+
+    assert params["$Uninstall"][0] == "[switch]" and "--uninstall) action=uninstall" in sh
+    entry = [s for s in walk(ps1, "if_statement") if s.parent.parent == ps1][-1]  # the script's last statement
+    assert [name for name, _ in commands(entry)] == ["Uninstall-DreamStyle", "Install-DreamStyle"]
+    assert text(entry.child_by_field_name("condition")) == "$Uninstall"
+    uninstall = function(ps1, "Uninstall-DreamStyle")
+    handled = {unquote(text(s)) for s in walk(uninstall, "string_literal")}
+    assert written <= handled and "Remove-Item" in {name for name, _ in commands(uninstall)}
