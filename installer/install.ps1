@@ -68,7 +68,7 @@ function Uninstall-DreamStyle {
         Write-Error "nothing to uninstall under $Prefix ($Manifest not found)"
         exit 1
     }
-    $entries = Get-Content -LiteralPath $Manifest | Select-Object -Unique
+    $entries = @(Get-Content -LiteralPath $Manifest | Select-Object -Unique)  # @(): one line is still an array
     foreach ($line in $entries) {
         $kind, $path = $line -split " ", 2
         if ($kind -in @("file", "tree") -and (Test-Path -LiteralPath $path)) {
