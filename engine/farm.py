@@ -2,10 +2,10 @@
 
 `RayRunner` is a `Runner` (see `engine.workers`): the job manager's worker threads each borrow an idle
 actor, which renders one shot segment by segment (chaining stays in order inside the actor) and streams
-back each finished segment with what the next one needs. Segment files and the clip go to the job's
+back each finished segment with what the next one needs. Encoded parts and the clip go to the job's
 folders, which must be shared storage (the same paths on every node, or path-mapped by the operator).
-When an actor dies mid-shot Ray restarts it, and the shot resumes on the next idle actor from its last
-finished segment. On a cluster without GPUs a GPU-reserving actor would wait forever, so the runner
+When an actor dies mid-shot Ray restarts it, and the shot resumes on the next idle actor after its last
+kept segment (see `SegmentDone.kept`). On a cluster without GPUs a GPU-reserving actor would wait forever, so the runner
 checks the cluster's resources first and refuses with what to do instead.
 """
 
