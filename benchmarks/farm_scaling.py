@@ -149,7 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         media = moving_texture(work / "timeline_media.mp4", args.frames + 8 * args.shots, 480, 270)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             one = two = 0.0
             for round_ in range(args.rounds):  # interleaved, best of each: the machine is shared

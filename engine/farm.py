@@ -1,8 +1,8 @@
 """Render-farm offload on Ray: long-lived actors keep the backends loaded and render whole shots.
 
 `RayRunner` is a `Runner` (see `engine.workers`): the job manager's worker threads each borrow an idle
-actor, which renders one shot segment by segment (chaining stays in order inside the actor) and streams
-back each finished segment with what the next one needs. Encoded parts and the clip go to the job's
+actor, which renders one shot segment by segment (chaining stays in order inside the actor) and hands
+back each finished segment with what the next one needs (long polls, which work over `ray://` too). Encoded parts and the clip go to the job's
 folders, which must be shared storage (the same paths on every node, or path-mapped by the operator).
 When an actor dies mid-shot Ray restarts it, and the shot resumes on the next idle actor after its last
 kept segment (see `SegmentDone.kept`). On a cluster without GPUs a GPU-reserving actor would wait forever, so the runner
@@ -16,7 +16,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class ShotWorker:
             cv2.setNumThreads(cpu_threads)
         self.backends = Backends(config)
         self._cancel = threading.Event()
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     def where(self) -> tuple[str, int]:
         return socket.gethostname(), os.getpid()
@@ -60,11 +61,12 @@ class ShotWorker:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def render(self, request: ShotRequest, work_dir: Path, resume: Resume | None) -> Iterator[tuple[str, Any]]:
-        """Yields ("segment", SegmentDone) per finished segment, then ("result", RenderResult) or
-        ("error", exception)."""
+    def start(self, request: ShotRequest, work_dir: Path, resume: Resume | None) -> None:
+        """Starts rendering a shot on a thread; `events` reports ("segment", SegmentDone) per finished
+        segment, then ("result", RenderResult) or ("error", exception)."""
         self._cancel.clear()
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._events = events
 
         def run() -> None:
             try:
@@ -82,11 +84,18 @@ class ShotWorker:
                 events.put(("error", exc))
 
         threading.Thread(target=run, daemon=True).start()
-        while True:
-            kind, payload = events.get()
-            yield kind, payload
-            if kind != "segment":
-                return
+
+    def events(self, wait: float) -> list[tuple[str, Any]]:
+        """The started shot's events since the last call, waiting up to `wait` seconds for the first.
+
+        A long poll rather than a streaming generator: Ray Client (`ray://`) cannot carry those."""
+        try:
+            found = [self._events.get(timeout=wait)]
+        except queue.Empty:
+            return []
+        while not self._events.empty():
+            found.append(self._events.get_nowait())
+        return found
 
 
 class RayRunner:
@@ -96,7 +105,7 @@ class RayRunner:
         ray = self._ray = _ray()
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
-            ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
         resources = ray.cluster_resources()
         cluster_gpus, cluster_cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
         if gpus > 0:
@@ -170,26 +179,22 @@ class RayRunner:
         cancelled: Callable[[], bool],
     ) -> RenderResult:
         ray = self._ray
-        stream = actor.render.remote(request, work_dir, resume)
+        ray.get(actor.start.remote(request, work_dir, resume))
         asked = False
         while True:
-            ready, _ = ray.wait([stream], timeout=0.5)
             if cancelled() and not asked:
                 actor.cancel.remote()
                 asked = True
-            if not ready:
-                continue
-            kind, payload = ray.get(next(stream))
-            if kind == "segment":
+            for kind, payload in ray.get(actor.events.remote(0.5)):
+                if kind == "error":
+                    raise payload
+                if kind == "result":
+                    return payload
                 done: SegmentDone = payload
                 if done.kept:
                     with self._lock:
                         self._last[request.key] = Resume(done.index + 1, done.condition, done.anchor)
                 on_segment(done)
-            elif kind == "error":
-                raise payload
-            else:
-                return payload
 
     def workers(self) -> list[WorkerStatus]:
         ray = self._ray
