@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
 
-from .background import in_background
 from .backends.base import Backend, BackendError, Guidance
+from .background import in_background
 from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, concat_clips, output_suffix
@@ -114,7 +114,15 @@ class _Parts:
 
     def write(self, frame: np.ndarray, segment: int) -> None:
         if self._writer is None:
-            self._writer = _clip_writer(part_path(self.work_dir, segment), self.request, self.info, None)
+            info = self.info
+            self._writer = ClipWriter(
+                part_path(self.work_dir, segment),
+                rate=info.rate,
+                width=info.width,
+                height=info.height,
+                codec=self.request.codec,
+                sample_aspect=info.sample_aspect,
+            )
         self._writer.write(frame)
 
     def finish(self, segment: int) -> bool:
@@ -221,14 +229,3 @@ def render_shot(
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)
     return RenderResult(path, request.frames, info.rate, info.width, info.height)
 
-
-def _clip_writer(path: Path, request: ShotRequest, info: MediaInfo, timecode: str | None) -> ClipWriter:
-    return ClipWriter(
-        path,
-        rate=info.rate,
-        width=info.width,
-        height=info.height,
-        codec=request.codec,
-        timecode=timecode,
-        sample_aspect=info.sample_aspect,
-    )
