@@ -1,7 +1,9 @@
 """Encoding rendered shots with PyAV: exact rate, size and frame count, written atomically.
 
 H.264 (libx264, yuv420p) is the default; ProRes 422 HQ (prores_ks profile 3, yuv422p10le) is for
-finishing. A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files.
+finishing. A size that chroma subsampling cannot hold keeps its exact size in 4:4:4 instead: H.264 at
+an odd width or height is yuv444p (High 4:4:4), ProRes at an odd width is ProRes 4444 (profile 4).
+A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ class ClipWriter:
         self._container = av.open(str(self._tmp), "w", format="mov" if path.suffix == ".mov" else "mp4")
         if codec == "h264":
             stream = self._container.add_stream("libx264", rate=rate)
-            stream.pix_fmt = "yuv420p"
+            stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
             stream.options = {"crf": "16", "preset": "veryfast", "bf": "0", **_X264_NO_AVX512}
         else:
             stream = self._container.add_stream("prores_ks", rate=rate)
-            stream.pix_fmt = "yuv422p10le"
-            stream.options = {"profile": "3", "vendor": "apl0"}
+            stream.pix_fmt = "yuv444p10le" if width % 2 else "yuv422p10le"
+            stream.options = {"profile": "4" if width % 2 else "3", "vendor": "apl0"}
         stream.width, stream.height = width, height
         stream.codec_context.time_base = Fraction(rate.denominator, rate.numerator)
         stream.codec_context.sample_aspect_ratio = sample_aspect

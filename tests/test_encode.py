@@ -27,6 +27,22 @@ def test_exact_rate_size_count_and_timecode(tmp_path, codec, rate, timecode):
     assert [frame_number(f) for f in iter_frames(path)] == list(range(29))
 
 
+@pytest.mark.parametrize("codec,width,height", [("h264", 161, 90), ("h264", 160, 91), ("prores", 161, 91)])
+def test_odd_sizes_keep_their_exact_size_in_444(tmp_path, codec, width, height):
+    path = tmp_path / f"odd{output_suffix(codec, None)}"
+    frames = []
+    with ClipWriter(path, rate=Fraction(25), width=width, height=height, codec=codec) as writer:
+        for i in range(5):
+            frames.append(scene_frame(2, i, width, height))
+            stamp(frames[-1], i)
+            writer.write(frames[-1])
+    info = probe(path)
+    assert (info.width, info.height, info.frames) == (width, height, 5)
+    decoded = list(iter_frames(path))
+    assert [frame_number(f) for f in decoded] == list(range(5))
+    assert max(abs(a.astype(int) - b).mean() for a, b in zip(decoded, frames)) < 3
+
+
 def test_failure_leaves_no_file(tmp_path):
     path = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError):
