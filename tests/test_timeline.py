@@ -5,6 +5,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
+from premiere_export import fcp7_xml
 
 from host_plugin.errors import TimelineError
 from host_plugin.timeline.media import PathMap, Relinker, url_to_path
@@ -80,6 +81,61 @@ def test_visible_clips_with_gaps_transitions_nesting_and_skips():
     assert by_name["n"].source == TimeRange(RationalTime(55, R), RationalTime(20, R))
     assert by_name["n"].record == TimeRange(RationalTime(124, R), RationalTime(20, R))  # after "off" and "bars"
     assert any("off" in s for s in skipped) and any("generator" in s for s in skipped) and any("V2" in s for s in skipped)
+
+
+EDL_WITH_RETIMES = """TITLE: SPEED
+FCM: NON-DROP FRAME
+
+001  A001     V     C        01:00:00:00 01:00:04:00 00:00:00:00 00:00:02:00
+M2   A001       048.0                01:00:00:00
+* FROM CLIP NAME: fast.mov
+
+002  A002     V     C        01:00:10:00 01:00:12:00 00:00:02:00 00:00:04:00
+* FROM CLIP NAME: normal.mov
+
+003  A003     V     C        01:00:20:00 01:00:20:01 00:00:04:00 00:00:05:00
+M2   A003       000.0                01:00:20:00
+* FROM CLIP NAME: held.mov
+"""
+
+
+# Premiere's FCP7 XML export of a clip's Speed/Duration.
+TIME_REMAP = """<filter><effect><name>Time Remap</name><effectid>timeremap</effectid><effectcategory>motion</effectcategory>
+<effecttype>motion</effecttype><mediatype>video</mediatype>
+<parameter authoringApp="PremierePro"><parameterid>variablespeed</parameterid><name>variablespeed</name><valuemin>0</valuemin>
+<valuemax>1</valuemax><value>0</value></parameter>
+<parameter authoringApp="PremierePro"><parameterid>speed</parameterid><name>speed</name><valuemin>-100000</valuemin>
+<valuemax>100000</valuemax><value>{speed}</value></parameter>
+<parameter authoringApp="PremierePro"><parameterid>reverse</parameterid><name>reverse</name><value>{reverse}</value></parameter>
+</effect></filter>"""
+
+
+def test_retimed_clips_are_skipped_with_what_to_do(tmp_path):
+    """A speed change, reverse or freeze frame would play wrong on the version track: the EDL adapter reads
+    M2 lines as OTIO time effects, the FCP7 XML adapter keeps Premiere's time remap filter as metadata."""
+    edl = tmp_path / "speed.edl"
+    edl.write_text(EDL_WITH_RETIMES)
+    clips, skipped = video_clips(read_timeline(edl, edl_rate=24))
+    assert [c.name for c in clips] == ["normal.mov"]
+    assert any("fast.mov: a speed change to 200%" in s and "Render in Place" in s for s in skipped), skipped
+    assert any("held.mov: a freeze frame" in s for s in skipped), skipped
+    xml = fcp7_xml("seq", [(Path("/m/fast.mov"), 0, 24, 0), (Path("/m/same.mov"), 0, 24, 24), (Path("/m/back.mov"), 0, 24, 48)])
+    items = xml.split("</clipitem>")
+    xml = "</clipitem>".join(
+        [items[0] + TIME_REMAP.format(speed=250, reverse="FALSE"), items[1] + TIME_REMAP.format(speed=100, reverse="FALSE"),
+         items[2] + TIME_REMAP.format(speed=100, reverse="TRUE"), *items[3:]]
+    )
+    (tmp_path / "speed.xml").write_text(xml)
+    clips, skipped = video_clips(read_timeline(tmp_path / "speed.xml"))
+    assert [c.name for c in clips] == ["same.mov"]
+    assert any("fast.mov: a speed change to 250%" in s for s in skipped) and any("back.mov: a reversed clip" in s for s in skipped)
+    timeline = otio.schema.Timeline("t")
+    track = otio.schema.Track("V1")
+    same_speed = clip("same", 0, 24)
+    same_speed.effects.append(otio.schema.LinearTimeWarp(time_scalar=1.0))
+    track.append(same_speed)
+    timeline.tracks.append(track)
+    assert [c.name for c in video_clips(timeline)[0]] == ["same"]
 
 
 def test_errors_name_the_file(tmp_path):

@@ -81,6 +81,40 @@ def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalT
     return incoming, outgoing
 
 
+def _fcp_time_remap(effect: otio.schema.Effect) -> str:
+    """What an FCP7 XML "timeremap" filter (Premiere's and Resolve's speed changes; the adapter keeps it
+    as a plain effect) does to its clip, or "" at 100% forward."""
+    fcp = effect.metadata.get("fcp_xml", {})
+    if fcp.get("effectid") != "timeremap":
+        return ""
+    params = fcp.get("parameter", [])
+    params = [params] if hasattr(params, "keys") else list(params)  # one <parameter> reads as a mapping
+    values = {p.get("parameterid"): str(p.get("value", "")) for p in params}
+    if values.get("variablespeed") == "1":
+        return "time remapping (variable speed)"
+    if values.get("reverse", "").upper() == "TRUE":
+        return "a reversed clip"
+    speed = float(values.get("speed") or 100)
+    if speed == 0:
+        return "a freeze frame"
+    return f"a speed change to {speed / 100:.0%}" if speed != 100 else ""
+
+
+def _retime(clip: otio.schema.Clip) -> str:
+    """What retimes `clip` (a speed change or a freeze frame), or "" when it plays at its own speed."""
+    for effect in clip.effects:
+        if remap := _fcp_time_remap(effect):
+            return remap
+        if isinstance(effect, otio.schema.LinearTimeWarp):  # FreezeFrame is one with a scalar of 0
+            if effect.time_scalar == 0:
+                return "a freeze frame"
+            if effect.time_scalar != 1:
+                return f"a speed change to {effect.time_scalar:.0%}"
+        elif isinstance(effect, otio.schema.TimeEffect):
+            return f"a time effect ({effect.effect_name or type(effect).__name__})"
+    return ""
+
+
 def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str]]:
     """Every visible clip on enabled video tracks, and why other items were skipped."""
     clips: list[ClipRef] = []
@@ -95,6 +129,14 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
         for clip in track.find_clips():
             if not clip.enabled:
                 skipped.append(f"clip {clip.name}: disabled")
+                continue
+            retime = _retime(clip)
+            if retime:
+                skipped.append(
+                    f"clip {clip.name}: {retime}; a styled clip plays its media at its own speed, so it would not "
+                    "match. Render the retime first (Resolve: Render in Place; Premiere: Render and Replace) and "
+                    "stylize that clip."
+                )
                 continue
             ref = clip.media_reference
             if isinstance(ref, otio.schema.GeneratorReference):
