@@ -83,6 +83,24 @@ def test_visible_clips_with_gaps_transitions_nesting_and_skips():
     assert any("off" in s for s in skipped) and any("generator" in s for s in skipped) and any("V2" in s for s in skipped)
 
 
+def test_an_image_sequence_is_skipped_with_what_to_do():
+    timeline = otio.schema.Timeline("t")
+    track = otio.schema.Track("V1")
+    frames = otio.schema.ImageSequenceReference(
+        target_url_base="/vfx/sh010/", name_prefix="sh010.", name_suffix=".exr", start_frame=1001,
+        frame_zero_padding=4, rate=24, available_range=TimeRange(RationalTime(1001, 24), RationalTime(48, 24)),
+    )
+    track.append(otio.schema.Clip("sh010", frames, TimeRange(RationalTime(1001, 24), RationalTime(24, 24))))
+    track.append(clip("plate", 0, 24))
+    timeline.tracks.append(track)
+    clips, skipped = video_clips(timeline)
+    assert [c.name for c in clips] == ["plate"]
+    assert skipped == [
+        "clip sh010: an image sequence (/vfx/sh010/sh010.####.exr); DreamStyle reads movie files, so render it to "
+        "a movie (e.g. ProRes 4444), relink the clip to that and export the timeline again."
+    ]
+
+
 EDL_WITH_RETIMES = """TITLE: SPEED
 FCM: NON-DROP FRAME
 

@@ -142,6 +142,13 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
             if isinstance(ref, otio.schema.GeneratorReference):
                 skipped.append(f"clip {clip.name}: a generator ({ref.generator_kind}), not media")
                 continue
+            if isinstance(ref, otio.schema.ImageSequenceReference):
+                pattern = ref.abstract_target_url("#" * max(1, ref.frame_zero_padding))
+                skipped.append(
+                    f"clip {clip.name}: an image sequence ({pattern}); DreamStyle reads movie files, so render it to "
+                    "a movie (e.g. ProRes 4444), relink the clip to that and export the timeline again."
+                )
+                continue
             visible = _visible(clip, top)
             if visible is None or visible[1].duration.value <= 0:
                 skipped.append(f"clip {clip.name}: zero length on the timeline")
