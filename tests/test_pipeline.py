@@ -61,7 +61,22 @@ def test_shots_json_splits_at_edit_points_and_cuts(edit, capsys):
         ("a.mp4", 50, 110, "01:00:01:16", "01:00:04:04"),
         ("b.mp4", 5, 65, "01:00:04:16", "01:00:07:04"),
     ]
-    assert data["transitions"] == []
+    assert data["transitions"] == [] and data["skipped"] == []
+
+
+def test_shots_json_says_why_items_send_no_shot(edit, tmp_path, capsys):
+    timeline = otio.adapters.read_from_file(str(edit))
+    muted = timeline.tracks[0][0].clone()
+    muted.name, muted.enabled = "muted", False
+    timeline.tracks[0].append(muted)
+    timeline.tracks[0].append(otio.schema.Clip("bars", media_reference=otio.schema.GeneratorReference(generator_kind="SMPTEBars"),
+                                               source_range=muted.source_range))
+    path = tmp_path / "skips.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    assert main(["shots", str(path), "--format", "json"]) == 0, "skipped items are not problems"
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["shots"]) == 3 and data["problems"] == []
+    assert data["skipped"] == ["clip muted: disabled", "clip bars: a generator (SMPTEBars), not media"]
 
 
 def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engine, tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from opentimelineio.opentime import RationalTime
@@ -27,8 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def plan_json(plan: Plan, start: RationalTime | None, drop_frame: bool | None = None) -> dict:
-    """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute."""
+def plan_json(
+    plan: Plan, start: RationalTime | None, drop_frame: bool | None = None, skipped: Sequence[str] = ()
+) -> dict:
+    """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute;
+    `skipped` says why timeline items (disabled, generators, retimed clips...) send no shot."""
     rate = float(plan.rate)
     offset = start if start is not None else RationalTime(0, rate)
 
@@ -56,6 +60,7 @@ def plan_json(plan: Plan, start: RationalTime | None, drop_frame: bool | None = 
             {"kind": t.kind, "start_frame": t.start_frame, "end_frame": t.end_frame} for t in plan.transitions
         ],
         "problems": [{"clip": p.clip_name, "message": p.message} for p in plan.problems],
+        "skipped": list(skipped),
     }
 
 
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.source.suffix.lower() in ADAPTERS:
         edit = load_edit(args.source, args.media_dir, options.path_maps(args))
         plan, start = plan_edit(edit, detection, args.handles), edit.timeline.global_start_time
-        data = plan_json(plan, start, drop_frame_of(edit.timeline))
+        data = plan_json(plan, start, drop_frame_of(edit.timeline), edit.skipped)
     else:
         data = plan_json(plan_media(args.source, detection), None)
     if args.format == "json":
@@ -75,4 +80,6 @@ def run(args: argparse.Namespace) -> int:
                   f"{shot['media']} [{shot['start_frame']}, {shot['end_frame']})")
         for problem in data["problems"]:
             print(f"problem: {problem['message']}")
+        for reason in data["skipped"]:
+            print(f"skipped: {reason}")
     return 1 if data["problems"] else 0
