@@ -30,7 +30,7 @@ from .errors import DreamStyleError, SettingsError
 from .plan import Plan, Shot, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker
-from .timeline.reader import ClipRef, read_timeline, video_clips
+from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
 
 __all__ = [
     "StyleSettings",
@@ -114,7 +114,7 @@ class ShotResult:
 
 
 def load_edit(
-    path: Path, media_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), edl_rate: float = 24000 / 1001
+    path: Path, media_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), edl_rate: float = DEFAULT_EDL_RATE
 ) -> Edit:
     """Reads a timeline file and lists its visible video clips (TimelineError when it cannot)."""
     timeline = read_timeline(path, edl_rate)

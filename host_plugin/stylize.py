@@ -18,6 +18,7 @@ from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, loa
 from .plan import Plan
 from .shots import DetectionSettings
 from .timeline.media import PathMap
+from .timeline.reader import DEFAULT_EDL_RATE
 from .timeline.writeback import write_version
 
 __all__ = ["EngineSettings", "Report", "stylize", "connect"]
@@ -69,6 +70,7 @@ def stylize(
     out_dir: Path | None = None,
     media_dirs: Sequence[Path] = (),
     path_maps: Sequence[PathMap] = (),
+    edl_rate: float = DEFAULT_EDL_RATE,
     detection: DetectionSettings | None = DetectionSettings(),
     handles: int = 0,
     on_plan: Callable[[Plan], None] = lambda plan: None,
@@ -80,7 +82,7 @@ def stylize(
     with ExitStack() as stack:
         # A named engine is checked first, so a wrong address fails before a long detection pass.
         client = connect(engine, stack, out_dir / ".engine", []) if engine.address else None
-        edit = load_edit(timeline, media_dirs, path_maps)
+        edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
         plan = plan_edit(edit, detection, handles)
         on_plan(plan)
         report = Report(edit, plan, out_dir)

@@ -1,5 +1,6 @@
 """Timeline reading through OTIO and its adapters, media URL forms, path maps and relinking."""
 
+import json
 from pathlib import Path
 
 import opentimelineio as otio
@@ -7,6 +8,7 @@ import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 from premiere_export import fcp7_xml
 
+from host_plugin.cli import main as cli_main
 from host_plugin.errors import TimelineError
 from host_plugin.timeline.media import PathMap, Relinker, url_to_path
 from host_plugin.timeline.reader import read_timeline, video_clips
@@ -154,6 +156,32 @@ def test_retimed_clips_are_skipped_with_what_to_do(tmp_path):
     track.append(same_speed)
     timeline.tracks.append(track)
     assert [c.name for c in video_clips(timeline)[0]] == ["same"]
+
+
+PAL_EDL = """TITLE: PAL
+FCM: NON-DROP FRAME
+
+001  AX       V     C        00:00:00:00 00:00:01:24 10:00:00:00 10:00:01:24
+* FROM CLIP NAME: pal.mov
+"""
+
+
+def test_an_edl_is_read_at_the_rate_it_is_given(tmp_path, capsys):
+    """EDLs do not state their rate: 23.976 unless --edl-rate says otherwise, and a failure says so."""
+    edl = tmp_path / "pal.edl"
+    edl.write_text(PAL_EDL)
+    with pytest.raises(TimelineError, match=r"read at 23.976 fps: give its rate with --edl-rate"):
+        read_timeline(edl)
+    (clip_ref,), _ = video_clips(read_timeline(edl, edl_rate=25))
+    assert clip_ref.source.duration == RationalTime(49, 25) and clip_ref.record.start_time.rate == 25
+    assert cli_main(["shots", str(edl), "--format", "json"]) == 2
+    assert "--edl-rate" in capsys.readouterr().err
+    assert cli_main(["shots", str(edl), "--edl-rate", "25", "--format", "json"]) == 1  # read; its media is offline
+    data = json.loads(capsys.readouterr().out)
+    assert "pal.mov" in data["problems"][0]["message"] and "offline" in data["problems"][0]["message"]
+    with pytest.raises(SystemExit):
+        cli_main(["shots", str(edl), "--edl-rate", "fast"])
+    assert "'fast' is not a frame rate" in capsys.readouterr().err
 
 
 def test_errors_name_the_file(tmp_path):

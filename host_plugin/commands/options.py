@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import SettingsError
@@ -10,9 +11,10 @@ from ..pipeline import StyleSettings
 from ..shots import DETECTORS, DetectionSettings, default_cache_dir
 from ..stylize import EngineSettings
 from ..timeline.media import PathMap
+from ..timeline.reader import DEFAULT_EDL_RATE
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
-           "detection_settings", "style_settings", "engine_settings", "path_maps"]
+           "detection_settings", "edl_rate", "style_settings", "engine_settings", "path_maps"]
 
 
 def add_media_options(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +22,9 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
                         help="folder to search for offline media by file or reel name (repeatable)")
     parser.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
                         help="rewrite media paths that start with FROM (repeatable)")
+    parser.add_argument("--edl-rate", type=edl_rate, default=DEFAULT_EDL_RATE, metavar="FPS",
+                        help="frame rate of an EDL's timecodes, which EDLs do not state: 24, 25, 30, "
+                             "23.976 or 24000/1001, 29.97 or 30000/1001... (default: 23.976)")
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +54,21 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
                         help="send media by path (shared storage) or stream it (default: path on loopback)")
     parser.add_argument("--priority", type=int, default=0, help="higher renders first on a shared engine (-1000..1000)")
+
+
+_NTSC = {"23.976": 24000 / 1001, "23.98": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001,
+         "59.94": 60000 / 1001}
+
+
+def edl_rate(text: str) -> float:
+    """A frame rate given as 25, 23.976 (NTSC rates by their usual names) or 24000/1001."""
+    try:
+        rate = _NTSC.get(text) or float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate (give 25, 23.976 or 24000/1001)") from None
+    if not 1 <= rate <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate between 1 and 1000 fps")
+    return rate
 
 
 def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:

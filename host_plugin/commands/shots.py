@@ -67,7 +67,7 @@ def plan_json(
 def run(args: argparse.Namespace) -> int:
     detection = options.detection_settings(args)
     if args.source.suffix.lower() in ADAPTERS:
-        edit = load_edit(args.source, args.media_dir, options.path_maps(args))
+        edit = load_edit(args.source, args.media_dir, options.path_maps(args), args.edl_rate)
         plan, start = plan_edit(edit, detection, args.handles), edit.timeline.global_start_time
         data = plan_json(plan, start, drop_frame_of(edit.timeline), edit.skipped)
     else:

@@ -70,6 +70,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
             out_dir=out,
             media_dirs=args.media_dir,
             path_maps=options.path_maps(args),
+            edl_rate=args.edl_rate,
             detection=options.detection_settings(args),
             handles=args.handles,
             on_plan=on_plan,

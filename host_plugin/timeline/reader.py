@@ -34,7 +34,11 @@ class ClipRef:
     """Extra source time the neighbouring transitions show before and after the cut."""
 
 
-def read_timeline(path: Path, edl_rate: float = 24000 / 1001) -> otio.schema.Timeline:
+DEFAULT_EDL_RATE = 24000 / 1001
+"""The rate an EDL's timecodes are read at unless told otherwise: EDLs do not say."""
+
+
+def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema.Timeline:
     """Reads an .otio, FCP7 .xml, CMX3600 .edl or .aaf file; TimelineError says what is wrong."""
     adapter = ADAPTERS.get(path.suffix.lower())
     if adapter is None:
@@ -45,7 +49,13 @@ def read_timeline(path: Path, edl_rate: float = 24000 / 1001) -> otio.schema.Tim
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
     except Exception as exc:  # adapters raise many unrelated types for a malformed file
-        raise TimelineError(f"{path}: cannot be read as {adapter} ({type(exc).__name__}: {exc}).") from exc
+        hint = (
+            f" An EDL does not say its frame rate and this one was read at {edl_rate:.6g} fps: give its rate with "
+            "--edl-rate (e.g. 25, 24 or 30000/1001)."
+            if adapter == "cmx_3600"
+            else ""
+        )
+        raise TimelineError(f"{path}: cannot be read as {adapter} ({type(exc).__name__}: {exc}).{hint}") from exc
     if isinstance(result, otio.schema.SerializableCollection):
         timelines = list(result.find_children(descended_from_type=otio.schema.Timeline))
         if not timelines:
