@@ -76,7 +76,7 @@ def test_a_shot_renders_on_a_cluster_reached_with_ray_client(ray_head, tmp_path)
             events = list(client.watch(job.job_id))
             status = client.farm_status()
     assert events[-1].job.state == pb.JOB_STATE_DONE, events[-1].message
-    assert [e.job.segments_done for e in events if e.job.state == pb.JOB_STATE_RUNNING][-1] == 3
+    assert (events[-1].job.segments_done, events[-1].job.segments_total) == (3, 3), "progress came back per segment"
     assert status.farm == farm and len(status.workers) == 1
     reference = render_shot(
         ShotRequest(key="ref", media=media, start=0, end=FRAMES, rate=None, label="ref", backend="classic",
