@@ -21,6 +21,7 @@ from engine.backends.registry import BACKENDS
 SEGMENT_DELAY = "DREAMSTYLE_TEST_SEGMENT_DELAY"
 SEGMENT_LOG = "DREAMSTYLE_TEST_SEGMENT_LOG"
 FAIL_ONCE = "DREAMSTYLE_TEST_FAIL_ONCE"
+PART_FRAMES = "DREAMSTYLE_TEST_PART_FRAMES"
 
 
 class ChainedBackend(Backend):
@@ -30,6 +31,7 @@ class ChainedBackend(Backend):
     description = "test: output depends on the condition frame"
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
     segment_frames = 6
+    part_frames = int(os.environ.get(PART_FRAMES, "0"))  # for a subprocess engine; tests here monkeypatch it
 
     def check(self, guidance, params):
         """Accepts any guidance."""

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from chainedbackend import SEGMENT_DELAY, SEGMENT_LOG, ChainedBackend
+from chainedbackend import PART_FRAMES, SEGMENT_DELAY, SEGMENT_LOG, ChainedBackend
 from enginehelp import engine_thread
 from mediagen import write_video
 
 from dreamstyle.frames import iter_frames
 from dreamstyle.v1 import engine_pb2 as pb
-from engine.render import ShotRequest, render_shot
+from engine.chain import segment_bounds
+from engine.render import ShotRequest, part_starts, render_shot
 from host_plugin.client import EngineCallError, EngineClient
 
 HERE = Path(__file__).parent
@@ -32,13 +33,13 @@ FRAMES = 60
 class Engine:
     """`tests/chainedbackend.py serve` as a child process that can be SIGKILLed and started again."""
 
-    def __init__(self, state: Path, root: Path, log: Path) -> None:
-        self.state, self.root, self.log = state, root, log
+    def __init__(self, state: Path, root: Path, log: Path, part_frames: int = 0) -> None:
+        self.state, self.root, self.log, self.part_frames = state, root, log, part_frames
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> str:
-        env = {**os.environ, SEGMENT_DELAY: "0.15", SEGMENT_LOG: str(self.log)}
+        env = {**os.environ, SEGMENT_DELAY: "0.15", SEGMENT_LOG: str(self.log), PART_FRAMES: str(self.part_frames)}
         command = [sys.executable, str(HERE / "chainedbackend.py"), "serve", "--port", str(self.port),
                    "--state-dir", str(self.state), "--media-root", str(self.root)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -70,20 +71,23 @@ def request(media: Path, key: str, out: Path) -> pb.SubmitShotRequest:
     )
 
 
-def test_sigkill_mid_job_then_restart_resumes_and_matches(tmp_path):
+@pytest.mark.parametrize("part_frames", [0, 11], ids=["segments", "parts"])
+def test_sigkill_mid_job_then_restart_resumes_and_matches(tmp_path, part_frames):
+    """Killed after four segments: the restart goes on after the last segment whose part was closed."""
     media = write_video(tmp_path / "media" / "clip.mp4", [40, 30])
     out = tmp_path / "media" / "out"
     log = tmp_path / "segments.log"
-    engine = Engine(tmp_path / "state", media.parent, log)
+    engine = Engine(tmp_path / "state", media.parent, log, part_frames)
     try:
         with EngineClient(engine.start(), reconnect_s=60) as client:
             job = client.submit(request(media, "k1", out)).job
-            states = []
+            states, killed = [], False
             for event in client.watch(job.job_id):
                 states.append(event.job.state)
-                if event.job.segments_done == 4 and engine.process.poll() is None:
+                if event.job.segments_done == 4 and not killed:  # in parts, progress passes 4 again after the restart
                     engine.kill()
                     engine.start()  # same port, same state folder
+                    killed = True
             assert states[-1] == pb.JOB_STATE_DONE, client.get(job.job_id).error
             done = client.get(job.job_id)
             again = client.submit(request(media, "k1", out))
@@ -92,17 +96,22 @@ def test_sigkill_mid_job_then_restart_resumes_and_matches(tmp_path):
         pids = list(dict.fromkeys(pid for pid, _ in lines))
         assert len(pids) == 2, "one engine before the kill, one after"
         first_after = next(int(number) for pid, number in lines if pid == pids[1])
-        assert first_after >= 2 + 4 * 5, "the restarted engine went on from the fifth segment, not from the start"
+        bounds = segment_bounds(FRAMES, ChainedBackend.segment_frames)
+        kept = max(start for start in part_starts(bounds, part_frames) if start <= 4)  # 4, or 2 in parts of 11
+        assert first_after >= 2 + bounds[kept][0] > 2, "the restarted engine went on from its last kept part"
         assert not (tmp_path / "state" / "work" / job.job_id).exists(), "temporary segments are removed on success"
 
+        backend = ChainedBackend()
+        backend.part_frames = part_frames  # the same parts, so the same encoder runs
         reference = render_shot(
             ShotRequest(key="ref", media=media, start=2, end=2 + FRAMES, rate=None, label="ref", backend="chained",
                         out_path_stem=tmp_path / "reference", seed=3),
-            ChainedBackend(),
+            backend,
         )
         resumed = iter_frames(Path(done.result.path), 0, FRAMES)
         uninterrupted = iter_frames(reference.path, 0, FRAMES)
         assert all((a == b).all() for a, b in zip(resumed, uninterrupted, strict=True))
+        assert Path(done.result.path).read_bytes() == reference.path.read_bytes()
     finally:
         engine.stop()
 
