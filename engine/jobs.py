@@ -1,10 +1,11 @@
 """Jobs: durable, keyed by idempotency key, queued by priority, rendered by a runner.
 
 Every change is written to the job store before it is published to watchers, and every kept segment
-(its encoded part closed) is recorded with what the next one needs, so an engine killed at any moment restarts with each
-unfinished job queued again at its last kept segment. The same idempotency key never renders twice:
-a queued, running or finished job is returned as it is; a failed or cancelled one is queued again (a
-failed one resumes from its kept segments). Watchers that go away never cancel a job; `cancel` does.
+(its encoded part closed) is recorded with what the next one needs, so an engine killed at any moment
+restarts with each unfinished job queued again at its last kept segment. The same idempotency key
+never renders twice: a queued, running or finished job is returned as it is; a failed or cancelled one
+is queued again (a failed one resumes from its kept segments). Watchers that go away never cancel a
+job; `cancel` does.
 
 Disk: a job's encoded parts live in `work/<job id>/` until its clip is joined; they are removed
 on success and on cancel, kept on failure (a resubmit resumes there) and after a crash, dropped after
