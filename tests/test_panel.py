@@ -4,6 +4,7 @@ while cancelling one, restyle one, write back and check the written timeline; th
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
@@ -11,6 +12,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 import fake_resolve
+from mediagen import write_video
 from dreamstyle.frames import probe
 from host_plugin.hosts.resolve import connect
 from host_plugin.panel import make_app, make_window
@@ -218,6 +220,31 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     assert window.relink.isHidden()
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
+
+
+def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
+    """EDLs do not state their rate: the panel's EDL fps (remembered) decides, and changing it reads the EDL again."""
+    write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25))
+    edl = tmp_path / "pal.edl"
+    edl.write_text("TITLE: PAL\nFCM: NON-DROP FRAME\n\n"
+                   "001  AX       V     C        00:00:00:00 00:00:01:24 10:00:00:00 10:00:01:24\n"
+                   "* FROM CLIP NAME: pal.mov\n")
+    make_app()
+    settings = QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat)
+    window = make_window(settings=settings, state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.load(edl)
+    qtbot.waitUntil(lambda: "--edl-rate, or EDL fps in the panel" in window.statusBar().currentMessage()
+                    or window.plan is not None, timeout=WAIT)
+    assert window.plan is None, "a 25 fps EDL cannot be read at 23.976"
+    window.edl_rate.setCurrentText("25")
+    window.load(edl)
+    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    window.add_search_folder(tmp_path / "media")
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
+    assert window.plan.rate == 25 and window.plan.shots[0].frames == 49
+    window.close()
+    assert settings.value("edl_rate") == "25"
 
 
 def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):

@@ -170,7 +170,7 @@ def test_an_edl_is_read_at_the_rate_it_is_given(tmp_path, capsys):
     """EDLs do not state their rate: 23.976 unless --edl-rate says otherwise, and a failure says so."""
     edl = tmp_path / "pal.edl"
     edl.write_text(PAL_EDL)
-    with pytest.raises(TimelineError, match=r"read at 23.976 fps: give its rate with --edl-rate"):
+    with pytest.raises(TimelineError, match=r"read at 23.976 fps: give its rate \(--edl-rate"):
         read_timeline(edl)
     (clip_ref,), _ = video_clips(read_timeline(edl, edl_rate=25))
     assert clip_ref.source.duration == RationalTime(49, 25) and clip_ref.record.start_time.rate == 25

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from pathlib import Path
 
 from ..errors import SettingsError
@@ -12,6 +11,7 @@ from ..shots import DETECTORS, DetectionSettings, default_cache_dir
 from ..stylize import EngineSettings
 from ..timeline.media import PathMap
 from ..timeline.reader import DEFAULT_EDL_RATE
+from ..timeline.timecode import parse_rate
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
            "detection_settings", "edl_rate", "style_settings", "engine_settings", "path_maps"]
@@ -56,19 +56,12 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--priority", type=int, default=0, help="higher renders first on a shared engine (-1000..1000)")
 
 
-_NTSC = {"23.976": 24000 / 1001, "23.98": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001,
-         "59.94": 60000 / 1001}
-
-
 def edl_rate(text: str) -> float:
-    """A frame rate given as 25, 23.976 (NTSC rates by their usual names) or 24000/1001."""
+    """argparse's reading of --edl-rate (see `parse_rate`)."""
     try:
-        rate = _NTSC.get(text) or float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate (give 25, 23.976 or 24000/1001)") from None
-    if not 1 <= rate <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate between 1 and 1000 fps")
-    return rate
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:

@@ -1,5 +1,5 @@
-"""What the panel remembers between runs (QSettings): window layout, the look, the engine, the write-back mode
-and the renders folder. The engine token is not stored."""
+"""What the panel remembers between runs (QSettings): window layout, the look, the engine, the write-back mode,
+the renders folder and the EDL rate. The engine token is not stored."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def restore(window: MainWindow, settings: QSettings) -> None:
     window.engine.tls_ca.setText(str(settings.value("engine/tls_ca", "")))
     window.writeback.mode.setCurrentIndex(int(settings.value("writeback", 0)))
     window.writeback.folder.setText(str(settings.value("renders", "")))
+    window.edl_rate.setCurrentText(str(settings.value("edl_rate", "23.976")))
 
 
 def save(window: MainWindow, settings: QSettings) -> None:
@@ -41,4 +42,5 @@ def save(window: MainWindow, settings: QSettings) -> None:
     settings.setValue("engine/tls_ca", window.engine.tls_ca.text())
     settings.setValue("writeback", window.writeback.mode.currentIndex())
     settings.setValue("renders", window.writeback.folder.text())
+    settings.setValue("edl_rate", window.edl_rate.currentText())
     settings.sync()

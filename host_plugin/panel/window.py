@@ -9,8 +9,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from dreamstyle.frames import iter_frames
 from host_plugin.client import EngineClient, is_loopback
@@ -20,6 +21,7 @@ from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSe
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
 from host_plugin.timeline.media import PathMap
+from host_plugin.timeline.timecode import parse_rate
 
 from .anchor import one_frame, still_of
 from .engine_box import EngineBox
@@ -57,6 +59,9 @@ class MainWindow(QMainWindow):
         self.plan_handles = 0
 
         self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
+        self.edl_rate = QComboBox(toolTip="Frame rate of an EDL's timecodes: EDLs do not state one")
+        self.edl_rate.addItems(["23.976", "24", "25", "29.97", "30", "50", "59.94", "60"])
+        self.edl_rate.currentTextChanged.connect(self._edl_rate_changed)
         self.table = ShotTable()
         self.problems = QLabel(objectName="hint")
         self.problems.setWordWrap(True)
@@ -110,6 +115,9 @@ class MainWindow(QMainWindow):
         bar.addAction(actions["resolve"])
         bar.addSeparator()
         bar.addWidget(self.source)
+        bar.addSeparator()
+        bar.addWidget(QLabel("EDL fps "))
+        bar.addWidget(self.edl_rate)
         self.addToolBar(bar)
         left = QWidget()
         column = QVBoxLayout(left)
@@ -191,9 +199,10 @@ class MainWindow(QMainWindow):
         self.source.setText(f"{'Resolve: ' if from_host else ''}{path}")
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
+        edl_rate = parse_rate(self.edl_rate.currentText())
 
         def work(emit: Callable[[object], None]) -> tuple[Edit, Plan, int]:
-            edit = load_edit(path, media_dirs, maps)
+            edit = load_edit(path, media_dirs, maps, edl_rate)
             return edit, plan_edit(edit, detection, handles), handles
 
         run_task(self, work, done=self._loaded, failed=self.error)
@@ -217,6 +226,11 @@ class MainWindow(QMainWindow):
                 emit((shot.number, frame))
 
         run_task(self, thumbs, progress=lambda item: self.table.set_thumbnail(*item), failed=self.error)
+
+    def _edl_rate_changed(self) -> None:
+        """Reads an open EDL again at the new rate."""
+        if self.edit is not None and self.edit.path.suffix.lower() == ".edl":
+            self.load(self.edit.path)
 
     def add_search_folder(self, folder: Path | None = None) -> None:
         folder = folder or Path(QFileDialog.getExistingDirectory(self, "Folder to search for offline media") or ".")

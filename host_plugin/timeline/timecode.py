@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime
 
-__all__ = ["drop_frame_of", "timecode"]
+__all__ = ["NTSC_RATES", "drop_frame_of", "parse_rate", "timecode"]
+
+NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001, "59.94": 60000 / 1001}
+"""NTSC rates by the names editors use for them."""
 
 
 def drop_frame_of(timeline: otio.schema.Timeline) -> bool | None:
@@ -19,3 +24,14 @@ def timecode(time: RationalTime, rate: float, drop_frame: bool | None = None) ->
     if drop_frame is None:
         return otio.opentime.to_timecode(time, rate)
     return otio.opentime.to_timecode(time, rate, drop_frame)
+
+
+def parse_rate(text: str) -> float:
+    """A frame rate given as 25, 23.976 (an NTSC rate by its usual name) or 24000/1001; ValueError otherwise."""
+    try:
+        rate = NTSC_RATES.get(text.strip()) or float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{text!r} is not a frame rate (give 25, 23.976 or 24000/1001)") from None
+    if not 1 <= rate <= 1000:
+        raise ValueError(f"{text!r} is not a frame rate between 1 and 1000 fps")
+    return rate
