@@ -27,7 +27,7 @@ from dreamstyle.v1 import engine_pb2 as pb
 
 from .client import EngineClient
 from .errors import DreamStyleError, SettingsError
-from .plan import Plan, Shot, plan_shots
+from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
@@ -94,6 +94,8 @@ class Edit:
     clips: list[ClipRef]
     skipped: list[str]
     relinker: Relinker
+    assumed_edl_rate: bool = False
+    """An EDL read at DEFAULT_EDL_RATE because no rate was given: planning checks it against the media."""
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,15 @@ class ShotResult:
 
 
 def load_edit(
-    path: Path, media_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), edl_rate: float = DEFAULT_EDL_RATE
+    path: Path, media_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), edl_rate: float | None = None
 ) -> Edit:
-    """Reads a timeline file and lists its visible video clips (TimelineError when it cannot)."""
-    timeline = read_timeline(path, edl_rate)
+    """Reads a timeline file and lists its visible video clips (TimelineError when it cannot); an EDL is
+    read at `edl_rate`, or at DEFAULT_EDL_RATE when None."""
+    timeline = read_timeline(path, edl_rate or DEFAULT_EDL_RATE)
     clips, skipped = video_clips(timeline)
     search = [path.parent, *media_dirs]
-    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps))
+    assumed = edl_rate is None and path.suffix.lower() == ".edl"
+    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps), assumed)
 
 
 def timeline_rate(edit: Edit) -> float:
@@ -132,8 +136,22 @@ def timeline_rate(edit: Edit) -> float:
 
 
 def plan_edit(edit: Edit, detection: DetectionSettings | None, handles: int = 0) -> Plan:
-    """The shots of every clip; clips whose media cannot be used are listed in `plan.problems`."""
-    return plan_shots(edit.clips, edit.relinker, timeline_rate(edit), detection, handles)
+    """The shots of every clip; clips whose media cannot be used are listed in `plan.problems`.
+
+    An EDL read at an assumed rate whose media runs at another is most likely at the media's rate: those
+    clips are held back as problems until a rate is given (the assumed one keeps mixed rates).
+    """
+    plan = plan_shots(edit.clips, edit.relinker, timeline_rate(edit), detection, handles)
+    if edit.assumed_edl_rate:
+        for shot in [s for s in plan.shots if s.rate != plan.rate]:
+            plan.shots.remove(shot)
+            if all(p.clip_name != shot.clip_name for p in plan.problems):
+                plan.problems.append(ClipProblem(shot.clip_name, (
+                    f"clip {shot.clip_name}: the EDL was read at {float(plan.rate):.5g} fps (EDLs do not say) but "
+                    f"{shot.media.name} runs at {float(shot.rate):.5g} fps; give the EDL's rate with --edl-rate (or "
+                    f"EDL fps in the panel): {float(shot.rate):.5g} if the EDL is at its media's rate, "
+                    f"{float(plan.rate):.5g} to keep this reading.")))
+    return plan
 
 
 def _file_digest(path: Path | None) -> str:

@@ -18,7 +18,6 @@ from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, loa
 from .plan import Plan
 from .shots import DetectionSettings
 from .timeline.media import PathMap
-from .timeline.reader import DEFAULT_EDL_RATE
 from .timeline.writeback import write_version
 
 __all__ = ["EngineSettings", "Report", "stylize", "connect"]
@@ -70,7 +69,7 @@ def stylize(
     out_dir: Path | None = None,
     media_dirs: Sequence[Path] = (),
     path_maps: Sequence[PathMap] = (),
-    edl_rate: float = DEFAULT_EDL_RATE,
+    edl_rate: float | None = None,
     detection: DetectionSettings | None = DetectionSettings(),
     handles: int = 0,
     on_plan: Callable[[Plan], None] = lambda plan: None,

@@ -1,11 +1,13 @@
 """Timeline reading through OTIO and its adapters, media URL forms, path maps and relinking."""
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
+from mediagen import write_video
 from premiere_export import fcp7_xml
 
 from host_plugin.cli import main as cli_main
@@ -182,6 +184,25 @@ def test_an_edl_is_read_at_the_rate_it_is_given(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["shots", str(edl), "--edl-rate", "fast"])
     assert "'fast' is not a frame rate" in capsys.readouterr().err
+
+
+def test_an_assumed_edl_rate_is_checked_against_the_media(tmp_path, capsys):
+    """A 25 fps EDL whose timecodes all parse at 23.976 would be read mistimed: its clips wait for a rate."""
+    write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25))
+    edl = tmp_path / "pal.edl"
+    edl.write_text(PAL_EDL.replace("01:24", "01:20"))
+
+    def shots(*extra):
+        code = cli_main(["shots", str(edl), "--media-dir", str(tmp_path / "media"), "--format", "json", *extra])
+        return code, json.loads(capsys.readouterr().out)
+
+    code, data = shots()
+    assert code == 1 and data["shots"] == []
+    assert "read at 23.976 fps (EDLs do not say) but pal.mov runs at 25 fps" in data["problems"][0]["message"]
+    code, data = shots("--edl-rate", "25")
+    assert code == 0 and [(s["start_frame"], s["end_frame"], s["record_end"]) for s in data["shots"]] == [(0, 45, "10:00:01:20")]
+    code, data = shots("--edl-rate", "23.976")  # the editor says so: mixed rates, the media at its own speed
+    assert code == 0 and data["shots"][0]["end_frame"] == 46
 
 
 def test_errors_name_the_file(tmp_path):

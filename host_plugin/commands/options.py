@@ -10,7 +10,6 @@ from ..pipeline import StyleSettings
 from ..shots import DETECTORS, DetectionSettings, default_cache_dir
 from ..stylize import EngineSettings
 from ..timeline.media import PathMap
-from ..timeline.reader import DEFAULT_EDL_RATE
 from ..timeline.timecode import parse_rate
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
@@ -22,9 +21,10 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
                         help="folder to search for offline media by file or reel name (repeatable)")
     parser.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
                         help="rewrite media paths that start with FROM (repeatable)")
-    parser.add_argument("--edl-rate", type=edl_rate, default=DEFAULT_EDL_RATE, metavar="FPS",
+    parser.add_argument("--edl-rate", type=edl_rate, metavar="FPS",
                         help="frame rate of an EDL's timecodes, which EDLs do not state: 24, 25, 30, "
-                             "23.976 or 24000/1001, 29.97 or 30000/1001... (default: 23.976)")
+                             "23.976 or 24000/1001, 29.97 or 30000/1001... (default: 23.976, checked against "
+                             "the media)")
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ def restore(window: MainWindow, settings: QSettings) -> None:
     window.engine.tls_ca.setText(str(settings.value("engine/tls_ca", "")))
     window.writeback.mode.setCurrentIndex(int(settings.value("writeback", 0)))
     window.writeback.folder.setText(str(settings.value("renders", "")))
-    window.edl_rate.setCurrentText(str(settings.value("edl_rate", "23.976")))
+    window.edl_rate.setCurrentText(str(settings.value("edl_rate", "auto")))
 
 
 def save(window: MainWindow, settings: QSettings) -> None:

@@ -59,8 +59,9 @@ class MainWindow(QMainWindow):
         self.plan_handles = 0
 
         self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
-        self.edl_rate = QComboBox(toolTip="Frame rate of an EDL's timecodes: EDLs do not state one")
-        self.edl_rate.addItems(["23.976", "24", "25", "29.97", "30", "50", "59.94", "60"])
+        self.edl_rate = QComboBox(toolTip="Frame rate of an EDL's timecodes, which EDLs do not state. auto: "
+                                          "23.976, and clips whose media runs at another rate wait for a choice")
+        self.edl_rate.addItems(["auto", "23.976", "24", "25", "29.97", "30", "50", "59.94", "60"])
         self.edl_rate.currentTextChanged.connect(self._edl_rate_changed)
         self.table = ShotTable()
         self.problems = QLabel(objectName="hint")
@@ -199,7 +200,7 @@ class MainWindow(QMainWindow):
         self.source.setText(f"{'Resolve: ' if from_host else ''}{path}")
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
-        edl_rate = parse_rate(self.edl_rate.currentText())
+        edl_rate = None if self.edl_rate.currentIndex() == 0 else parse_rate(self.edl_rate.currentText())
 
         def work(emit: Callable[[object], None]) -> tuple[Edit, Plan, int]:
             edit = load_edit(path, media_dirs, maps, edl_rate)
