@@ -47,6 +47,7 @@ class ClipWriter:
         codec: str = "h264",
         timecode: str | None = None,
         sample_aspect: Fraction = Fraction(1),
+        rotation: int = 0,
     ) -> None:
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
@@ -68,6 +69,8 @@ class ClipWriter:
         stream.codec_context.sample_aspect_ratio = sample_aspect
         if timecode:
             stream.metadata["timecode"] = timecode
+        if rotation:
+            stream.set_display_rotation(rotation)  # a phone clip plays upright like its source
         self._stream = stream
 
     def write(self, frame: np.ndarray) -> None:

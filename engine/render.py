@@ -122,6 +122,7 @@ class _Parts:
                 height=info.height,
                 codec=self.request.codec,
                 sample_aspect=info.sample_aspect,
+                rotation=info.rotation,
             )
         self._writer.write(frame)
 

@@ -5,7 +5,9 @@ from fractions import Fraction
 import pytest
 
 from dreamstyle.frames import iter_frames, probe
+from engine.backends.registry import create_backend
 from engine.media import ClipWriter, concat_clips, output_suffix
+from engine.render import ShotRequest, render_shot
 from mediagen import frame_number, scene_frame, stamp
 
 
@@ -41,6 +43,23 @@ def test_odd_sizes_keep_their_exact_size_in_444(tmp_path, codec, width, height):
     decoded = list(iter_frames(path))
     assert [frame_number(f) for f in decoded] == list(range(5))
     assert max(abs(a.astype(int) - b).mean() for a, b in zip(decoded, frames)) < 3
+
+
+def test_a_phone_clip_renders_with_its_display_rotation(tmp_path):
+    """Frames are decoded as stored; the render carries the source's display matrix, so it plays upright too."""
+    source = tmp_path / "phone.mp4"
+    with ClipWriter(source, rate=Fraction(30), width=160, height=90, rotation=90) as writer:
+        for i in range(12):
+            frame = scene_frame(3, i, 160, 90)
+            stamp(frame, i)
+            writer.write(frame)
+    assert probe(source).rotation == 90
+    request = ShotRequest(key="k", media=source, start=2, end=12, rate=None, label="phone", backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "phone")
+    result = render_shot(request, create_backend("passthrough"))
+    info = probe(result.path)
+    assert (info.rotation, info.width, info.height, info.frames) == (90, 160, 90, 10)
+    assert [frame_number(f) for f in iter_frames(result.path)] == list(range(2, 12))
 
 
 def test_failure_leaves_no_file(tmp_path):
