@@ -126,6 +126,12 @@ def plan_shots(
                     "relink with --media-dir FOLDER or --path-map FROM=TO."
                 )
             info = probe(media)
+            if info.frames == 1 and clip.source.duration.to_frames() > 1:
+                raise MediaError(
+                    f"clip {clip.name}: {media.name} is a still image held for {clip.source.duration.to_frames()} "
+                    "frames; DreamStyle stylizes moving footage: render the still to a movie of that length "
+                    "(or restyle it as an image), relink the clip and export the timeline again."
+                )
             offset = _media_offset(clip, info, clip.source.start_time.rate)
             start = _frames(clip.source.start_time - offset, info.rate)
             end = start + _frames(clip.source.duration, info.rate)

@@ -79,6 +79,22 @@ def test_shots_json_says_why_items_send_no_shot(edit, tmp_path, capsys):
     assert data["skipped"] == ["clip muted: disabled", "clip bars: a generator (SMPTEBars), not media"]
 
 
+def test_a_still_image_clip_is_a_problem_with_what_to_do(edit, tmp_path, capsys):
+    timeline = otio.adapters.read_from_file(str(edit))
+    still = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
+    timeline.tracks[0].append(otio.schema.Clip("title card", otio.schema.ExternalReference(str(still)),
+                                               TimeRange(RationalTime(0, 24000 / 1001), RationalTime(48, 24000 / 1001))))
+    path = tmp_path / "stills.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    assert main(["shots", str(path), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["shots"]) == 3, "the moving clips still plan"
+    assert data["problems"] == [{"clip": "title card", "message": (
+        "clip title card: style_night.png is a still image held for 48 frames; DreamStyle stylizes moving "
+        "footage: render the still to a movie of that length (or restyle it as an image), relink the clip and "
+        "export the timeline again.")}]
+
+
 def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engine, tmp_path, capsys):
     before = _digest(edit)
     out = tmp_path / "out"
