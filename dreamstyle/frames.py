@@ -153,7 +153,10 @@ def iter_frames(
                 if index < expected:
                     continue
                 if index > expected:
-                    raise MediaError(f"{path}: frame {expected} is missing from the stream (found {index}).")
+                    raise MediaError(
+                        f"{path}: frame {expected} is missing from the stream (found {index}): a damaged file, or a "
+                        "variable frame rate (phones, screen recordings); transcode it to a constant rate and relink."
+                    )
                 expected = index + 1
                 yield frame.to_ndarray(format=fmt, width=width, height=height)
         except av.error.FFmpegError as exc:
