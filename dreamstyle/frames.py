@@ -34,9 +34,6 @@ class MediaInfo:
     pix_fmt: str
     sample_aspect: Fraction
     timecode: str | None
-    rotation: int = 0
-    """Degrees counter-clockwise a player turns the picture (a phone's display matrix); frames are
-    decoded as stored, and renders carry the same rotation."""
 
     @property
     def duration_s(self) -> float:
@@ -79,18 +76,8 @@ def _count_frames(container: av.container.InputContainer, stream: av.video.strea
     return sum(1 for packet in container.demux(stream) if packet.size and packet.pts is not None)
 
 
-def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The display rotation, which PyAV shows on decoded frames only: decodes the first one."""
-    container.seek(0, stream=stream)
-    try:
-        return next(container.decode(stream)).rotation
-    except (StopIteration, av.error.FFmpegError):
-        return 0  # iter_frames reports an undecodable file where it matters
-
-
 def probe(path: str | Path) -> MediaInfo:
-    """Reads a video file's geometry, rate, frame count, timecode and display rotation (decoding only
-    its first frame)."""
+    """Reads a video file's geometry, rate, frame count and timecode without decoding it."""
     path = Path(path)
     container = _open(path)
     try:
@@ -114,8 +101,19 @@ def probe(path: str | Path) -> MediaInfo:
             pix_fmt=ctx.pix_fmt or "",
             sample_aspect=Fraction(sar.numerator, sar.denominator) if sar else Fraction(1),
             timecode=timecode,
-            rotation=_rotation(container, stream),
         )
+    finally:
+        container.close()
+
+
+def display_rotation(path: str | Path) -> int:
+    """Degrees counter-clockwise a player turns the picture (a phone's display matrix; frames decode as
+    stored). PyAV shows it on decoded frames only, so this decodes the first one; 0 when it cannot."""
+    container = _open(Path(path))
+    try:
+        return next(container.decode(video=0)).rotation
+    except (StopIteration, av.error.FFmpegError):
+        return 0  # iter_frames reports an undecodable file where it matters
     finally:
         container.close()
 

@@ -3,7 +3,8 @@
 H.264 (libx264, yuv420p) is the default; ProRes 422 HQ (prores_ks profile 3, yuv422p10le) is for
 finishing. A size that chroma subsampling cannot hold keeps its exact size in 4:4:4 instead: H.264 at
 an odd width or height is yuv444p (High 4:4:4), ProRes at an odd width is ProRes 4444 (profile 4).
-A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files.
+A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files. A display
+rotation (phone footage) is written as the stream's display matrix, which the join keeps.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ClipWriter:
         if timecode:
             stream.metadata["timecode"] = timecode
         if rotation:
-            stream.set_display_rotation(rotation)  # a phone clip plays upright like its source
+            stream.set_display_rotation(rotation)
         self._stream = stream
 
     def write(self, frame: np.ndarray) -> None:

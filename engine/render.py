@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
+from dreamstyle.frames import MediaError, MediaInfo, display_rotation, iter_frames, probe
 
 from .backends.base import Backend, BackendError, Guidance
 from .background import in_background
@@ -109,6 +109,7 @@ class _Parts:
 
     def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, starts: list[int], total: int) -> None:
         self.work_dir, self.request, self.info = work_dir, request, info
+        self.rotation = display_rotation(request.media)  # a phone clip's render plays upright like its source
         self._ends = {start - 1 for start in starts[1:]} | {total - 1}
         self._writer: ClipWriter | None = None
 
@@ -122,7 +123,7 @@ class _Parts:
                 height=info.height,
                 codec=self.request.codec,
                 sample_aspect=info.sample_aspect,
-                rotation=info.rotation,
+                rotation=self.rotation,
             )
         self._writer.write(frame)
 

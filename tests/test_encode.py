@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from dreamstyle.frames import iter_frames, probe
+from dreamstyle.frames import display_rotation, iter_frames, probe
 from engine.backends.registry import create_backend
 from engine.media import ClipWriter, concat_clips, output_suffix
 from engine.render import ShotRequest, render_shot
@@ -53,12 +53,12 @@ def test_a_phone_clip_renders_with_its_display_rotation(tmp_path):
             frame = scene_frame(3, i, 160, 90)
             stamp(frame, i)
             writer.write(frame)
-    assert probe(source).rotation == 90
+    assert display_rotation(source) == 90
     request = ShotRequest(key="k", media=source, start=2, end=12, rate=None, label="phone", backend="passthrough",
                           out_path_stem=tmp_path / "out" / "phone")
     result = render_shot(request, create_backend("passthrough"))
     info = probe(result.path)
-    assert (info.rotation, info.width, info.height, info.frames) == (90, 160, 90, 10)
+    assert (display_rotation(result.path), info.width, info.height, info.frames) == (90, 160, 90, 10)
     assert [frame_number(f) for f in iter_frames(result.path)] == list(range(2, 12))
 
 
