@@ -152,8 +152,8 @@ def render_shot(
 ) -> RenderResult:
     """Renders `request` to `out_path_stem` + suffix, atomically. Raises RenderError or Cancelled.
 
-    Finished segments are kept in `work_dir` (a temporary folder when None); with `resume`, segments
-    before `resume.segment` are taken from there. The caller removes `work_dir` when it is done with it.
+    Encoded parts are kept in `work_dir` (a temporary folder when None); with `resume`, the parts before
+    `resume.segment` are taken from there. The caller removes `work_dir` when it is done with it.
     """
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="dreamstyle-shot-") as tmp:

@@ -143,14 +143,13 @@ def plan_edit(edit: Edit, detection: DetectionSettings | None, handles: int = 0)
     """
     plan = plan_shots(edit.clips, edit.relinker, timeline_rate(edit), detection, handles)
     if edit.assumed_edl_rate:
-        for shot in [s for s in plan.shots if s.rate != plan.rate]:
-            plan.shots.remove(shot)
-            if all(p.clip_name != shot.clip_name for p in plan.problems):
-                plan.problems.append(ClipProblem(shot.clip_name, (
-                    f"clip {shot.clip_name}: the EDL was read at {float(plan.rate):.5g} fps (EDLs do not say) but "
-                    f"{shot.media.name} runs at {float(shot.rate):.5g} fps; give the EDL's rate with --edl-rate (or "
-                    f"EDL fps in the panel): {float(shot.rate):.5g} if the EDL is at its media's rate, "
-                    f"{float(plan.rate):.5g} to keep this reading.")))
+        held = {s.clip_name: s for s in plan.shots if s.rate != plan.rate}  # one problem per clip
+        plan.shots = [s for s in plan.shots if s.clip_name not in held]
+        plan.problems += [ClipProblem(name, (
+            f"clip {name}: the EDL was read at {float(plan.rate):.5g} fps (EDLs do not say) but "
+            f"{shot.media.name} runs at {float(shot.rate):.5g} fps; give the EDL's rate with --edl-rate (or "
+            f"EDL fps in the panel): {float(shot.rate):.5g} if the EDL is at its media's rate, "
+            f"{float(plan.rate):.5g} to keep this reading.")) for name, shot in held.items()]
     return plan
 
 
