@@ -183,7 +183,7 @@ def load_pipeline(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     name = opts.get("dtype", "fp32" if device == "cpu" else "bf16")
-    pipe = pipeline_cls.from_pretrained(str(config.model_dir), torch_dtype=dtypes[name])
+    pipe = pipeline_cls.from_pretrained(str(config.model_dir), dtype=dtypes[name])
     pipe.set_progress_bar_config(disable=True)
     if opts.get("distill_lora"):
         pipe.load_lora_weights(opts["distill_lora"], adapter_name="distill")
