@@ -6,7 +6,8 @@
    Target: 2 workers >= 1.7x on 2 cores.
 2. Streaming a rendered clip's bytes with DownloadResult from an engine process against a plain loopback
    socket copy of the same bytes from another process (1 MiB reads, written to a file), interleaved
-   three times in the same run, best of each. Target: gRPC >= 0.7x.
+   three times in the same run, best of each. Target: gRPC >= 0.7x. This process is the client, so it
+   sets the heap thresholds the `dreamstyle` command sets (`dreamstyle.heap`).
 
 Run: `.venv/bin/python benchmarks/farm_scaling.py [--shots 8] [--frames 97] [--rounds 2] [--stream-mib 512]`.
 """
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dreamstyle.frames import probe
+from dreamstyle.heap import reuse_large_blocks
 from dreamstyle.v1 import engine_pb2 as pb
 from engine.server import EngineConfig, running_engine
 from host_plugin.client import EngineClient
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--stream-mib", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=2, help="1- and 2-worker runs, interleaved; best of each")
     args = parser.parse_args()
+    reuse_large_blocks()
     import ray
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,6 +78,8 @@ def _list_backends(config: BackendConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dreamstyle.heap import reuse_large_blocks
+
     from .farm import FarmError
     from .server import EngineConfig, UnsafeConfig, serve
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backends":
         return _list_backends(_backend_config(args))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reuse_large_blocks()  # uploads arrive as 1 MiB messages
     token = args.token_file.read_text().strip() if args.token_file else None
     if bool(args.tls_cert) != bool(args.tls_key):
         print("dreamstyle engine: --tls-cert and --tls-key go together", file=sys.stderr)

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from dreamstyle.heap import reuse_large_blocks
+
 from .errors import DreamStyleError
 
 __all__ = ["main", "COMMANDS"]
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
     try:
         return args.func(args)
     except DreamStyleError as exc:
