@@ -16,11 +16,46 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["MediaError", "MediaInfo", "probe", "iter_frames", "frame_index"]
+__all__ = ["FULL_RANGE", "UNSPECIFIED", "Colour", "MediaError", "MediaInfo", "probe", "iter_frames", "frame_index"]
 
 
 class MediaError(Exception):
     """A media file is missing, unreadable, truncated or in a form the product cannot decode."""
+
+
+# YUV<->RGB matrices swscale converts with (H.273 code points), and the code it knows each one by.
+_MATRICES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # 709, FCC, 470BG/170M (601), 240M, 2020 (NCL)
+_BT709, _BT601, UNSPECIFIED = 1, 5, 2
+FULL_RANGE = 2
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A stream's colour tags as H.273 code points (what FFmpeg reports; 2 = unspecified) and its range
+    (0 unspecified, 1 limited, 2 full). Renders carry them and convert with the same matrix, so the
+    version track shows the colours of its source in any NLE."""
+
+    matrix: int = UNSPECIFIED
+    primaries: int = UNSPECIFIED
+    transfer: int = UNSPECIFIED
+    range: int = 0
+
+    def conversion_matrix(self, height: int) -> int:
+        """The matrix to convert YUV and RGB with: the tagged one, else what players assume for an
+        untagged picture of `height` lines (BT.709 above 576, BT.601 up to it)."""
+        return _MATRICES.get(self.matrix, _BT709 if height > 576 else _BT601)
+
+    def yuv_matrix_tag(self, height: int) -> int:
+        """The matrix a YUV render of this source is tagged with: the source's own; the one converted
+        with where the source's is not a YUV matrix (RGB, YCgCo); unspecified where the source says none."""
+        if self.matrix == UNSPECIFIED or self.matrix in _MATRICES:
+            return self.matrix
+        return self.conversion_matrix(height)
+
+    @classmethod
+    def of(cls, ctx: av.video.codeccontext.VideoCodecContext) -> Colour:
+        full = (ctx.pix_fmt or "").startswith("yuvj")  # JPEG-range formats say it without a tag
+        return cls(ctx.colorspace, ctx.color_primaries, ctx.color_trc, FULL_RANGE if full else ctx.color_range)
 
 
 @dataclass(frozen=True)
@@ -34,6 +69,7 @@ class MediaInfo:
     pix_fmt: str
     sample_aspect: Fraction
     timecode: str | None
+    colour: Colour = Colour()
 
     @property
     def duration_s(self) -> float:
@@ -101,6 +137,7 @@ def probe(path: str | Path) -> MediaInfo:
             pix_fmt=ctx.pix_fmt or "",
             sample_aspect=Fraction(sar.numerator, sar.denominator) if sar else Fraction(1),
             timecode=timecode,
+            colour=Colour.of(ctx),
         )
     finally:
         container.close()
@@ -127,7 +164,8 @@ def iter_frames(
     height: int | None = None,
     fmt: str = "rgb24",
 ) -> Iterator[np.ndarray]:
-    """Yields frames [start, end) as HxWx3 arrays, optionally scaled inside swscale.
+    """Yields frames [start, end) as HxWx3 arrays, optionally scaled inside swscale, converted to RGB
+    with the stream's own matrix (`Colour.conversion_matrix`).
 
     Raises MediaError naming the file when it ends before `end` or cannot be decoded.
     """
@@ -139,6 +177,7 @@ def iter_frames(
         rate = _rate(stream, path)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
         start_pts = _start_pts(stream)
+        matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
         if start > 0:
             target = start_pts + int(Fraction(start) / rate / time_base)
             container.seek(max(target - 1, start_pts), stream=stream, backward=True, any_frame=False)
@@ -156,7 +195,7 @@ def iter_frames(
                         "variable frame rate (phones, screen recordings); transcode it to a constant rate and relink."
                     )
                 expected = index + 1
-                yield frame.to_ndarray(format=fmt, width=width, height=height)
+                yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
         if end is not None and expected < end:

@@ -4,7 +4,9 @@ H.264 (libx264, yuv420p) is the default; ProRes 422 HQ (prores_ks profile 3, yuv
 finishing. A size that chroma subsampling cannot hold keeps its exact size in 4:4:4 instead: H.264 at
 an odd width or height is yuv444p (High 4:4:4), ProRes at an odd width is ProRes 4444 (profile 4).
 A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files. A display
-rotation (phone footage) is written as the stream's display matrix, which the join keeps.
+rotation (phone footage) is written as the stream's display matrix, which the join keeps. The source's
+colour tags are written and RGB is converted with the source's matrix and range (`Colour`), so a render
+shows its source's colours where the NLE reads the tags; ProRes is always limited range.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from types import TracebackType
 import av
 import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
+
+from dreamstyle.frames import FULL_RANGE, Colour
 
 __all__ = ["CODECS", "ClipWriter", "concat_clips", "output_suffix"]
 
@@ -49,6 +53,7 @@ class ClipWriter:
         timecode: str | None = None,
         sample_aspect: Fraction = Fraction(1),
         rotation: int = 0,
+        colour: Colour = Colour(),
     ) -> None:
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
@@ -68,6 +73,12 @@ class ClipWriter:
         stream.width, stream.height = width, height
         stream.codec_context.time_base = Fraction(rate.denominator, rate.numerator)
         stream.codec_context.sample_aspect_ratio = sample_aspect
+        full = colour.range == FULL_RANGE and codec == "h264"
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc = colour.yuv_matrix_tag(height), colour.primaries, colour.transfer
+        ctx.color_range = FULL_RANGE if full else min(colour.range, 1)
+        self._convert = {"format": stream.pix_fmt, "dst_colorspace": colour.conversion_matrix(height),
+                         "dst_color_range": "JPEG" if full else "MPEG"}
         if timecode:
             stream.metadata["timecode"] = timecode
         if rotation:
@@ -75,7 +86,7 @@ class ClipWriter:
         self._stream = stream
 
     def write(self, frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(**self._convert)
         video_frame.pts = self.frames
         video_frame.time_base = self._stream.codec_context.time_base
         for packet in self._stream.encode(video_frame):

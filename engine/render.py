@@ -124,6 +124,7 @@ class _Parts:
                 codec=self.request.codec,
                 sample_aspect=info.sample_aspect,
                 rotation=self.rotation,
+                colour=info.colour,
             )
         self._writer.write(frame)
 

@@ -1,0 +1,91 @@
+"""Renders keep their source's colours: the source's colour tags are carried, and RGB is converted with
+the source's matrix and range, so an NLE reading the tags shows the render like its source."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from dreamstyle.frames import Colour, iter_frames, probe
+from engine.backends.registry import create_backend
+from engine.media import output_suffix
+from engine.render import ShotRequest, render_shot
+
+BARS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 200, 40), (90, 60, 160), (128, 128, 128)]
+
+
+def bars(width: int, height: int) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    for index, colour in enumerate(BARS):
+        image[:, index * width // len(BARS) : (index + 1) * width // len(BARS)] = colour
+    return image
+
+
+def write_source(path: Path, width: int, height: int, codec: str, pix_fmt: str, colour: Colour, frames: int = 6) -> None:
+    """A camera-like source: RGB bars converted with `colour`'s matrix and range, stored with its tags."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = colour.matrix, colour.primaries, colour.transfer, colour.range
+        stream.options = {"qp": "2"} if codec == "libx264" else {}
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(bars(width, height), format="rgb24").reformat(
+                format=pix_fmt, dst_colorspace=colour.conversion_matrix(height),
+                dst_color_range="JPEG" if colour.range == 2 or pix_fmt.startswith("yuvj") else "MPEG",
+            )
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def sample(frame: np.ndarray) -> np.ndarray:
+    """Each bar's colour at its centre."""
+    height, width = frame.shape[:2]
+    return np.array([frame[height // 2, (2 * i + 1) * width // (2 * len(BARS))] for i in range(len(BARS))], int)
+
+
+CASES = {
+    # name: (width, height, codec, pix_fmt, tags (matrix, primaries, transfer, range))
+    "HD BT.709": (1280, 720, "libx264", "yuv420p", Colour(1, 1, 1, 1)),
+    "SD BT.601 PAL": (720, 576, "libx264", "yuv420p", Colour(5, 5, 6, 1)),
+    "SD BT.601 NTSC": (720, 480, "libx264", "yuv420p", Colour(6, 6, 6, 1)),
+    "HD full range": (1280, 720, "libx264", "yuv420p", Colour(1, 1, 1, 2)),
+    "HD untagged": (1280, 720, "libx264", "yuv420p", Colour()),
+    "BT.2020 HLG 10-bit": (1280, 720, "prores_ks", "yuv422p10le", Colour(9, 9, 18, 1)),
+}
+
+
+@pytest.mark.parametrize("out_codec", ["h264", "prores"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_render_keeps_its_sources_colours(tmp_path, case, out_codec):
+    width, height, codec, pix_fmt, colour = CASES[case]
+    source = tmp_path / "source.mov"
+    write_source(source, width, height, codec, pix_fmt, colour)
+    assert probe(source).colour == colour
+    request = ShotRequest(key="k", media=source, start=1, end=5, rate=None, label=case, backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "render", codec=out_codec)
+    result = render_shot(request, create_backend("passthrough"))
+    assert result.path.suffix == output_suffix(out_codec, None)
+    expected = colour
+    if out_codec == "prores":  # ProRes is limited range, and FFmpeg states the matrix of untagged ProRes
+        expected = Colour(colour.yuv_matrix_tag(height) if colour.matrix != 2 else colour.conversion_matrix(height),
+                          colour.primaries, colour.transfer, 1)
+    assert probe(result.path).colour == expected
+    source_bars = sample(next(iter_frames(source, 1, 2)))
+    assert np.abs(source_bars - np.array(BARS)).max() <= 3  # the source itself decodes to its bars
+    for frame in iter_frames(result.path):
+        assert np.abs(sample(frame) - source_bars).max() <= 3, case
+
+
+def test_a_source_without_a_yuv_matrix_is_tagged_with_the_one_converted_with():
+    """RGB-coded sources (matrix 0) and YCgCo cannot say how to convert a YUV render: it says its own."""
+    assert Colour(0, 1, 1, 2).yuv_matrix_tag(1080) == 1 and Colour(8, 1, 1, 1).yuv_matrix_tag(480) == 5
+    assert Colour().yuv_matrix_tag(1080) == 2 and Colour().conversion_matrix(1080) == 1
+    assert Colour(6, 6, 6, 1).conversion_matrix(1080) == 5  # a tagged matrix wins over the picture size
