@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from dreamstyle.heap import reuse_large_blocks
+
 from .backends.base import BackendConfig
 from .backends.registry import BACKENDS, backend_class
 
@@ -78,8 +80,6 @@ def _list_backends(config: BackendConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dreamstyle.heap import reuse_large_blocks
-
     from .farm import FarmError
     from .server import EngineConfig, UnsafeConfig, serve
 
