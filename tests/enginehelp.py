@@ -31,7 +31,9 @@ def engine_thread(state_dir: Path, roots: list[Path], **config):
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
-    started.wait(30)
+    # A farm engine starts its Ray actors first: over Ray Client on 2 busy cores that took over 30 s.
+    if not started.wait(180):
+        raise TimeoutError("the test engine did not start within 180 s")
     if errors:
         raise errors[0]
     try:
