@@ -70,6 +70,7 @@ class MediaInfo:
     sample_aspect: Fraction
     timecode: str | None
     colour: Colour = Colour()
+    alpha: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -138,6 +139,7 @@ def probe(path: str | Path) -> MediaInfo:
             sample_aspect=Fraction(sar.numerator, sar.denominator) if sar else Fraction(1),
             timecode=timecode,
             colour=Colour.of(ctx),
+            alpha=bool(ctx.pix_fmt) and any(c.is_alpha for c in av.VideoFormat(ctx.pix_fmt).components),
         )
     finally:
         container.close()
@@ -164,8 +166,8 @@ def iter_frames(
     height: int | None = None,
     fmt: str = "rgb24",
 ) -> Iterator[np.ndarray]:
-    """Yields frames [start, end) as HxWx3 arrays, optionally scaled inside swscale, converted to RGB
-    with the stream's own matrix (`Colour.conversion_matrix`).
+    """Yields frames [start, end) as HxWxC arrays of `fmt` (rgb24: C=3), optionally scaled inside
+    swscale, converted to RGB with the stream's own matrix (`Colour.conversion_matrix`).
 
     Raises MediaError naming the file when it ends before `end` or cannot be decoded.
     """

@@ -6,7 +6,8 @@ an odd width or height is yuv444p (High 4:4:4), ProRes at an odd width is ProRes
 A start timecode is kept as a QuickTime timecode track, so such outputs are .mov files. A display
 rotation (phone footage) is written as the stream's display matrix, which the join keeps. The source's
 colour tags are written and RGB is converted with the source's matrix and range (`Colour`), so a render
-shows its source's colours where the NLE reads the tags; ProRes is always limited range.
+shows its source's colours where the NLE reads the tags; ProRes is always limited range. A clip with
+an alpha channel is written as ProRes 4444 with 16-bit alpha, from RGBA frames.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def output_suffix(codec: str, timecode: str | None) -> str:
 
 
 class ClipWriter:
-    """Writes RGB frames to `path` through a temporary file that is renamed into place on success."""
+    """Writes RGB frames (RGBA with `alpha`) to `path` through a temporary file that is renamed into
+    place on success."""
 
     def __init__(
         self,
@@ -54,9 +56,12 @@ class ClipWriter:
         sample_aspect: Fraction = Fraction(1),
         rotation: int = 0,
         colour: Colour = Colour(),
+        alpha: bool = False,
     ) -> None:
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+        if alpha and codec != "prores":
+            raise ValueError("only ProRes (4444) keeps an alpha channel")
         self.path = path
         self.frames = 0
         self._tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
@@ -66,6 +71,10 @@ class ClipWriter:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
             stream.options = {"crf": "16", "preset": "veryfast", "bf": "0", **_X264_NO_AVX512}
+        elif alpha:
+            stream = self._container.add_stream("prores_ks", rate=rate)
+            stream.pix_fmt = "yuva444p10le"
+            stream.options = {"profile": "4", "vendor": "apl0", "alpha_bits": "16"}
         else:
             stream = self._container.add_stream("prores_ks", rate=rate)
             stream.pix_fmt = "yuv444p10le" if width % 2 else "yuv422p10le"
@@ -84,9 +93,10 @@ class ClipWriter:
         if rotation:
             stream.set_display_rotation(rotation)
         self._stream = stream
+        self._format = "rgba" if alpha else "rgb24"
 
     def write(self, frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(**self._convert)
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self._format).reformat(**self._convert)
         video_frame.pts = self.frames
         video_frame.time_base = self._stream.codec_context.time_base
         for packet in self._stream.encode(video_frame):

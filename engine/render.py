@@ -105,13 +105,24 @@ def part_starts(bounds: list[tuple[int, int]], part_frames: int) -> list[int]:
 
 
 class _Parts:
-    """Encodes a shot's new frames into part files; a file appears only once complete."""
+    """Encodes a shot's new frames into part files; a file appears only once complete.
 
-    def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, starts: list[int], total: int) -> None:
-        self.work_dir, self.request, self.info = work_dir, request, info
+    A source with an alpha channel keeps it: its alpha is read alongside, from the first frame written,
+    and joined to each stylized frame, and the parts are ProRes 4444 (`codec` says so).
+    """
+
+    def __init__(
+        self, work_dir: Path, request: ShotRequest, info: MediaInfo, codec: str, starts: list[int], total: int, first_frame: int
+    ) -> None:
+        self.work_dir, self.request, self.info, self.codec = work_dir, request, info, codec
         self.rotation = display_rotation(request.media)  # a phone clip's render plays upright like its source
         self._ends = {start - 1 for start in starts[1:]} | {total - 1}
         self._writer: ClipWriter | None = None
+        self._alpha = (
+            (frame[..., 3] for frame in iter_frames(request.media, request.start + first_frame, request.end, fmt="rgba"))
+            if info.alpha
+            else None
+        )
 
     def write(self, frame: np.ndarray, segment: int) -> None:
         if self._writer is None:
@@ -121,12 +132,13 @@ class _Parts:
                 rate=info.rate,
                 width=info.width,
                 height=info.height,
-                codec=self.request.codec,
+                codec=self.codec,
                 sample_aspect=info.sample_aspect,
                 rotation=self.rotation,
                 colour=info.colour,
+                alpha=info.alpha,
             )
-        self._writer.write(frame)
+        self._writer.write(frame if self._alpha is None else np.dstack((frame, next(self._alpha))))
 
     def finish(self, segment: int) -> bool:
         """Called after each segment; closes the part it ends. True when the segment's frames are kept."""
@@ -140,6 +152,11 @@ class _Parts:
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.abort()
+
+    def close(self) -> None:
+        """Closes the alpha reader (its file stays open until then)."""
+        if self._alpha is not None:
+            self._alpha.close()
 
 
 def render_shot(
@@ -188,9 +205,10 @@ def render_shot(
     ):
         resume = None  # the kept parts are gone: render the shot from its start
     first = resume.segment if resume else 0
+    codec = "prores" if info.alpha else request.codec  # ProRes 4444 keeps the alpha that H.264 cannot
     work_dir.mkdir(parents=True, exist_ok=True)
     if first < len(bounds):
-        parts = _Parts(work_dir, request, info, starts, len(bounds))
+        parts = _Parts(work_dir, request, info, codec, starts, len(bounds), bounds[first - 1][1] if first else 0)
         segment = first
 
         def produce(emit: Callable[[object], None]) -> None:
@@ -226,7 +244,9 @@ def render_shot(
         except BaseException:
             parts.abort()
             raise
-    path = request.out_path_stem.with_suffix(output_suffix(request.codec, request.timecode))
+        finally:
+            parts.close()
+    path = request.out_path_stem.with_suffix(output_suffix(codec, request.timecode))
     for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):  # left by a killed engine
         stale.unlink(missing_ok=True)
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)

@@ -1,5 +1,6 @@
-"""Renders keep their source's colours: the source's colour tags are carried, and RGB is converted with
-the source's matrix and range, so an NLE reading the tags shows the render like its source."""
+"""Renders keep their source's picture: the source's colour tags are carried and RGB is converted with
+the source's matrix and range, so an NLE reading the tags shows the render like its source; an alpha
+channel is kept."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from dreamstyle.frames import Colour, iter_frames, probe
 from engine.backends.registry import create_backend
+from engine.chain import Cancelled, Resume
 from engine.media import output_suffix
 from engine.render import ShotRequest, render_shot
 
@@ -89,3 +91,45 @@ def test_a_source_without_a_yuv_matrix_is_tagged_with_the_one_converted_with():
     assert Colour(0, 1, 1, 2).yuv_matrix_tag(1080) == 1 and Colour(8, 1, 1, 1).yuv_matrix_tag(480) == 5
     assert Colour().yuv_matrix_tag(1080) == 2 and Colour().conversion_matrix(1080) == 1
     assert Colour(6, 6, 6, 1).conversion_matrix(1080) == 5  # a tagged matrix wins over the picture size
+
+
+def write_graphic(path: Path, codec: str, pix_fmt: str, frames: int, width: int = 192, height: int = 108) -> list[np.ndarray]:
+    """A graphic whose alpha ramp moves a little every frame; returns its RGBA frames."""
+    ramp = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
+    written = [np.dstack((bars(width, height), np.roll(ramp, 7 * index, axis=1))) for index in range(frames)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec == "prores_ks":
+            stream.options = {"profile": "4", "alpha_bits": "16"}
+        for index, rgba in enumerate(written):
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return written
+
+
+@pytest.mark.parametrize("codec,pix_fmt", [("prores_ks", "yuva444p10le"), ("png", "rgba"), ("qtrle", "argb")])
+def test_a_source_with_alpha_keeps_it_in_a_prores_4444_render(tmp_path, codec, pix_fmt):
+    """A graphic with an alpha channel (a lower third on V2) must not turn opaque on its version track,
+    also when the render resumes in a later part."""
+    source = tmp_path / "graphic.mov"
+    write_graphic(source, codec, pix_fmt, 20)
+    assert probe(source).alpha
+    request = ShotRequest(key="k", media=source, start=1, end=20, rate=None, label="graphic", backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "graphic")
+    backend = create_backend("passthrough")
+    backend.segment_frames, backend.part_frames = 8, 0  # a part per segment
+    done = []
+    with pytest.raises(Cancelled):
+        render_shot(request, backend, work_dir=tmp_path / "w", on_segment=done.append, cancelled=lambda: len(done) >= 1)
+    result = render_shot(request, backend, work_dir=tmp_path / "w", resume=Resume(1, done[0].condition))
+    info = probe(result.path)
+    assert result.path.suffix == ".mov" and info.codec == "prores" and info.alpha and info.frames == 19
+    for rendered, original in zip(iter_frames(result.path, fmt="rgba"), iter_frames(source, 1, 20, fmt="rgba"), strict=True):
+        assert np.abs(rendered[..., 3].astype(int) - original[..., 3]).max() <= 1
+        visible = original[..., 3] > 32
+        assert np.abs(rendered[..., :3].astype(int) - original[..., :3])[visible].max() <= 4
