@@ -16,6 +16,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,22 @@ def _ray() -> Any:
     except ImportError:
         raise FarmError("--farm needs Ray on the engine and every node: pip install 'ray[default]'") from None
     return ray
+
+
+def _connect(ray: Any, address: str) -> None:
+    """`ray.init`, retried over Ray Client: its server forks a process per client, which now and then
+    dies as it starts ("Starting Ray client server failed", ray-project/ray#63202)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            return
+        except (ConnectionError, RuntimeError) as exc:
+            started_badly = isinstance(exc, (ConnectionAbortedError, RuntimeError)) and address.startswith("ray://")
+            if not started_badly or attempt == ATTEMPTS:
+                raise FarmError(f"cannot reach the Ray cluster at {address}: {exc}. Is its head running?") from None
+            log.warning("Ray Client connection to %s failed (%s); trying again", address, exc)
+            ray.shutdown()
+            time.sleep(attempt)
 
 
 class ShotWorker:
@@ -105,7 +122,7 @@ class RayRunner:
         ray = self._ray = _ray()
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            _connect(ray, address)
         resources = ray.cluster_resources()
         cluster_gpus, cluster_cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
         if gpus > 0:

@@ -85,3 +85,16 @@ def test_a_shot_renders_on_a_cluster_reached_with_ray_client(ray_head, tmp_path)
     )
     remote = iter_frames(Path(events[-1].job.result.path), 0, FRAMES)
     assert all((a == b).all() for a, b in zip(remote, iter_frames(reference.path, 0, FRAMES), strict=True))
+
+
+def test_a_cluster_that_does_not_answer_is_a_farm_error(monkeypatch):
+    """No Ray Client server at the address: one clear error (Ray's own connection timeout), no retries."""
+    from ray.util.client import worker
+
+    from engine.backends.base import BackendConfig
+    from engine.farm import FarmError, RayRunner
+
+    monkeypatch.setattr(worker, "INITIAL_TIMEOUT_SEC", 1)  # Ray's own knobs (RAY_CLIENT_*_TIMEOUT_S, read
+    monkeypatch.setattr(worker, "MAX_TIMEOUT_SEC", 2)  # at import): 2 s instead of 30 s of trying
+    with pytest.raises(FarmError, match=r"cannot reach the Ray cluster at ray://127\.0\.0\.1:\d+: .*Is its head running"):
+        RayRunner(f"ray://127.0.0.1:{free_port()}", BackendConfig(), workers=1, gpus=0)
