@@ -72,6 +72,9 @@ def load_image(path: Path, role: str) -> np.ndarray:
     """Reads an image as HxWx3 uint8 RGB; RenderError says which file and role failed."""
     try:
         with Image.open(path) as image:
+            if image.mode.startswith("I"):  # 16-bit greyscale, which convert("RGB") would clip to white
+                grey = np.clip(np.asarray(image, np.float32) / 257, 0, 255).round().astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise RenderError(f"{role} {path} was not found; check the path (or upload it to a remote engine).") from None

@@ -133,3 +133,22 @@ def test_a_source_with_alpha_keeps_it_in_a_prores_4444_render(tmp_path, codec, p
         assert np.abs(rendered[..., 3].astype(int) - original[..., 3]).max() <= 1
         visible = original[..., 3] > 32
         assert np.abs(rendered[..., :3].astype(int) - original[..., :3])[visible].max() <= 4
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_guidance_images_read_at_their_own_brightness(tmp_path, suffix, channels):
+    """Finishing tools export stills (a stylized first frame, a style reference) at 16 bits a channel."""
+    import cv2
+
+    from engine.render import load_image
+
+    bgr16 = np.zeros((20, 30, 3), np.uint16)
+    bgr16[..., 0], bgr16[..., 1], bgr16[..., 2] = 10000, 20000, 40000
+    image = bgr16 if channels == 3 else bgr16[..., 1]
+    path = tmp_path / f"still{suffix}"
+    cv2.imwrite(str(path), image)
+    rgb = load_image(path, "style image")
+    expected = [155, 78, 39] if channels == 3 else [78, 78, 78]  # value / 257, as 8 bits
+    assert rgb.dtype == np.uint8 and rgb.shape == (20, 30, 3)
+    assert np.abs(rgb[0, 0].astype(int) - expected).max() <= 1
