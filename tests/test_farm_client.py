@@ -87,6 +87,7 @@ def test_a_shot_renders_on_a_cluster_reached_with_ray_client(ray_head, tmp_path)
     assert all((a == b).all() for a, b in zip(remote, iter_frames(reference.path, 0, FRAMES), strict=True))
 
 
+@pytest.mark.filterwarnings("ignore:Ray Client connection timed out")  # Ray's own, expected here
 def test_a_cluster_that_does_not_answer_is_a_farm_error(monkeypatch):
     """No Ray Client server at the address: one clear error (Ray's own connection timeout), no retries."""
     from ray.util.client import worker
