@@ -124,7 +124,7 @@ def load_edit(
     clips, skipped = video_clips(timeline)
     search = [path.parent, *media_dirs]
     assumed = edl_rate is None and path.suffix.lower() == ".edl"
-    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps), assumed)
+    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps, base=path.absolute().parent), assumed)
 
 
 def timeline_rate(edit: Edit) -> float:

@@ -232,3 +232,21 @@ def test_each_format_reads_to_the_same_clips(tmp_path, suffix, adapter):
     clips, _ = video_clips(read_timeline(path))
     assert [(c.source.start_time.value, c.source.duration.value, c.record.start_time.value) for c in clips] == [(12, 40, 0), (30, 24, 40)]
     assert [Path(url_to_path(c.media_url)).name for c in clips] == ["a.mov", "b.mov"]
+
+
+def test_relative_media_paths_are_read_from_the_timelines_folder(tmp_path, monkeypatch, capsys):
+    """A bundled edit (timeline plus media folders) names its media relative to itself: from any working
+    folder, and never the same-named file of another folder."""
+    edit = tmp_path / "bundle"
+    write_video(edit / "clip.mov", [30])  # found first by a search of the bundle's folder
+    write_video(edit / "B" / "clip.mov", [40])
+    ref = otio.schema.ExternalReference(target_url="B/clip.mov", available_range=TimeRange(RationalTime(0, R), RationalTime(40, R)))
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Clip("b", media_reference=ref, source_range=TimeRange(RationalTime(5, R), RationalTime(20, R))))
+    timeline = otio.schema.Timeline("bundle")
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(edit / "cut.otio"))
+    monkeypatch.chdir(tmp_path)  # neither the bundle's folder nor where its media are
+    assert cli_main(["shots", "bundle/cut.otio", "--format", "json"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert Path(shot["media"]) == (edit / "B" / "clip.mov").absolute()

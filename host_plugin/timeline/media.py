@@ -54,17 +54,21 @@ def url_to_path(url: str) -> str:
 
 
 class Relinker:
-    """Finds a clip's media: the path as written, then path maps, then by file name in search folders."""
+    """Finds a clip's media: the path as written (a relative one from `base`, the timeline's folder),
+    then path maps, then by file name in search folders."""
 
-    def __init__(self, search_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = ()) -> None:
+    def __init__(self, search_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), base: Path | None = None) -> None:
         self.search_dirs = [Path(d) for d in search_dirs]
         self.path_maps = list(path_maps)
+        self.base = base
         self._index: dict[str, Path] | None = None
 
     def find(self, path: str | None, names: Iterable[str] = ()) -> Path | None:
         """The existing file for `path` (or for one of `names`, stems allowed: EDL reel/clip names)."""
         candidates: list[str] = []
         if path:
+            if self.base is not None and not Path(path).is_absolute() and not _DRIVE.match(path):
+                candidates.append(str(self.base / path))
             candidates.append(path)
             candidates.extend(m for rule in self.path_maps if (m := rule.apply(path)))
         for candidate in candidates:
