@@ -127,11 +127,13 @@ def grpc_download_seconds(work: Path, size_mib: int) -> tuple[float, float]:
             out.write(os.urandom(size_mib << 20))
         socket_s = grpc_s = float("inf")
         for _ in range(REPEATS):  # interleaved, best of each: the machine is shared
-            # Each copy lands in a new file: the previous copy's 512 MiB of page cache is freed first,
-            # outside the clock, so neither side pays for reclaiming it.
+            # Each copy lands in a new file: the previous copy's 512 MiB of page cache is freed and the
+            # dirty pages written back first, outside the clock, so neither side pays for the other's.
             (work / "socket_copy.bin").unlink(missing_ok=True)
+            os.sync()
             socket_s = min(socket_s, socket_copy_seconds(result, work / "socket_copy.bin"))
             (work / "grpc_copy.mp4").unlink(missing_ok=True)
+            os.sync()
             started = time.perf_counter()
             client.download(job_id, work / "grpc_copy.mp4")
             grpc_s = min(grpc_s, time.perf_counter() - started)
