@@ -28,9 +28,14 @@ def rate_of(text: str) -> Fraction:
     return RATES.get(text, Fraction(text))
 
 
+# Clip Attributes a script may set, with their values (Resolve's README: "MediaPoolItem:SetClipProperty").
+SETTABLE = {"Alpha mode": {"None", "Premultiplied", "Straight"}}
+
+
 class MediaPoolItem:
     def __init__(self, path: Path) -> None:
         self.path, self.info = Path(path), probe(Path(path))
+        self.attributes = {"Alpha mode": "None"}  # what Resolve shows for a freshly imported clip
 
     def GetName(self) -> str:
         return self.path.name
@@ -39,7 +44,14 @@ class MediaPoolItem:
         rate = self.info.rate
         fps = {Fraction(24000, 1001): "23.976", Fraction(30000, 1001): "29.97"}.get(rate, str(int(rate)))
         return {"File Path": str(self.path), "FPS": fps, "Frames": str(self.info.frames),
-                "Clip Name": self.path.name}.get(key, "")
+                "Clip Name": self.path.name, **self.attributes}.get(key, "")
+
+    def SetClipProperty(self, key: str, value: str) -> bool:
+        """Like Resolve: False for a key or value it does not take; intrinsic properties are read-only."""
+        if value not in SETTABLE.get(key, ()):
+            return False
+        self.attributes[key] = value
+        return True
 
 
 @dataclass

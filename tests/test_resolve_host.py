@@ -190,3 +190,32 @@ def test_host_modules_import_without_torch_qt_or_resolve():
             "print([m for m in ('torch', 'PySide6', 'DaVinciResolveScript') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.fixture(scope="module")
+def graphic(tmp_path_factory) -> Path:
+    """A render of a source with alpha: ProRes 4444 with an alpha channel, as the engine writes it."""
+    import numpy as np
+
+    from engine.media import ClipWriter
+
+    path = tmp_path_factory.mktemp("alpha") / "title_s001.mov"
+    with ClipWriter(path, rate=NTSC, width=64, height=36, codec="prores", alpha=True) as writer:
+        for index in range(20):
+            writer.write(np.full((36, 64, 4), (200, 40, 40, 12 * index), np.uint8))
+    return path
+
+
+def test_renders_with_alpha_are_marked_straight_and_nothing_else_is(resolve, media, graphic, tmp_path):
+    """Resolve imports clips with Alpha mode "None", which would show a lower third's render opaque."""
+    host = host_for(resolve)
+    host.add_version_track([Placement(graphic, 86400, 0, 10, "title"), Placement(media[1], 86410, 0, 10, "b")], "v1")
+    modes = {Path(c.GetClipProperty("File Path")).name: c.GetClipProperty("Alpha mode")
+             for c in resolve.project.pool.root.GetClipList()}
+    assert modes == {"a.mp4": "None", "b v2.mp4": "None", "title_s001.mov": "Straight"}
+    edit = host.export_timeline(tmp_path / "edit")  # the version track is in it now
+    host.import_new_version(edit, "Edit 1 DreamStyle v1", [graphic])
+    imported = resolve.project.GetCurrentTimeline()
+    items = [i.GetMediaPoolItem() for t in (1, 2) for i in imported.GetItemListInTrack("video", t)]
+    assert {(i.path.name, i.GetClipProperty("Alpha mode")) for i in items} == {
+        ("a.mp4", "None"), ("b v2.mp4", "None"), ("title_s001.mov", "Straight")}

@@ -73,8 +73,9 @@ class Host(Protocol):
         """Writes the open timeline to `dest` (or a sibling with the host's extension); returns the file."""
         ...
 
-    def import_new_version(self, timeline_path: Path, name: str) -> str:
-        """Imports a written timeline file as a new timeline called `name`; returns its final name."""
+    def import_new_version(self, timeline_path: Path, name: str, renders: Sequence[Path] = ()) -> str:
+        """Imports a written timeline file as a new timeline called `name`; returns its final name.
+        `renders` are the rendered clips in it, which may need the host's clip attributes set."""
         ...
 
     def add_version_track(self, placements: Sequence[Placement], track_name: str) -> int:

@@ -6,7 +6,8 @@ without it the timeline is exported as FCP7 XML instead, and the log says so. Wr
 written timeline file as a new timeline (`MediaPool.ImportTimelineFromFile`) or places the rendered clips on
 a new track of the open timeline (`ImportMedia` + `AddTrack` + `AppendToTimeline` with absolute
 `recordFrame`). `AppendToTimeline`'s `endFrame` is inclusive up to Resolve 18 and exclusive from 19 on:
-the convention is chosen by version and checked on the first clip placed.
+the convention is chosen by version and checked on the first clip placed. Renders that carry an alpha
+channel get the Clip Attribute "Alpha mode" set to "Straight" (Resolve imports clips with "None").
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dreamstyle.frames import probe
 from host_plugin.hosts.base import HostError, HostUnavailable, Placement
 
 __all__ = ["ResolveHost", "connect", "load_scripting_module", "scripting_paths", "utility_scripts_dir"]
@@ -132,13 +134,21 @@ class ResolveHost:
         log.info("exported Resolve timeline '%s' to %s", timeline.GetName(), path)
         return path
 
-    def import_new_version(self, timeline_path: Path, name: str) -> str:
+    def import_new_version(self, timeline_path: Path, name: str, renders: Sequence[Path] = ()) -> str:
         project = self._project()
         options = {"timelineName": name, "importSourceClips": True}
         timeline = project.GetMediaPool().ImportTimelineFromFile(str(timeline_path), options)
         if timeline is None:
             raise HostError(f"Resolve could not import {timeline_path} as timeline '{name}': check that the "
                             "file exists and that no timeline of that name is already in the project.")
+        wanted, found = {Path(r).resolve() for r in renders}, {}
+        for track in range(1, int(timeline.GetTrackCount("video")) + 1):
+            for item in timeline.GetItemListInTrack("video", track) or []:
+                pool_item = item.GetMediaPoolItem()
+                path = Path(pool_item.GetClipProperty("File Path")).resolve() if pool_item else None
+                if path in wanted:
+                    found.setdefault(path, pool_item)
+        _straight_alpha(found.values())
         project.SetCurrentTimeline(timeline)
         return str(timeline.GetName())
 
@@ -147,6 +157,7 @@ class ResolveHost:
             raise HostError("Nothing to place: no shot has a rendered clip yet.")
         timeline, pool = self._timeline(), self._project().GetMediaPool()
         items = self._pool_items(pool, [p.media for p in placements])
+        _straight_alpha(items.values())
         if not timeline.AddTrack("video"):
             raise HostError(f"Resolve refused to add a video track to timeline '{timeline.GetName()}'.")
         track = int(timeline.GetTrackCount("video"))
@@ -206,6 +217,15 @@ class ResolveHost:
             raise HostError(f"Resolve could not import {', '.join(missing)}: check that the files exist and "
                             "that Resolve can read them (the media storage locations in Preferences).")
         return found
+
+
+def _straight_alpha(items: Iterable[Any]) -> None:
+    """Resolve uses a clip's alpha only when its "Alpha mode" attribute says how (it is "None" when
+    imported): a render of a source with alpha carries straight alpha (`engine.media`), so it says so."""
+    for item in items:
+        path = Path(item.GetClipProperty("File Path"))
+        if probe(path).alpha and not item.SetClipProperty("Alpha mode", "Straight"):
+            log.warning("Resolve did not take Alpha mode 'Straight' for %s: set it in Clip Attributes", path.name)
 
 
 def _walk_clips(folder: Any) -> Iterator[Any]:

@@ -86,7 +86,8 @@ class WritebackBox(QGroupBox):
             if host is None:
                 return f"Wrote {path}"
             version = path.stem.rsplit("dreamstyle-v", 1)[-1]
-            name = host.import_new_version(path, f"{edit.timeline.name or edit.path.stem} DreamStyle v{version}")
+            name = host.import_new_version(path, f"{edit.timeline.name or edit.path.stem} DreamStyle v{version}",
+                                           [r.output for r in rendered if r.output is not None])
             return f"Imported '{name}' into {host.name} as a new timeline ({path})."
 
         return run
