@@ -249,7 +249,8 @@ def render_shot(
             raise
         finally:
             parts.close()
-    path = request.out_path_stem.with_suffix(output_suffix(codec, request.timecode))
+    stem = request.out_path_stem  # names hold dots (A001.mov_s001): the suffix is added, not swapped in
+    path = stem.with_name(stem.name + output_suffix(codec, request.timecode))
     for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):  # left by a killed engine
         stale.unlink(missing_ok=True)
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)

@@ -29,7 +29,7 @@ from .client import EngineClient
 from .errors import DreamStyleError, SettingsError
 from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
-from .timeline.media import PathMap, Relinker
+from .timeline.media import PathMap, Relinker, file_name
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
 
 __all__ = [
@@ -241,7 +241,7 @@ class Renderer:
         total = shot.frames + shot.head + shot.tail
         try:
             key = job_key(shot, fingerprint)
-            stem = self.renders / f"{shot.name}_{key[:10]}"
+            stem = self.renders / f"{file_name(shot.name, 'shot')}_{key[:10]}"
             cached = self._finished(stem, total)
             if cached:
                 on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings"))
@@ -270,7 +270,7 @@ class Renderer:
     @staticmethod
     def _finished(stem: Path, frames: int) -> Path | None:
         for suffix in (".mp4", ".mov"):
-            path = stem.with_suffix(suffix)
+            path = stem.with_name(stem.name + suffix)  # not with_suffix: clip names hold dots (A001.mov)
             if path.exists():
                 try:
                     if probe(path).frames == frames:
@@ -317,4 +317,4 @@ class Renderer:
     def _fetch(self, job: pb.Job, stem: Path) -> Path:
         if not self.stream_media:
             return Path(job.result.path)
-        return self.client.download(job.job_id, stem.with_suffix(Path(job.result.path).suffix))
+        return self.client.download(job.job_id, stem.with_name(stem.name + Path(job.result.path).suffix))

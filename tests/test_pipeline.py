@@ -12,6 +12,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from dreamstyle.frames import iter_frames, probe
 from enginehelp import engine_thread
 from host_plugin.cli import main
+from host_plugin.timeline.media import url_to_path
 from mediagen import frame_number, write_video
 
 R = 24000 / 1001
@@ -231,3 +232,28 @@ def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
         assert [r.status for r in results] == ["cancelled", "done"]
         renderer.cancel_all()
         assert {r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=98))} == {"cancelled"}
+
+
+def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the_renders_folder(edit, engine, tmp_path, capsys):
+    """NLEs name clips after their files (A001.mov); a name may hold folders or run long. Each shot still
+    gets its own render, in the renders folder."""
+    media = edit.parent / "media" / "b.mp4"
+    names = ["A001.mov", "A001.mov", "../../escaped", "Scene 1/2 take", "x" * 250]
+    timeline = otio.schema.Timeline("names", global_start_time=otio.opentime.from_timecode("01:00:00:00", R))
+    track = otio.schema.Track("V1")
+    for index, name in enumerate(names):
+        track.append(_clip(name, media, index * 10, 8 + index, 90))
+    timeline.tracks.append(track)
+    cut = tmp_path / "edit" / "names.otio"
+    cut.parent.mkdir()
+    otio.adapters.write_to_file(timeline, str(cut))
+    out = tmp_path / "out"
+    assert main(["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--out", str(out), "--no-detect"]) == 0, capsys.readouterr()
+    renders = sorted((out / "renders").iterdir())
+    assert len(renders) == len(names) and all(p.is_file() for p in renders)
+    assert sorted(probe(p).frames for p in renders) == [8 + i for i in range(len(names))]
+    assert {p.name for p in tmp_path.rglob("*.mp4")} == {p.name for p in renders}, "nothing written outside renders/"
+    version = otio.adapters.read_from_file(str(cut.with_name("names.dreamstyle-v1.otio")))
+    used = [Path(url_to_path(c.media_reference.target_url)) for c in version.tracks[1].find_clips()]
+    assert len(set(used)) == len(names) and all(probe(p).frames == c.source_range.duration.to_frames()
+                                                for p, c in zip(used, version.tracks[1].find_clips()))

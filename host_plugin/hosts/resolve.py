@@ -123,9 +123,9 @@ class ResolveHost:
     def export_timeline(self, dest: Path) -> Path:
         timeline = self._timeline()
         if self.version >= (18, 5) and hasattr(self._resolve, "EXPORT_OTIO"):
-            path, kind = dest.with_suffix(".otio"), self._resolve.EXPORT_OTIO
+            path, kind = dest.with_name(dest.name + ".otio"), self._resolve.EXPORT_OTIO
         else:
-            path, kind = dest.with_suffix(".xml"), self._resolve.EXPORT_FCP_7_XML
+            path, kind = dest.with_name(dest.name + ".xml"), self._resolve.EXPORT_FCP_7_XML
             log.warning("Resolve %s has no OTIO export; exporting FCP7 XML instead", self.version_text)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():

@@ -20,7 +20,7 @@ from host_plugin.hosts import Host
 from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
-from host_plugin.timeline.media import PathMap
+from host_plugin.timeline.media import PathMap, file_name
 from host_plugin.timeline.timecode import parse_rate
 
 from .anchor import one_frame, still_of
@@ -177,8 +177,8 @@ class MainWindow(QMainWindow):
 
         def export(emit: Callable[[object], None]) -> tuple[Host, Path]:
             host = self.host or self.host_factory()
-            name = host.timeline_name()
-            return host, host.export_timeline(self.state_dir / "resolve" / _safe(name) / _safe(name))
+            folder = file_name(host.timeline_name(), "timeline")
+            return host, host.export_timeline(self.state_dir / "resolve" / folder / folder)
 
         def exported(value: tuple[Host, Path]) -> None:
             self.host = value[0]
@@ -414,7 +414,3 @@ class MainWindow(QMainWindow):
         self.save()
         self.engine.stop()
         super().closeEvent(event)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_ ." else "_" for c in name).strip() or "timeline"

@@ -9,10 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES"]
+__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES", "file_name"]
 
 VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".r3d", ".braw"}
 _DRIVE = re.compile(r"^/?([A-Za-z])[:|](.*)$")
+_UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')  # folders, and what Windows or macOS refuse in a name
+
+
+def file_name(text: str, fallback: str, limit: int = 100) -> str:
+    """`text` (a clip or timeline name) as one file name on any OS: no folders, reserved characters or
+    leading dots, at most `limit` characters; `fallback` when nothing is left."""
+    return _UNSAFE.sub("_", text).strip(" .")[:limit].rstrip(" .") or fallback
 
 
 @dataclass(frozen=True)
