@@ -57,7 +57,8 @@ def test_visible_clips_with_gaps_transitions_nesting_and_skips():
     v1 = otio.schema.Track("V1")
     v1.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, R), RationalTime(10, R))))
     v1.append(clip("a", 100, 48))
-    v1.append(otio.schema.Transition(in_offset=RationalTime(6, R), out_offset=RationalTime(6, R)))
+    # Asymmetric, as an EDL dissolve that starts at the cut: in_offset is b's head, out_offset a's tail.
+    v1.append(otio.schema.Transition(in_offset=RationalTime(4, R), out_offset=RationalTime(6, R)))
     v1.append(clip("b", 200, 30))
     off = clip("off", 0, 12)
     off.enabled = False
@@ -79,7 +80,11 @@ def test_visible_clips_with_gaps_transitions_nesting_and_skips():
     by_name = {c.name: c for c in clips}
     assert list(by_name) == ["a", "b", "n"]
     assert by_name["a"].record == TimeRange(RationalTime(10, R), RationalTime(48, R))
-    assert by_name["a"].transition_out.value == 6 and by_name["b"].transition_in.value == 6
+    assert by_name["a"].transition_out.value == 6 and by_name["b"].transition_in.value == 4
+    for ref in (by_name["a"], by_name["b"]):  # as OTIO's own visible_range says
+        visible = ref.clip.visible_range()
+        assert visible.start_time == ref.source.start_time - ref.transition_in
+        assert visible.end_time_exclusive() == ref.source.end_time_exclusive() + ref.transition_out
     assert by_name["b"].record.start_time.value == 58
     # The nested stack shows 20 frames of "n", starting 5 frames into it.
     assert by_name["n"].source == TimeRange(RationalTime(55, R), RationalTime(20, R))

@@ -84,10 +84,12 @@ def _visible(clip: otio.schema.Clip, top: otio.schema.Stack) -> tuple[TimeRange,
 
 
 def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
+    """Source time shown before the clip's head and after its tail: a transition's `in_offset` is the
+    incoming (next) clip's, its `out_offset` the outgoing (previous) clip's, as `Item.visible_range`."""
     rate = clip.trimmed_range().duration.rate
     before, after = clip.parent().neighbors_of(clip)
-    incoming = before.out_offset if isinstance(before, otio.schema.Transition) else RationalTime(0, rate)
-    outgoing = after.in_offset if isinstance(after, otio.schema.Transition) else RationalTime(0, rate)
+    incoming = before.in_offset if isinstance(before, otio.schema.Transition) else RationalTime(0, rate)
+    outgoing = after.out_offset if isinstance(after, otio.schema.Transition) else RationalTime(0, rate)
     return incoming, outgoing
 
 
