@@ -255,3 +255,30 @@ def test_relative_media_paths_are_read_from_the_timelines_folder(tmp_path, monke
     assert cli_main(["shots", "bundle/cut.otio", "--format", "json"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert Path(shot["media"]) == (edit / "B" / "clip.mov").absolute()
+
+
+def test_an_edls_version_track_lines_up_with_its_record_timecodes(tmp_path):
+    """The EDL reader gives a track that starts at record 10:00:00:00 a range starting at minus that;
+    the version track takes the same range, so its clips sit where the originals do, whether a reader
+    applies track ranges (OTIO) or lays children out from zero (an NLE's importer)."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    media = write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25))
+    edl = tmp_path / "pal.edl"
+    edl.write_text(
+        "TITLE: PAL\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        00:00:00:00 00:00:01:20 10:00:00:00 10:00:01:20\n* FROM CLIP NAME: pal.mov\n\n"
+        "002  AX       V     C        00:00:01:00 00:00:01:10 10:00:01:20 10:00:02:05\n* FROM CLIP NAME: pal.mov\n"
+    )
+    edit = load_edit(edl, media_dirs=[media.parent], edl_rate=25)
+    plan = plan_edit(edit, None)
+    assert not plan.problems and len(plan.shots) == 2
+    written = write_version(edl, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
+    timeline = otio.adapters.read_from_file(str(written))
+    source, version = timeline.tracks[0], timeline.tracks[1]
+    assert version.source_range == source.source_range
+    originals, renders = list(source.find_clips()), list(version.find_clips())
+    assert [source.range_of_child(c).start_time for c in originals] == [version.range_of_child(c).start_time for c in renders]
+    assert [c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time for c in originals] == [
+        c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time for c in renders]

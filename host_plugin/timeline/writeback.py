@@ -97,13 +97,20 @@ def _detected_transition(left: Shot, right: Shot) -> otio.schema.Transition | No
     return transition
 
 
-def _track(results: Sequence[Rendered], version: int, label: str, rate: float) -> otio.schema.Track:
+def _track(results: Sequence[Rendered], version: int, label: str, rate: float, source: otio.schema.Track) -> otio.schema.Track:
+    """The version track of `source`'s rendered shots. It takes `source`'s own range (an EDL's record
+    start is a track range starting at minus its timecode), so its clips sit where `source`'s do in any
+    reader, whether it applies track ranges or lays children out from zero."""
     track = otio.schema.Track(name=f"DreamStyle v{version} - {label}", kind=otio.schema.TrackKind.Video)
     track.metadata[NAMESPACE] = {"version": version, "style": label}
+    offset = RationalTime(0, rate)
+    if source.source_range is not None:
+        track.source_range = source.source_range
+        offset = source.source_range.start_time  # a time on this track is the timeline time + offset
     cursor = RationalTime(0, rate)
     previous = None
     for result in sorted(results, key=lambda r: r.shot.record.start_time.to_seconds()):
-        record = result.shot.record
+        record = TimeRange(result.shot.record.start_time + offset, result.shot.record.duration)
         if record.start_time < cursor:
             continue  # overlapping shots from nested stacks: keep the first
         if record.start_time > cursor:
@@ -145,7 +152,7 @@ def write_version(
     for result in results:
         by_track.setdefault(result.shot.track_index, []).append(result)
     for track_index in sorted(by_track, reverse=True):
-        copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate)))
+        copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
     if suffix == ".xml":
         prepare_fcp7(copy)  # a filled <format>, Premiere-style path URLs, track names
