@@ -15,12 +15,17 @@ from .errors import MediaNotFound
 from .shots import DetectionSettings, ShotDetectionError, Transition, detect
 from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
+from .timeline.timecode import NTSC_RATES
 
 __all__ = ["Shot", "ClipProblem", "Plan", "exact_rate", "plan_shots", "plan_media"]
 
 
 def exact_rate(rate: float) -> Fraction:
-    """OTIO's float rates as exact fractions (23.976... -> 24000/1001)."""
+    """OTIO's float rates as exact fractions: 24000/1001 for 23.976..., also where a file rounded it
+    (23.976, 23.98; a muxer's 2997/125)."""
+    for ntsc in NTSC_RATES.values():
+        if abs(rate - ntsc) < 0.005:
+            return Fraction(ntsc).limit_denominator(1001)
     return Fraction(rate).limit_denominator(1001)
 
 
@@ -69,12 +74,16 @@ class Plan:
     rate: Fraction
 
 
-def _media_offset(clip: ClipRef, info: MediaInfo, rate: float) -> RationalTime:
+def _media_offset(clip: ClipRef, info: MediaInfo) -> RationalTime:
     """Source time of the media's first frame (its start timecode, as the NLE wrote it)."""
     if clip.available is not None:
         return clip.available.start_time
+    rate = float(exact_rate(float(info.rate)))  # OTIO reads timecode at 24000/1001, not at 23.976
     if info.timecode:
-        start = otio.opentime.from_timecode(info.timecode, rate)
+        try:
+            start = otio.opentime.from_timecode(info.timecode, rate)
+        except ValueError:  # a rate SMPTE timecode does not have (12.5 fps, a variable-rate average)
+            return RationalTime(0, rate)
         if clip.source.start_time >= start:
             return start
     return RationalTime(0, rate)
@@ -132,7 +141,7 @@ def plan_shots(
                     "frames; DreamStyle stylizes moving footage: render the still to a movie of that length "
                     "(or restyle it as an image), relink the clip and export the timeline again."
                 )
-            offset = _media_offset(clip, info, clip.source.start_time.rate)
+            offset = _media_offset(clip, info)
             start = _frames(clip.source.start_time - offset, info.rate)
             end = start + _frames(clip.source.duration, info.rate)
             if start < 0 or end > info.frames:

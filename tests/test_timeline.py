@@ -282,3 +282,25 @@ def test_an_edls_version_track_lines_up_with_its_record_timecodes(tmp_path):
     assert [source.range_of_child(c).start_time for c in originals] == [version.range_of_child(c).start_time for c in renders]
     assert [c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time for c in originals] == [
         c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time for c in renders]
+
+
+@pytest.mark.parametrize("rate,media_rate", [(23.976, Fraction(24000, 1001)), (29.97, Fraction(2997, 100)),
+                                             (59.94, Fraction(60000, 1001))])
+def test_a_timeline_rate_written_rounded_still_finds_the_media_timecode(tmp_path, capsys, rate, media_rate):
+    """Files often say 23.976 for 24000/1001 (timelines, and some muxers' media rates); a clip without an
+    available range is placed by the media's start timecode, read at the exact NTSC rate (OTIO refuses
+    SMPTE timecode at 23.976)."""
+    media = write_video(tmp_path / "a.mov", [60], rate=media_rate, timecode="01:00:00:00", width=64, height=36)
+    hour = 3600 * round(rate)  # 01:00:00:00 in frames (non-drop timecode counts whole frames a second)
+    clip = otio.schema.Clip("a", otio.schema.ExternalReference(str(media)),
+                            TimeRange(RationalTime(hour + 12, rate), RationalTime(30, rate)))
+    track = otio.schema.Track("V1")
+    track.append(clip)
+    timeline = otio.schema.Timeline("rounded")
+    timeline.tracks.append(track)
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert cli_main(["shots", str(cut), "--format", "json", "--no-detect"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fps"] == f"{round(rate) * 1000}/1001"
+    assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(12, 42)]
