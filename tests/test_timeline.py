@@ -304,3 +304,30 @@ def test_a_timeline_rate_written_rounded_still_finds_the_media_timecode(tmp_path
     data = json.loads(capsys.readouterr().out)
     assert data["fps"] == f"{round(rate) * 1000}/1001"
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(12, 42)]
+
+
+def test_a_compound_clip_shows_its_upper_layers_over_lower_ones_and_never_its_hidden_or_audio_tracks():
+    """A nested stack (Resolve compound clip, Premiere nested sequence) without compositing: where an
+    upper layer has a clip, that is what the timeline shows; disabled layers and audio show nothing, and a
+    title (a generator) covers nothing."""
+    nest = otio.schema.Stack("compound")
+    low, top, hidden, title = (otio.schema.Track(n) for n in ("low", "top", "hidden", "title"))
+    low.append(clip("low", 100, 8))
+    top.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, R), RationalTime(3, R))))
+    top.append(clip("top", 200, 5))
+    hidden.enabled = False
+    hidden.append(clip("hidden", 0, 8))
+    title.append(otio.schema.Clip("title", media_reference=otio.schema.GeneratorReference(generator_kind="Text"),
+                                  source_range=TimeRange(RationalTime(0, R), RationalTime(8, R))))
+    sound = otio.schema.Track("sound", kind=otio.schema.TrackKind.Audio)
+    sound.append(clip("sound", 0, 8))
+    nest.extend([low, top, hidden, title, sound])
+    v1 = otio.schema.Track("V1")
+    v1.append(clip("before", 0, 10))
+    v1.append(nest)
+    timeline = otio.schema.Timeline("compound")
+    timeline.tracks.append(v1)
+    clips, skipped = video_clips(timeline)
+    assert [(c.name, c.source.start_time.value, c.record.start_time.value, c.record.duration.value) for c in clips] == [
+        ("before", 0, 0, 10), ("low", 100, 10, 3), ("top", 200, 13, 5)]
+    assert skipped == ["clip title: a generator (Text), not media"]

@@ -9,6 +9,7 @@ import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from ..errors import TimelineError
+from .nesting import layers, visible_parts
 
 __all__ = ["ADAPTERS", "ClipRef", "read_timeline", "video_clips"]
 
@@ -66,23 +67,6 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
     return result
 
 
-def _visible(clip: otio.schema.Clip, top: otio.schema.Stack) -> tuple[TimeRange, TimeRange] | None:
-    """(source, record) of the part of `clip` that nested stacks and tracks leave visible, or None."""
-    full = clip.transformed_time_range(clip.trimmed_range(), top)
-    start, end = full.start_time, full.end_time_exclusive()
-    parent = clip.parent()
-    while parent is not None and parent is not top:
-        if parent.parent() is not None and parent.parent() is not top:
-            window = parent.transformed_time_range(parent.trimmed_range(), top)
-            start, end = max(start, window.start_time), min(end, window.end_time_exclusive())
-        parent = parent.parent()
-    if end <= start:
-        return None
-    offset = start - full.start_time
-    source = TimeRange(clip.trimmed_range().start_time + offset, end - start)
-    return source, TimeRange.range_from_start_end_time(start, end)
-
-
 def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
     """Source time shown before the clip's head and after its tail: a transition's `in_offset` is the
     incoming (next) clip's, its `out_offset` the outgoing (previous) clip's, as `Item.visible_range`."""
@@ -138,7 +122,7 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
         if not track.enabled:
             skipped.append(f"track {track.name or index + 1}: disabled")
             continue
-        for clip in track.find_clips():
+        for clip in layers(track):
             if not clip.enabled:
                 skipped.append(f"clip {clip.name}: disabled")
                 continue
@@ -161,28 +145,29 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
                     "a movie (e.g. ProRes 4444), relink the clip to that and export the timeline again."
                 )
                 continue
-            visible = _visible(clip, top)
-            if visible is None or visible[1].duration.value <= 0:
-                skipped.append(f"clip {clip.name}: zero length on the timeline")
+            parts = visible_parts(clip, top)
+            if not parts:
+                skipped.append(f"clip {clip.name}: not seen on the timeline (zero length, or covered by an upper "
+                               "layer of its compound clip)")
                 continue
-            source, record = visible
             incoming, outgoing = _transition_offsets(clip) if clip.parent() is track else (RationalTime(), RationalTime())
             url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else None
             reel = clip.metadata.get("cmx_3600", {}).get("reel")
-            clips.append(
-                ClipRef(
-                    clip=clip,
-                    track_index=index,
-                    name=clip.name or Path(url or "clip").stem,
-                    media_url=url,
-                    reel=reel,
-                    source=source,
-                    available=ref.available_range if ref is not None else None,
-                    record=record,
-                    transition_in=incoming,
-                    transition_out=outgoing,
+            for source, record in parts:
+                clips.append(
+                    ClipRef(
+                        clip=clip,
+                        track_index=index,
+                        name=clip.name or Path(url or "clip").stem,
+                        media_url=url,
+                        reel=reel,
+                        source=source,
+                        available=ref.available_range if ref is not None else None,
+                        record=record,
+                        transition_in=incoming,
+                        transition_out=outgoing,
+                    )
                 )
-            )
     if not clips and not any(t.kind == otio.schema.TrackKind.Video for t in top if isinstance(t, otio.schema.Track)):
         raise TimelineError(f"timeline {timeline.name!r} has no video track.")
     return clips, skipped
