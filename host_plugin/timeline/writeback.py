@@ -112,7 +112,7 @@ def _track(results: Sequence[Rendered], version: int, label: str, rate: float, s
     for result in sorted(results, key=lambda r: r.shot.record.start_time.to_seconds()):
         record = TimeRange(result.shot.record.start_time + offset, result.shot.record.duration)
         if record.start_time < cursor:
-            continue  # overlapping shots from nested stacks: keep the first
+            continue  # shots of one track do not overlap (see timeline.nesting); never place one over another
         if record.start_time > cursor:
             track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
         elif previous is not None and (
