@@ -56,7 +56,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
     """Rejects calls without `authorization: Bearer <token>`; compares in constant time, never logs it."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
         async def deny(request: object, context: grpc.aio.ServicerContext) -> None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong engine token (see --token-file)")
@@ -71,7 +71,9 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if details.method.startswith(OPEN_METHODS):
             return await continuation(details)
         sent = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(sent.encode() if isinstance(sent, str) else sent, self._expected):
+        sent = sent.encode() if isinstance(sent, str) else sent
+        scheme, _, credentials = sent.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials, self._expected):  # RFC 6750: any case
             return await continuation(details)
         handler = await continuation(details)
         if handler is None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 from fractions import Fraction
 from pathlib import Path
 
 from dreamstyle.v1 import engine_pb2 as pb
 
-from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT
-from .backends.registry import BACKENDS, DEFAULT_BACKEND
+from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendError
+from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
+from .drift import drift_options
 from .jobs import Job, JobState
 from .render import ShotRequest
 from .storage import Storage
@@ -20,6 +23,7 @@ __all__ = [
     "STATE_FROM_PB",
     "InvalidRequest",
     "check_upload_header",
+    "job_id",
     "job_to_pb",
     "limits",
     "shot_request",
@@ -61,7 +65,7 @@ _STATE_TO_PB = {
     JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
 }
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
-_TIMECODE = re.compile(r"\d\d:\d\d:\d\d[:;]\d\d")
+_TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d\d)")
 _STEM = re.compile(r"[^A-Za-z0-9._ -]+")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -99,16 +103,33 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         _check(rate <= 1000, "shot.rate", "must be at most 1000 fps")
     _check(len(msg.guidance.prompt) <= LIMITS.max_prompt_chars, "guidance.prompt", "is too long")
     _check(msg.output.codec in _CODECS, "output.codec", "unknown codec")
-    _check(not msg.output.timecode or bool(_TIMECODE.fullmatch(msg.output.timecode)), "output.timecode", "must be HH:MM:SS:FF")
+    if msg.output.timecode:
+        tc = _TIMECODE.fullmatch(msg.output.timecode)
+        _check(tc is not None and int(tc[1]) < 24 and int(tc[2]) < (math.ceil(rate) if rate else 60), "output.timecode",
+               "must be HH:MM:SS:FF (;FF for drop-frame) under 24 hours, with fewer frames than the rate")
     _check(len(msg.output.name) <= 200, "output.name", "must be at most 200 characters")
     _check(-1000 <= msg.priority <= 1000, "priority", "must be between -1000 and 1000")
     _check(len(msg.params) <= 32, "params", "at most 32 entries")
     for key, value in msg.params.items():
         _check(0 < len(key) <= 64 and len(value) <= 256, f"params[{key[:64]!r}]", "key 1-64, value up to 256 characters")
+    backend = msg.backend or DEFAULT_BACKEND
+    try:
+        overlap = drift_options(dict(msg.params))["overlap"]
+    except BackendError as exc:
+        raise InvalidRequest(f"params: {exc}") from None
+    segment = backend_class(backend).segment_frames
+    _check(overlap < segment, "params['overlap']", f"must be below the {backend} backend's segment of {segment} frames")
     directory = msg.output.directory
     _check(len(directory) <= 4096 and "\0" not in directory, "output.directory", "must be at most 4096 characters, no NUL")
     folder = storage.resolve(directory, "output.directory") if directory else storage.results
-    stem = _STEM.sub("_", msg.output.name or shot.label or "shot").strip(" .") or "shot"
+    _check(not folder.is_relative_to(storage.uploads), "output.directory", "must not be the engine's upload store")
+    _check(not folder.exists() or folder.is_dir(), "output.directory", f"{folder} is a file, not a folder")
+    if msg.output.name:
+        name = msg.output.name
+    else:  # a label may name many shots: the key's digest makes the file this job's own
+        digest = hashlib.sha256(msg.idempotency_key.encode()).hexdigest()[:10]
+        name = f"{_STEM.sub('_', shot.label or 'shot')[:80]}_{digest}"
+    stem = _STEM.sub("_", name).strip(" .")[:120].rstrip(" .") or "shot"
     return ShotRequest(
         key=msg.idempotency_key,
         media=_media(shot.media, "shot.media", storage, required=True),
@@ -116,7 +137,7 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         end=shot.end_frame,
         rate=rate,
         label=shot.label,
-        backend=msg.backend or DEFAULT_BACKEND,
+        backend=backend,
         out_path_stem=folder / stem,
         prompt=msg.guidance.prompt,
         style_image=_media(msg.guidance.style_image, "guidance.style_image", storage, required=False),
@@ -127,6 +148,12 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         timecode=msg.output.timecode or None,
         priority=msg.priority,
     )
+
+
+def job_id(text: str) -> str:
+    """A job id from a request; InvalidRequest when it cannot be one."""
+    _check(0 < len(text) <= 64, "job_id", "is required: the id SubmitShot returned (at most 64 characters)")
+    return text
 
 
 def check_upload_header(header: pb.UploadHeader) -> None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .store import JobStore
     from .workers import Runner
 
-__all__ = ["Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
+__all__ = ["Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
@@ -66,6 +66,18 @@ class JobState(enum.Enum):
 
 class JobNotFound(KeyError):
     """No job has this id."""
+
+
+def _settings(request: ShotRequest) -> tuple:
+    """What an idempotency key stands for: the frames and the look. Files are not compared by path (a
+    re-upload has a new one): the client's key says which content it means."""
+    return (request.start, request.end, request.rate, request.backend, request.prompt, request.seed,
+            request.params, request.codec, request.timecode, request.style_image is None, request.first_frame is None)
+
+
+class Conflict(Exception):
+    """A request clashes with another job: its idempotency key names other settings, or its clip would
+    replace another job's or a file the engine did not write."""
 
 
 class QueueFull(Exception):
@@ -173,12 +185,22 @@ class JobManager:
 
     # -- commands -------------------------------------------------------------------------------
     async def submit(self, request: ShotRequest) -> tuple[Job, bool]:
-        """Queues `request` unless its key already has a live or finished job; returns (job, created)."""
+        """Queues `request` unless its key already has a live or finished job; returns (job, created).
+
+        A key stands for one set of settings: asked again with others it is a Conflict while its job is
+        live or done; a failed or cancelled job asked again with others starts over."""
         existing = self._by_key.get(request.key)
         if existing:
             job = self._entries[existing].job
+            same = _settings(job.request) == _settings(request)
             if job.state in (JobState.QUEUED, JobState.RUNNING) or (job.state is JobState.DONE and job.result.path.exists()):
+                if not same:
+                    raise Conflict(f"idempotency_key {request.key!r} is job {job.id}, which renders other settings; "
+                                   "use a new key for new settings.")
                 return job, False
+            if not same:
+                self._discard_work(existing)  # its kept segments were rendered with the old settings
+        self._check_output(request)
         unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
         if unfinished >= self._max_queued:
             raise QueueFull(
@@ -190,6 +212,19 @@ class JobManager:
         self._update(job.id)
         await self._queue.put((-request.priority, next(self._order), job.id))
         return job, True
+
+    def _check_output(self, request: ShotRequest) -> None:
+        """A job's clip never replaces another job's, nor a file the engine did not write (source media)."""
+        stem = request.out_path_stem
+        for entry in self._entries.values():
+            other = entry.job
+            if other.request.key != request.key and other.request.out_path_stem == stem and other.state is not JobState.CANCELLED:
+                raise Conflict(f"output {stem}: job {other.id} writes its clip there; choose another output.name.")
+        if request.key not in self._by_key:
+            for suffix in (".mp4", ".mov"):
+                if (path := stem.with_name(stem.name + suffix)).exists():
+                    raise Conflict(f"output {path} exists and this engine did not write it; choose another output.name "
+                                   "or directory (the engine never replaces a file it did not make).")
 
     async def cancel(self, job_id: str) -> Job:
         entry = self._entries.get(job_id)

@@ -24,11 +24,12 @@ from .convert import (
     STATE_FROM_PB,
     InvalidRequest,
     check_upload_header,
+    job_id,
     job_to_pb,
     limits,
     shot_request,
 )
-from .jobs import JobManager, JobNotFound, JobState, QueueFull
+from .jobs import Conflict, JobManager, JobNotFound, JobState, QueueFull
 from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
 from .store import JobStore
 from .workers import Backends, LocalRunner, Runner, gpu_count
@@ -39,8 +40,13 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 VERSION = "0.1.0"
 
+class ResultMissing(Exception):
+    """A done job's clip is no longer on disk."""
+
+
 # Domain errors map to status codes here and nowhere else.
 _STATUS = {
+    ResultMissing: grpc.StatusCode.NOT_FOUND,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UploadError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -48,13 +54,14 @@ _STATUS = {
     OutsideRoots: grpc.StatusCode.PERMISSION_DENIED,
     BackendError: grpc.StatusCode.FAILED_PRECONDITION,
     QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Conflict: grpc.StatusCode.ALREADY_EXISTS,
 }
 _DOMAIN_ERRORS = tuple(_STATUS)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     code = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
-    detail = f"job {exc.args[0]} not found" if isinstance(exc, JobNotFound) else str(exc)
+    detail = f"job {exc.args[0][:64]!r} not found" if isinstance(exc, JobNotFound) else str(exc)
     if isinstance(exc, QueueFull):
         context.set_trailing_metadata((("retry-after-s", str(exc.retry_after)),))
     await context.abort(code, detail)
@@ -139,25 +146,28 @@ class EngineService(pb_grpc.EngineServicer):
             JobState.CANCELLED: pb.JobEvent.KIND_CANCELLED,
         }
         try:
-            async for job in self.jobs.watch(request.job_id):
+            async for job in self.jobs.watch(job_id(request.job_id)):
                 yield pb.JobEvent(kind=kinds[job.state], job=job_to_pb(job, self.storage), message=job.error or job.message)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def GetJob(self, request, context):
         try:
-            return job_to_pb(self.jobs.get(request.job_id), self.storage)
+            return job_to_pb(self.jobs.get(job_id(request.job_id)), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def CancelJob(self, request, context):
         try:
-            return job_to_pb(await self.jobs.cancel(request.job_id), self.storage)
+            return job_to_pb(await self.jobs.cancel(job_id(request.job_id)), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
     async def ListJobs(self, request, context):
-        states = {STATE_FROM_PB[s] for s in request.states if s in STATE_FROM_PB}
+        unknown = [s for s in request.states if s not in STATE_FROM_PB]
+        if unknown:
+            await _abort(context, InvalidRequest(f"states: unknown value {unknown[0]}; use the JobState values"))
+        states = {STATE_FROM_PB[s] for s in request.states}
         return pb.ListJobsResponse(jobs=[job_to_pb(job, self.storage) for job in self.jobs.list(states)])
 
     async def UploadMedia(self, request_iterator, context):
@@ -183,12 +193,16 @@ class EngineService(pb_grpc.EngineServicer):
 
     async def DownloadResult(self, request, context):
         try:
-            job = self.jobs.get(request.job_id)
+            job = self.jobs.get(job_id(request.job_id))
             if job.state is not JobState.DONE:
-                raise BackendError(f"job {job.id} is {job.state.value}, not done; watch it until it finishes")
+                then = "submit it again" if job.state.final else "watch it until it finishes"
+                raise BackendError(f"job {job.id} is {job.state.value}, not done; {then}")
+            path = job.result.path
+            if not path.is_file():
+                raise ResultMissing(f"job {job.id}: its clip {path.name} is gone from the engine (removed by the "
+                                    "retention rule or by hand); submit the shot again to render it again")
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
-        path = job.result.path
         total = path.stat().st_size
         with open(path, "rb") as source:
             first = True

@@ -86,7 +86,7 @@ class Storage:
         upload_id = uuid.uuid4().hex
         folder = self.uploads / upload_id
         folder.mkdir()
-        name = _SAFE_NAME.sub("_", Path(filename).name) or "upload"
+        name = _SAFE_NAME.sub("_", Path(filename).name).strip(" .") or "upload"  # never "..", never hidden
         partial = folder / f".{name}.partial"
         digest = hashlib.sha256()
         received = 0
@@ -100,8 +100,10 @@ class Storage:
                         raise UploadError(f"{filename}: more data than the {size} bytes announced")
                     digest.update(data)
                     out.write(data)
-            if received != size or (sha256 and digest.hexdigest() != sha256.lower()):
-                raise UploadError(f"{filename}: received {received} of {size} bytes or a wrong checksum; upload again")
+            if received != size:
+                raise UploadError(f"{filename}: received {received} of the {size} bytes announced; upload again")
+            if sha256 and digest.hexdigest() != sha256.lower():
+                raise UploadError(f"{filename}: the data's SHA-256 is not the header's sha256; upload again")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -63,9 +63,10 @@ def test_eight_clients_same_and_different_shots(tmp_path, monkeypatch):
     assert ChainedBackend.calls - before == expected, "a shot rendered twice"
 
 
-def shot_request(media: Path, key: str, start: int, end: int, priority: int = 0) -> pb.SubmitShotRequest:
+def shot_request(media: Path, key: str, start: int, end: int, priority: int = 0, seed: int = 0) -> pb.SubmitShotRequest:
     return pb.SubmitShotRequest(
         idempotency_key=key,
+        seed=seed,
         shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=start, end_frame=end, label=key),
         backend="chained",
         priority=priority,
@@ -114,3 +115,26 @@ def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path,
     assert done.state == pb.JOB_STATE_DONE and probe(Path(done.result.path)).frames == 40
     assert ChainedBackend.calls == len(segment_bounds(40, ChainedBackend.segment_frames)) + redone, "kept parts not redone"
     assert not (tmp_path / "state" / "work" / job.job_id).exists()
+
+
+def test_a_failed_shot_asked_again_with_other_settings_starts_over(tmp_path, monkeypatch):
+    """Its kept segments were rendered with the old settings: resuming from them would mix two looks."""
+    from engine.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    monkeypatch.setattr(ChainedBackend, "part_frames", 0)
+    marker = tmp_path / "fail"
+    marker.write_text("")
+    monkeypatch.setenv(FAIL_ONCE, str(marker))
+    monkeypatch.setattr(ChainedBackend, "calls", 0)
+    media = write_video(tmp_path / "m" / "clip.mp4", [40])
+    with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
+        job = client.submit(shot_request(media, "flaky", 0, 40)).job
+        assert list(client.watch(job.job_id))[-1].job.segments_done == 3
+        before = ChainedBackend.calls
+        again = client.submit(shot_request(media, "flaky", 0, 40, seed=7))
+        assert again.created and again.job.job_id == job.job_id
+        done = list(client.watch(job.job_id))[-1].job
+    assert done.state == pb.JOB_STATE_DONE and probe(Path(done.result.path)).frames == 40
+    segments = len(segment_bounds(40, ChainedBackend.segment_frames))
+    assert ChainedBackend.calls - before == segments, "the new settings rendered every segment"

@@ -103,6 +103,10 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
         (lambda r: setattr(r, "idempotency_key", ""), grpc.StatusCode.INVALID_ARGUMENT, "idempotency_key"),
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path="/etc/passwd")), grpc.StatusCode.PERMISSION_DENIED, "media roots"),
         (lambda r: setattr(r.output, "timecode", "1:2"), grpc.StatusCode.INVALID_ARGUMENT, "output.timecode"),
+        (lambda r: setattr(r.output, "timecode", "99:99:99:99"), grpc.StatusCode.INVALID_ARGUMENT, "output.timecode"),
+        (lambda r: r.params.update(overlap="1000"), grpc.StatusCode.INVALID_ARGUMENT, "params['overlap']"),
+        (lambda r: r.params.update(overlap="x"), grpc.StatusCode.INVALID_ARGUMENT, "params"),
+        (lambda r: setattr(r.output, "directory", __file__), grpc.StatusCode.PERMISSION_DENIED, "media roots"),
     ],
 )
 def test_bad_requests_name_the_field(client, media, mutate, code, needle):
@@ -136,3 +140,7 @@ def test_token_is_required_except_for_health(tmp_path, media):
                 assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
         with EngineClient(address, token="s3cret") as good:
             assert good.capabilities().backends
+        with grpc.insecure_channel(address) as channel:  # RFC 6750: the scheme is case-insensitive
+            ask = channel.unary_unary("/dreamstyle.v1.Engine/GetCapabilities", pb.GetCapabilitiesRequest.SerializeToString,
+                                      pb.Capabilities.FromString)
+            assert ask(pb.GetCapabilitiesRequest(), metadata=[("authorization", "bearer s3cret")]).backends

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dreamstyle.frames import probe
 from host_plugin.hosts.base import HostError, HostUnavailable, Placement
 
 __all__ = ["ResolveHost", "connect", "load_scripting_module", "scripting_paths", "utility_scripts_dir"]
@@ -222,6 +221,8 @@ class ResolveHost:
 def _straight_alpha(items: Iterable[Any]) -> None:
     """Resolve uses a clip's alpha only when its "Alpha mode" attribute says how (it is "None" when
     imported): a render of a source with alpha carries straight alpha (`engine.media`), so it says so."""
+    from dreamstyle.frames import probe  # PyAV, only once clips are placed: this module imports bare
+
     for item in items:
         path = Path(item.GetClipProperty("File Path"))
         if probe(path).alpha and not item.SetClipProperty("Alpha mode", "Straight"):

@@ -1,0 +1,110 @@
+"""What a client cannot break through the API: one file per job, never a file the engine did not write,
+an idempotency key that stands for one set of settings, and ids and values checked at the door."""
+
+import hashlib
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dreamstyle.frames import probe
+from dreamstyle.v1 import engine_pb2 as pb
+from enginehelp import engine_thread
+from host_plugin.client import EngineCallError, EngineClient
+from mediagen import write_video
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("media") / "victim.mp4", [40, 30])
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, media):
+    with engine_thread(tmp_path_factory.mktemp("state"), [media.parent]) as address, EngineClient(address) as c:
+        yield c
+
+
+def request(media, key, start=0, end=10, label="A001_C002.mov sh1", prompt="", **output):
+    return pb.SubmitShotRequest(
+        idempotency_key=key, backend="passthrough", guidance=pb.Guidance(prompt=prompt),
+        shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=start, end_frame=end, label=label),
+        output=pb.OutputSpec(**output),
+    )
+
+
+def done(client, reply):
+    last = list(client.watch(reply.job.job_id))[-1]
+    assert last.job.state == pb.JOB_STATE_DONE, last.message
+    return Path(last.job.result.path)
+
+
+def refused(call, *args):
+    with pytest.raises(EngineCallError) as info:
+        call(*args)
+    return info.value
+
+
+def test_jobs_with_one_label_get_a_file_each(client, media):
+    """Labels are names NLEs give (file names with dots, the same for many shots): not file identities."""
+    first = done(client, client.submit(request(media, "label-1", 0, 10)))
+    second = done(client, client.submit(request(media, "label-2", 10, 35)))
+    assert first != second and first.name.startswith("A001_C002.mov sh1") and first.suffix == ".mp4"
+    assert (probe(first).frames, probe(second).frames) == (10, 25)
+
+
+def test_a_clip_never_replaces_another_jobs_or_a_file_the_engine_did_not_write(client, media):
+    source = hashlib.sha256(media.read_bytes()).hexdigest()
+    error = refused(client.submit, request(media, "onto-source", directory=str(media.parent), name="victim"))
+    assert error.code == grpc.StatusCode.ALREADY_EXISTS and "victim.mp4 exists" in str(error)
+    assert hashlib.sha256(media.read_bytes()).hexdigest() == source
+    done(client, client.submit(request(media, "named-1", directory=str(media.parent), name="take")))
+    error = refused(client.submit, request(media, "named-2", 5, 15, directory=str(media.parent), name="take"))
+    assert error.code == grpc.StatusCode.ALREADY_EXISTS and "writes its clip there" in str(error)
+    error = refused(client.submit, request(media, "into-a-file", directory=str(media)))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "is a file, not a folder" in str(error)
+
+
+def test_a_key_stands_for_one_set_of_settings(client, media):
+    first = client.submit(request(media, "settings", prompt="a"))
+    again = client.submit(request(media, "settings", prompt="a", name="elsewhere"))  # same look: the same job
+    assert not again.created and again.job.job_id == first.job.job_id
+    error = refused(client.submit, request(media, "settings", prompt="b"))
+    assert error.code == grpc.StatusCode.ALREADY_EXISTS and "use a new key" in str(error)
+
+
+def test_a_done_jobs_missing_clip_is_not_found_and_renders_again(client, media):
+    reply = client.submit(request(media, "gone", 0, 6))
+    done(client, reply).unlink()
+    error = refused(client.download, reply.job.job_id, Path("/tmp/never.mp4"))
+    assert error.code == grpc.StatusCode.NOT_FOUND and "gone from the engine" in str(error)
+    again = client.submit(request(media, "gone", 0, 6))
+    assert again.created and probe(done(client, again)).frames == 6
+
+
+@pytest.mark.parametrize("job_id,needle", [("", "job_id: is required"), ("x" * 10_000, "job_id: is required")])
+def test_job_ids_are_checked(client, job_id, needle):
+    for call in (client.get, client.cancel):
+        error = refused(call, job_id)
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT and needle in str(error)
+
+
+def upload(client, filename, data, sha256):
+    header = pb.UploadHeader(filename=filename, size_bytes=len(data), sha256=sha256)
+    return client._stub.UploadMedia(iter([pb.UploadChunk(header=header), pb.UploadChunk(data=data)]))
+
+
+def test_unknown_states_and_odd_uploads_are_answered_in_words(client, media):
+    with pytest.raises(grpc.RpcError) as info:
+        client._stub.ListJobs(pb.ListJobsRequest(states=[99]))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "states" in info.value.details()
+    data = media.read_bytes()
+    for name in ("..", ".hidden.partial"):  # stored under a plain name: never a folder, never cleaned away
+        uploaded = upload(client, name, data, hashlib.sha256(data).hexdigest())
+        shot = request(media, f"upload {name}", 0, 5)
+        shot.shot.media.CopyFrom(pb.MediaRef(upload_id=uploaded.upload_id))
+        assert probe(done(client, client.submit(shot))).frames == 5
+    with pytest.raises(grpc.RpcError) as info:
+        upload(client, "clip.mp4", data, "0" * 64)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SHA-256" in info.value.details()
+
