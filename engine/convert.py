@@ -15,7 +15,7 @@ from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
 from .drift import drift_options
 from .jobs import Job, JobState
 from .render import ShotRequest
-from .storage import Storage
+from .storage import Storage, UploadError
 
 __all__ = [
     "GUIDANCE_TO_PB",
@@ -81,7 +81,10 @@ def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Pa
         _check(not required, field, "is required (a path or an upload id)")
         return None
     if kind == "upload_id":
-        return storage.upload_path(ref.upload_id)
+        try:
+            return storage.upload_path(ref.upload_id)
+        except UploadError as exc:
+            raise InvalidRequest(f"{field}.upload_id: {exc}") from None
     _check(0 < len(ref.path) <= 4096 and "\0" not in ref.path, f"{field}.path", "must be 1-4096 characters, no NUL")
     return storage.resolve(ref.path, field)
 
