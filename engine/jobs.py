@@ -190,6 +190,7 @@ class JobManager:
         A key stands for one set of settings: asked again with others it is a Conflict while its job is
         live or done; a failed or cancelled job asked again with others starts over."""
         existing = self._by_key.get(request.key)
+        same = True
         if existing:
             job = self._entries[existing].job
             same = _settings(job.request) == _settings(request)
@@ -198,14 +199,14 @@ class JobManager:
                     raise Conflict(f"idempotency_key {request.key!r} is job {job.id}, which renders other settings; "
                                    "use a new key for new settings.")
                 return job, False
-            if not same:
-                self._discard_work(existing)  # its kept segments were rendered with the old settings
         self._check_output(request)
         unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
         if unfinished >= self._max_queued:
             raise QueueFull(
                 f"{unfinished} jobs are waiting (limit {self._max_queued}); retry in {RETRY_AFTER_S} s.", RETRY_AFTER_S
             )
+        if not same:
+            self._discard_work(existing)  # its kept segments were rendered with the old settings
         job = Job(id=existing or uuid.uuid4().hex, request=request)
         self._entries[job.id] = _Entry(job, watchers=self._entries[existing].watchers if existing else [])
         self._by_key[request.key] = job.id
