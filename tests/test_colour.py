@@ -152,3 +152,18 @@ def test_16_bit_guidance_images_read_at_their_own_brightness(tmp_path, suffix, c
     expected = [155, 78, 39] if channels == 3 else [78, 78, 78]  # value / 257, as 8 bits
     assert rgb.dtype == np.uint8 and rgb.shape == (20, 30, 3)
     assert np.abs(rgb[0, 0].astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("width,height", [(200, 120), (322, 182), (321, 181), (720, 576)])
+def test_prores_renders_keep_every_rows_colour(tmp_path, width, height):
+    """swscale's threaded RGB->YUV conversion lost a row's chroma at such sizes in 10-bit 4:2:2/4:4:4."""
+    from engine.media import ClipWriter
+
+    rows = np.mgrid[0:height, 0:width][0]
+    frame = np.stack([np.full((height, width), 250), rows * 255 // height, np.full((height, width), 20)], -1).astype(np.uint8)
+    path = tmp_path / "gradient.mov"
+    with ClipWriter(path, rate=Fraction(25), width=width, height=height, codec="prores") as writer:
+        for _ in range(3):
+            writer.write(frame)
+    for decoded in iter_frames(path):
+        assert np.abs(decoded.astype(int) - frame).max() <= 6
