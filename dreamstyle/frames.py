@@ -127,7 +127,7 @@ def probe(path: str | Path) -> MediaInfo:
         if frames <= 0:
             raise MediaError(f"{path}: the video stream holds no frames (truncated or empty file).")
         timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
-        sar = ctx.sample_aspect_ratio
+        sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio  # ProRes says it in the container only
         return MediaInfo(
             path=path,
             width=ctx.width,

@@ -145,6 +145,8 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
                 if stream is None:
                     stream = output.add_stream_from_template(video)
                     stream.codec_context.framerate = video.average_rate  # the timecode track needs it (ProRes)
+                    # ProRes keeps its pixel aspect in the container alone, which the template leaves out.
+                    stream.codec_context.sample_aspect_ratio = video.sample_aspect_ratio or video.codec_context.sample_aspect_ratio
                     if timecode:
                         stream.metadata["timecode"] = timecode
                 ticks = round(1 / (video.average_rate * video.time_base))

@@ -88,3 +88,19 @@ def test_segments_join_into_one_frame_exact_clip(tmp_path, codec, timecode):
     assert (info.frames, info.rate, info.timecode) == (43, rate, timecode)
     assert [frame_number(f) for f in iter_frames(joined)] == list(range(43))
     assert [frame_number(f) for f in iter_frames(joined, 30, 36)] == list(range(30, 36))
+
+
+@pytest.mark.parametrize("source_codec", ["h264", "prores"])
+@pytest.mark.parametrize("codec", ["h264", "prores"])
+def test_an_anamorphic_source_renders_with_its_pixel_aspect(tmp_path, source_codec, codec):
+    """PAL 16:9 or anamorphic footage shows squeezed without its pixel aspect (ProRes keeps it only in the
+    container, where a join must carry it too)."""
+    source = tmp_path / f"anamorphic.{'mov' if source_codec == 'prores' else 'mp4'}"
+    with ClipWriter(source, rate=Fraction(25), width=160, height=90, codec=source_codec, sample_aspect=Fraction(4, 3)) as writer:
+        for i in range(12):
+            writer.write(scene_frame(4, i, 160, 90))
+    assert probe(source).sample_aspect == Fraction(4, 3)
+    request = ShotRequest(key="k", media=source, start=1, end=11, rate=None, label="wide", backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "wide", codec=codec)
+    result = render_shot(request, create_backend("passthrough"))
+    assert probe(result.path).sample_aspect == Fraction(4, 3)
