@@ -65,7 +65,7 @@ _STATE_TO_PB = {
     JobState.CANCELLED: pb.JOB_STATE_CANCELLED,
 }
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
-_TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d\d)")
+_TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d{2,3})")  # 3 digits of frames at 100 fps and up
 _STEM = re.compile(r"[^A-Za-z0-9._ -]+")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -31,6 +31,7 @@ from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker, file_name
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
+from .timeline.timecode import from_timecode, timecode
 
 __all__ = [
     "StyleSettings",
@@ -187,8 +188,11 @@ def _start_timecode(shot: Shot) -> str | None:
     if not shot.media_timecode:
         return None
     rate = float(shot.rate)
-    start = otio.opentime.from_timecode(shot.media_timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
-    return otio.opentime.to_timecode(start, rate)
+    try:
+        start = from_timecode(shot.media_timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
+    except ValueError:  # not a timecode: the render goes without one
+        return None
+    return timecode(start, rate)
 
 
 class Renderer:

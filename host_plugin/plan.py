@@ -15,7 +15,7 @@ from .errors import MediaNotFound
 from .shots import DetectionSettings, ShotDetectionError, Transition, detect
 from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
-from .timeline.timecode import NTSC_RATES
+from .timeline.timecode import NTSC_RATES, from_timecode
 
 __all__ = ["Shot", "ClipProblem", "Plan", "exact_rate", "plan_shots", "plan_media"]
 
@@ -81,8 +81,8 @@ def _media_offset(clip: ClipRef, info: MediaInfo) -> RationalTime:
     rate = float(exact_rate(float(info.rate)))  # OTIO reads timecode at 24000/1001, not at 23.976
     if info.timecode:
         try:
-            start = otio.opentime.from_timecode(info.timecode, rate)
-        except ValueError:  # a rate SMPTE timecode does not have (12.5 fps, a variable-rate average)
+            start = from_timecode(info.timecode, rate)
+        except ValueError:  # a file's timecode that is not one
             return RationalTime(0, rate)
         if clip.source.start_time >= start:
             return start

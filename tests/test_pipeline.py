@@ -1,6 +1,7 @@
 """End to end: timeline files in, a real engine on 127.0.0.1, rendered clips and a version timeline out."""
 
 import hashlib
+import math
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -257,3 +258,24 @@ def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the
     used = [Path(url_to_path(c.media_reference.target_url)) for c in version.tracks[1].find_clips()]
     assert len(set(used)) == len(names) and all(probe(p).frames == c.source_range.duration.to_frames()
                                                 for p, c in zip(used, version.tracks[1].find_clips()))
+
+
+@pytest.mark.parametrize("rate", [Fraction(120000, 1001), Fraction(100), Fraction(15)])
+def test_high_and_odd_frame_rates_keep_their_timecode(engine, tmp_path, capsys, rate):
+    """OTIO's SMPTE timecode knows neither 119.88, 100 nor 15 fps: such media and timelines count non-drop."""
+    media = write_video(tmp_path / "media" / "hfr.mov", [30], rate=rate, timecode="01:00:00:00", width=64, height=36)
+    timeline = otio.schema.Timeline("hfr", global_start_time=RationalTime(0, float(rate)))
+    track = otio.schema.Track("V1")
+    ref = otio.schema.ExternalReference(str(media))
+    track.append(otio.schema.Clip("hfr", media_reference=ref,
+                                  source_range=TimeRange(RationalTime(3600 * math.ceil(rate - 0.01) + 5, float(rate)),
+                                                         RationalTime(20, float(rate)))))
+    timeline.tracks.append(track)
+    cut = tmp_path / "hfr.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    code = main(["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--out", str(tmp_path / "out"), "--no-detect"])
+    assert code == 0, capsys.readouterr()
+    (render,) = (tmp_path / "out" / "renders").iterdir()
+    tc = probe(render).timecode  # FFmpeg writes three digits of frames from 100 fps up
+    assert tc in ("01:00:00:05", "01:00:00:005") and probe(render).frames == 20
+    assert "00:00:00:00" in capsys.readouterr().out  # the report's record timecodes

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMenu, QProgressB
 
 from host_plugin.pipeline import ShotResult, ShotUpdate
 from host_plugin.plan import Plan, Shot
+from host_plugin.timeline.timecode import timecode
 
 from .theme import STATUS_COLOURS
 
@@ -23,7 +24,7 @@ _FINAL = {"done", "cached", "failed", "cancelled"}
 
 
 def _timecode(time: otio.opentime.RationalTime) -> str:
-    return otio.opentime.to_timecode(time, time.rate)
+    return timecode(time, time.rate)
 
 
 def transitions_of(shot: Shot, plan: Plan) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime
 
-__all__ = ["NTSC_RATES", "drop_frame_of", "parse_rate", "timecode"]
+__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "timecode"]
 
 NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001, "59.94": 60000 / 1001}
 """NTSC rates by the names editors use for them."""
@@ -19,11 +20,34 @@ def drop_frame_of(timeline: otio.schema.Timeline) -> bool | None:
     return {"DF": True, "NDF": False}.get(display)
 
 
+def _base(rate: float) -> int:
+    """Frames a timecode second counts at `rate` (120 at 119.88)."""
+    return math.ceil(rate - 0.01)
+
+
 def timecode(time: RationalTime, rate: float, drop_frame: bool | None = None) -> str:
-    """HH:MM:SS:FF (or HH:MM:SS;FF for drop-frame) at `rate`; None infers DF from 29.97/59.94."""
-    if drop_frame is None:
-        return otio.opentime.to_timecode(time, rate)
-    return otio.opentime.to_timecode(time, rate, drop_frame)
+    """HH:MM:SS:FF (or HH:MM:SS;FF for drop-frame) at `rate`; None infers DF from 29.97/59.94. Rates
+    OTIO's SMPTE table lacks (12.5, 15, 100, 119.88, 120...) count non-drop."""
+    try:
+        if drop_frame is None:
+            return otio.opentime.to_timecode(time, rate)
+        return otio.opentime.to_timecode(time, rate, drop_frame)
+    except ValueError:
+        base, frames = _base(rate), round(time.value_rescaled_to(rate))
+        seconds, frame = divmod(frames, base)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frame:02d}"
+
+
+def from_timecode(text: str, rate: float) -> RationalTime:
+    """The time of a timecode at `rate` (ValueError when it is not one); non-drop where OTIO lacks the rate."""
+    try:
+        return otio.opentime.from_timecode(text, rate)
+    except ValueError:
+        parts = text.replace(";", ":").split(":")
+        if len(parts) != 4 or not all(p.isdigit() for p in parts):
+            raise
+        hours, minutes, seconds, frame = map(int, parts)
+        return RationalTime(((hours * 60 + minutes) * 60 + seconds) * _base(rate) + frame, rate)
 
 
 def parse_rate(text: str) -> float:
