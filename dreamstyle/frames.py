@@ -8,6 +8,7 @@ target are dropped: this stays exact on long-GOP H.264 with B-frames.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -99,8 +100,37 @@ def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
     return Fraction(rate.numerator, rate.denominator)
 
 
-def _start_pts(stream: av.video.stream.VideoStream) -> int:
-    return stream.start_time if stream.start_time is not None else 0
+def _start_pts(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """The pts of the first presented frame. AVI has no presentation times: with B-frames its first
+    frame decodes one tick after the stream's start, so there the first frame is decoded to learn it."""
+    start = stream.start_time if stream.start_time is not None else 0
+    if container.format.name != "avi":
+        return start
+    first = next(container.decode(stream), None)
+    container.seek(start, stream=stream, backward=True, any_frame=False)
+    return first.pts if first is not None and first.pts is not None else start
+
+
+def _frames_from(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
+    time_base: Fraction, rate: Fraction,
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames from frame `start` or earlier. Some demuxers (MPEG-TS) land after the time a seek
+    asks for, so the seek backs off (a tick, a second, then four times more) until the first frame decoded
+    is at or before `start`; at worst it goes back to the file's start."""
+    if start <= 0:
+        return container.decode(stream)
+    target = start_pts + int(Fraction(start) / rate / time_base)
+    back = 1
+    while target - back > start_pts:
+        container.seek(target - back, stream=stream, backward=True, any_frame=False)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is not None and (first.pts is None or frame_index(first.pts, start_pts, time_base, rate) <= start):
+            return itertools.chain([first], frames)
+        back = max(4 * back, round(1 / time_base))
+    container.seek(0)  # the file's start, in FFmpeg's own time base
+    return container.decode(stream)
 
 
 def frame_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
@@ -178,14 +208,11 @@ def iter_frames(
         stream.thread_type = "AUTO"
         rate = _rate(stream, path)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
-        start_pts = _start_pts(stream)
         matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
-        if start > 0:
-            target = start_pts + int(Fraction(start) / rate / time_base)
-            container.seek(max(target - 1, start_pts), stream=stream, backward=True, any_frame=False)
         expected = start
         try:
-            for frame in container.decode(stream):
+            start_pts = _start_pts(container, stream)
+            for frame in _frames_from(container, stream, start, start_pts, time_base, rate):
                 if end is not None and expected >= end:
                     break
                 index = expected if frame.pts is None else frame_index(frame.pts, start_pts, time_base, rate)

@@ -45,3 +45,38 @@ def test_missing_and_corrupt_files(tmp_path, long_gop):
     truncated.write_bytes(long_gop.read_bytes()[:5000])
     with pytest.raises(MediaError, match="cut.mp4"):
         list(iter_frames(truncated, 0, 240))
+
+
+def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
+    """Stamped frames in a container the tests' H.264 .mp4 files do not exercise."""
+    import av
+
+    from mediagen import scene_frame, stamp
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 320, 180, "yuv420p", options
+        for index in range(frames):
+            frame = scene_frame(index // 20, index % 20, 320, 180)
+            stamp(frame, index)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("name,codec,options", [
+    ("camcorder.mts", "libx264", {"g": "12", "bf": "3", "crf": "12"}),  # AVCHD: seeks land late
+    ("broadcast.ts", "mpeg2video", {"g": "15", "bf": "2", "qscale": "2"}),
+    ("capture.avi", "mpeg4", {"g": "10", "bf": "2", "qscale": "2"}),  # first frame stamped one tick late
+])
+@pytest.mark.parametrize("start", [0, 5, 20, 33])
+def test_transport_streams_and_avi_are_frame_exact(tmp_path_factory, name, codec, options, start):
+    folder = tmp_path_factory.getbasetemp() / "containers"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        _camera_file(path, codec, options)
+    assert probe(path).frames == 60
+    assert [frame_number(f) for f in iter_frames(path, start, start + 12)] == list(range(start, start + 12))
