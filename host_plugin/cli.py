@@ -37,5 +37,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dreamstyle: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dreamstyle: interrupted; jobs already on the engine keep running.", file=sys.stderr)
+        print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "
+              "(on a shared engine the jobs keep running).", file=sys.stderr)
         return 130

@@ -32,7 +32,10 @@ class LocalEngine:
         for root in self.media_roots:
             command += ["--media-root", str(root)]
         command += self.extra_args
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Its own process group: a terminal's Ctrl-C is the client's to handle, which then stops this
+        # engine cleanly (SIGTERM; unfinished jobs resume at the next run) instead of both dying mid-job.
+        group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {"start_new_session": True}
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **group)
         found = threading.Event()
         lines: list[str] = []
 

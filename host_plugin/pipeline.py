@@ -206,6 +206,7 @@ class Renderer:
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()
         self._cancel_all = False
+        self._interrupted = False
         self._uploads: dict[Path, str] = {}
 
     def __enter__(self) -> Renderer:
@@ -236,8 +237,16 @@ class Renderer:
         style.check()
         self.renders.mkdir(parents=True, exist_ok=True)
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(shots)))) as pool:
-            return list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update), shots))
+        pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
+        try:
+            results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update), shots))
+        except BaseException:  # Ctrl-C: stop waiting now; the jobs are the engine's (see __exit__)
+            self._interrupted = True
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.client.close()  # ends the watches still streaming on the pool's threads
+            raise
+        pool.shutdown()
+        return results
 
     def _render_one(
         self, shot: Shot, style: StyleSettings, fingerprint: str, on_update: Callable[[ShotUpdate], None]
@@ -267,6 +276,8 @@ class Renderer:
                     return ShotResult(shot, state, error=job.error or event.message)
             raise DreamStyleError("the engine stopped reporting before the job ended; run again to resume")
         except (DreamStyleError, MediaError, OSError) as exc:
+            if self._interrupted:
+                return ShotResult(shot, "cancelled")
             message = str(exc) if str(exc).startswith("shot ") else f"shot {shot.name}: {exc}"
             on_update(ShotUpdate(shot, "failed", 0, total, message))
             return ShotResult(shot, "failed", error=message)

@@ -1,0 +1,61 @@
+"""Ctrl-C in a terminal during `dreamstyle stylize`: the command stops at once, its local engine stops
+cleanly (not left running, not killed mid-write), and running the command again finishes the edit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import opentimelineio as otio
+from opentimelineio.opentime import RationalTime, TimeRange
+
+from mediagen import write_video
+
+ROOT = Path(__file__).resolve().parent.parent
+R = 24000 / 1001
+
+
+def _engines_for(state_dir: Path) -> list[int]:
+    """Pids of engine processes serving `state_dir`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(state_dir) in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_stops_the_run_and_its_engine_and_a_rerun_finishes(tmp_path):
+    media = write_video(tmp_path / "media" / "long.mp4", [400], width=320, height=180)
+    timeline = otio.schema.Timeline("long")
+    track = otio.schema.Track("V1")
+    for index in range(8):
+        track.append(otio.schema.Clip(f"c{index}", otio.schema.ExternalReference(str(media)),
+                                      TimeRange(RationalTime(index * 45, R), RationalTime(45, R))))
+    timeline.tracks.append(track)
+    cut = tmp_path / "long.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    command = [sys.executable, "-m", "dreamstyle.cli", "stylize", str(cut), "--prompt", "noir", "--no-detect"]
+    state = tmp_path / "long_dreamstyle" / ".engine"
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)  # its own terminal-like process group
+    deadline = time.monotonic() + 60
+    while not _engines_for(state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)  # shots are on the engine
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    sent = time.monotonic()
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "interrupted" in err, err
+    assert time.monotonic() - sent < 15, "the command waited for the render instead of stopping"
+    time.sleep(0.5)
+    assert _engines_for(state) == [], "the local engine was left running"
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "long.dreamstyle-v1.otio").is_file()
