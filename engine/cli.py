@@ -81,7 +81,7 @@ def _list_backends(config: BackendConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from .farm import FarmError
-    from .server import EngineConfig, UnsafeConfig, serve
+    from .server import EngineConfig, PortUnavailable, UnsafeConfig, serve
 
     args = _parser().parse_args(argv)
     if args.command == "backends":
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
-    except (UnsafeConfig, FarmError) as exc:
+    except (UnsafeConfig, FarmError, PortUnavailable) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -34,11 +34,15 @@ from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
 from .store import JobStore
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
-__all__ = ["EngineConfig", "UnsafeConfig", "running_engine", "serve"]
+__all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "running_engine", "serve"]
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 VERSION = "0.1.0"
+
+class PortUnavailable(Exception):
+    """The engine cannot listen where it was asked to."""
+
 
 class ResultMissing(Exception):
     """A done job's clip is no longer on disk."""
@@ -246,7 +250,8 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     interceptors = [TokenAuth(config.token)] if config.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
-        options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)],
+        options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20),
+                 ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
     )
     pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
@@ -254,10 +259,14 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     names = (pb.DESCRIPTOR.services_by_name["Engine"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     address = f"{config.host}:{config.port}"
-    if config.tls_cert and config.tls_key:
-        port = server.add_secure_port(address, server_credentials(config.tls_cert, config.tls_key))
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if config.tls_cert and config.tls_key:
+            port = server.add_secure_port(address, server_credentials(config.tls_cert, config.tls_key))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:
+        raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is not "
+                              "this machine's; choose another --port or --host") from None
     await jobs.start()
     await server.start()
     for name in ("", names[0]):

@@ -1,5 +1,7 @@
 """The gRPC engine on 127.0.0.1: capabilities, health, reflection, jobs, streaming, errors, auth."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -144,3 +146,11 @@ def test_token_is_required_except_for_health(tmp_path, media):
             ask = channel.unary_unary("/dreamstyle.v1.Engine/GetCapabilities", pb.GetCapabilitiesRequest.SerializeToString,
                                       pb.Capabilities.FromString)
             assert ask(pb.GetCapabilitiesRequest(), metadata=[("authorization", "bearer s3cret")]).backends
+
+
+def test_a_second_engine_on_a_taken_port_refuses_to_start(tmp_path, engine):
+    """gRPC's default SO_REUSEPORT let two engines listen on one port, and calls landed on either."""
+    port = engine.rsplit(":", 1)[1]
+    second = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", port, "--state-dir", str(tmp_path)],
+                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in second.stderr, second.stderr

@@ -13,11 +13,11 @@ from ..timeline.media import PathMap
 from ..timeline.timecode import parse_rate
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
-           "detection_settings", "edl_rate", "style_settings", "engine_settings", "path_maps"]
+           "detection_settings", "edl_rate", "folder", "handles", "style_settings", "engine_settings", "path_maps"]
 
 
 def add_media_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--media-dir", type=Path, action="append", default=[], metavar="DIR",
+    parser.add_argument("--media-dir", type=folder, action="append", default=[], metavar="DIR",
                         help="folder to search for offline media by file or reel name (repeatable)")
     parser.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
                         help="rewrite media paths that start with FROM (repeatable)")
@@ -41,7 +41,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-image", type=Path, help="style reference image")
     parser.add_argument("--first-frame", type=Path, help="a stylized first frame to carry through each shot")
     parser.add_argument("--backend", default="classic", help="engine backend (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the diffusion backends (default: %(default)s)")
     parser.add_argument("--codec", choices=["h264", "prores"], default="h264", help="render codec (default: %(default)s)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="backend parameter such as strength=0.8 or steps=4 (repeatable)")
@@ -53,7 +53,35 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
     parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
                         help="send media by path (shared storage) or stream it (default: path on loopback)")
-    parser.add_argument("--priority", type=int, default=0, help="higher renders first on a shared engine (-1000..1000)")
+    parser.add_argument("--priority", type=_bounded(-1000, 1000), default=0,
+                        help="higher renders first on a shared engine, -1000..1000 (default: %(default)s)")
+
+
+def _bounded(low: int, high: int):
+    """argparse's reading of a whole number within [low, high]."""
+
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return read
+
+
+handles = _bounded(0, 10_000)
+"""argparse's reading of --handles: frames, never negative."""
+
+
+def folder(text: str) -> Path:
+    """argparse's reading of a folder that must exist (--media-dir)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path
 
 
 def edl_rate(text: str) -> float:

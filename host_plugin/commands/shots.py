@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("shots", help="list the shots of a timeline or a media file")
     parser.add_argument("source", type=Path, help="a timeline (.otio, .xml, .edl, .aaf) or a video file")
     parser.add_argument("--format", choices=["json", "table"], default="table")
-    parser.add_argument("--handles", type=int, default=0)
+    parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     options.add_media_options(parser)
     options.add_detection_options(parser)
     parser.set_defaults(func=run)

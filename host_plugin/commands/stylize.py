@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stylize", help="stylize every shot of a timeline (.otio, .xml, .edl, .aaf)")
     parser.add_argument("timeline", type=Path)
     parser.add_argument("--out", type=Path, help="folder for renders and the contact sheet (default: beside the timeline)")
-    parser.add_argument("--handles", type=int, default=0, help="extra frames rendered before/after each shot")
+    parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     options.add_style_options(parser)
     options.add_engine_options(parser)
     options.add_media_options(parser)
