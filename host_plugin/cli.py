@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from dreamstyle.frames import MediaError
 from dreamstyle.heap import reuse_large_blocks
 
 from .errors import DreamStyleError
@@ -33,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
     try:
         return args.func(args)
-    except DreamStyleError as exc:
+    except (DreamStyleError, MediaError) as exc:
         print(f"dreamstyle: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file named on the command line: token, certificate, output folder
+        print(f"dreamstyle: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "

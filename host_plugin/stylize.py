@@ -6,6 +6,7 @@ The CLI's `stylize` and `sample` commands call `stylize()`; the panel drives the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .client import EngineClient, is_loopback
 from .contact_sheet import write_contact_sheet
+from .errors import SettingsError
 from .local_engine import LocalEngine
 from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from .plan import Plan
@@ -78,6 +80,12 @@ def stylize(
     """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others."""
     style.check()
     out_dir = out_dir or timeline.parent / f"{timeline.stem}_dreamstyle"
+    try:  # before a long detection pass, and before an engine is started there
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        raise SettingsError(f"output folder {out_dir}: {exc.strerror or exc}; choose one you can write to (--out)") from None
     with ExitStack() as stack:
         # A named engine is checked first, so a wrong address fails before a long detection pass.
         client = connect(engine, stack, out_dir / ".engine", []) if engine.address else None

@@ -279,3 +279,25 @@ def test_high_and_odd_frame_rates_keep_their_timecode(engine, tmp_path, capsys, 
     tc = probe(render).timecode  # FFmpeg writes three digits of frames from 100 fps up
     assert tc in ("01:00:00:05", "01:00:00:005") and probe(render).frames == 20
     assert "00:00:00:00" in capsys.readouterr().out  # the report's record timecodes
+
+
+def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
+    """Exit 2 and one line naming the file, never a traceback, and before any engine starts."""
+    (tmp_path / "folder").mkdir()
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    cases = [
+        (["shots", str(tmp_path / "folder")], "not a file"),
+        (["shots", str(tmp_path / "missing.mp4")], "file not found"),
+        (["stylize", str(edit), "--engine", "127.0.0.1:1", "--token-file", str(tmp_path / "no-token")], "no-token"),
+        (["stylize", str(edit), "--out", str(blocker / "out"), "--no-detect"], "choose one you can write to"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, err
+    for argv in (["stylize", str(edit), "--handles", "-5"], ["stylize", str(edit), "--priority", "5000"],
+                 ["shots", str(edit), "--media-dir", str(tmp_path / "nowhere")]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
