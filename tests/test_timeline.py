@@ -331,3 +331,19 @@ def test_a_compound_clip_shows_its_upper_layers_over_lower_ones_and_never_its_hi
     assert [(c.name, c.source.start_time.value, c.record.start_time.value, c.record.duration.value) for c in clips] == [
         ("before", 0, 0, 10), ("low", 100, 10, 3), ("top", 200, 13, 5)]
     assert skipped == ["clip title: a generator (Text), not media"]
+
+
+def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp_path, capsys):
+    """A stale copy beside the timeline must not win over the folder given with --media-dir."""
+    write_video(tmp_path / "edit" / "old" / "a.mp4", [40], width=64, height=36)
+    fresh = write_video(tmp_path / "media" / "a.mp4", [60], width=64, height=36)
+    ref = otio.schema.ExternalReference("/offline/volume/a.mp4", available_range=TimeRange(RationalTime(0, R), RationalTime(60, R)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("a", media_reference=ref, source_range=TimeRange(RationalTime(45, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("offline")
+    timeline.tracks.append(track)
+    cut = tmp_path / "edit" / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert cli_main(["shots", str(cut), "--media-dir", str(tmp_path / "media"), "--format", "json", "--no-detect"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert shot["media"] == str(fresh.absolute())

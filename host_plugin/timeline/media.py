@@ -61,8 +61,8 @@ def url_to_path(url: str) -> str:
 
 
 class Relinker:
-    """Finds a clip's media: the path as written (a relative one from `base`, the timeline's folder),
-    then path maps, then by file name in search folders."""
+    """Finds a clip's media (as an absolute path): the path as written (a relative one from `base`, the
+    timeline's folder), then path maps, then by file name in the search folders, in their order."""
 
     def __init__(self, search_dirs: Sequence[Path] = (), path_maps: Sequence[PathMap] = (), base: Path | None = None) -> None:
         self.search_dirs = [Path(d) for d in search_dirs]
@@ -80,14 +80,14 @@ class Relinker:
             candidates.extend(m for rule in self.path_maps if (m := rule.apply(path)))
         for candidate in candidates:
             if Path(candidate).is_file():
-                return Path(candidate)
+                return Path(candidate).absolute()
         wanted = [Path(path.replace("\\", "/")).name] if path else []
         wanted.extend(names)
         index = self._search_index()
         for name in wanted:
             hit = index.get(name.lower()) or index.get(Path(name).stem.lower())
             if hit:
-                return hit
+                return hit.absolute()
         return None
 
     def _search_index(self) -> dict[str, Path]:
