@@ -301,3 +301,15 @@ def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
+
+
+def test_restyling_a_version_timeline_leaves_its_earlier_versions_alone(edit, engine, tmp_path, capsys):
+    """Stylizing `edit.dreamstyle-v1.otio` restyles the source track, not the v1 renders too."""
+    out = tmp_path / "out"
+    assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--out", str(out), "--no-detect"]) == 0
+    capsys.readouterr()
+    version = max(edit.parent.glob("edit.dreamstyle-v*.otio"), key=lambda p: p.stat().st_mtime)
+    assert main(["shots", str(version), "--format", "json", "--no-detect"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {Path(s["media"]).parent.name for s in data["shots"]} == {"media"}, "no render is planned again"
+    assert any("DreamStyle version track" in s for s in data["skipped"])

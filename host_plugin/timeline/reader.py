@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from ..errors import TimelineError
 from .nesting import layers, visible_parts
 
-__all__ = ["ADAPTERS", "ClipRef", "read_timeline", "video_clips"]
+__all__ = ["ADAPTERS", "NAMESPACE", "ClipRef", "read_timeline", "video_clips"]
 
 # Suffix -> OTIO adapter; each non-core format comes from its own adapter package.
 ADAPTERS = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600", ".aaf": "AAF"}
@@ -34,6 +35,10 @@ class ClipRef:
     transition_out: RationalTime
     """Extra source time the neighbouring transitions show before and after the cut."""
 
+
+NAMESPACE = "dreamstyle"
+"""Metadata key of what DreamStyle writes into timelines (its version tracks and clips)."""
+_VERSION_TRACK = re.compile(r"DreamStyle v\d+\b")  # its name, where an NLE's round trip dropped the metadata
 
 DEFAULT_EDL_RATE = 24000 / 1001
 """The rate an EDL's timecodes are read at unless told otherwise: EDLs do not say."""
@@ -121,6 +126,9 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
             continue
         if not track.enabled:
             skipped.append(f"track {track.name or index + 1}: disabled")
+            continue
+        if NAMESPACE in track.metadata or _VERSION_TRACK.match(track.name or ""):
+            skipped.append(f"track {track.name}: a DreamStyle version track (its source track is restyled instead)")
             continue
         for clip in layers(track):
             if not clip.enabled:

@@ -23,10 +23,10 @@ from dreamstyle.frames import probe
 
 from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot
+from .reader import NAMESPACE
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
 
-NAMESPACE = "dreamstyle"
 # Formats written back in kind, with adapter options; an EDL (one video track only) comes back as .otio.
 # The AAF writer takes mob ids from AAF metadata, absent for clips born in OTIO: it makes empty ones.
 _WRITERS = {".otio": ("otio_json", {}), ".xml": ("fcp_xml", {}), ".aaf": ("AAF", {"use_empty_mob_ids": True})}
