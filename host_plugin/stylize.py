@@ -63,6 +63,18 @@ def connect(settings: EngineSettings, stack: ExitStack, state_dir: Path, roots: 
     return client
 
 
+def check_engine_takes(client: EngineClient, style: StyleSettings) -> None:
+    """Refuses once, before any shot is sent, what the engine would refuse for every shot: an unknown
+    backend, or one that cannot run there."""
+    backends = {b.name: b for b in client.capabilities().backends}
+    info = backends.get(style.backend)
+    if info is None:
+        raise SettingsError(f"backend {style.backend!r}: the engine at {client.address} has {', '.join(sorted(backends))}")
+    if info.missing:
+        raise SettingsError(f"backend {style.backend!r} cannot run on the engine at {client.address}: needs "
+                            f"{'; '.join(info.missing)}")
+
+
 def stylize(
     timeline: Path,
     style: StyleSettings,
@@ -89,6 +101,8 @@ def stylize(
     with ExitStack() as stack:
         # A named engine is checked first, so a wrong address fails before a long detection pass.
         client = connect(engine, stack, out_dir / ".engine", []) if engine.address else None
+        if client is not None:
+            check_engine_takes(client, style)
         edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
         plan = plan_edit(edit, detection, handles)
         on_plan(plan)
@@ -99,6 +113,7 @@ def stylize(
             roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
             roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
             client = connect(engine, stack, out_dir / ".engine", sorted(roots))
+            check_engine_takes(client, style)
         stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
         renderer = Renderer(client, out_dir, stream_media=stream, priority=engine.priority)
         report.results = renderer.render(plan.shots, style, on_update)

@@ -291,6 +291,9 @@ def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
         (["shots", str(tmp_path / "missing.mp4")], "file not found"),
         (["stylize", str(edit), "--engine", "127.0.0.1:1", "--token-file", str(tmp_path / "no-token")], "no-token"),
         (["stylize", str(edit), "--out", str(blocker / "out"), "--no-detect"], "choose one you can write to"),
+        (["stylize", str(edit), "--out", str(tmp_path / "o"), "--no-detect", "--backend", "nosuch"], "'nosuch': the engine"),
+        (["stylize", str(edit), "--out", str(tmp_path / "o"), "--no-detect", "--backend", "dreamstyle", "--prompt", "x"],
+         "cannot run on the engine"),
     ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
