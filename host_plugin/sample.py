@@ -14,6 +14,8 @@ import numpy as np
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
+from dreamstyle.frames import MediaError, probe
+
 __all__ = ["RATE", "make_sample", "landscape"]
 
 RATE = Fraction(24000, 1001)
@@ -43,6 +45,13 @@ def landscape(scene: int, t: int, width: int = WIDTH, height: int = HEIGHT) -> n
 
 
 def _write(path: Path, scenes: list[tuple[int, int]]) -> int:
+    """Writes the clip unless a complete one is there already (so a second sample run finds its renders)."""
+    expected = sum(frames for _, frames in scenes)
+    try:
+        if probe(path).frames == expected:
+            return expected
+    except MediaError:
+        pass
     container = av.open(str(path), "w")
     stream = container.add_stream("libx264", rate=RATE)
     stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -79,5 +88,6 @@ def make_sample(folder: Path) -> Path:
     timeline.tracks.append(track)
     timeline.tracks.append(otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio))
     path = folder / "sample.otio"
-    otio.adapters.write_to_file(timeline, str(path))
+    if not path.exists():  # a sample timeline the editor changed stays as they left it
+        otio.adapters.write_to_file(timeline, str(path))
     return path

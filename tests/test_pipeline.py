@@ -316,3 +316,19 @@ def test_restyling_a_version_timeline_leaves_its_earlier_versions_alone(edit, en
     data = json.loads(capsys.readouterr().out)
     assert {Path(s["media"]).parent.name for s in data["shots"]} == {"media"}, "no render is planned again"
     assert any("DreamStyle version track" in s for s in data["skipped"])
+
+
+def test_the_sample_runs_again_from_its_finished_renders(tmp_path, capsys):
+    """A second `dreamstyle sample` keeps its media and the editor's sample.otio, and renders nothing again."""
+    folder = tmp_path / "sample"
+    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 0
+    media = {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()}
+    renders = sorted((folder / "out" / "renders").iterdir())
+    (folder / "sample.otio").write_text((folder / "sample.otio").read_text())  # the editor saved it
+    edited = (folder / "sample.otio").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 0
+    assert "cached" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()} == media
+    assert sorted((folder / "out" / "renders").iterdir()) == renders
+    assert (folder / "sample.otio").stat().st_mtime_ns == edited
