@@ -332,3 +332,14 @@ def test_the_sample_runs_again_from_its_finished_renders(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()} == media
     assert sorted((folder / "out" / "renders").iterdir()) == renders
     assert (folder / "sample.otio").stat().st_mtime_ns == edited
+
+
+def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--out", str(out),
+                 "--no-detect", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)  # stdout is the JSON alone; progress went to stderr
+    assert [s["status"] for s in report["shots"]] in (["done", "done"], ["cached", "cached"], ["done", "cached"], ["cached", "done"])
+    assert all(Path(s["output"]).is_file() and probe(Path(s["output"])).frames == s["frames"] for s in report["shots"])
+    assert report["shots"][0]["record_in"] == "01:00:00:00" and Path(report["version_timeline"]).is_file()
+    assert report["problems"] == [] and Path(report["contact_sheet"]).is_file()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from opentimelineio.opentime import RationalTime
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -15,7 +18,7 @@ from ..stylize import Report, stylize
 from ..timeline.timecode import drop_frame_of, timecode
 from . import options
 
-__all__ = ["add_parser", "run", "print_report"]
+__all__ = ["add_parser", "run", "print_report", "report_json"]
 
 _FINAL = {"done", "cached", "failed", "cancelled"}
 
@@ -25,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("timeline", type=Path)
     parser.add_argument("--out", type=Path, help="folder for renders and the contact sheet (default: beside the timeline)")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="the summary on stdout: a table, or JSON for scripts (default: %(default)s)")
     options.add_style_options(parser)
     options.add_engine_options(parser)
     options.add_media_options(parser)
@@ -34,8 +39,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = render_with_progress(args.timeline, args, args.out)
-    print_report(report)
+    if args.format == "json":
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print_report(report)
     return 1 if report.failed or report.plan.problems or not report.results else 0
+
+
+def report_json(report: Report) -> dict[str, object]:
+    """The run as data: each shot's status and render, what was not rendered and why, the files written."""
+    start = report.edit.timeline.global_start_time
+    drop = drop_frame_of(report.edit.timeline)
+
+    def tc(time: RationalTime) -> str:
+        time = time + start if start is not None else time
+        return timecode(time, time.rate, drop)
+
+    return {
+        "timeline": str(report.edit.path.absolute()),
+        "shots": [
+            {"shot": r.shot.name, "clip": r.shot.clip_name, "record_in": tc(r.shot.record.start_time),
+             "record_out": tc(r.shot.record.end_time_exclusive()), "frames": r.shot.frames, "status": r.status,
+             "output": str(r.output.absolute()) if r.output else None, "error": r.error or None}
+            for r in report.results
+        ],
+        "problems": [{"clip": p.clip_name, "message": p.message} for p in report.plan.problems],
+        "skipped": list(report.edit.skipped),
+        "version_timeline": str(report.timeline_out.absolute()) if report.timeline_out else None,
+        "contact_sheet": str(report.contact_sheet.absolute()) if report.contact_sheet else None,
+    }
 
 
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
@@ -100,7 +132,7 @@ def print_report(report: Report) -> None:
         console.print(f"[yellow]not rendered[/]: {problem.message}", soft_wrap=True)
     for reason in report.edit.skipped:
         console.print(f"ignored: {reason}", soft_wrap=True)
-    if report.results:
+    if any(r.output for r in report.results):
         console.print(f"renders:          {report.out_dir / 'renders'}", soft_wrap=True)
     if report.timeline_out:
         console.print(f"version timeline: {report.timeline_out}", soft_wrap=True)
