@@ -31,7 +31,7 @@ def default_state_dir() -> Path:
 def _backend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, help="local folder of a Diffusers-format model")
     parser.add_argument("--adapter", type=Path, help="trained DreamStyle adapter (.safetensors)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     parser.add_argument(
         "--backend-option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)"
     )
@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamstyle engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC engine until interrupted")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=50051, help="0 picks a free port (printed on start)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; off loopback needs TLS and a token (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=50051, help="0 picks a free port, printed on start (default: %(default)s)")
     serve.add_argument("--state-dir", type=Path, default=None, help="jobs, uploads and results (default: user data folder)")
     serve.add_argument("--media-root", type=Path, action="append", default=[], help="folder the engine may read/write (repeatable)")
     serve.add_argument("--token-file", type=Path, help="file holding the bearer token clients must send")
@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
                        help="translate client paths starting with FROM to TO on this engine (repeatable)")
     serve.add_argument("--max-upload-mb", type=float, default=8192, help="largest upload accepted (default: %(default)s)")
-    serve.add_argument("--max-queued", type=int, default=1000, help="unfinished jobs before submits are refused")
+    serve.add_argument("--max-queued", type=int, default=1000, help="unfinished jobs before submits are refused (default: %(default)s)")
     serve.add_argument("--keep-days", type=float, help="forget finished jobs (and their results in the state folder) after N days")
-    serve.add_argument("--workers", type=int, default=1, help="shots rendered at the same time (without --farm)")
+    serve.add_argument("--workers", type=int, default=1, help="shots rendered at the same time without --farm (default: %(default)s)")
     serve.add_argument("--farm", metavar="ray://HEAD:PORT|local", help="render on Ray actors (local: start a local Ray)")
     serve.add_argument("--farm-workers", type=int, help="Ray actors (default: one per GPU in the cluster)")
     serve.add_argument("--farm-gpus", type=float, default=1.0, help="GPUs per Ray actor; 0 for CPU actors (default: 1)")

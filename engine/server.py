@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from .workers import Backends, LocalRunner, Runner, gpu_count
 
 __all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "running_engine", "serve"]
 
-log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 VERSION = "0.1.0"
 
@@ -271,7 +269,6 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     await server.start()
     for name in ("", names[0]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("engine listening on %s:%d", config.host, port)
     try:
         yield port
     finally:

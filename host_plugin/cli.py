@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib import metadata
 
 from dreamstyle.frames import MediaError
 from dreamstyle.heap import reuse_large_blocks
@@ -22,6 +23,7 @@ COMMANDS = ["stylize", "shots", "sample", "doctor", "panel", "farm"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamstyle", description="Restyle the shots of an edit with a DreamStyle engine.")
+    parser.add_argument("--version", action="version", version=f"dreamstyle {metadata.version('dreamstyle')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("engine", help="run the engine or list its backends (dreamstyle engine --help)")
     for name in COMMANDS:
