@@ -86,10 +86,10 @@ class ClipWriter:
         ctx = stream.codec_context
         ctx.colorspace, ctx.color_primaries, ctx.color_trc = colour.yuv_matrix_tag(height), colour.primaries, colour.transfer
         ctx.color_range = FULL_RANGE if full else min(colour.range, 1)
-        # One swscale thread: its sliced RGB->YUV conversion drops the chroma of a row at some heights
-        # in 10-bit 4:2:2/4:4:4 (ProRes; e.g. 720x576 with 4 threads, 200x120 with 2).
+        # ProRes converts in one swscale thread: sliced RGB->YUV conversion drops the chroma of a row at
+        # some heights in 10-bit 4:2:2/4:4:4 (720x576 with 4 threads, 200x120 with 2); 8-bit 4:2:0 is sound.
         self._convert = {"format": stream.pix_fmt, "dst_colorspace": colour.conversion_matrix(height),
-                         "dst_color_range": "JPEG" if full else "MPEG", "threads": 1}
+                         "dst_color_range": "JPEG" if full else "MPEG", "threads": 1 if codec == "prores" else 0}
         if timecode:
             stream.metadata["timecode"] = timecode
         if rotation:
