@@ -315,7 +315,7 @@ def test_restyling_a_version_timeline_leaves_its_earlier_versions_alone(edit, en
     assert main(["shots", str(version), "--format", "json", "--no-detect"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {Path(s["media"]).parent.name for s in data["shots"]} == {"media"}, "no render is planned again"
-    assert any("DreamStyle version track" in s for s in data["skipped"])
+    assert any(": DreamStyle version " in s for s in data["skipped"])
 
 
 def test_the_sample_runs_again_from_its_finished_renders(tmp_path, capsys):

@@ -14,7 +14,8 @@ from host_plugin.hosts import HostError
 from host_plugin.hosts.premiere import pathurl, prepare
 from host_plugin.pipeline import ShotResult, load_edit, plan_edit
 from host_plugin.timeline.media import url_to_path
-from host_plugin.timeline.writeback import write_version
+from host_plugin.timeline.reader import video_clips
+from host_plugin.timeline.writeback import next_version, write_version
 from mediagen import write_video
 from premiere_export import fcp7_xml, premiere_otio
 
@@ -119,3 +120,23 @@ def test_drop_frame_sequence_keeps_its_timecode(tmp_path):
     assert (sequence.findtext("rate/timebase"), sequence.findtext("rate/ntsc")) == ("30", "TRUE")
     starts = [[c.findtext("start") for c in t.findall("clipitem")] for t in sequence.findall("media/video/track")]
     assert starts == [["0", "20"], ["0", "20"]]
+
+
+def test_premieres_hidden_tracks_disabled_clips_and_version_tracks_are_not_restyled(tmp_path, media):
+    """FCP7 XML's <enabled>FALSE</enabled> and Premiere's track names (MZ.TrackName) live only in the
+    adapter's metadata: hidden material is not rendered, and a written version is not restyled again."""
+    source = tmp_path / "seq.xml"
+    source.write_text(fcp7_xml("seq", [(media["a"], 0, 20, 0), (media["b"], 10, 24, 20)]))
+    timeline = otio.adapters.read_from_file(str(source))
+    clips = list(timeline.video_tracks()[0].find_clips())
+    clips[1].metadata.setdefault("fcp_xml", {})["enabled"] = "FALSE"
+    hidden = timeline.video_tracks()[0].deepcopy()
+    hidden.metadata.setdefault("fcp_xml", {})["enabled"] = "FALSE"
+    version = timeline.video_tracks()[0].deepcopy()
+    version.name = ""
+    version.metadata.setdefault("fcp_xml", {})["@MZ.TrackName"] = "DreamStyle v3 - classic noir"
+    timeline.tracks.extend([hidden, version])
+    clips_seen, skipped = video_clips(timeline)
+    assert [c.name for c in clips_seen] == [clips[0].name]
+    assert sum("disabled" in s for s in skipped) == 2 and any("DreamStyle version 3" in s for s in skipped)
+    assert next_version(timeline) == 4

@@ -347,3 +347,29 @@ def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp
     assert cli_main(["shots", str(cut), "--media-dir", str(tmp_path / "media"), "--format", "json", "--no-detect"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert shot["media"] == str(fresh.absolute())
+
+
+def test_renders_of_media_at_another_rate_stay_on_their_record_frames(tmp_path):
+    """25 fps media in a 29.97 timeline: each render spans its shot's record range exactly, so twenty of
+    them in a row do not drift (25 frames at 25 fps are 29.97 frames, not 30)."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    ntsc = 30000 / 1001
+    media = write_video(tmp_path / "media" / "pal.mp4", [60], rate=Fraction(25), width=64, height=36)
+    track = otio.schema.Track("V1")
+    for index in range(20):
+        ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, 25), RationalTime(60, 25)))
+        track.append(otio.schema.Clip(f"c{index}", media_reference=ref,
+                                      source_range=TimeRange(RationalTime(12, ntsc), RationalTime(30, ntsc))))
+    timeline = otio.schema.Timeline("mixed")
+    timeline.tracks.append(track)
+    cut = tmp_path / "mixed.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
+    back = otio.adapters.read_from_file(str(written))
+    originals, renders = list(back.tracks[0].find_clips()), list(back.tracks[1].find_clips())
+    assert [round(back.tracks[1].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in renders] == [
+        round(back.tracks[0].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in originals]

@@ -12,7 +12,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from ..errors import TimelineError
 from .nesting import layers, visible_parts
 
-__all__ = ["ADAPTERS", "NAMESPACE", "ClipRef", "read_timeline", "video_clips"]
+__all__ = ["ADAPTERS", "NAMESPACE", "ClipRef", "read_timeline", "version_of", "video_clips"]
 
 # Suffix -> OTIO adapter; each non-core format comes from its own adapter package.
 ADAPTERS = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600", ".aaf": "AAF"}
@@ -38,7 +38,17 @@ class ClipRef:
 
 NAMESPACE = "dreamstyle"
 """Metadata key of what DreamStyle writes into timelines (its version tracks and clips)."""
-_VERSION_TRACK = re.compile(r"DreamStyle v\d+\b")  # its name, where an NLE's round trip dropped the metadata
+_VERSION_TRACK = re.compile(r"DreamStyle v(\d+)\b")  # its name, where an NLE's round trip dropped the metadata
+
+
+def version_of(track: otio.schema.Track) -> int:
+    """The DreamStyle version a track holds (0: not a version track), by metadata or, after a round
+    trip through an NLE or FCP7 XML (Premiere's name is an attribute), by name."""
+    if NAMESPACE in track.metadata:
+        return int(track.metadata[NAMESPACE].get("version", 0)) or 1
+    name = track.name or track.metadata.get("fcp_xml", {}).get("@MZ.TrackName", "")
+    match = _VERSION_TRACK.match(name)
+    return int(match[1]) if match else 0
 
 DEFAULT_EDL_RATE = 24000 / 1001
 """The rate an EDL's timecodes are read at unless told otherwise: EDLs do not say."""
@@ -80,6 +90,12 @@ def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalT
     incoming = before.in_offset if isinstance(before, otio.schema.Transition) else RationalTime(0, rate)
     outgoing = after.out_offset if isinstance(after, otio.schema.Transition) else RationalTime(0, rate)
     return incoming, outgoing
+
+
+def _enabled(item: otio.core.Item) -> bool:
+    """Whether the NLE shows `item`: OTIO's flag, and FCP7 XML's <enabled>, which the adapter keeps only
+    in metadata (Premiere's hidden tracks and disabled clips)."""
+    return item.enabled and str(item.metadata.get("fcp_xml", {}).get("enabled", "TRUE")).upper() != "FALSE"
 
 
 def _fcp_time_remap(effect: otio.schema.Effect) -> str:
@@ -124,14 +140,14 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
     for index, track in enumerate(top):
         if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Video:
             continue
-        if not track.enabled:
+        if not _enabled(track):
             skipped.append(f"track {track.name or index + 1}: disabled")
             continue
-        if NAMESPACE in track.metadata or _VERSION_TRACK.match(track.name or ""):
-            skipped.append(f"track {track.name}: a DreamStyle version track (its source track is restyled instead)")
+        if version_of(track):
+            skipped.append(f"track {index + 1}: DreamStyle version {version_of(track)} (its source track is restyled instead)")
             continue
         for clip in layers(track):
-            if not clip.enabled:
+            if not _enabled(clip):
                 skipped.append(f"clip {clip.name}: disabled")
                 continue
             retime = _retime(clip)

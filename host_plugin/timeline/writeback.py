@@ -23,7 +23,7 @@ from dreamstyle.frames import probe
 
 from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot
-from .reader import NAMESPACE
+from .reader import NAMESPACE, version_of
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
 
@@ -40,8 +40,7 @@ class Rendered(Protocol):
 
 
 def next_version(timeline: otio.schema.Timeline) -> int:
-    versions = [t.metadata.get(NAMESPACE, {}).get("version", 0) for t in timeline.tracks]
-    return max([0, *versions]) + 1
+    return max([0, *(version_of(t) for t in timeline.tracks if isinstance(t, otio.schema.Track))]) + 1
 
 
 def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
@@ -53,7 +52,9 @@ def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
     clip = otio.schema.Clip(
         name=f"{shot.name} DreamStyle v{version}",
         media_reference=reference,
-        source_range=TimeRange(RationalTime(shot.head, rate), RationalTime(shot.frames, rate)),
+        # As long as the shot on the record side: media at another rate than the timeline's would
+        # otherwise drift by a fraction of a frame per clip (25 frames at 25 fps are 29.97 frames at 29.97).
+        source_range=TimeRange(RationalTime(shot.head, rate), shot.record.duration.rescaled_to(rate)),
     )
     clip.metadata[NAMESPACE] = {"version": version, "style": label, "source": str(shot.media), "shot": shot.name}
     clip.markers.append(
