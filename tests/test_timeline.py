@@ -373,3 +373,29 @@ def test_renders_of_media_at_another_rate_stay_on_their_record_frames(tmp_path):
     originals, renders = list(back.tracks[0].find_clips()), list(back.tracks[1].find_clips())
     assert [round(back.tracks[1].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in renders] == [
         round(back.tracks[0].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in originals]
+
+
+def test_a_version_the_source_format_cannot_hold_is_written_as_otio(tmp_path, caplog):
+    """The AAF writer refuses a clip at another rate than the edit's: the renders are done, so the
+    version comes out as .otio beside the AAF (with a warning), never a lost run or an overwrite."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    pal = write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25), width=64, height=36)
+    ntsc = write_video(tmp_path / "media" / "ntsc.mp4", [60], rate=Fraction(30000, 1001), width=64, height=36)
+    track = otio.schema.Track("V1")
+    for name, media in (("pal", pal), ("ntsc", ntsc)):
+        ref = otio.schema.ExternalReference(media.as_uri(), available_range=TimeRange(RationalTime(0, 25), RationalTime(50, 25)))
+        track.append(otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(5, 25), RationalTime(20, 25))))
+    timeline = otio.schema.Timeline("mixed", global_start_time=RationalTime(10 * 3600 * 25, 25))
+    timeline.tracks.append(track)
+    cut = tmp_path / "cut.aaf"
+    otio.adapters.write_to_file(timeline, str(cut), adapter_name="AAF", use_empty_mob_ids=True)
+    (tmp_path / "cut.dreamstyle-v1.otio").write_text("an earlier version")
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", s.media) for s in plan.shots], "look", plan.rate)
+    assert written == tmp_path / "cut.dreamstyle-v2.otio" and not written.with_suffix(".aaf").exists()
+    assert (tmp_path / "cut.dreamstyle-v1.otio").read_text() == "an earlier version"
+    assert len(list(otio.adapters.read_from_file(str(written)).tracks[1].find_clips())) == 2
+    assert "cannot be written as .aaf" in caplog.text

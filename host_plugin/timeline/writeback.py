@@ -9,6 +9,7 @@ file is never touched: the result is written to `<stem>.dreamstyle-v<N><suffix>`
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from ..plan import Shot
 from .reader import NAMESPACE, version_of
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
+
+log = logging.getLogger(__name__)
 
 # Formats written back in kind, with adapter options; an EDL (one video track only) comes back as .otio.
 # The AAF writer takes mob ids from AAF metadata, absent for clips born in OTIO: it makes empty ones.
@@ -147,8 +150,13 @@ def write_version(
     copy = timeline.deepcopy()
     version = next_version(copy)
     suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
-    while (target := source_path.with_name(f"{source_path.stem}.dreamstyle-v{version}{suffix}")).exists():
+
+    def named(version: int, suffix: str) -> Path:
+        return source_path.with_name(f"{source_path.stem}.dreamstyle-v{version}{suffix}")
+
+    while named(version, suffix).exists() or named(version, ".otio").exists():  # never over an earlier version
         version += 1
+    target = named(version, suffix)
     by_track: dict[int, list[Rendered]] = {}
     for result in results:
         by_track.setdefault(result.shot.track_index, []).append(result)
@@ -157,5 +165,15 @@ def write_version(
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
     if suffix == ".xml":
         prepare_fcp7(copy)  # a filled <format>, Premiere-style path URLs, track names
-    _atomic_write(copy, target)
+    try:
+        _atomic_write(copy, target)
+    except Exception as exc:  # noqa: BLE001 - adapters raise many types for what their format cannot hold
+        if suffix == ".otio":
+            raise
+        # The renders are done: keep them reachable in OTIO (which every NLE here imports) rather than lose the run.
+        fallback = named(version, ".otio")
+        log.warning("%s cannot be written as %s (%s: %s); wrote %s instead", target.name, suffix, type(exc).__name__, exc,
+                    fallback.name)
+        _atomic_write(copy, fallback)
+        return fallback
     return target
