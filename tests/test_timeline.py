@@ -399,3 +399,15 @@ def test_a_version_the_source_format_cannot_hold_is_written_as_otio(tmp_path, ca
     assert (tmp_path / "cut.dreamstyle-v1.otio").read_text() == "an earlier version"
     assert len(list(otio.adapters.read_from_file(str(written)).tracks[1].find_clips())) == 2
     assert "cannot be written as .aaf" in caplog.text
+
+
+def test_a_nested_sequence_read_empty_is_named_not_dropped_silently():
+    track = otio.schema.Track("V1")
+    track.append(clip("a", 0, 10))
+    track.append(otio.schema.Stack("Nested Sequence 01", source_range=TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("nest")
+    timeline.tracks.append(track)
+    clips, skipped = video_clips(timeline)
+    assert [c.name for c in clips] == ["a"]
+    assert skipped == ["nested sequence Nested Sequence 01: read with no video inside (OTIO's FCP7 XML reader leaves "
+                       "nested sequences empty); flatten or render it in the NLE and export again"]

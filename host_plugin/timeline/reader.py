@@ -146,6 +146,10 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
         if version_of(track):
             skipped.append(f"track {index + 1}: DreamStyle version {version_of(track)} (its source track is restyled instead)")
             continue
+        for nest in track.find_children(descended_from_type=otio.schema.Stack):
+            if _enabled(nest) and not any(isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Video for t in nest):
+                skipped.append(f"nested sequence {nest.name or '(unnamed)'}: read with no video inside (OTIO's FCP7 XML "
+                               "reader leaves nested sequences empty); flatten or render it in the NLE and export again")
         for clip in layers(track):
             if not _enabled(clip):
                 skipped.append(f"clip {clip.name}: disabled")
