@@ -50,6 +50,7 @@ def version_of(track: otio.schema.Track) -> int:
     match = _VERSION_TRACK.match(name)
     return int(match[1]) if match else 0
 
+
 DEFAULT_EDL_RATE = 24000 / 1001
 """The rate an EDL's timecodes are read at unless told otherwise: EDLs do not say."""
 
