@@ -133,6 +133,22 @@ def _retime(clip: otio.schema.Clip) -> str:
     return ""
 
 
+def _not_renderable(clip: otio.schema.Clip) -> str:
+    """Why `clip` cannot be rendered as it stands (a retime, a generator, an image sequence), or ""."""
+    retime = _retime(clip)
+    if retime:
+        return (f"{retime}; a styled clip plays its media at its own speed, so it would not match. Render the "
+                "retime first (Resolve: Render in Place; Premiere: Render and Replace) and stylize that clip.")
+    ref = clip.media_reference
+    if isinstance(ref, otio.schema.GeneratorReference):
+        return f"a generator ({ref.generator_kind}), not media"
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        pattern = ref.abstract_target_url("#" * max(1, ref.frame_zero_padding))
+        return (f"an image sequence ({pattern}); DreamStyle reads movie files, so render it to a movie (e.g. "
+                "ProRes 4444), relink the clip to that and export the timeline again.")
+    return ""
+
+
 def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str]]:
     """Every visible clip on enabled video tracks, and why other items were skipped."""
     clips: list[ClipRef] = []
@@ -155,25 +171,11 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
             if not _enabled(clip):
                 skipped.append(f"clip {clip.name}: disabled")
                 continue
-            retime = _retime(clip)
-            if retime:
-                skipped.append(
-                    f"clip {clip.name}: {retime}; a styled clip plays its media at its own speed, so it would not "
-                    "match. Render the retime first (Resolve: Render in Place; Premiere: Render and Replace) and "
-                    "stylize that clip."
-                )
+            reason = _not_renderable(clip)
+            if reason:
+                skipped.append(f"clip {clip.name}: {reason}")
                 continue
             ref = clip.media_reference
-            if isinstance(ref, otio.schema.GeneratorReference):
-                skipped.append(f"clip {clip.name}: a generator ({ref.generator_kind}), not media")
-                continue
-            if isinstance(ref, otio.schema.ImageSequenceReference):
-                pattern = ref.abstract_target_url("#" * max(1, ref.frame_zero_padding))
-                skipped.append(
-                    f"clip {clip.name}: an image sequence ({pattern}); DreamStyle reads movie files, so render it to "
-                    "a movie (e.g. ProRes 4444), relink the clip to that and export the timeline again."
-                )
-                continue
             parts = visible_parts(clip, top)
             if not parts:
                 skipped.append(f"clip {clip.name}: not seen on the timeline (zero length, or covered by an upper "
