@@ -411,3 +411,27 @@ def test_a_nested_sequence_read_empty_is_named_not_dropped_silently():
     assert [c.name for c in clips] == ["a"]
     assert skipped == ["nested sequence Nested Sequence 01: read with no video inside (OTIO's FCP7 XML reader leaves "
                        "nested sequences empty); flatten or render it in the NLE and export again"]
+
+
+def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
+    """The renders above would hide the source's fades: the version track fades as the source does."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    media = write_video(tmp_path / "media" / "a.mp4", [60], width=64, height=36)
+    ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, R), RationalTime(60, R)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Transition("fade in", in_offset=RationalTime(0, R), out_offset=RationalTime(10, R)))
+    track.append(otio.schema.Clip("a", media_reference=ref.clone(), source_range=TimeRange(RationalTime(5, R), RationalTime(20, R))))
+    track.append(otio.schema.Clip("b", media_reference=ref.clone(), source_range=TimeRange(RationalTime(30, R), RationalTime(20, R))))
+    track.append(otio.schema.Transition("fade out", in_offset=RationalTime(10, R), out_offset=RationalTime(0, R)))
+    timeline = otio.schema.Timeline("fades")
+    timeline.tracks.append(track)
+    cut = tmp_path / "fades.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
+    version = otio.adapters.read_from_file(str(written)).tracks[1]
+    assert [type(item).__name__ for item in version] == ["Transition", "Clip", "Clip", "Transition"]
+    assert [item.name for item in version if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]

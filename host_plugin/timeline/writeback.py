@@ -117,17 +117,35 @@ def _track(results: Sequence[Rendered], version: int, label: str, rate: float, s
         record = TimeRange(result.shot.record.start_time + offset, result.shot.record.duration)
         if record.start_time < cursor:
             continue  # shots of one track do not overlap (see timeline.nesting); never place one over another
-        if record.start_time > cursor:
-            track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
-        elif previous is not None and (
-            transition := _transition_between(previous.shot, result.shot)
-            or _detected_transition(previous.shot, result.shot)
-        ):
+        if record.start_time > cursor or previous is None:
+            _append_fade(track, previous, head=False)
+            if record.start_time > cursor:
+                track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
+            _append_fade(track, result, head=True)
+        elif transition := _transition_between(previous.shot, result.shot) or _detected_transition(previous.shot, result.shot):
             track.append(transition)
         track.append(_clip(result, version, label))
         cursor = record.end_time_exclusive()
         previous = result
+    _append_fade(track, previous, head=False)
     return track
+
+
+def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: bool) -> None:
+    """Appends the source's fade from black before (`head`) or to black after the shot's clip, when the
+    shot starts or ends that clip and nothing is on the fade's other side: the opaque render above would
+    hide the source's fade."""
+    ref = result.shot.clip if result is not None else None
+    if ref is None or not isinstance(source := ref.clip.parent(), otio.schema.Track):
+        return
+    side = 0 if head else 1
+    fade = source.neighbors_of(ref.clip)[side]
+    at_edge = (result.shot.record.start_time == ref.record.start_time if head
+               else result.shot.record.end_time_exclusive() == ref.record.end_time_exclusive())
+    if isinstance(fade, otio.schema.Transition) and at_edge:
+        beyond = source.neighbors_of(fade)[side]
+        if beyond is None or isinstance(beyond, otio.schema.Gap):
+            track.append(fade.deepcopy())
 
 
 def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
