@@ -91,9 +91,8 @@ def test_priorities_order_the_queue(tmp_path, monkeypatch):
     assert os.path.getmtime(jobs["high"].result.path) < os.path.getmtime(jobs["low"].result.path)
 
 
-@pytest.mark.parametrize("part_frames, kept_parts, redone", [(0, [0, 1, 2], 1), (11, [0], 2)], ids=["segments", "parts"])
-def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path, monkeypatch, part_frames, kept_parts, redone):
-    """Segment 3 fails once; the resubmitted shot redoes only what no closed part holds."""
+def flaky_chained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part_frames: int) -> Path:
+    """The chained test backend, failing once at segment 3, counting its calls; returns a 40-frame clip."""
     from engine.backends.registry import BACKENDS
 
     monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
@@ -102,7 +101,13 @@ def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path,
     marker.write_text("")
     monkeypatch.setenv(FAIL_ONCE, str(marker))
     monkeypatch.setattr(ChainedBackend, "calls", 0)
-    media = write_video(tmp_path / "m" / "clip.mp4", [40])
+    return write_video(tmp_path / "m" / "clip.mp4", [40])
+
+
+@pytest.mark.parametrize("part_frames, kept_parts, redone", [(0, [0, 1, 2], 1), (11, [0], 2)], ids=["segments", "parts"])
+def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path, monkeypatch, part_frames, kept_parts, redone):
+    """Segment 3 fails once; the resubmitted shot redoes only what no closed part holds."""
+    media = flaky_chained(tmp_path, monkeypatch, part_frames)
     with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
         job = client.submit(shot_request(media, "flaky", 0, 40)).job
         failed = list(client.watch(job.job_id))[-1].job
@@ -119,15 +124,7 @@ def test_a_failed_shot_keeps_its_segments_and_resumes_when_resubmitted(tmp_path,
 
 def test_a_failed_shot_asked_again_with_other_settings_starts_over(tmp_path, monkeypatch):
     """Its kept segments were rendered with the old settings: resuming from them would mix two looks."""
-    from engine.backends.registry import BACKENDS
-
-    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
-    monkeypatch.setattr(ChainedBackend, "part_frames", 0)
-    marker = tmp_path / "fail"
-    marker.write_text("")
-    monkeypatch.setenv(FAIL_ONCE, str(marker))
-    monkeypatch.setattr(ChainedBackend, "calls", 0)
-    media = write_video(tmp_path / "m" / "clip.mp4", [40])
+    media = flaky_chained(tmp_path, monkeypatch, 0)
     with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
         job = client.submit(shot_request(media, "flaky", 0, 40)).job
         assert list(client.watch(job.job_id))[-1].job.segments_done == 3

@@ -352,9 +352,6 @@ def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp
 def test_renders_of_media_at_another_rate_stay_on_their_record_frames(tmp_path):
     """25 fps media in a 29.97 timeline: each render spans its shot's record range exactly, so twenty of
     them in a row do not drift (25 frames at 25 fps are 29.97 frames, not 30)."""
-    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
-    from host_plugin.timeline.writeback import write_version
-
     ntsc = 30000 / 1001
     media = write_video(tmp_path / "media" / "pal.mp4", [60], rate=Fraction(25), width=64, height=36)
     track = otio.schema.Track("V1")
@@ -366,10 +363,7 @@ def test_renders_of_media_at_another_rate_stay_on_their_record_frames(tmp_path):
     timeline.tracks.append(track)
     cut = tmp_path / "mixed.otio"
     otio.adapters.write_to_file(timeline, str(cut))
-    edit = load_edit(cut)
-    plan = plan_edit(edit, None)
-    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
-    back = otio.adapters.read_from_file(str(written))
+    _, back = _version_track(cut)
     originals, renders = list(back.tracks[0].find_clips()), list(back.tracks[1].find_clips())
     assert [round(back.tracks[1].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in renders] == [
         round(back.tracks[0].range_of_child(c).start_time.value_rescaled_to(ntsc)) for c in originals]
@@ -378,9 +372,6 @@ def test_renders_of_media_at_another_rate_stay_on_their_record_frames(tmp_path):
 def test_a_version_the_source_format_cannot_hold_is_written_as_otio(tmp_path, caplog):
     """The AAF writer refuses a clip at another rate than the edit's: the renders are done, so the
     version comes out as .otio beside the AAF (with a warning), never a lost run or an overwrite."""
-    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
-    from host_plugin.timeline.writeback import write_version
-
     pal = write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25), width=64, height=36)
     ntsc = write_video(tmp_path / "media" / "ntsc.mp4", [60], rate=Fraction(30000, 1001), width=64, height=36)
     track = otio.schema.Track("V1")
@@ -392,12 +383,10 @@ def test_a_version_the_source_format_cannot_hold_is_written_as_otio(tmp_path, ca
     cut = tmp_path / "cut.aaf"
     otio.adapters.write_to_file(timeline, str(cut), adapter_name="AAF", use_empty_mob_ids=True)
     (tmp_path / "cut.dreamstyle-v1.otio").write_text("an earlier version")
-    edit = load_edit(cut)
-    plan = plan_edit(edit, None)
-    written = write_version(cut, edit.timeline, [ShotResult(s, "done", s.media) for s in plan.shots], "look", plan.rate)
+    written, back = _version_track(cut)
     assert written == tmp_path / "cut.dreamstyle-v2.otio" and not written.with_suffix(".aaf").exists()
     assert (tmp_path / "cut.dreamstyle-v1.otio").read_text() == "an earlier version"
-    assert len(list(otio.adapters.read_from_file(str(written)).tracks[1].find_clips())) == 2
+    assert len(list(back.tracks[1].find_clips())) == 2
     assert "cannot be written as .aaf" in caplog.text
 
 
@@ -415,9 +404,6 @@ def test_a_nested_sequence_read_empty_is_named_not_dropped_silently():
 
 def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
     """The renders above would hide the source's fades: the version track fades as the source does."""
-    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
-    from host_plugin.timeline.writeback import write_version
-
     media = write_video(tmp_path / "media" / "a.mp4", [60], width=64, height=36)
     ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, R), RationalTime(60, R)))
     track = otio.schema.Track("V1")
@@ -429,9 +415,19 @@ def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
     timeline.tracks.append(track)
     cut = tmp_path / "fades.otio"
     otio.adapters.write_to_file(timeline, str(cut))
-    edit = load_edit(cut)
-    plan = plan_edit(edit, None)
-    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
-    version = otio.adapters.read_from_file(str(written)).tracks[1]
+    _, back = _version_track(cut)
+    version = back.tracks[1]
     assert [type(item).__name__ for item in version] == ["Transition", "Clip", "Clip", "Transition"]
     assert [item.name for item in version if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]
+
+
+def _version_track(cut: Path) -> tuple[Path, otio.schema.Timeline]:
+    """Plans `cut`, 'renders' each shot as its own media (a real clip) and writes its version; returns
+    the file and the timeline read back."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", s.media) for s in plan.shots], "look", plan.rate)
+    return written, otio.adapters.read_from_file(str(written))
