@@ -38,3 +38,13 @@ def _fail_on_error_logs(request, caplog):
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     if errors:
         pytest.fail(f"unexpected ERROR log: {errors[0].getMessage()}")
+
+
+@pytest.fixture(autouse=True)
+def _panel_workers_finish(request):
+    """A panel test ends only when the panel's worker threads have (none may outlive its widgets)."""
+    yield
+    if "PySide6" in sys.modules:
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(60_000)
