@@ -213,3 +213,18 @@ def test_fuzzed_requests_get_specific_codes_and_the_server_stays_up(engine, requ
         assert health.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         channel.close()
+
+
+def test_doctor_checks_a_secured_engine_and_says_what_is_missing(tmp_path, media):
+    from host_plugin.commands.doctor import diagnose
+
+    cert, key = self_signed(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    with engine_thread(tmp_path / "state", [media.parent], token=TOKEN, tls_cert=cert, tls_key=key) as address:
+        secured = {c.area: c for c in diagnose(engine=address, token_file=token_file, tls_ca=cert)}
+        plain = {c.area: c for c in diagnose(engine=address, token_file=token_file)}
+    assert secured["engine"].status == "ok" and secured["backend classic"].status == "ok"
+    assert plain["engine"].status == "missing" and "--tls-ca" in plain["engine"].detail
+    remote = {c.area: c for c in diagnose(engine="10.1.2.3:50051", token_file=token_file)}
+    assert remote["engine"].status == "missing" and "unencrypted" in remote["engine"].detail  # no exception

@@ -64,7 +64,7 @@ def _resolve(home: Path | None) -> Iterator[Check]:
                 str(launcher) if launcher.is_file() else f"not in {launcher.parent}: run installer/install.sh")
 
 
-def _engine(address: str | None, token_file: Path | None) -> Iterator[Check]:
+def _engine(address: str | None, token_file: Path | None, tls_ca: Path | None = None) -> Iterator[Check]:
     if not address:
         yield Check("engine", WARN, "not checked: give --engine HOST:PORT (the panel and stylize start a local one)")
         return
@@ -72,14 +72,20 @@ def _engine(address: str | None, token_file: Path | None) -> Iterator[Check]:
     from host_plugin.errors import DreamStyleError
 
     token = token_file.read_text().strip() if token_file else None
-    with EngineClient(address, token=token) as client:
+    try:
+        client = EngineClient(address, token=token, tls_ca=tls_ca)
+    except DreamStyleError as exc:  # e.g. an engine off this machine without --tls-ca
+        yield Check("engine", MISSING, f"{address}: {exc}")
+        return
+    with client:
         if not client.healthy():
-            yield Check("engine", MISSING, f"no engine answers at {address}: start `dreamstyle engine serve`")
+            yield Check("engine", MISSING, f"no engine answers at {address} (check --tls-ca for a TLS engine): "
+                        "start `dreamstyle engine serve`")
             return
         try:
             caps = client.capabilities()
         except DreamStyleError as exc:
-            yield Check("engine", WARN, f"{address} is up but refused capabilities: {exc}")
+            yield Check("engine", WARN, f"{address} is up but refused capabilities (--token-file?): {exc}")
             return
     yield Check("engine", OK, f"{address}: engine {caps.engine_version}, {caps.gpus} GPU(s)")
     for backend in caps.backends:
@@ -109,13 +115,13 @@ def _models(model_dirs: Sequence[Path]) -> Iterator[Check]:
 
 
 def diagnose(engine: str | None = None, token_file: Path | None = None, model_dirs: Sequence[Path] = (),
-             home: Path | None = None) -> list[Check]:
+             home: Path | None = None, tls_ca: Path | None = None) -> list[Check]:
     """Every check, in the order printed."""
-    return [*_installed(), *_resolve(home), *_engine(engine, token_file), *_gpus(), *_models(model_dirs)]
+    return [*_installed(), *_resolve(home), *_engine(engine, token_file, tls_ca), *_gpus(), *_models(model_dirs)]
 
 
 def _run(args: argparse.Namespace) -> int:
-    checks = diagnose(args.engine, args.token_file, args.model_dir)
+    checks = diagnose(args.engine, args.token_file, args.model_dir, tls_ca=args.tls_ca)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
     else:
@@ -129,6 +135,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("doctor", help="check the installation, Resolve, the engine, GPUs and models")
     parser.add_argument("--engine", metavar="HOST:PORT", help="an engine to check (health, backends, GPUs)")
     parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
+    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify a TLS engine")
     parser.add_argument("--model-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="a model folder to check (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
