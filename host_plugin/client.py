@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,15 +170,29 @@ class EngineClient:
         return self._call(self._stub.UploadMedia, chunks(), timeout=None).upload_id
 
     def download(self, job_id: str, dest: Path) -> Path:
-        """Streams a finished job's clip to `dest`, atomically."""
+        """Streams a finished job's clip to `dest`, atomically. A disk without room for the whole clip is
+        refused before any byte is written; an interrupted download leaves nothing behind."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.partial")
         try:
             with open(partial, "wb") as out:
                 for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id), metadata=self._metadata):
+                    if chunk.total_bytes:
+                        _check_room(dest, chunk.total_bytes)
                     out.write(chunk.data)
-        except grpc.RpcError as exc:
+        except BaseException as exc:
             partial.unlink(missing_ok=True)
-            raise self._error(exc) from None
+            if isinstance(exc, grpc.RpcError):
+                raise self._error(exc) from None
+            raise
         os.replace(partial, dest)
         return dest
+
+
+def _check_room(dest: Path, size: int) -> None:
+    free = shutil.disk_usage(dest.parent).free
+    if size > free:
+        raise DreamStyleError(
+            f"{dest.name} needs {size / 1e6:,.0f} MB but {dest.parent} has {free / 1e6:,.0f} MB free: "
+            "free some space or choose another output folder and run again (finished shots are kept)"
+        )

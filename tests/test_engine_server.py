@@ -1,5 +1,6 @@
 """The gRPC engine on 127.0.0.1: capabilities, health, reflection, jobs, streaming, errors, auth."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from dreamstyle.frames import iter_frames, probe
 from dreamstyle.v1 import engine_pb2 as pb
 from enginehelp import engine_thread
 from host_plugin.client import EngineCallError, EngineClient
+from host_plugin.errors import DreamStyleError
 from mediagen import frame_number, write_video
 
 
@@ -87,6 +89,18 @@ def test_streams_upload_and_download(client, media, tmp_path):
     assert finish(client, job.job_id).kind == pb.JobEvent.KIND_DONE
     local = client.download(job.job_id, tmp_path / "back.mp4")
     assert probe(local).frames == 12
+
+
+def test_download_without_room_is_refused_before_writing(client, media, tmp_path, monkeypatch):
+    job_id = submit(client, media, "k-room", start=0, end=6).job.job_id
+    done = finish(client, job_id)
+    assert done.kind == pb.JobEvent.KIND_DONE
+    size = Path(done.job.result.path).stat().st_size
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DreamStyleError, match=rf"back\.mp4 needs .* MB but {tmp_path} has 0 MB free") as raised:
+        client.download(job_id, tmp_path / "back.mp4")
+    assert "free some space" in str(raised.value) and size > 1000
+    assert list(tmp_path.iterdir()) == []  # neither the clip nor a partial file
 
 
 def test_failures_are_specific_and_per_job(client, media, tmp_path):
