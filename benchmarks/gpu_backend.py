@@ -7,8 +7,8 @@ weights (a step's time does not depend on weight values), at 480P (480x832) and 
     lora only   21 latent frames through the token-specific LoRA (rank 64), to split the cost
     dreamstyle  23 latent frames (prepended first frame + appended style image) + token LoRA
     merged      the same with the video tokens' update folded into the weights (what the backend runs)
-FP8 is diffusers' layerwise casting (FP8 weight storage, bf16 compute). Prints a table and the ratio
-dreamstyle/base (target <= 1.15) with peak GPU memory; `--json PATH` also writes the figures.
+FP8 is diffusers' layerwise casting (FP8 weight storage, bf16 compute), applied after the merge. Prints a
+table and the ratios to base (target <= 1.15) with peak GPU memory; `--json PATH` also writes the figures.
 `--tiny` runs a two-layer model at 32x32 on any device, to test the script itself.
 
     python benchmarks/gpu_backend.py [--steps 3] [--json out.json] [--tiny]
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -26,7 +27,8 @@ from pathlib import Path
 import torch
 from diffusers import WanTransformer3DModel
 
-from engine.models.token_lora import (
+sys.path.insert(0, str(Path(__file__).parents[1]))  # run as a script from a plain checkout (no install)
+from engine.models.token_lora import (  # noqa: E402
     TOKEN_TYPES,
     TokenRouter,
     inject_token_lora,
@@ -121,26 +123,34 @@ def denoising_step(model: WanTransformer3DModel, kwargs: dict, router: TokenRout
 
 
 def run(config: dict, frames: int, height: int, width: int, steps: int, device: str) -> list[dict]:
+    """The bf16 cases, then FP8 as the backend loads it: the video update merged in bf16 before casting
+    (merging onto FP8 values would round it away), then the unmerged cases on the cast model."""
     model = build(config, device)
     base = inputs(config, frames, height, width, device)
     extra = with_extra_frames(base)
-    cases = [("base", base, False, False, False), ("lora only", base, False, True, False),
-             ("dreamstyle", extra, True, True, False), ("merged", extra, True, True, True)]
+    unmerged = [("base", base, False, False), ("lora only", base, False, True), ("dreamstyle", extra, True, True)]
     rows = []
-    for precision in ("bf16", "fp8"):
-        if precision == "fp8":
-            model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
-        for name, kwargs, has_extra, lora, merge in cases:
-            router = inject_token_lora(model, rank=64) if lora else None
-            if merge:
-                merge_token_lora(model)
-            step = denoising_step(model, kwargs, router, token_types(kwargs, has_extra))
-            seconds, peak = time_steps(step, steps, device)
+
+    def measure(precision: str, name: str, kwargs: dict, has_extra: bool, router: TokenRouter | None) -> None:
+        seconds, peak = time_steps(denoising_step(model, kwargs, router, token_types(kwargs, has_extra)), steps, device)
+        tokens = kwargs["hidden_states"][0, 0].numel() // 4
+        rows.append({"precision": precision, "input": name, "tokens": tokens, "s_per_step": seconds, "peak_gib": peak})
+        print(f"{precision:5} {name:11} tokens={tokens:6d} {seconds:8.3f} s/step  peak {peak:6.1f} GiB", flush=True)
+
+    def measure_unmerged(precision: str) -> None:
+        for name, kwargs, has_extra, lora in unmerged:
+            measure(precision, name, kwargs, has_extra, inject_token_lora(model, rank=64) if lora else None)
             if lora:
                 remove_token_lora(model)
-            tokens = kwargs["hidden_states"][0, 0].numel() // 4
-            rows.append({"precision": precision, "input": name, "tokens": tokens, "s_per_step": seconds, "peak_gib": peak})
-            print(f"{precision:5} {name:11} tokens={tokens:6d} {seconds:8.3f} s/step  peak {peak:6.1f} GiB", flush=True)
+
+    measure_unmerged("bf16")
+    router = inject_token_lora(model, rank=64)
+    merge_token_lora(model)
+    measure("bf16", "merged", extra, True, router)
+    model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    measure("fp8", "merged", extra, True, router)
+    remove_token_lora(model)
+    measure_unmerged("fp8")
     return rows
 
 

@@ -85,6 +85,7 @@ def test_same_seed_same_frames(backend):
         (lambda f: {"model_dir": None}, "a model folder"),
         (lambda f: {"adapter": None}, "'vace' backend"),
         (lambda f: {"options": {"offload": "disk"}}, "offload"),
+        (lambda f: {"options": {"offload": "sequential"}}, "none, model, group"),  # accelerate 1.15 crashed under torch 2.13
         (lambda f: {"adapter": f["i2v"] / "transformer" / "config.json"}, "not a safetensors file"),
         (lambda f: {"adapter": f["i2v"] / "vae" / "diffusion_pytorch_model.safetensors"}, "not a DreamStyle token"),
         (lambda f: {"adapter": f["narrow_adapter"]}, "width 12, this model's is 24"),
@@ -164,3 +165,45 @@ def test_pipeline_reports_each_step_and_can_be_interrupted(backend):
     out = pipe(video, prompt="cat", style_image=STYLE, num_inference_steps=3, callback_on_step_end=on_step)
     assert steps == [(0, (1, 16, 3, 4, 4))]  # 2 video latent frames + the appended style frame
     assert out.frames.shape == (1, 5, 32, 32, 3)
+
+
+def test_fp8_storage_keeps_the_merged_video_update(tiny_wan, tmp_path):
+    """The video update is merged in bf16 and rounded with the weights. Merged onto FP8 values instead,
+    an update smaller than half an FP8 step (about 6% of a weight) rounded back to the old value."""
+    import torch
+    from diffusers import WanTransformer3DModel
+    from safetensors.torch import load_file
+
+    from engine.models.token_lora import TokenLoRALinear, inject_token_lora, save_token_lora
+
+    base = WanTransformer3DModel.from_pretrained(tiny_wan["i2v"] / "transformer", torch_dtype=torch.bfloat16)
+    inject_token_lora(base, rank=4)
+    torch.manual_seed(2)
+    for layer in base.modules():
+        if isinstance(layer, TokenLoRALinear):
+            torch.nn.init.normal_(layer.lora_up, std=0.003)  # updates of about 1% of a weight, as trained ones
+    save_token_lora(base, tmp_path / "small.safetensors")
+    adapter = load_file(tmp_path / "small.safetensors")
+    options = {"resolution": "32x32", "steps": "1", "dtype": "bf16", "fp8": "1"}
+    pipe = create_backend("dreamstyle", config(tiny_wan, adapter=tmp_path / "small.safetensors", options=options)).pipeline()
+    assert pipe.vae.dtype == pipe.image_encoder.dtype == torch.float32  # diffusers' advice for Wan
+
+    def fp8(weight):
+        return weight.to(torch.float8_e4m3fn).float()
+
+    kept, lost, wanted = [], [], []
+    for name, layer in pipe.transformer.named_modules():
+        if isinstance(layer, TokenLoRALinear):
+            assert layer.base.weight.dtype == torch.float8_e4m3fn and layer.lora_down.dtype == torch.bfloat16
+            original = base.get_submodule(name).base.weight.detach().float()
+            delta = layer.scale * adapter[f"{name}.lora_up.video.weight"].float() @ adapter[f"{name}.lora_down.weight"].float()
+            kept.append((layer.base.weight.detach().float() - fp8(original)).flatten())
+            lost.append((fp8(fp8(original) + delta) - fp8(original)).flatten())
+            wanted.append(delta.flatten())
+    kept, lost, wanted = torch.cat(kept), torch.cat(lost), torch.cat(wanted)
+
+    def slope(got):
+        return float((got * wanted).sum() / (wanted * wanted).sum())
+
+    assert 0.8 < slope(kept) < 1.2, slope(kept)  # the update survives on average, as unbiased rounding
+    assert slope(lost) < 0.5, slope(lost)  # what merging onto FP8 values kept

@@ -23,4 +23,5 @@ def test_tiny_run_reports_every_case_and_ratio(tmp_path, monkeypatch):
     figures = json.loads(out.read_text())
     cases = {(r["precision"], r["input"]) for r in figures["rows"]}
     assert cases == {(p, c) for p in ("bf16", "fp8") for c in ("base", "lora only", "dreamstyle", "merged")}
+    assert len(figures["rows"]) == 8
     assert set(figures["ratios"]) == {f"{p} {c}/base" for p in ("bf16", "fp8") for c in ("lora only", "dreamstyle", "merged")}

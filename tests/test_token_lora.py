@@ -143,3 +143,11 @@ def test_merged_video_update_matches_the_routed_adapter():
     torch.testing.assert_close(merged, routed, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="merged"):
         save_token_lora(model, "unused.safetensors")
+
+
+def test_merging_onto_fp8_weights_is_refused():
+    model = tiny_i2v()
+    inject_token_lora(model, rank=4)
+    model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
+    with pytest.raises(ValueError, match="8 bits"):
+        merge_token_lora(model)

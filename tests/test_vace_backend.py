@@ -16,8 +16,8 @@ SHOT = RNG.integers(0, 256, (7, 24, 40, 3), dtype=np.uint8)
 STYLE = RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
 
-def config(folders, **options) -> BackendConfig:
-    return BackendConfig(model_dir=folders["vace"], device="cpu",
+def config(folders, model="vace", **options) -> BackendConfig:
+    return BackendConfig(model_dir=folders[model], device="cpu",
                          options={"resolution": "32x32", "steps": "1", "depth_model": str(folders["depth"]), **options})
 
 
@@ -93,3 +93,23 @@ def test_refuses_a_model_that_is_not_vace(tiny_wan):
     cfg = BackendConfig(model_dir=tiny_wan["i2v"], device="cpu", options={"depth_model": str(tiny_wan["depth"])})
     with pytest.raises(BackendError, match="not a VACE model"):
         create_backend("vace", cfg)
+
+
+def test_options_apply_to_both_experts_of_a_wan22_folder(tiny_wan):
+    import torch
+
+    pipe = create_backend("vace", config(tiny_wan, "vace_two_experts", dtype="bf16", fp8="1", cache="fbc")).pipeline()
+    for transformer in (pipe.transformer, pipe.transformer_2):
+        assert transformer.blocks[0].attn1.to_q.weight.dtype == torch.float8_e4m3fn
+        assert transformer.is_cache_enabled
+    assert pipe.vae.dtype == torch.float32  # decoding in bf16 loses detail, compounded over chained segments
+    frames = list(stylize_shot(create_backend("vace", config(tiny_wan, "vace_two_experts")), iter(SHOT[:5]), 5,
+                               Guidance(prompt="ink"), seed=0, params={}))
+    assert len(frames) == 5
+
+
+def test_refuses_one_distillation_lora_for_two_experts(tiny_wan, tmp_path):
+    lora = tmp_path / "lightx2v.safetensors"
+    lora.write_bytes(b"")
+    with pytest.raises(BackendError, match="two experts .* leave distill_lora out"):
+        create_backend("vace", config(tiny_wan, "vace_two_experts", distill_lora=str(lora)))

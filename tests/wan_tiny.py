@@ -61,15 +61,19 @@ def write_i2v(root: Path, in_channels: int = 36) -> Path:
     return root
 
 
-def write_vace(root: Path) -> Path:
-    """A Wan2.1-VACE-shaped folder."""
+def write_vace(root: Path, experts: int = 1) -> Path:
+    """A Wan2.1-VACE-shaped folder; with two experts, a Wan2.2-VACE-Fun-shaped one (transformer_2)."""
     import torch
     from diffusers import WanVACEPipeline, WanVACETransformer3DModel
 
     parts = _shared(torch)
-    transformer = WanVACETransformer3DModel(in_channels=16, out_channels=16, vace_layers=[0], vace_in_channels=96,
-                                            **_transformer_kwargs())
-    WanVACEPipeline(transformer=transformer, **parts).save_pretrained(root)
+
+    def transformer() -> WanVACETransformer3DModel:
+        return WanVACETransformer3DModel(in_channels=16, out_channels=16, vace_layers=[0], vace_in_channels=96,
+                                         **_transformer_kwargs())
+
+    second = {"transformer_2": transformer(), "boundary_ratio": 0.875} if experts == 2 else {}
+    WanVACEPipeline(transformer=transformer(), **second, **parts).save_pretrained(root)
     return root
 
 
@@ -121,12 +125,14 @@ def write_pose(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_wan(tmp_path_factory) -> dict[str, Path]:
-    """Folders: i2v (good), t2v (no I2V channels), vace, depth, pose, a lone transformer (wrong layout); adapter."""
+    """Folders: i2v (good), t2v (no I2V channels), vace (one and two experts), depth, pose, a lone transformer
+    (wrong layout); adapters."""
     base = tmp_path_factory.mktemp("tiny_wan")
     folders = {
         "i2v": write_i2v(base / "i2v"),
         "t2v": write_i2v(base / "t2v", in_channels=16),
         "vace": write_vace(base / "vace"),
+        "vace_two_experts": write_vace(base / "vace_two_experts", experts=2),
         "depth": write_depth(base / "depth"),
         "pose": write_pose(base / "pose"),
     }

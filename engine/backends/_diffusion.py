@@ -4,12 +4,16 @@ Everything above `load_pipeline` is numpy/cv2 only, so `missing()` and the regis
 Options come from `BackendConfig.options` (strings, `--backend-option key=value`); render params override
 `steps`, `guidance_scale` and `negative_prompt` per job:
     dtype=bf16|fp16|fp32          weights' dtype (default bf16 on a GPU, fp32 on a CPU)
-    offload=none|model|group|sequential   CPU offload (model: a 24 GB card; group: less, slower)
+    offload=none|model|group      CPU offload (model: a 24 GB card; group: less memory, slower)
     fp8=1                         FP8 weight storage, bf16 compute (layerwise casting)
-    distill_lora=PATH             a step-distillation LoRA (e.g. lightx2v): defaults to 4 steps, guidance 1
+    distill_lora=PATH             a step-distillation LoRA (e.g. lightx2v, for the model's own task: I2V for
+                                  dreamstyle, T2V for vace): defaults to 4 steps, guidance 1
     cache=fbc[:THRESHOLD]         First Block Cache (skips blocks when step outputs barely change)
     compile=1                     torch.compile of the repeated transformer blocks
     resolution=480p|720p|WxH      model size: area of 480p/720p at the shot's aspect, or exactly WxH
+The VAE and the CLIP image encoder always run in float32 (diffusers' advice for Wan: bf16 decoding
+loses detail, and chained segments compound it). Every option applies to both experts of a Wan2.2
+folder (`transformer` and `transformer_2`).
 """
 
 from __future__ import annotations
@@ -77,11 +81,12 @@ def folder_missing(
     return [f"{folder}: {problem}"] if problem else []
 
 
-CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group", "sequential")}
+CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group")}
 
 
-def option_problems(options: dict[str, str]) -> list[str]:
-    """Option values that cannot work, found before any weights are read."""
+def option_problems(config: BackendConfig) -> list[str]:
+    """Option values that cannot work with this model folder, found before any weights are read."""
+    options = config.options
     problems = [
         f"option {key}={options[key]!r} to be one of {', '.join(values)}"
         for key, values in CHOICES.items()
@@ -96,6 +101,11 @@ def option_problems(options: dict[str, str]) -> list[str]:
         problems.append(f"option resolution={options['resolution']!r} to be 480p, 720p or WIDTHxHEIGHT")
     if "distill_lora" in options and not Path(options["distill_lora"]).is_file():
         problems.append(f"option distill_lora: file {options['distill_lora']} does not exist")
+    elif "distill_lora" in options and config.model_dir and (Path(config.model_dir) / "transformer_2").is_dir():
+        problems.append(
+            f"no option distill_lora with {config.model_dir}: its two experts (transformer, transformer_2) each "
+            "need their own distillation LoRA, which is not supported yet; leave distill_lora out"
+        )
     return problems
 
 
@@ -172,8 +182,11 @@ def load_pipeline(
 ) -> tuple[Any, str]:
     """Loads `pipeline_cls` from the model folder and applies the memory/speed options; returns (pipe, device).
 
-    Order matters: the distillation LoRA is fused into bf16 weights before FP8 casting; the token LoRA
-    (`token_lora(transformer)`) goes in after casting so it stays in bf16; offload comes last.
+    Order matters: the distillation LoRA and the token LoRA (`token_lora(transformer)`, which may merge
+    updates into the weights) go in before FP8 casting, so their updates are rounded together with the
+    weights rather than onto FP8 values, which would erase them; casting leaves the token LoRA's own
+    matrices in bf16; offload comes last. FP8, cache and compile apply to every transformer (Wan2.2
+    folders have a second expert).
     """
     import torch
 
@@ -183,30 +196,31 @@ def load_pipeline(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     name = opts.get("dtype", "fp32" if device == "cpu" else "bf16")
-    pipe = pipeline_cls.from_pretrained(str(config.model_dir), dtype=dtypes[name])
+    dtype = {"default": dtypes[name], "vae": torch.float32, "image_encoder": torch.float32}
+    pipe = pipeline_cls.from_pretrained(str(config.model_dir), dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     if opts.get("distill_lora"):
         pipe.load_lora_weights(opts["distill_lora"], adapter_name="distill")
         pipe.fuse_lora(adapter_names=["distill"])
         pipe.unload_lora_weights()
-    transformer = pipe.transformer
-    if _flag(opts.get("fp8")):
-        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes[name])
     if token_lora is not None:
-        pipe.token_router = token_lora(transformer)
-    cache = opts.get("cache", "")
-    if cache:
+        pipe.token_router = token_lora(pipe.transformer)
+    transformers = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+    if _flag(opts.get("fp8")):
+        for transformer in transformers:
+            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes[name])
+    if cache := opts.get("cache", ""):
         from diffusers import FirstBlockCacheConfig
 
-        threshold = cache.partition(":")[2]
-        transformer.enable_cache(FirstBlockCacheConfig(threshold=float(threshold or 0.05)))
+        threshold = float(cache.partition(":")[2] or 0.05)
+        for transformer in transformers:
+            transformer.enable_cache(FirstBlockCacheConfig(threshold=threshold))
     if _flag(opts.get("compile")):
-        transformer.compile_repeated_blocks(fullgraph=False)
+        for transformer in transformers:
+            transformer.compile_repeated_blocks(fullgraph=False)
     offload = opts.get("offload", "none")
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
-    elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
     elif offload == "group":
         pipe.enable_group_offload(torch.device(device), offload_type="leaf_level", use_stream=device.startswith("cuda"))
     else:

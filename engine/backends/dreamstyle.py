@@ -69,7 +69,7 @@ class DreamStyleBackend(dif.DiffusionBackend):
             needs.append(f"adapter file {config.adapter} does not exist (--adapter)")
         elif problem := _adapter_problem(Path(config.adapter), config.model_dir):
             needs.append(problem)
-        return needs + dif.option_problems(config.options) + dif.gpu_missing(config)
+        return needs + dif.option_problems(config) + dif.gpu_missing(config)
 
     def pipeline(self) -> Any:
         """The loaded `WanV2VPipeline` (loads on first use, after `missing()` found nothing to fix)."""

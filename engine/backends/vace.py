@@ -40,7 +40,7 @@ class VaceBackend(dif.DiffusionBackend):
         from ..control import control_missing
 
         needs = dif.ml_missing() + dif.folder_missing(config.model_dir, WHAT, _vace_problem)
-        return needs + control_missing(config.options) + dif.option_problems(config.options) + dif.gpu_missing(config)
+        return needs + control_missing(config.options) + dif.option_problems(config) + dif.gpu_missing(config)
 
     def pipeline(self) -> Any:
         """The loaded `WanVACEPipeline` and control estimator (on first use)."""
