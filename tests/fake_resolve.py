@@ -4,12 +4,15 @@ It follows Resolve's Developer/Scripting README: frames are absolute (a timeline
 `GetStartFrame()`, 86400 for 01:00:00:00 at 24 fps), `GetSetting('timelineFrameRate')` is a string,
 `Timeline.Export(..., EXPORT_OTIO, ...)` writes a real OTIO file with raw absolute media paths,
 `ImportTimelineFromFile` reads one back, and `AppendToTimeline`'s `endFrame` is inclusive before Resolve 19
-and exclusive from 19 on. Media pool items probe real media files. Not modelled: frame-rate conversion of
-media whose rate differs from the timeline's (tests use media at the timeline's rate).
+and exclusive from 19 on. Media pool items probe real media files. Media whose rate differs from the
+timeline's plays in real time: a clip of N media frames lasts N x timeline rate / media rate timeline frames
+(rounded half up), which is what `GetDuration` reports.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -59,8 +62,9 @@ class TimelineItem:
     name: str
     item: MediaPoolItem
     start: int  # absolute record frame
-    duration: int
+    duration: int  # timeline frames
     left_offset: int  # source in, media frames
+    source_frames: int = 0  # media frames used (0: the same as `duration`, media at the timeline's rate)
 
     def GetName(self) -> str:
         return self.name
@@ -89,9 +93,13 @@ class Timeline:
     tracks: list[list[TimelineItem]] = field(default_factory=lambda: [[]])
     track_names: list[str] = field(default_factory=lambda: ["Video 1"])
     resolve: Resolve | None = None
+    unique_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def GetName(self) -> str:
         return self.name
+
+    def GetUniqueId(self) -> str:
+        return self.unique_id
 
     def GetStartFrame(self) -> int:
         return self.start_frame
@@ -113,6 +121,12 @@ class Timeline:
             return False
         self.tracks.append([])
         self.track_names.append(f"Video {len(self.tracks)}")
+        return True
+
+    def DeleteTrack(self, kind: str, index: int) -> bool:
+        if kind != "video" or not 1 <= index <= len(self.tracks):
+            return False
+        del self.tracks[index - 1], self.track_names[index - 1]
         return True
 
     def SetTrackName(self, kind: str, index: int, name: str) -> bool:
@@ -155,7 +169,7 @@ class Timeline:
                         otio.opentime.RationalTime(item.item.info.frames, media_rate)))
                 track.append(otio.schema.Clip(item.name, ref, otio.opentime.TimeRange(
                     otio.opentime.RationalTime(item.left_offset, media_rate),
-                    otio.opentime.RationalTime(item.duration, media_rate))))
+                    otio.opentime.RationalTime(item.source_frames or item.duration, media_rate))))
                 cursor = item.start + item.duration
             out.tracks.append(track)
         return out
@@ -196,7 +210,8 @@ class MediaPool:
             track = int(info.get("trackIndex", 1))
             if end <= start or end > item.info.frames or track > len(timeline.tracks):
                 continue
-            placed.append(TimelineItem(item.GetName(), item, int(info["recordFrame"]), end - start, start))
+            duration = math.floor((end - start) * rate_of(timeline.rate) / item.info.rate + Fraction(1, 2))
+            placed.append(TimelineItem(item.GetName(), item, int(info["recordFrame"]), duration, start, end - start))
             timeline.tracks[track - 1].append(placed[-1])
         return placed
 

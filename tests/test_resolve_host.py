@@ -58,13 +58,16 @@ def test_old_resolve_falls_back_to_fcp7_xml(media, tmp_path, caplog):
 
 @pytest.mark.parametrize("version", [(18, 6, 6), (19, 1, 3), (20, 2, 1)])
 @pytest.mark.parametrize("rate,start", [("23.976", 86400), ("29.97", 108000), ("24", 0)])
-def test_version_track_lands_on_exact_record_frames(media, version, rate, start):
+def test_version_track_lands_on_exact_record_frames(tmp_path, version, rate, start):
+    fps = fake_resolve.rate_of(rate)
+    media = [write_video(tmp_path / f"{n}.mp4", [frames], width=64, height=36, rate=fps)
+             for n, frames in (("a", 30), ("b", 40))]
     app = fake_resolve.Resolve(version=version)
     timeline = app.add_timeline("Edit", [(media[0], 0, 30, 0)], rate=rate, start_frame=start)
     placements = [Placement(media[1], start + 2, 3, 15, "a_dreamstyle_v1"),
                   Placement(media[0], start + 14, 0, 16, "b_dreamstyle_v1")]
-    track = host_for(app).add_version_track(placements, "DreamStyle v1")
-    assert track == 2 and timeline.GetTrackName("video", 2) == "DreamStyle v1"
+    tracks = host_for(app).add_version_track(placements, "DreamStyle v1")
+    assert tracks == [2] and timeline.GetTrackName("video", 2) == "DreamStyle v1"
     placed = timeline.GetItemListInTrack("video", 2)
     assert [(i.GetStart(), i.GetDuration(), i.GetLeftOffset()) for i in placed] == [
         (start + 2, 12, 3), (start + 14, 16, 0)]
@@ -114,8 +117,55 @@ def test_import_new_version_round_trips_the_export(resolve, media, tmp_path):
     assert current.GetSetting("timelineFrameRate") == "23.976"
     assert [(i.GetStart(), i.GetDuration()) for i in current.GetItemListInTrack("video", 1)] == [
         (86400, 20), (86420, 24)]
-    with pytest.raises(HostError, match="no timeline of that name"):
-        host.import_new_version(path, "Edit 1 DreamStyle v1")
+    # another workstation's v1 is already in the project: the import takes a free name, never fails
+    assert host.import_new_version(path, "Edit 1 DreamStyle v1") == "Edit 1 DreamStyle v1 (2)"
+
+
+def test_each_source_track_gets_its_own_version_track(resolve, media):
+    """An insert on V2 overlaps V1: their renders on one track would overwrite each other."""
+    timeline = resolve.project.GetCurrentTimeline()
+    tracks = host_for(resolve).add_version_track(
+        [Placement(media[0], 86400, 0, 20, "v1 shot", track=0), Placement(media[1], 86405, 0, 10, "insert", track=1)],
+        "DreamStyle v1")
+    assert tracks == [2, 3]
+    assert [timeline.GetTrackName("video", i) for i in tracks] == ["DreamStyle v1 (V1)", "DreamStyle v1 (V2)"]
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == [(86400, 20)]
+    assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 3)] == [(86405, 10)]
+
+
+def test_renders_go_to_the_timeline_they_were_made_from(resolve, media, tmp_path):
+    host = host_for(resolve)
+    host.export_timeline(tmp_path / "edit")
+    rendered = resolve.project.GetCurrentTimeline()
+    other = resolve.add_timeline("Reel 2", [(media[1], 0, 40, 0)])  # the editor opens another timeline
+    assert resolve.project.GetCurrentTimeline() is other
+    host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
+    assert rendered.GetTrackCount("video") == 2 and other.GetTrackCount("video") == 1
+    assert resolve.project.GetCurrentTimeline() is rendered and host.timeline_name() == "Edit 1"
+    resolve.project.timelines.remove(rendered)  # deleted in the media pool; Resolve opens another
+    resolve.project.SetCurrentTimeline(other)
+    with pytest.raises(HostError, match="'Edit 1' the renders were made from is no longer in the project"):
+        host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
+
+
+def test_a_failed_write_back_leaves_nothing_behind(resolve, media):
+    timeline = resolve.project.GetCurrentTimeline()
+    before = [list(t) for t in timeline.tracks], list(timeline.track_names)
+    placements = [Placement(media[0], 86400, 0, 10, "fits", track=0), Placement(media[1], 86400, 0, 10, "v2", track=1),
+                  Placement(media[1], 86410, 0, 500, "too long", track=1)]
+    with pytest.raises(HostError, match="refused to place 'too long'"):
+        host_for(resolve).add_version_track(placements, "DreamStyle v1")
+    assert ([list(t) for t in timeline.tracks], timeline.track_names) == before
+
+
+def test_media_at_another_rate_is_checked_in_timeline_frames(media, tmp_path):
+    """50 frames of 25 fps media last 48 frames of a 23.976 timeline (Resolve plays them in real time)."""
+    pal = write_video(tmp_path / "pal.mp4", [60], width=64, height=36, rate=25)
+    app = fake_resolve.Resolve()
+    timeline = app.add_timeline("Edit", [(media[0], 0, 30, 0)])
+    host_for(app).add_version_track([Placement(pal, 86400, 5, 55, "pal", record_frames=48)], "DreamStyle v1")
+    assert [(i.GetStart(), i.GetDuration(), i.GetLeftOffset()) for i in timeline.GetItemListInTrack("video", 2)] == [
+        (86400, 48, 5)]
 
 
 def test_missing_media_and_empty_project_are_named(resolve, tmp_path):
@@ -181,6 +231,15 @@ def test_pipeline_round_trip_through_resolve(tmp_path, rate, start):
     originals = [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 1)]
     assert [(i.GetStart(), i.GetDuration()) for i in timeline.GetItemListInTrack("video", 2)] == originals
     assert originals == [(start, 20), (start + 26, 24)]
+
+
+def test_a_track_the_panel_added_is_not_restyled_again(resolve, media, tmp_path):
+    from host_plugin.pipeline import load_edit, plan_edit
+
+    host = host_for(resolve)
+    host.add_version_track([Placement(media[1], 86400, 0, 20, "a render")], "DreamStyle - classic noir")
+    plan = plan_edit(load_edit(host.export_timeline(tmp_path / "again")), None)
+    assert {s.track_index for s in plan.shots} == {0} and len(plan.shots) == 2
 
 
 def test_host_modules_import_without_torch_qt_or_resolve():

@@ -32,6 +32,9 @@ class Placement:
     `record_frame` is absolute on the timeline at the timeline's rate (it includes the timeline's start,
     e.g. 86400 for 01:00:00:00 at 24 fps). `source_in`/`source_out` are frames of the rendered media at
     its own rate, end exclusive: with handles they skip the handle frames so the editor can still trim.
+    `record_frames` is the clip's length on the timeline (it differs from the media's frame count when
+    the rates differ; 0: the same). `track` is the index of the source track the shot came from: each
+    source track gets its own version track, so clips that overlap in the edit never share one.
     """
 
     media: Path
@@ -39,6 +42,8 @@ class Placement:
     source_in: int
     source_out: int
     name: str
+    record_frames: int = 0
+    track: int = 0
 
     def __post_init__(self) -> None:
         if self.source_out <= self.source_in:
@@ -48,13 +53,19 @@ class Placement:
     def frames(self) -> int:
         return self.source_out - self.source_in
 
+    @property
+    def duration(self) -> int:
+        """Frames on the timeline."""
+        return self.record_frames or self.frames
+
 
 def placements_for(results: Sequence[Any], start_frame: int) -> list[Placement]:
     """Placements for the rendered `pipeline.ShotResult`s of a timeline starting at `start_frame`: each clip at
     its shot's record start, its source range skipping the rendered handles."""
     return [
         Placement(r.output, start_frame + r.shot.record.start_time.to_frames(), r.shot.head,
-                  r.shot.head + r.shot.frames, f"{r.shot.name} DreamStyle")
+                  r.shot.head + r.shot.frames, f"{r.shot.name} DreamStyle", r.shot.record.duration.to_frames(),
+                  r.shot.track_index)
         for r in results if r.output is not None
     ]
 
@@ -78,7 +89,8 @@ class Host(Protocol):
         `renders` are the rendered clips in it, which may need the host's clip attributes set."""
         ...
 
-    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> int:
-        """Adds a new video track above the others to the open timeline, places every clip at its
-        absolute record frame and returns the new track's index (1-based, as hosts count)."""
+    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> list[int]:
+        """Adds new video tracks above the others, one per source track, to the timeline last exported
+        (not whichever is open now), places every clip at its absolute record frame and returns the new
+        tracks' indices (1-based, as hosts count). When anything fails, what it added is removed."""
         ...

@@ -103,6 +103,7 @@ class ResolveHost:
         self._resolve = resolve
         self.version: tuple[int, ...] = tuple(int(v) for v in resolve.GetVersion()[:3] if str(v).isdigit())
         self.product: str = resolve.GetProductName()
+        self._exported: tuple[str, str] | None = None  # (unique id, name) of the timeline last exported
 
     def _project(self) -> Any:
         project = self._resolve.GetProjectManager().GetCurrentProject()
@@ -130,11 +131,16 @@ class ResolveHost:
         if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():
             raise HostError(f"Resolve could not export timeline '{timeline.GetName()}' to {path}: "
                             "check that the folder exists and is writable.")
+        self._exported = (str(timeline.GetUniqueId()), str(timeline.GetName()))
         log.info("exported Resolve timeline '%s' to %s", timeline.GetName(), path)
         return path
 
     def import_new_version(self, timeline_path: Path, name: str, renders: Sequence[Path] = ()) -> str:
         project = self._project()
+        taken = {str(project.GetTimelineByIndex(i).GetName()) for i in range(1, int(project.GetTimelineCount()) + 1)}
+        base, n = name, 2
+        while name in taken:  # another workstation may have imported a version of the same number
+            name, n = f"{base} ({n})", n + 1
         options = {"timelineName": name, "importSourceClips": True}
         timeline = project.GetMediaPool().ImportTimelineFromFile(str(timeline_path), options)
         if timeline is None:
@@ -151,12 +157,47 @@ class ResolveHost:
         project.SetCurrentTimeline(timeline)
         return str(timeline.GetName())
 
-    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> int:
+    def add_version_track(self, placements: Sequence[Placement], track_name: str) -> list[int]:
         if not placements:
             raise HostError("Nothing to place: no shot has a rendered clip yet.")
-        timeline, pool = self._timeline(), self._project().GetMediaPool()
+        timeline, pool = self._rendered_timeline(), self._project().GetMediaPool()
         items = self._pool_items(pool, [p.media for p in placements])
         _straight_alpha(items.values())
+        groups: dict[int, list[Placement]] = {}
+        for placement in placements:
+            groups.setdefault(placement.track, []).append(placement)
+        added: list[int] = []
+        placed: list[Any] = []
+        try:
+            for source, group in sorted(groups.items()):
+                name = track_name if len(groups) == 1 else f"{track_name} (V{source + 1})"
+                added.append(self._add_track(timeline, name))
+                self._place(timeline, pool, items, group, added[-1], placed)
+        except BaseException:
+            if placed:
+                timeline.DeleteClips(placed, False)
+            for track in reversed(added):
+                timeline.DeleteTrack("video", track)
+            raise
+        return added
+
+    def _rendered_timeline(self) -> Any:
+        """The timeline last exported, made current (AppendToTimeline places on the current one)."""
+        project, current = self._project(), self._timeline()
+        if self._exported is None or current.GetUniqueId() == self._exported[0]:
+            return current
+        for index in range(1, int(project.GetTimelineCount()) + 1):
+            timeline = project.GetTimelineByIndex(index)
+            if timeline.GetUniqueId() == self._exported[0]:
+                if not project.SetCurrentTimeline(timeline):
+                    raise HostError(f"Resolve would not open timeline '{self._exported[1]}': open it and write back again.")
+                log.info("switched to timeline '%s', which the renders were made from", self._exported[1])
+                return timeline
+        raise HostError(f"The timeline '{self._exported[1]}' the renders were made from is no longer in the project: "
+                        "write them back as a new timeline version instead.")
+
+    @staticmethod
+    def _add_track(timeline: Any, track_name: str) -> int:
         if not timeline.AddTrack("video"):
             raise HostError(f"Resolve refused to add a video track to timeline '{timeline.GetName()}'.")
         track = int(timeline.GetTrackCount("video"))
@@ -165,27 +206,32 @@ class ResolveHost:
         while name in taken:  # each render is a new version track, never a second one of the same name
             name, n = f"{track_name} ({n})", n + 1
         timeline.SetTrackName("video", track, name)
+        return track
+
+    def _place(self, timeline: Any, pool: Any, items: dict[Path, Any], placements: Sequence[Placement],
+               track: int, placed: list[Any]) -> None:
+        """Places `placements` on `track`, adding each timeline item to `placed` as it lands."""
         exclusive = self.version >= (19,)
         first = self._append(pool, items, placements[0], track, exclusive)
-        if first is None or first.GetDuration() != placements[0].frames:  # this build counts endFrame otherwise
+        if first is None or first.GetDuration() != placements[0].duration:  # this build counts endFrame otherwise
             if first is not None:
                 timeline.DeleteClips([first], False)
             exclusive = not exclusive
             log.warning("Resolve %s: AppendToTimeline endFrame is %s here", self.version_text,
                         "exclusive" if exclusive else "inclusive")
             first = self._append(pool, items, placements[0], track, exclusive)
-        placed = [first] + [self._append(pool, items, p, track, exclusive) for p in placements[1:]]
-        for item, placement in zip(placed, placements):
+        for placement in placements:
+            item = first if placement is placements[0] else self._append(pool, items, placement, track, exclusive)
             if item is None:
                 raise HostError(f"Resolve refused to place '{placement.name}' ({placement.media}) at frame "
                                 f"{placement.record_frame} on video track {track}.")
-            if item.GetStart() != placement.record_frame or item.GetDuration() != placement.frames:
+            placed.append(item)
+            if item.GetStart() != placement.record_frame or item.GetDuration() != placement.duration:
                 raise HostError(
                     f"Resolve placed '{placement.name}' at frame {item.GetStart()} for {item.GetDuration()} "
-                    f"frames instead of {placement.record_frame} for {placement.frames}: check the clip's "
+                    f"frames instead of {placement.record_frame} for {placement.duration}: check the clip's "
                     f"frame rate against the timeline's ({timeline.GetSetting('timelineFrameRate')} fps)."
                 )
-        return track
 
     @property
     def version_text(self) -> str:

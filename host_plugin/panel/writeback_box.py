@@ -79,9 +79,10 @@ class WritebackBox(QGroupBox):
             if as_track:
                 assert host is not None
                 start = edit.timeline.global_start_time
-                track = host.add_version_track(placements_for(rendered, start.to_frames() if start else 0),
-                                               f"DreamStyle - {label}")
-                return f"Added video track {track} to '{host.timeline_name()}' in {host.name}."
+                tracks = host.add_version_track(placements_for(rendered, start.to_frames() if start else 0),
+                                                f"DreamStyle - {label}")
+                numbers = ", ".join(map(str, tracks))
+                return f"Added video track{'s' * (len(tracks) > 1)} {numbers} to '{host.timeline_name()}' in {host.name}."
             path = write_version(edit.path, edit.timeline, rendered, label, plan.rate)
             if host is None:
                 return f"Wrote {path}"

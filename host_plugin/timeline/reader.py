@@ -38,17 +38,18 @@ class ClipRef:
 
 NAMESPACE = "dreamstyle"
 """Metadata key of what DreamStyle writes into timelines (its version tracks and clips)."""
-_VERSION_TRACK = re.compile(r"DreamStyle v(\d+)\b")  # its name, where an NLE's round trip dropped the metadata
+_VERSION_TRACK = re.compile(r"DreamStyle(?: v(\d+))? - ")  # its name, where an NLE dropped the metadata
 
 
 def version_of(track: otio.schema.Track) -> int:
     """The DreamStyle version a track holds (0: not a version track), by metadata or, after a round
-    trip through an NLE or FCP7 XML (Premiere's name is an attribute), by name."""
+    trip through an NLE or FCP7 XML (Premiere's name is an attribute), by name: "DreamStyle vN - look",
+    or "DreamStyle - look" for a track the panel added in the NLE (counted as 1)."""
     if NAMESPACE in track.metadata:
         return int(track.metadata[NAMESPACE].get("version", 0)) or 1
     name = track.name or track.metadata.get("fcp_xml", {}).get("@MZ.TrackName", "")
     match = _VERSION_TRACK.match(name)
-    return int(match[1]) if match else 0
+    return int(match[1] or 1) if match else 0
 
 
 DEFAULT_EDL_RATE = 24000 / 1001
