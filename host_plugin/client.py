@@ -86,8 +86,8 @@ class EngineClient:
     def _error(self, exc: grpc.RpcError) -> DreamStyleError:
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return EngineUnavailable(
-                f"no engine answers at {self.address}: start one with `dreamstyle engine serve --port PORT`, "
-                f"or leave out --engine to run a local one ({exc.details()})."
+                f"no engine answers at {self.address}: start it (`dreamstyle engine serve --port PORT`) or use "
+                f"a local engine (the panel's Local choice; without --engine on the command line) ({exc.details()})."
             )
         return EngineCallError(exc.code(), exc.details() or exc.code().name)
 

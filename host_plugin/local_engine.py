@@ -57,6 +57,10 @@ class LocalEngine:
             raise EngineUnavailable("the local engine did not start:\n" + "".join(lines[-20:]))
         return self.address
 
+    def alive(self) -> bool:
+        """True while the engine process started by `start` runs."""
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
             self._process.terminate()

@@ -233,19 +233,21 @@ class Renderer:
     def render(
         self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
     ) -> list[ShotResult]:
-        """Renders every shot, skipping those already rendered with the same settings."""
+        """Renders every shot, skipping those already rendered with the same settings. A cancellation holds
+        for one render of its shot: asked again later, the shot renders."""
         style.check()
         self.renders.mkdir(parents=True, exist_ok=True)
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
             results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update), shots))
-        except BaseException:  # Ctrl-C: stop waiting now; the jobs are the engine's (see __exit__)
+        except KeyboardInterrupt:  # Ctrl-C: stop waiting now; the jobs are the engine's (see __exit__)
             self._interrupted = True
             pool.shutdown(wait=False, cancel_futures=True)
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         pool.shutdown()
+        self._cancelled -= {r.shot.number for r in results if r.status == "cancelled"}
         return results
 
     def _render_one(

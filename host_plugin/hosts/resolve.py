@@ -106,7 +106,10 @@ class ResolveHost:
         self._exported: tuple[str, str] | None = None  # (unique id, name) of the timeline last exported
 
     def _project(self) -> Any:
-        project = self._resolve.GetProjectManager().GetCurrentProject()
+        manager = self._resolve.GetProjectManager()
+        if manager is None:  # Resolve quit or restarted since this connection was made
+            raise HostUnavailable(NOT_REACHABLE)
+        project = manager.GetCurrentProject()
         if project is None:
             raise HostError("No project is open in DaVinci Resolve: open the project, then try again.")
         return project

@@ -53,6 +53,7 @@ class EngineBox(QGroupBox):
         form.addRow(row)
         self._client: EngineClient | None = None
         self._local: LocalEngine | None = None
+        self._waiting: list[tuple[Callable[[EngineClient], None], Callable[[str], None]]] = []  # while connecting
         self._roots: list[Path] = []
         self.busy = False  # set by the window while renders run: never restart under them
         self._timer = QTimer(self, interval=3000, timeout=self._poll)
@@ -75,24 +76,35 @@ class EngineBox(QGroupBox):
 
     def ensure(self, roots: Sequence[Path], then: Callable[[EngineClient], None],
                failed: Callable[[str], None]) -> None:
-        """Calls `then(client)` once an engine answers; a local engine is (re)started to reach `roots`."""
+        """Calls `then(client)` once an engine answers; a local engine is (re)started to reach `roots`, or
+        when it has died. Calls made while connecting wait for that connection instead of starting another."""
         roots = sorted({Path(r).resolve() for r in roots})
+        if self._waiting:
+            self._waiting.append((then, failed))
+            return
+        if self._local is not None and not self._local.alive() and not self.busy:
+            self._close(*self._detach())  # the local engine died (crash, killed): start a new one
         if self._client is not None and (not self.is_local() or self.busy or self._covered(roots)):
             then(self._client)
             return
+        self._waiting.append((then, failed))
         self.dot.set_state("busy", "connecting")
         self.status.setText("starting the local engine…" if self.is_local() else "connecting…")
 
         def connected(caps: pb.Capabilities) -> None:
             self._connected(caps)
-            assert self._client is not None
-            then(self._client)
+            waiting, self._waiting = self._waiting, []
+            for then_, _ in waiting:
+                assert self._client is not None
+                then_(self._client)
 
         def refused(message: str) -> None:
             self.dot.set_state("down", message)
             self.status.setText(message.splitlines()[0][:160])
             self._mode_changed(self.mode.currentText())
-            failed(message)
+            waiting, self._waiting = self._waiting, []
+            for _, failed_ in waiting:
+                failed_(message)
 
         remote = None
         if not self.is_local():
@@ -109,7 +121,8 @@ class EngineBox(QGroupBox):
             self._roots = roots
         else:
             address, token, ca = remote
-        client = EngineClient(address, token=token, tls_ca=ca)
+        # A local engine that stops answering is gone (`ensure` starts a new one): shots fail in seconds.
+        client = EngineClient(address, token=token, tls_ca=ca, reconnect_s=300 if remote else 15)
         try:
             client.wait_ready(self.connect_timeout)
             caps = client.capabilities()

@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.renderer: Renderer | None = None
         self.hero: Shot | None = None
         self.in_flight: dict[int, tuple[int, int]] = {}
+        self._loading = 0  # counts loads: only the latest one's result is shown
         self.plan_handles = 0
 
         self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
@@ -176,7 +177,7 @@ class MainWindow(QMainWindow):
         self.status("Reading the current timeline from Resolve…")
 
         def export(emit: Callable[[object], None]) -> tuple[Host, Path]:
-            host = self.host or self.host_factory()
+            host = self.host_factory()  # anew each time: Resolve may have restarted since
             folder = file_name(host.timeline_name(), "timeline")
             return host, host.export_timeline(self.state_dir / "resolve" / folder / folder)
 
@@ -194,23 +195,29 @@ class MainWindow(QMainWindow):
         if self.in_flight:
             self.status(f"{len(self.in_flight)} shot(s) still rendering: wait, or cancel them, before opening another timeline.")
             return
-        if not from_host:
-            self.host = None
+        host = self.host if from_host else None
         self.status(f"Reading {path.name} and finding shots…")
-        self.source.setText(f"{'Resolve: ' if from_host else ''}{path}")
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
         edl_rate = None if self.edl_rate.currentIndex() == 0 else parse_rate(self.edl_rate.currentText())
+        self._loading += 1
+        load = self._loading
 
         def work(emit: Callable[[object], None]) -> tuple[Edit, Plan, int]:
             edit = load_edit(path, media_dirs, maps, edl_rate)
             return edit, plan_edit(edit, detection, handles), handles
 
-        run_task(self, work, done=self._loaded, failed=self.error)
+        def loaded(value: tuple[Edit, Plan, int]) -> None:
+            if load == self._loading:  # a timeline opened later replaces this one, whichever finishes first
+                self._loaded(value, host)
 
-    def _loaded(self, value: tuple[Edit, Plan, int]) -> None:
+        run_task(self, work, done=loaded, failed=lambda message: self.error(message) if load == self._loading else None)
+
+    def _loaded(self, value: tuple[Edit, Plan, int], host: Host | None) -> None:
         self.edit, self.plan, self.plan_handles = value
-        self.renderer = None
+        self.host, self.renderer = host, None
+        self.source.setText(f"{'Resolve: ' if host else ''}{self.edit.path}")
+        self.set_hero(None)
         self.settings.setValue("timeline", "" if self.host else str(self.edit.path))
         self.table.set_plan(self.plan, self.edit.timeline.global_start_time)
         self.writeback.set_source(self.edit.path, self.host)
@@ -219,14 +226,18 @@ class MainWindow(QMainWindow):
         self.relink.setVisible(bool(self.plan.problems))
         self.status(f"{self.edit.path.name}: {len(self.plan.shots)} shots"
                     + (f", {len(self.plan.problems)} clips offline" if self.plan.problems else ""))
-        shots = list(self.plan.shots)
+        plan, shots = self.plan, list(self.plan.shots)
 
         def thumbs(emit: Callable[[object], None]) -> None:
             for shot in shots:
                 frame = next(iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1]))
                 emit((shot.number, frame))
 
-        run_task(self, thumbs, progress=lambda item: self.table.set_thumbnail(*item), failed=self.error)
+        def thumb(item: tuple[int, object]) -> None:
+            if self.plan is plan:  # not once another timeline is open
+                self.table.set_thumbnail(*item)
+
+        run_task(self, thumbs, progress=thumb, failed=self.error)
 
     def _edl_rate_changed(self) -> None:
         """Reads an open EDL again at the new rate."""
@@ -274,7 +285,9 @@ class MainWindow(QMainWindow):
         except SettingsError as exc:
             self.error(str(exc))
             return
-        hero = next((s for s in shots if self.hero and s.number == self.hero.number), shots[0])
+        hero = self.hero or shots[0]
+        if anchored and hero not in shots:  # the look comes from the chosen hero (cached when already rendered)
+            shots = [hero, *shots]
         roots = [self.out_dir, *(s.media.parent for s in shots)]
         roots += [p.parent for p in (style.style_image, style.first_frame) if p]
         self.engine.ensure(roots, lambda client: self._start(client, list(shots), style, hero if anchored else None),
@@ -300,7 +313,14 @@ class MainWindow(QMainWindow):
             look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
             return first + renderer.render(others, look, emit)
 
-        run_task(self, work, progress=self._progress, done=self._rendered, failed=self.error)
+        def failed(message: str) -> None:  # the batch as a whole (each shot's own failure is a result)
+            for shot in shots:
+                self.in_flight.pop(shot.number, None)
+                self.table.update_shot(ShotUpdate(shot, "failed", 0, shot.frames + shot.head + shot.tail, message))
+            self.engine.busy = bool(self.in_flight)
+            self.error(message)
+
+        run_task(self, work, progress=self._progress, done=self._rendered, failed=failed)
 
     def _progress(self, update: ShotUpdate) -> None:
         self.table.update_shot(update)
@@ -334,10 +354,12 @@ class MainWindow(QMainWindow):
                 return
         self.render([shot], style)
 
-    def set_hero(self, shot: Shot) -> None:
+    def set_hero(self, shot: Shot | None) -> None:
+        """The shot whose render gives the look anchor its style (None: the first shot rendered)."""
         self.hero = shot
-        self.style_form.anchor.setChecked(True)
-        self.style_form.anchor_shot.setText(f"hero: {shot.name}")
+        if shot is not None:
+            self.style_form.anchor.setChecked(True)
+        self.style_form.anchor_shot.setText(f"hero: {shot.name}" if shot else "hero: first selected shot")
 
     def generate_first_frame(self) -> None:
         """Stylizes the selected shot's first frame from the style image on the engine; uses it as first frame."""

@@ -1,0 +1,112 @@
+"""The panel when things go wrong or the editor changes course: a batch that cannot start, a cancelled
+shot asked for again, a dead local engine, two quick clicks, two quick opens, and the look anchor's hero.
+Offscreen, against a real local engine with the CPU backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from PySide6.QtCore import QSettings, QThreadPool
+
+from host_plugin.panel import make_app, make_window
+from host_plugin.pipeline import StyleSettings
+from host_plugin.sample import make_sample
+
+STYLE_IMAGE = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
+WAIT = 180_000
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return make_sample(tmp_path_factory.mktemp("flows") / "sample")
+
+
+@pytest.fixture(scope="module")
+def window(sample, tmp_path_factory):
+    make_app()
+    folder = tmp_path_factory.mktemp("flows_state")
+    window = make_window(settings=QSettings(str(folder / "panel.ini"), QSettings.IniFormat), state_dir=folder / "state")
+    window.style_form.from_dict({"style_image": str(STYLE_IMAGE), "backend": "classic", "seed": 1})
+    window.load(sample)
+    yield window
+    window.close()
+
+
+def test_a_batch_that_cannot_start_leaves_the_panel_usable(window, sample, qtbot, tmp_path):
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # e.g. an unmounted volume's mount point: the renders folder cannot be made
+    window.writeback.folder.setText(str(blocker))
+    window.render(window.table.shots)
+    qtbot.waitUntil(lambda: "Not a directory" in window.statusBar().currentMessage(), timeout=WAIT)
+    assert window.in_flight == {} and not window.engine.busy
+    assert all(window.table._bars[s.number].format().startswith("failed") for s in window.table.shots)
+    window.writeback.folder.setText("")
+    window.load(sample)  # not refused as "still rendering"
+    qtbot.waitUntil(lambda: "3 shots" in window.statusBar().currentMessage(), timeout=WAIT)
+
+
+def test_a_cancelled_shot_renders_when_asked_again(window, qtbot):
+    shot = window.table.shots[2]
+    window.render([shot])
+    qtbot.waitUntil(lambda: shot.number in window.in_flight and window.renderer is not None, timeout=WAIT)
+    window.cancel([shot])
+    qtbot.waitUntil(lambda: shot.number not in window.in_flight, timeout=WAIT)
+    assert window.table.results[shot.number].status == "cancelled"
+    window.render([shot])
+    qtbot.waitUntil(lambda: window.table.results[shot.number].status != "cancelled", timeout=WAIT)
+    assert window.table.results[shot.number].status == "done", window.table.results[shot.number].error
+
+
+def test_the_hero_renders_first_even_when_not_selected(window, qtbot):
+    """The look comes from the chosen hero (cached here), not from the first selected shot."""
+    shots = window.table.shots
+    hero_before = window.table.results[3]
+    window.set_hero(shots[2])
+    window.render([shots[0]])
+    qtbot.waitUntil(lambda: 1 in window.table.results and window.table.results[3] is not hero_before, timeout=WAIT)
+    assert window.table.results[3].status == "cached" and window.table.results[1].status == "done"
+    window.style_form.anchor.setChecked(False)
+
+
+def test_a_dead_local_engine_is_started_again(window, qtbot):
+    engine = window.engine
+    dead = engine._local
+    dead._process.kill()
+    dead._process.wait(30)
+    before = window.table.results[1]
+    window.restyle(window.table.shots[0], StyleSettings(style_image=STYLE_IMAGE, backend="classic", seed=77))
+    qtbot.waitUntil(lambda: window.table.results[1] is not before, timeout=WAIT)
+    assert window.table.results[1].status == "done", window.table.results[1].error
+    assert engine._local is not dead and engine._local.alive()
+
+
+def test_two_quick_requests_share_one_engine_start(window, qtbot):
+    engine = window.engine
+    engine.stop()
+    got: list[object] = []
+    engine.ensure([window.out_dir], got.append, got.append)
+    engine.ensure([window.out_dir], got.append, got.append)
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=WAIT)
+    assert got[0] is got[1] is engine.client() and engine._local.alive()
+
+
+def test_the_timeline_opened_last_is_the_one_shown(sample, qtbot, tmp_path):
+    """The sample (scene detection: slow) opened, then a one-clip timeline (fast): the slow result is dropped."""
+    quick = otio.schema.Timeline("Quick", global_start_time=otio.opentime.RationalTime(0, 24))
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    quick.tracks.append(track)
+    track.append(otio.schema.Clip("b", otio.schema.ExternalReference(target_url=str(sample.parent / "media/clip_b.mp4")),
+                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(5, 24))))
+    otio.adapters.write_to_file(quick, str(tmp_path / "quick.otio"))
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.load(sample)
+    window.load(tmp_path / "quick.otio")
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0 and window.plan is not None,
+                    timeout=WAIT)
+    assert window.edit.path.name == "quick.otio" and window.table.rowCount() == 1
+    assert window.source.text().endswith("quick.otio")
