@@ -221,10 +221,11 @@ class JobManager:
             other = entry.job
             if other.request.key != request.key and other.request.out_path_stem == stem and other.state is not JobState.CANCELLED:
                 raise Conflict(f"output {stem}: job {other.id} writes its clip there; choose another output.name.")
-        if request.key not in self._by_key:
-            for suffix in (".mp4", ".mov"):
-                if (path := stem.with_name(stem.name + suffix)).exists():
-                    raise Conflict(f"output {path} exists and this engine did not write it; choose another output.name "
+        known = self._by_key.get(request.key)
+        own = self._entries[known].job.result if known else None  # the clip this key's job wrote, if any
+        for suffix in (".mp4", ".mov"):
+            if (path := stem.with_name(stem.name + suffix)).exists() and not (own and own.path == path):
+                raise Conflict(f"output {path} exists and this engine did not write it; choose another output.name "
                                    "or directory (the engine never replaces a file it did not make).")
 
     async def cancel(self, job_id: str) -> Job:
@@ -273,21 +274,39 @@ class JobManager:
     async def _work(self) -> None:
         while True:
             _, _, job_id = await self._queue.get()
-            entry = self._entries.get(job_id)
-            if entry is None or entry.job.state is not JobState.QUEUED:
-                continue
-            entry.cancel.clear()
-            self._update(job_id, state=JobState.RUNNING, message="")
-            changes = await asyncio.get_running_loop().run_in_executor(self._executor, self._render, entry)
-            if changes is None:  # the engine is stopping: the job resumes on the next start
-                continue
-            self._update(job_id, **changes)
-            if changes["state"] in (JobState.DONE, JobState.CANCELLED):
-                self._discard_work(job_id)
+            try:
+                await self._run(job_id)
+            except Exception as exc:  # the job store failed (disk full, locked by another program): this job
+                log.warning("job %s: the job store failed", job_id, exc_info=True)  # fails, the worker goes on
+                self._fail_unsaved(job_id, f"the engine's job store failed ({exc}); submit the shot again to resume")
+
+    async def _run(self, job_id: str) -> None:
+        entry = self._entries.get(job_id)
+        if entry is None or entry.job.state is not JobState.QUEUED:
+            return
+        entry.cancel.clear()
+        self._update(job_id, state=JobState.RUNNING, message="")
+        changes = await asyncio.get_running_loop().run_in_executor(self._executor, self._render, entry)
+        if changes is None:  # the engine is stopping: the job resumes on the next start
+            return
+        self._update(job_id, **changes)
+        if changes["state"] in (JobState.DONE, JobState.CANCELLED):
+            self._discard_work(job_id)
+
+    def _fail_unsaved(self, job_id: str, error: str) -> None:
+        """Tells the job's watchers it failed, storing that if the store takes it (else the stored job is
+        unfinished and is queued again at the next start)."""
+        entry = self._entries[job_id]
+        entry.job = replace(entry.job, state=JobState.FAILED, error=error)
+        try:
+            self._store.save(entry.job)
+        except Exception:
+            log.warning("job %s: its failure could not be stored either", job_id, exc_info=True)
+        for queue in entry.watchers:
+            queue.put_nowait(entry.job)
 
     def _render(self, entry: _Entry) -> dict[str, object] | None:
         job = entry.job
-        resume = self._store.resume_point(job.id)
 
         def progress(done: SegmentDone) -> None:
             if done.kept:
@@ -295,6 +314,7 @@ class JobManager:
             self._update_threadsafe(job.id, segments_done=done.index + 1, segments_total=done.total, frames_done=done.frames_done)
 
         try:
+            resume = self._store.resume_point(job.id)
             result = self._runner.render(job.request, self._work_root / job.id, resume, progress, entry.cancel.is_set)
         except Cancelled:
             return None if self._stopping else {"state": JobState.CANCELLED, "message": "cancelled"}

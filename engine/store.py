@@ -97,10 +97,11 @@ class JobStore:
     """Jobs and their finished segments in `path` (created with its folder when missing); condition
     frames go to `path.parent / "work" / <job id>`, the folder the job manager keeps a job's work in."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._work = path.parent / "work"
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Another program (a backup, an operator's query) may hold the database a while: wait that long.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")

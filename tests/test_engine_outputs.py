@@ -65,6 +65,15 @@ def test_a_clip_never_replaces_another_jobs_or_a_file_the_engine_did_not_write(c
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "is a file, not a folder" in str(error)
 
 
+def test_a_failed_jobs_key_asked_again_never_writes_onto_a_file_it_did_not_make(client, media):
+    source = hashlib.sha256(media.read_bytes()).hexdigest()
+    failed = client.submit(request(media, "retry-onto-source", 0, 500, name="first try"))  # past the clip's end
+    assert list(client.watch(failed.job.job_id))[-1].job.state == pb.JOB_STATE_FAILED
+    error = refused(client.submit, request(media, "retry-onto-source", 0, 10, directory=str(media.parent), name="victim"))
+    assert error.code == grpc.StatusCode.ALREADY_EXISTS and "victim.mp4 exists" in str(error)
+    assert hashlib.sha256(media.read_bytes()).hexdigest() == source
+
+
 def test_a_key_stands_for_one_set_of_settings(client, media):
     first = client.submit(request(media, "settings", prompt="a"))
     again = client.submit(request(media, "settings", prompt="a", name="elsewhere"))  # same look: the same job

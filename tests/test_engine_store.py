@@ -4,6 +4,7 @@ restart, cleanup of orphaned work, and the retention rule."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.store import JobStore
 from engine.workers import Backends, LocalRunner
+from mediagen import write_video
 
 
 def request(tmp_path: Path, key: str = "k") -> ShotRequest:
@@ -106,3 +108,34 @@ def test_retention_forgets_old_finished_jobs_and_their_engine_side_results(tmp_p
 
     assert asyncio.run(scenario()) == ["new"]
     assert not ours.exists() and kept_by_client.exists()
+
+
+def test_a_job_store_failure_fails_that_job_and_the_worker_goes_on(tmp_path):
+    """Another program holds the database (or the disk is full) when a job starts: its watchers hear
+    that it failed, and the next job renders."""
+    media = write_video(tmp_path / "a.mp4", [12])
+    state = tmp_path / "state"
+
+    def shot(key: str) -> ShotRequest:
+        return ShotRequest(key=key, media=media, start=0, end=6, rate=None, label=key, backend="passthrough",
+                           out_path_stem=state / "results" / key)
+
+    async def scenario() -> tuple[list[Job], list[Job]]:
+        store = JobStore(state / "jobs.sqlite3", busy_timeout_s=0.2)
+        jobs = JobManager(store, LocalRunner(Backends(BackendConfig())), state / "work", results_root=state / "results")
+        await jobs.start()
+        first, _ = await jobs.submit(shot("first"))
+        watching = jobs.watch(first.id)
+        await anext(watching)
+        blocker = sqlite3.connect(state / "jobs.sqlite3", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # before the worker takes the job: its first save fails
+        seen = [job async for job in watching]
+        blocker.execute("ROLLBACK")
+        second, _ = await jobs.submit(shot("second"))
+        after = [job async for job in jobs.watch(second.id)]
+        await jobs.stop()
+        return seen, after
+
+    seen, after = asyncio.run(scenario())
+    assert seen[-1].state is JobState.FAILED and "job store failed" in seen[-1].error
+    assert after[-1].state is JobState.DONE
