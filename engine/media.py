@@ -12,7 +12,9 @@ an alpha channel is written as ProRes 4444 with 16-bit alpha, from RGBA frames.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +25,7 @@ from numpy._core._multiarray_umath import __cpu_features__
 
 from dreamstyle.frames import FULL_RANGE, Colour
 
-__all__ = ["CODECS", "ClipWriter", "concat_clips", "output_suffix"]
+__all__ = ["CODECS", "ClipWriter", "concat_clips", "output_suffix", "remove_stale_partials"]
 
 CODECS = ("h264", "prores")
 # x264's AVX-512 routines gave different bitstreams for identical frames (3 of 16 runs at 320x180 here);
@@ -64,7 +66,7 @@ class ClipWriter:
             raise ValueError("only ProRes (4444) keeps an alpha channel")
         self.path = path
         self.frames = 0
-        self._tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+        self._tmp = _partial(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self._tmp), "w", format="mov" if path.suffix == ".mov" else "mp4")
         if codec == "h264":
@@ -130,11 +132,25 @@ class ClipWriter:
             self.abort()
 
 
+def _partial(path: Path) -> Path:
+    """Where this process writes `path` before moving it into place: hidden, beside it."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Removes the partial files of `path` that killed engines left (any process id), and no other
+    file's: `.A001.v2.<pid>.partial.mp4` belongs to A001.v2.mp4, not to A001.mp4."""
+    own = re.compile(rf"\.{re.escape(path.stem)}\.\d+\.partial{re.escape(path.suffix)}")
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.partial{glob.escape(path.suffix)}"):
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
+
+
 def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> Path:
     """Joins clips written by ClipWriter with the same settings into `path`, atomically, without
     re-encoding: packets are copied and their timestamps shifted by the frames before them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    partial = _partial(path)
     output = av.open(str(partial), "w", format="mov" if path.suffix == ".mov" else "mp4")
     stream = None
     try:

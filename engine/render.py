@@ -24,7 +24,7 @@ from .backends.base import Backend, BackendError, Guidance
 from .background import in_background
 from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
-from .media import ClipWriter, concat_clips, output_suffix
+from .media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 
 __all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "part_path", "part_starts", "render_shot"]
 
@@ -251,8 +251,7 @@ def render_shot(
             parts.close()
     stem = request.out_path_stem  # names hold dots (A001.mov_s001): the suffix is added, not swapped in
     path = stem.with_name(stem.name + output_suffix(codec, request.timecode))
-    for stale in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):  # left by a killed engine
-        stale.unlink(missing_ok=True)
+    remove_stale_partials(path)
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)
     return RenderResult(path, request.frames, info.rate, info.width, info.height)
 

@@ -6,7 +6,7 @@ import pytest
 
 from dreamstyle.frames import display_rotation, iter_frames, probe
 from engine.backends.registry import create_backend
-from engine.media import ClipWriter, concat_clips, output_suffix
+from engine.media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 from engine.render import ShotRequest, render_shot
 from mediagen import frame_number, scene_frame, stamp
 
@@ -104,3 +104,14 @@ def test_an_anamorphic_source_renders_with_its_pixel_aspect(tmp_path, source_cod
                           out_path_stem=tmp_path / "out" / "wide", codec=codec)
     result = render_shot(request, create_backend("passthrough"))
     assert probe(result.path).sample_aspect == Fraction(4, 3)
+
+
+def test_stale_partials_of_a_clip_are_removed_and_no_other_clips(tmp_path):
+    """Names hold dots: A001.v2's partial (another job's clip, being joined) is not A001's."""
+    names = [".A001.4711.partial.mp4", ".A001.v2.4712.partial.mp4", ".A001.mp4.partial", ".A001.x.partial.mp4",
+             ".[take].99.partial.mp4"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    remove_stale_partials(tmp_path / "A001.mp4")
+    remove_stale_partials(tmp_path / "[take].mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:4])
