@@ -21,10 +21,17 @@ param(
     [switch]$Uninstall
 )
 $ErrorActionPreference = "Stop"
+# Absolute paths, from PowerShell's current folder (what .NET's GetFullPath would use, the process's folder, is
+# not it), whether or not they exist yet: the launcher runs from Resolve's folder and an uninstall may run
+# from another one.
+$Prefix = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Prefix)
+$ScriptsDir = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($ScriptsDir)
+$Utf8NoBom = New-Object System.Text.UTF8Encoding $false
 $Manifest = Join-Path $Prefix "install-manifest.txt"
 $Venv = Join-Path $Prefix "venv"
 
-function Add-Entry([string]$Kind, [string]$Path) { Add-Content -LiteralPath $Manifest -Value "$Kind $Path" }
+# UTF-8 both ways (Windows PowerShell 5.1 would use the ANSI code page and lose other characters in paths).
+function Add-Entry([string]$Kind, [string]$Path) { Add-Content -LiteralPath $Manifest -Value "$Kind $Path" -Encoding UTF8 }
 
 # Creates a folder, recording each level this installer created so uninstalling removes only those.
 function New-TrackedDirectory([string]$Path) {
@@ -45,7 +52,7 @@ function Install-DreamStyle {
     if ($LASTEXITCODE) { throw "could not create the environment with '$Python -m venv'" }
     $venvPython = Join-Path $Venv "Scripts\python.exe"
     $spec = if (Test-Path -LiteralPath $Source) { "$Source[$Extras]" } else { $Source }
-    $pipArgs = if ($env:DREAMSTYLE_PIP_ARGS) { $env:DREAMSTYLE_PIP_ARGS -split " " } else { @() }
+    $pipArgs = if ($env:DREAMSTYLE_PIP_ARGS) { @($env:DREAMSTYLE_PIP_ARGS.Trim() -split "\s+") } else { @() }
     Write-Host "Installing $spec"
     & $venvPython -m pip install --quiet --disable-pip-version-check @pipArgs $spec
     if ($LASTEXITCODE) { throw "pip could not install $spec" }
@@ -53,22 +60,25 @@ function Install-DreamStyle {
     New-TrackedDirectory $ScriptsDir
     $launcher = Join-Path $ScriptsDir "DreamStyle.py"
     $panelPython = Join-Path $Venv "Scripts\pythonw.exe"  # no console window next to Resolve
-    $text = (Get-Content -Raw -LiteralPath (Join-Path $PSScriptRoot "DreamStyle.py")).
+    $text = (Get-Content -Raw -Encoding UTF8 -LiteralPath (Join-Path $PSScriptRoot "DreamStyle.py")).
         Replace("@PYTHON@", $panelPython).Replace("@LOG@", (Join-Path $Prefix "panel.log"))
-    Set-Content -LiteralPath $launcher -Value $text -Encoding UTF8
+    # Without a byte order mark (Set-Content -Encoding UTF8 writes one on Windows PowerShell 5.1).
+    [System.IO.File]::WriteAllText($launcher, $text, $Utf8NoBom)
     Add-Entry "file" $launcher
 
-    Write-Host "Installed. Command: $(Join-Path $Venv 'Scripts\dreamstyle.exe')"
+    $command = Join-Path $Venv "Scripts\dreamstyle.exe"  # the environment's Scripts folder is not on PATH
+    Write-Host "Installed. Command: $command"
     Write-Host "DaVinci Resolve: Workspace > Scripts > Utility > DreamStyle (launcher: $launcher)"
-    Write-Host "Check the set-up with: dreamstyle doctor"
+    Write-Host "Check the set-up with: & `"$command`" doctor"
 }
 
 function Uninstall-DreamStyle {
     if (-not (Test-Path -LiteralPath $Manifest)) {
-        Write-Error "nothing to uninstall under $Prefix ($Manifest not found)"
+        # Not Write-Error: with "Stop" it would end the script as an exception before `exit 1`.
+        $host.UI.WriteErrorLine("install.ps1: nothing to uninstall under $Prefix ($Manifest not found)")
         exit 1
     }
-    $entries = @(Get-Content -LiteralPath $Manifest | Select-Object -Unique)  # @(): one line is still an array
+    $entries = @(Get-Content -Encoding UTF8 -LiteralPath $Manifest | Select-Object -Unique)  # @(): one line is still an array
     foreach ($line in $entries) {
         $kind, $path = $line -split " ", 2
         if ($kind -in @("file", "tree") -and (Test-Path -LiteralPath $path)) {

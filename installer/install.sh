@@ -35,6 +35,17 @@ while [ $# -gt 0 ]; do
     *) echo "install.sh: unknown option $1" >&2; usage 2 ;;
   esac
 done
+
+# Prints $1 as an absolute path (from the current folder), whether or not it exists yet: the launcher runs from
+# Resolve's folder and an uninstall may run from another one.
+absolute() {
+  d=$1; rest=""
+  case "$d" in /*) ;; *) d="./$d" ;; esac
+  while [ ! -d "$d" ]; do rest="/$(basename "$d")$rest"; d=$(dirname "$d"); done
+  printf '%s%s\n' "$(CDPATH= cd "$d" && pwd)" "$rest"
+}
+prefix=$(absolute "$prefix")
+scripts=$(absolute "$scripts")
 manifest="$prefix/install-manifest.txt"
 venv="$prefix/venv"
 

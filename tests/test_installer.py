@@ -44,10 +44,27 @@ def source(tmp_path_factory) -> Path:
     return next(wheels.glob("dreamstyle-*.whl"))
 
 
-def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VIRTUAL_ENV", "PYTHON"))}
     env |= {"HOME": str(home), "PATH": "/usr/bin:/bin", "DREAMSTYLE_PIP_ARGS": "--no-deps --no-index"}
-    return subprocess.run(["sh", str(INSTALL), *args], env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(["sh", str(INSTALL), *args], env=env, capture_output=True, text=True, timeout=240, cwd=cwd)
+
+
+def fake_python(folder: Path) -> Path:
+    """Stands in for python3 (no environment, pip or panel): `-m venv DIR` makes DIR/bin/python, which skips
+    pip, prints 'panel started' for the panel and runs this Python for anything else."""
+    script = folder / "fakepy"
+    script.write_text(f"""#!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+  mkdir -p "$3/bin"
+  cp "$0" "$3/bin/python"; exit 0
+fi
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then exit 0; fi
+if [ "$1" = "-m" ] && [ "$2" = "dreamstyle.cli" ]; then echo "panel started from $(pwd)"; exit 0; fi
+exec "{sys.executable}" "$@"
+""")
+    script.chmod(0o755)
+    return script
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
@@ -84,6 +101,34 @@ def test_install_places_every_file_and_uninstall_removes_them(tmp_path, source):
     undone = run("--uninstall", "--prefix", str(prefix), home=home)
     assert undone.returncode == 0, undone.stderr
     assert tree(home) == set() and not (prefix / "venv").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
+def test_relative_folders_are_made_absolute(tmp_path):
+    """Resolve runs the launcher from its own folder, and an uninstall may run from another one."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    python = fake_python(tmp_path)
+    done = run("--prefix", "./ds", "--scripts-dir", "resolve/Utility", "--python", str(python), home=home, cwd=work)
+    assert done.returncode == 0, done.stderr
+    prefix, launcher = work / "ds", work / "resolve" / "Utility" / "DreamStyle.py"
+    text = launcher.read_text()
+    assert f'PYTHON = r"{prefix / "venv" / "bin" / "python"}"' in text and f'LOG = r"{prefix / "panel.log"}"' in text
+    entries = (prefix / "install-manifest.txt").read_text().splitlines()
+    assert entries and all(Path(line.split(" ", 1)[1]).is_absolute() for line in entries), entries
+    assert f"{prefix}/venv/bin/dreamstyle doctor" in done.stdout
+
+    subprocess.run([sys.executable, str(launcher)], check=True, timeout=30, cwd="/")
+    for _ in range(200):
+        if (prefix / "panel.log").exists() and "panel started" in (prefix / "panel.log").read_text():
+            break
+        time.sleep(0.05)
+    assert f"panel started from {prefix}" in (prefix / "panel.log").read_text()
+
+    undone = run("--uninstall", "--prefix", str(prefix), home=home, cwd=tmp_path)
+    assert undone.returncode == 0, undone.stderr
+    assert tree(work) == set()
 
 
 def test_uninstall_without_install_says_so(tmp_path):

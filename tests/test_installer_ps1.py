@@ -140,3 +140,57 @@ def test_same_manifest_and_an_uninstall_path(ps1, params):
     uninstall = function(ps1, "Uninstall-DreamStyle")
     handled = {unquote(text(s)) for s in walk(uninstall, "string_literal")}
     assert written <= handled and "Remove-Item" in {name for name, _ in commands(uninstall)}
+
+
+def assignments(root: Node) -> list[tuple[str, str]]:
+    """Each `$left = right` under `root`, in source order, as written (comments left out)."""
+    return [(text(a.children[0]), text(a.children[2]).strip()) for a in walk(root, "assignment_expression")]
+
+
+def assigned(root: Node, name: str) -> str:
+    return next(right for left, right in assignments(root) if left == name)
+
+
+def test_folders_are_made_absolute_before_use(ps1):
+    """As install.sh's `absolute`: the launcher and the manifest must not depend on the folder the script
+    ran from. From PowerShell's location (GetFullPath would use the process's), existing or not."""
+    sh = SH.read_text()
+    assert 'prefix=$(absolute "$prefix")' in sh and 'scripts=$(absolute "$scripts")' in sh
+    order = [left for left, _ in assignments(ps1)]
+    for name in ("$Prefix", "$ScriptsDir"):
+        assert assigned(ps1, name) == (
+            f"$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath({name})")
+        assert order.index(name) < order.index("$Manifest") < order.index("$Venv")
+
+
+def test_launcher_is_utf8_without_a_byte_order_mark(ps1):
+    """Windows PowerShell 5.1's Set-Content -Encoding UTF8 starts the file with a BOM; Resolve runs the launcher."""
+    assert "Set-Content" not in {name for name, _ in commands(ps1)}
+    install = function(ps1, "Install-DreamStyle")
+    writes = [call for call in walk(install, "invokation_expression")
+              if text(part(call, "member_name")) == "WriteAllText"]
+    assert len(writes) == 1 and text(writes[0]).startswith("[System.IO.File]::WriteAllText(")
+    path, content, encoding = (text(a) for a in walk(part(writes[0], "argument_list"), "variable"))
+    assert (path, content) == ("$launcher", "$text")
+    assert assigned(ps1, encoding) == "New-Object System.Text.UTF8Encoding $false"
+    template = [args for name, args in commands(install) if name == "Get-Content"]
+    assert template and template[0][template[0].index("-Encoding") + 1] == "UTF8"
+
+
+def test_manifest_is_written_and_read_as_utf8(ps1):
+    used = [args for name, args in commands(ps1) if name in ("Add-Content", "Get-Content") and "$Manifest" in args]
+    assert len(used) == 2 and all(args[args.index("-Encoding") + 1] == "UTF8" for args in used)
+
+
+def test_last_words_name_the_command_by_its_full_path(ps1):
+    """The environment's Scripts folder is not on PATH: `dreamstyle doctor` alone would not be found."""
+    assert 'echo "Check the set-up with: $venv/bin/dreamstyle doctor"' in SH.read_text()
+    said = [args[0] for name, args in commands(function(ps1, "Install-DreamStyle")) if name == "Write-Host"]
+    assert said[-1] == '"Check the set-up with: & `"$command`" doctor"'
+    assert assigned(ps1, "$command") == 'Join-Path $Venv "Scripts\\dreamstyle.exe"'
+
+
+def test_errors_are_not_written_with_write_error(ps1):
+    """With $ErrorActionPreference = "Stop", Write-Error throws before the `exit 1` after it."""
+    assert assigned(ps1, "$ErrorActionPreference") == '"Stop"'
+    assert "Write-Error" not in {name for name, _ in commands(ps1)}

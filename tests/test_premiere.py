@@ -7,11 +7,13 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import opentimelineio as otio
 import pytest
 
 from host_plugin.hosts import HostError
-from host_plugin.hosts.premiere import pathurl, prepare
+from host_plugin.hosts.premiere import pathurl, pixel_aspect, prepare
 from host_plugin.pipeline import ShotResult, load_edit, plan_edit
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.reader import video_clips
@@ -94,7 +96,7 @@ def test_premiere_otio_export_is_read_and_written_as_otio(media, tmp_path):
 
 def test_sequence_format_comes_from_the_media_when_missing(media):
     timeline = premiere_otio("From OTIO", [(media["a"], 0, 20, 0)])
-    prepare(timeline)
+    prepare(timeline, media["a"].parent)
     chars = timeline.metadata["fcp_xml"]["media"]["video"]["format"]["samplecharacteristics"]
     assert (chars["width"], chars["height"], chars["rate"]["ntsc"]) == ("64", "36", "TRUE")
     assert timeline.video_tracks()[0].metadata["fcp_xml"]["@MZ.TrackName"] == "Video 1"
@@ -103,7 +105,7 @@ def test_sequence_format_comes_from_the_media_when_missing(media):
 def test_a_sequence_without_readable_video_is_named(tmp_path):
     timeline = premiere_otio("Offline", [(tmp_path / "gone.mov", 0, 10, 0)])
     with pytest.raises(HostError, match="Offline"):
-        prepare(timeline)
+        prepare(timeline, tmp_path)
 
 
 def test_drop_frame_sequence_keeps_its_timecode(tmp_path):
@@ -140,3 +142,103 @@ def test_premieres_hidden_tracks_disabled_clips_and_version_tracks_are_not_resty
     assert [c.name for c in clips_seen] == [clips[0].name]
     assert sum("disabled" in s for s in skipped) == 2 and any("DreamStyle version 3" in s for s in skipped)
     assert next_version(timeline) == 4
+
+
+def relative_bundle(root: Path, media: dict[str, Path]) -> Path:
+    """An edit bundled with its media: `root/Seq 1.xml` whose <pathurl>s are relative ("media/a.mp4")."""
+    xml = fcp7_xml("Seq 1", [(media[m], *rest) for m, *rest in CUT])
+    for key in "ab":
+        bundled = root / "media" / f"{key}.mp4"
+        bundled.parent.mkdir(parents=True, exist_ok=True)
+        bundled.write_bytes(media[key].read_bytes())
+        xml = xml.replace(pathurl(media[key]), f"media/{key}.mp4")
+    (root / "Seq 1.xml").write_text(xml)
+    return root / "Seq 1.xml"
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """The working folder: another one than the timeline's, holding a same-named decoy of other size."""
+    folder = tmp_path / "elsewhere"
+    write_video(folder / "media" / "a.mp4", [5], width=32, height=18)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_relative_media_paths_are_written_from_the_timelines_folder(media, tmp_path, elsewhere):
+    source = relative_bundle(tmp_path / "bundle", media)
+    result = render_all(source, media)
+    urls = {e.text for e in ET.parse(result).getroot().iter("pathurl")}
+    bundled = [tmp_path / "bundle" / "media" / name for name in ("a.mp4", "b.mp4")]
+    assert urls == {*map(pathurl, bundled), pathurl(media["ra"]), pathurl(media["rb"])}
+    assert not any(str(elsewhere) in url_to_path(u) for u in urls)
+    assert (result.parent / "media" / "a.mp4").read_bytes() == media["a"].read_bytes()
+    plan = plan_edit(load_edit(result), None)  # the version, read like the original: the bundled files
+    assert not plan.problems and {s.media for s in plan.shots} == {
+        tmp_path / "bundle" / "media" / "a.mp4", tmp_path / "bundle" / "media" / "b.mp4"}
+
+
+def test_prepare_anchors_relative_media_to_the_given_folder(media, tmp_path, elsewhere):
+    bundle = relative_bundle(tmp_path / "bundle", media).parent
+    timeline = premiere_otio("From OTIO", [(Path("media/a.mp4"), 0, 20, 0)])
+    timeline.video_tracks()[0].find_clips()[0].media_reference.target_url = "media/a.mp4"
+    prepare(timeline, bundle)
+    ref = timeline.video_tracks()[0].find_clips()[0].media_reference
+    assert ref.target_url == pathurl(bundle / "media" / "a.mp4")
+    chars = ref.metadata["fcp_xml"]["media"]["video"]["samplecharacteristics"]  # probed there, not the decoy
+    assert (chars["width"], chars["height"]) == ("64", "36")
+
+
+def render_with_aspect(path: Path, frames: int, width: int, height: int, aspect: Fraction) -> Path:
+    """A real H.264 render whose stream carries the pixel aspect `aspect` (sample aspect ratio)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(24000, 1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = aspect
+        stream.options = {"preset": "ultrafast"}
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def rendered_characteristics(media: dict[str, Path], folder: Path, width: int, height: int,
+                              aspect: Fraction) -> ET.Element:
+    """Writes the version of a Premiere sequence whose renders carry `aspect`; the first render's
+    <samplecharacteristics> in that FCP7 XML (which OTIO's adapter must read back)."""
+    renders = {f"r{key}": render_with_aspect(folder / f"r{key}.mp4", frames, width, height, aspect)
+               for key, frames in (("a", 20), ("b", 24))}
+    source = folder / "Seq.xml"
+    source.write_text(fcp7_xml("Seq", [(media[m], *rest) for m, *rest in CUT]))
+    result = render_all(source, {**media, **renders})
+    assert len(otio.adapters.read_from_file(str(result)).video_tracks()) == 2
+    return next(f.find("media/video/samplecharacteristics") for f in ET.parse(result).getroot().iter("file")
+                if f.findtext("pathurl") == pathurl(renders["ra"]))
+
+
+@pytest.mark.parametrize("width,height,aspect,expected", [
+    (64, 36, Fraction(1), ("square", "FALSE")),
+    (72, 48, Fraction(10, 11), ("NTSC-601", "FALSE")),  # NTSC DV/D1 4:3
+    (72, 58, Fraction(59, 54), ("PAL-601", "FALSE")),  # PAL 4:3 (Rec.601)
+    (72, 58, Fraction(16, 15), ("PAL-601", "FALSE")),  # PAL 4:3 as 720x576 -> 768x576 encoders write it
+    (72, 48, Fraction(40, 33), ("NTSC-601", "TRUE")),  # NTSC 16:9 anamorphic
+    (72, 58, Fraction(118, 81), ("PAL-601", "TRUE")),  # PAL 16:9 anamorphic
+    (72, 58, Fraction(64, 45), ("PAL-601", "TRUE")),  # PAL 16:9 as 720x576 -> 1024x576
+    (144, 108, Fraction(4, 3), ("HD-(1440x1080)", "FALSE")),  # HDV / XDCAM 1080
+    (96, 720, Fraction(4, 3), ("HD-(960x720)", "FALSE")),  # DVCPRO HD 720
+    (128, 108, Fraction(3, 2), ("HD-(1280x1080)", "FALSE")),  # DVCPRO HD 1080i60
+])
+def test_renders_keep_their_pixel_aspect_in_premiere_xml(media, tmp_path, width, height, aspect, expected):
+    chars = rendered_characteristics(media, tmp_path, width, height, aspect)
+    assert (chars.findtext("pixelaspectratio"), chars.findtext("anamorphic")) == expected
+    assert (chars.findtext("width"), chars.findtext("height")) == (str(width), str(height))
+
+
+def test_a_pixel_aspect_without_a_name_is_left_to_the_media(media, tmp_path):
+    """FCP7 XML has no value for 2:1 (an anamorphic lens): nothing is named rather than a wrong value."""
+    assert pixel_aspect(Fraction(2), 540) == {}
+    chars = rendered_characteristics(media, tmp_path, 96, 54, Fraction(2))
+    assert chars.find("pixelaspectratio") is None and chars.find("anamorphic") is None
+    assert chars.findtext("width") == "96"

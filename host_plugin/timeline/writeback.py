@@ -182,7 +182,7 @@ def write_version(
         copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
     if suffix == ".xml":
-        prepare_fcp7(copy)  # a filled <format>, Premiere-style path URLs, track names
+        prepare_fcp7(copy, source_path.absolute().parent)  # a filled <format>, Premiere-style URLs, track names
     try:
         _atomic_write(copy, target)
     except Exception as exc:  # noqa: BLE001 - adapters raise many types for what their format cannot hold
