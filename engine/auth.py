@@ -3,23 +3,57 @@ open engine off loopback unless the operator says `--insecure`."""
 
 from __future__ import annotations
 
+import datetime
 import hmac
 import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+
 log = logging.getLogger(__name__)
 
-__all__ = ["OPEN_METHODS", "TokenAuth", "UnsafeConfig", "check_exposure", "is_loopback", "server_credentials"]
+__all__ = ["OPEN_METHODS", "TlsFileError", "TokenAuth", "TokenFileError", "UnsafeConfig", "check_exposure",
+           "is_loopback", "read_token_file", "server_credentials"]
 
 OPEN_METHODS = ("/grpc.health.v1.Health/",)
+_TOKEN = re.compile(r"[\x20-\x7e]+")  # what a gRPC metadata value may hold: printable ASCII
+_EXPIRY_WARNING = datetime.timedelta(days=14)
 
 
 class UnsafeConfig(Exception):
-    """The engine would be reachable off this machine without TLS and a token."""
+    """The engine would be reachable off this machine without TLS and a token, or its token or TLS files
+    are unusable (the subclasses)."""
+
+
+class TokenFileError(UnsafeConfig):
+    """The --token-file cannot be read or holds no usable token."""
+
+
+class TlsFileError(UnsafeConfig):
+    """The --tls-cert or --tls-key file is unreadable, does not belong to the other, or is out of date."""
+
+
+def read_token_file(path: Path) -> str:
+    """The token in `path`: UTF-8 with or without a BOM (Notepad), surrounding blanks and CRLF removed.
+    Refuses an empty file and characters a gRPC header cannot carry; never shows the token."""
+    try:
+        token = path.read_text(encoding="utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenFileError(f"cannot read the token file {path} (--token-file): {exc}") from None
+    if not token:
+        raise TokenFileError(f"the token file {path} (--token-file) is empty: write the token in it "
+                             "(e.g. `openssl rand -hex 32`); only an engine on loopback may go without --token-file")
+    if not _TOKEN.fullmatch(token):
+        raise TokenFileError(f"the token in {path} (--token-file) holds non-ASCII or control characters, which a "
+                             "gRPC header cannot carry: use printable ASCII only (e.g. `openssl rand -hex 32`)")
+    return token
 
 
 def is_loopback(host: str) -> bool:
@@ -48,8 +82,51 @@ def check_exposure(host: str, token: str | None, tls: bool, insecure: bool) -> N
 
 
 def server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
-    """TLS credentials from PEM files."""
-    return grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    """TLS credentials from PEM files, once `check_tls_files` finds them usable."""
+    cert_pem, key_pem = check_tls_files(cert, key)
+    return grpc.ssl_server_credentials([(key_pem, cert_pem)])
+
+
+def _read(path: Path, flag: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise TlsFileError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
+
+
+def check_tls_files(cert: Path, key: Path) -> tuple[bytes, bytes]:
+    """The PEM bytes of `cert` and `key`, refused when either does not parse, the key is not the
+    certificate's, or the certificate is expired or not yet valid; a warning when it expires soon."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    cert_pem, key_pem = _read(cert, "--tls-cert"), _read(key, "--tls-key")
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise TlsFileError(f"--tls-cert {cert} is not a PEM certificate: {exc}") from None
+    try:
+        private_key = load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:  # TypeError: the key is encrypted
+        raise TlsFileError(f"--tls-key {key} is not an unencrypted PEM private key: {exc}") from None
+    if private_key.public_key() != certificate.public_key():
+        raise TlsFileError(f"--tls-key {key} is not the private key of --tls-cert {cert}: give the key the "
+                           "certificate was issued for")
+    _check_dates(certificate, cert)
+    return cert_pem, key_pem
+
+
+def _check_dates(certificate: Certificate, path: Path) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if end <= now:
+        raise TlsFileError(f"--tls-cert {path} expired on {end:%Y-%m-%d %H:%M} UTC: clients will refuse it; "
+                           "renew the certificate")
+    if start > now:
+        raise TlsFileError(f"--tls-cert {path} is not valid before {start:%Y-%m-%d %H:%M} UTC: check this "
+                           "machine's clock or the certificate")
+    if end - now < _EXPIRY_WARNING:
+        log.warning("--tls-cert %s expires on %s UTC: renew it soon", path, f"{end:%Y-%m-%d %H:%M}")
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):

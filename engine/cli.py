@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -80,15 +81,21 @@ def _list_backends(config: BackendConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .auth import read_token_file
     from .farm import FarmError
     from .server import EngineConfig, PortUnavailable, UnsafeConfig, serve
+    from .store import StateInUse
 
     args = _parser().parse_args(argv)
     if args.command == "backends":
         return _list_backends(_backend_config(args))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reuse_large_blocks()  # uploads arrive as 1 MiB messages
-    token = args.token_file.read_text().strip() if args.token_file else None
+    try:
+        token = read_token_file(args.token_file) if args.token_file else None
+    except UnsafeConfig as exc:
+        print(f"dreamstyle engine: {exc}", file=sys.stderr)
+        return 2
     if bool(args.tls_cert) != bool(args.tls_key):
         print("dreamstyle engine: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -115,11 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         farm_workers=args.farm_workers,
         farm_gpus=args.farm_gpus,
     )
+    # A service manager stops with SIGTERM: the same graceful stop as Ctrl-C (a local Ray farm shut down too).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
-    except (UnsafeConfig, FarmError, PortUnavailable) as exc:
+    except (UnsafeConfig, FarmError, PortUnavailable, StateInUse) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -29,7 +29,14 @@ from .convert import (
     shot_request,
 )
 from .jobs import Conflict, JobManager, JobNotFound, JobState, QueueFull
-from .storage import OutsideRoots, Storage, UploadError, UploadTooLarge
+from .storage import (
+    OutsideRoots,
+    Storage,
+    StorageFull,
+    UploadError,
+    UploadNotStored,
+    UploadTooLarge,
+)
 from .store import JobStore
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
@@ -52,6 +59,8 @@ _STATUS = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UploadError: grpc.StatusCode.INVALID_ARGUMENT,
+    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,  # before its base class: the first match wins
+    UploadNotStored: grpc.StatusCode.FAILED_PRECONDITION,
     JobNotFound: grpc.StatusCode.NOT_FOUND,
     OutsideRoots: grpc.StatusCode.PERMISSION_DENIED,
     BackendError: grpc.StatusCode.FAILED_PRECONDITION,
@@ -234,9 +243,10 @@ def _runner(config: EngineConfig) -> Runner:
 async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     """Starts the engine, yields the bound port, and stops it gracefully on exit."""
     check_exposure(config.host, config.token, config.tls_cert is not None, config.insecure)
+    tls = server_credentials(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
     storage = Storage(config.media_roots, config.state_dir, config.path_maps)
+    store = JobStore(storage.state_dir / "jobs.sqlite3")  # first: it refuses a state folder another engine uses
     runner = await asyncio.to_thread(_runner, config)
-    store = JobStore(storage.state_dir / "jobs.sqlite3")
     jobs = JobManager(
         store,
         runner,
@@ -258,8 +268,8 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     reflection.enable_server_reflection(names, server)
     address = f"{config.host}:{config.port}"
     try:
-        if config.tls_cert and config.tls_key:
-            port = server.add_secure_port(address, server_credentials(config.tls_cert, config.tls_key))
+        if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
+            port = server.add_secure_port(address, tls)
         else:
             port = server.add_insecure_port(address)
     except RuntimeError:

@@ -1,23 +1,28 @@
 """Where the engine may read and write: its media roots, its uploads and its results.
 
-Client paths go through the path maps first (workstation prefix -> engine prefix, longest first), then
-are resolved (`..` and symlinks) and must land inside a media root or the engine's own state folder.
-Result paths go back through the maps the other way, so a workstation finds its renders.
+Client paths go through the path maps first (`dreamstyle.pathmap`: workstation folder -> engine folder,
+the most specific rule first), then are resolved (`..` and symlinks) and must land inside a media root or
+the engine's own state folder. Result paths go back through the maps the other way, so a workstation
+finds its renders, named in its own style.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-__all__ = ["OutsideRoots", "Storage", "UploadError", "UploadTooLarge"]
+from dreamstyle.pathmap import PathMap
+
+__all__ = ["OutsideRoots", "Storage", "StorageFull", "UploadError", "UploadNotStored", "UploadTooLarge"]
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class OutsideRoots(Exception):
@@ -32,11 +37,20 @@ class UploadTooLarge(UploadError):
     """An upload is over the engine's size limit."""
 
 
+class UploadNotStored(Exception):
+    """The engine could not write an upload to its storage folder (a disk or permission error)."""
+
+
+class StorageFull(UploadNotStored):
+    """The engine's storage folder has no room for an upload (full disk, quota, file size limit)."""
+
+
 class Storage:
     """Resolves client paths inside media roots and keeps uploads and results under `state_dir`."""
 
-    def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: list[tuple[str, str]] = ()) -> None:
-        self.path_maps = sorted(path_maps, key=lambda rule: -len(rule[0]))
+    def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: Sequence[tuple[str, str]] = ()) -> None:
+        self.path_maps = sorted((PathMap.of(source, target) for source, target in path_maps),
+                                key=lambda rule: -rule.depth)  # the most specific first
         self.state_dir = state_dir.resolve()
         self.uploads = self.state_dir / "uploads"
         self.results = self.state_dir / "results"
@@ -48,9 +62,9 @@ class Storage:
 
     def resolve(self, path: str, what: str) -> Path:
         """The real path of `path` (symlinks and `..` resolved) if it lies inside a media root."""
-        for workstation, engine in self.path_maps:
-            if path.startswith(workstation):
-                path = engine + path[len(workstation) :]
+        for rule in self.path_maps:
+            if (mapped := rule.apply(path)) is not None:
+                path = mapped
                 break
         try:
             real = Path(path).expanduser().resolve()
@@ -64,12 +78,11 @@ class Storage:
         return real
 
     def client_path(self, path: Path) -> str:
-        """`path` as the client names it: the first path map whose engine prefix matches, reversed."""
-        text = str(path)
-        for workstation, engine in sorted(self.path_maps, key=lambda rule: -len(rule[1])):
-            if text.startswith(engine):
-                return workstation + text[len(engine) :]
-        return text
+        """`path` as the client names it: the most specific path map whose engine folder holds it, reversed."""
+        for rule in sorted(self.path_maps, key=lambda rule: -len(rule.target.parts)):
+            if (mapped := rule.reverse(str(path))) is not None:
+                return mapped
+        return str(path)
 
     def upload_path(self, upload_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
@@ -80,32 +93,63 @@ class Storage:
         return matches[0]
 
     async def receive(self, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> Path:
-        """Writes an upload atomically under uploads/<id>/<safe name>, checking size and checksum."""
+        """Writes an upload atomically under uploads/<id>/<safe name>, checking size, room and checksum."""
         if size > limit:
             raise UploadTooLarge(f"{filename}: {size} bytes is over the engine's upload limit of {limit} bytes")
+        self._check_room(filename, size)
         upload_id = uuid.uuid4().hex
         folder = self.uploads / upload_id
-        folder.mkdir()
         name = _SAFE_NAME.sub("_", Path(filename).name).strip(" .") or "upload"  # never "..", never hidden
         partial = folder / f".{name}.partial"
+        try:
+            folder.mkdir()
+            await self._write(partial, filename, size, sha256, chunks, limit)
+            os.replace(partial, folder / name)
+        except BaseException as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise self._not_stored(filename, exc) from None
+            raise
+        return folder / name
+
+    def _check_room(self, filename: str, size: int) -> None:
+        """Refuses an upload at once when the storage folder has not `size` bytes free."""
+        free = _free_bytes(self.uploads)
+        if size > free:
+            raise StorageFull(
+                f"{filename}: {size / 1e6:,.1f} MB will not fit in the engine's storage folder {self.uploads} "
+                f"({free / 1e6:,.1f} MB free): free space there or give the engine another --state-dir"
+            )
+
+    def _not_stored(self, filename: str, exc: OSError) -> UploadNotStored:
+        """`exc`, raised while writing `filename`, as the error the client is told."""
+        why = exc.strerror or str(exc)
+        if exc.errno in _FULL:
+            return StorageFull(f"{filename}: the engine's storage folder {self.uploads} has no room for it ({why}): "
+                               "free space there, raise the engine's file size or disk quota, or give another --state-dir")
+        return UploadNotStored(f"{filename}: the engine cannot write it to its storage folder {self.uploads} ({why}); "
+                               "check that folder on the engine machine and upload again")
+
+    @staticmethod
+    async def _write(partial: Path, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> None:
+        """Streams `chunks` into `partial`, refusing more or fewer bytes than announced or a wrong checksum."""
         digest = hashlib.sha256()
         received = 0
-        try:
-            with open(partial, "wb") as out:
-                async for data in chunks:
-                    received += len(data)
-                    if received > limit:
-                        raise UploadTooLarge(f"{filename}: over the engine's upload limit of {limit} bytes")
-                    if received > size:
-                        raise UploadError(f"{filename}: more data than the {size} bytes announced")
-                    digest.update(data)
-                    out.write(data)
-            if received != size:
-                raise UploadError(f"{filename}: received {received} of the {size} bytes announced; upload again")
-            if sha256 and digest.hexdigest() != sha256.lower():
-                raise UploadError(f"{filename}: the data's SHA-256 is not the header's sha256; upload again")
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        os.replace(partial, folder / name)
-        return folder / name
+        with open(partial, "wb") as out:
+            async for data in chunks:
+                received += len(data)
+                if received > limit:
+                    raise UploadTooLarge(f"{filename}: over the engine's upload limit of {limit} bytes")
+                if received > size:
+                    raise UploadError(f"{filename}: more data than the {size} bytes announced")
+                digest.update(data)
+                out.write(data)
+        if received != size:
+            raise UploadError(f"{filename}: received {received} of the {size} bytes announced; upload again")
+        if sha256 and digest.hexdigest() != sha256.lower():
+            raise UploadError(f"{filename}: the data's SHA-256 is not the header's sha256; upload again")
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes free for this process in `folder`'s file system."""
+    return shutil.disk_usage(folder).free

@@ -16,10 +16,12 @@ import io
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from .chain import Resume, SegmentDone
 from .jobs import Job, JobState
 from .render import RenderResult, ShotRequest
 
-__all__ = ["JobStore"]
+__all__ = ["JobStore", "StateInUse"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -93,12 +95,37 @@ def _result(text: str | None) -> RenderResult | None:
     return RenderResult(Path(data["path"]), data["frames"], Fraction(*data["rate"]), *data["size"])
 
 
+class StateInUse(Exception):
+    """Another engine already runs on this state folder."""
+
+
+def _own(lock: Path) -> IO[str]:
+    """Holds an exclusive lock on `lock` for as long as the returned file is open (the system drops it
+    when the process dies, even killed): two engines on one state folder would render the same jobs."""
+    handle = open(lock, "a+")
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StateInUse(f"another engine is running on the state folder {lock.parent}: stop it, or give this "
+                         "one its own --state-dir") from None
+    return handle
+
+
 class JobStore:
     """Jobs and their finished segments in `path` (created with its folder when missing); condition
     frames go to `path.parent / "work" / <job id>`, the folder the job manager keeps a job's work in."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._owner = _own(path.with_name(path.name + ".lock"))
         self._work = path.parent / "work"
         # Another program (a backup, an operator's query) may hold the database a while: wait that long.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
@@ -112,6 +139,7 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._owner.close()
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:

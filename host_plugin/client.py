@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,10 +23,12 @@ from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
 from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
-__all__ = ["EngineCallError", "EngineClient", "is_loopback"]
+__all__ = ["EngineCallError", "EngineClient", "is_loopback", "read_token_file"]
 
 CHUNK = 1 << 20
 SUBMIT_RETRIES = 5
+_TOKEN = re.compile(r"[\x20-\x7e]+")  # what a gRPC metadata value may hold: printable ASCII
+_TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
 
 
 class EngineCallError(DreamStyleError):
@@ -41,6 +44,27 @@ def is_loopback(address: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def read_token_file(path: Path) -> str:
+    """The engine token in `path` (--token-file): UTF-8 with or without a BOM, blanks and CRLF removed.
+    Refuses an empty file or characters a gRPC header cannot carry; never shows the token."""
+    try:
+        token = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the token file {path} (--token-file): {exc}") from None
+    return _checked_token(token, f"the token file {path} (--token-file)")
+
+
+def _checked_token(token: str, where: str) -> str:
+    """`token` without a leading BOM and surrounding blanks; refused when empty or not printable ASCII."""
+    token = token.lstrip("\ufeff").strip()
+    if not token:
+        raise SettingsError(f"{where} is empty: write the engine's token in it")
+    if not _TOKEN.fullmatch(token):
+        raise SettingsError(f"{where} holds non-ASCII or control characters, which a gRPC header cannot carry: "
+                            "copy the engine's token again as plain ASCII text")
+    return token
+
+
 class EngineClient:
     """A connection to one engine. Token auth travels as `authorization: Bearer` metadata."""
 
@@ -51,6 +75,8 @@ class EngineClient:
             raise SettingsError(
                 f"refusing to send the engine token to {address} unencrypted: give --tls-ca with the engine's certificate"
             )
+        if token is not None:  # read by callers with read_text().strip(): a Notepad BOM would survive that
+            token = _checked_token(token, "the engine token (--token-file)")
         self.address = address
         self.reconnect_s = reconnect_s
         options = [
@@ -84,6 +110,13 @@ class EngineClient:
             raise self._error(exc) from None
 
     def _error(self, exc: grpc.RpcError) -> DreamStyleError:
+        details = exc.details() or ""
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and any(word in details.lower() for word in _TLS_FAILURES):
+            return EngineUnavailable(
+                f"TLS verification failed for the engine at {self.address}: its certificate is not signed by "
+                "--tls-ca, has expired, or does not name this host; give --tls-ca the engine's certificate (or its "
+                f"CA) and check the certificate's dates and names ({details})."
+            )
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return EngineUnavailable(
                 f"no engine answers at {self.address}: start it (`dreamstyle engine serve --port PORT`) or use "

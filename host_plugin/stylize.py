@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .client import EngineClient, is_loopback
+from .client import EngineClient, is_loopback, read_token_file
 from .contact_sheet import write_contact_sheet
 from .errors import SettingsError
 from .local_engine import LocalEngine
@@ -57,7 +57,7 @@ def connect(settings: EngineSettings, stack: ExitStack, state_dir: Path, roots: 
     address = settings.address
     if address is None:
         address = stack.enter_context(LocalEngine(state_dir, roots))
-    token = settings.token_file.read_text().strip() if settings.token_file else None
+    token = read_token_file(settings.token_file) if settings.token_file else None
     client = stack.enter_context(EngineClient(address, token=token, tls_ca=settings.tls_ca))
     client.wait_ready()
     return client

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import resource
+import shutil
 from pathlib import Path
 
 import grpc
@@ -22,11 +24,12 @@ from mediagen import write_video
 
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
-from engine.auth import UnsafeConfig, check_exposure
+from engine.auth import UnsafeConfig, check_exposure, read_token_file
 from engine.cli import main as engine_main
 from engine.storage import Storage
 from host_plugin.client import EngineCallError, EngineClient
-from host_plugin.errors import SettingsError
+from host_plugin.client import read_token_file as client_token
+from host_plugin.errors import EngineUnavailable, SettingsError
 
 TOKEN = "s3cret-token"
 UPLOAD_LIMIT = 1 << 20
@@ -126,19 +129,21 @@ def test_no_open_engine_off_loopback(tmp_path, capsys):
         EngineClient("10.1.2.3:50051", token="t")
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
+def self_signed(folder: Path, name: str = "engine", days: float = 1) -> tuple[Path, Path]:
+    """A certificate for localhost and its key; `days` < 0 gives one that expired that long ago."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - datetime.timedelta(days=max(-2 * days, 0), minutes=1)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start)
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = folder / "engine.pem", folder / "engine.key"
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return cert_path, key_path
@@ -228,3 +233,106 @@ def test_doctor_checks_a_secured_engine_and_says_what_is_missing(tmp_path, media
     assert plain["engine"].status == "missing" and "--tls-ca" in plain["engine"].detail
     remote = {c.area: c for c in diagnose(engine="10.1.2.3:50051", token_file=token_file)}
     assert remote["engine"].status == "missing" and "unencrypted" in remote["engine"].detail  # no exception
+
+
+def serve_args(state: Path, *extra: str, host: str = "127.0.0.1") -> list[str]:
+    return ["serve", "--host", host, "--port", "0", "--state-dir", str(state), *extra]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_an_empty_token_file_is_refused_naming_it(tmp_path, capsys, host):
+    empty = tmp_path / "token"
+    empty.write_text(" \r\n")
+    assert engine_main(serve_args(tmp_path / "state", "--token-file", str(empty), host=host)) == 2
+    err = capsys.readouterr().err
+    assert f"token file {empty} (--token-file) is empty" in err and "without a token (--token-file)" not in err
+    with pytest.raises(SettingsError, match=f"{empty}.*empty"):
+        client_token(empty)
+
+
+def test_token_files_from_notepad_work_and_unusable_tokens_are_refused(tmp_path, media, capsys):
+    bom, crlf, bad = tmp_path / "bom", tmp_path / "crlf", tmp_path / "bad"
+    bom.write_bytes("\ufeff".encode() + TOKEN.encode() + b"\r\n")
+    crlf.write_bytes(TOKEN.encode() + b"\r\n")
+    bad.write_text("s3cr\u00e9t\x07\n", encoding="utf-8")
+    assert read_token_file(bom) == read_token_file(crlf) == client_token(bom) == TOKEN
+    assert engine_main(serve_args(tmp_path / "state", "--token-file", str(bad))) == 2
+    err = capsys.readouterr().err
+    assert f"token in {bad} (--token-file) holds non-ASCII or control characters" in err and "s3cr" not in err
+    with pytest.raises(SettingsError, match=f"{bad}.*non-ASCII"):
+        client_token(bad)
+    with engine_thread(tmp_path / "state", [media.parent], token=read_token_file(bom)) as address:
+        with EngineClient(address, token=bom.read_text().strip()) as client:  # a BOM read as the CLI reads it
+            assert client.list_jobs() == []
+        with EngineClient(address, token=client_token(crlf)) as client:
+            assert client.list_jobs() == []
+    with pytest.raises(SettingsError, match="non-ASCII"):
+        EngineClient("127.0.0.1:1", token="s3cr\u00e9t")
+
+
+def test_tls_files_are_checked_before_listening(tmp_path, capsys):
+    cert, key = self_signed(tmp_path)
+    _, other_key = self_signed(tmp_path, "other")
+    old_cert, old_key = self_signed(tmp_path, "old", days=-1)
+    state = tmp_path / "state"
+    assert engine_main(serve_args(state, "--tls-cert", str(cert), "--tls-key", str(other_key))) == 2
+    err = capsys.readouterr().err
+    assert f"--tls-key {other_key} is not the private key of --tls-cert {cert}" in err and "port is taken" not in err
+    assert engine_main(serve_args(state, "--tls-cert", str(old_cert), "--tls-key", str(old_key))) == 2
+    assert f"--tls-cert {old_cert} expired on" in capsys.readouterr().err
+    assert engine_main(serve_args(state, "--tls-cert", str(key), "--tls-key", str(key))) == 2
+    assert f"--tls-cert {key} is not a PEM certificate" in capsys.readouterr().err
+
+
+def test_a_certificate_the_client_cannot_verify_is_reported_as_tls(tmp_path, media):
+    cert, key = self_signed(tmp_path)
+    stranger, _ = self_signed(tmp_path, "stranger")
+    with engine_thread(tmp_path / "state", [media.parent], token=TOKEN, tls_cert=cert, tls_key=key) as address:
+        with EngineClient(address, token=TOKEN, tls_ca=stranger) as client, \
+                pytest.raises(EngineUnavailable, match="TLS verification failed") as refused:
+            client.wait_ready()
+    assert address in str(refused.value) and "--tls-ca" in str(refused.value)
+    assert "no engine answers" not in str(refused.value)
+
+
+@pytest.fixture
+def open_engine(tmp_path, media):
+    """An engine without a token and its state folder."""
+    with engine_thread(tmp_path / "state", [media.parent]) as address:
+        yield address, tmp_path / "state"
+
+
+def refusal(address: str, path: Path) -> EngineCallError:
+    with EngineClient(address) as client, pytest.raises(EngineCallError) as refused:
+        client.upload(path)
+    return refused.value
+
+
+def test_an_upload_that_cannot_fit_is_refused_at_once(open_engine, tmp_path, monkeypatch):
+    address, state = open_engine
+    clip = tmp_path / "clip.mov"
+    clip.write_bytes(b"x" * 10_000)
+    monkeypatch.setattr("engine.storage._free_bytes", lambda folder: 1_000)
+    error = refusal(address, clip)
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "clip.mov" in str(error) and str(state / "uploads") in str(error)
+    assert not any((state / "uploads").iterdir())
+
+
+def test_a_write_error_during_an_upload_names_the_storage_folder(open_engine, tmp_path):
+    address, state = open_engine
+    clip = tmp_path / "clip.mov"
+    clip.write_bytes(b"x" * (256 << 10))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, hard))  # EFBIG, as a quota or a full disk would give
+    try:
+        error = refusal(address, clip)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "clip.mov" in str(error) and str(state / "uploads") in str(error) and "OSError" not in str(error)
+    assert not any((state / "uploads").iterdir())
+    shutil.rmtree(state / "uploads")
+    (state / "uploads").write_bytes(b"")  # any other write error: the folder is not one (root ignores chmod)
+    error = refusal(address, clip)
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION and str(state / "uploads") in str(error)

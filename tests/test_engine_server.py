@@ -168,3 +168,30 @@ def test_a_second_engine_on_a_taken_port_refuses_to_start(tmp_path, engine):
     second = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", port, "--state-dir", str(tmp_path)],
                             cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
     assert second.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in second.stderr, second.stderr
+
+
+def _serve(state: Path) -> subprocess.Popen[str]:
+    """`engine serve` on a free port in a child process, once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(state)],
+                               cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        if "listening on" in line:
+            return process
+    raise AssertionError(f"the engine did not start (exit {process.wait()})")
+
+
+def test_one_state_folder_serves_one_engine_and_sigterm_stops_it_gracefully(tmp_path):
+    """Two engines on one state folder would render the same jobs; a service manager stops with SIGTERM."""
+    first = _serve(tmp_path)
+    try:
+        second = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(tmp_path)],
+                                cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and f"another engine is running on the state folder {tmp_path}" in second.stderr
+        first.terminate()
+        assert first.wait(30) == 0, "SIGTERM takes the graceful path"
+        again = _serve(tmp_path)  # the folder is free again
+        again.terminate()
+        assert again.wait(30) == 0
+    finally:
+        first.kill()

@@ -286,7 +286,10 @@ def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
     (tmp_path / "folder").mkdir()
     blocker = tmp_path / "a file"
     blocker.write_text("")
+    (tmp_path / "empty-token").write_text("\r\n")
     cases = [
+        (["stylize", str(edit), "--engine", "127.0.0.1:1", "--token-file", str(tmp_path / "empty-token")],
+         "empty-token (--token-file) is empty"),
         (["shots", str(tmp_path / "folder")], "not a file"),
         (["shots", str(tmp_path / "missing.mp4")], "file not found"),
         (["stylize", str(edit), "--engine", "127.0.0.1:1", "--token-file", str(tmp_path / "no-token")], "no-token"),

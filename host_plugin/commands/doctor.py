@@ -68,11 +68,11 @@ def _engine(address: str | None, token_file: Path | None, tls_ca: Path | None = 
     if not address:
         yield Check("engine", WARN, "not checked: give --engine HOST:PORT (the panel and stylize start a local one)")
         return
-    from host_plugin.client import EngineClient
+    from host_plugin.client import EngineClient, read_token_file
     from host_plugin.errors import DreamStyleError
 
-    token = token_file.read_text().strip() if token_file else None
     try:
+        token = read_token_file(token_file) if token_file else None
         client = EngineClient(address, token=token, tls_ca=tls_ca)
     except DreamStyleError as exc:  # e.g. an engine off this machine without --tls-ca
         yield Check("engine", MISSING, f"{address}: {exc}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from dreamstyle.pathmap import PathMap
 
 __all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES", "file_name"]
 
@@ -20,28 +21,6 @@ def file_name(text: str, fallback: str, limit: int = 100) -> str:
     """`text` (a clip or timeline name) as one file name on any OS: no folders, reserved characters or
     leading dots, at most `limit` characters; `fallback` when nothing is left."""
     return _UNSAFE.sub("_", text).strip(" .")[:limit].rstrip(" .") or fallback
-
-
-@dataclass(frozen=True)
-class PathMap:
-    """Rewrites paths that start with `source` to start with `target` (e.g. a workstation mount to a farm's)."""
-
-    source: str
-    target: str
-
-    @classmethod
-    def parse(cls, rule: str) -> PathMap:
-        """Parses `FROM=TO`."""
-        source, sep, target = rule.partition("=")
-        if not sep or not source or not target:
-            raise ValueError(f"path map {rule!r} must look like FROM=TO, e.g. /Volumes/Media=/mnt/media")
-        return cls(source.replace("\\", "/").rstrip("/"), target.rstrip("/\\"))
-
-    def apply(self, path: str) -> str | None:
-        normal = path.replace("\\", "/")
-        if normal == self.source or normal.startswith(self.source + "/"):
-            return self.target + normal[len(self.source) :]
-        return None
 
 
 def url_to_path(url: str) -> str:
