@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from .backends.base import BackendError
 from .chain import Cancelled, SegmentDone
 from .render import RenderError, RenderResult, ShotRequest
+from .storage import OutsideRoots
 
 if TYPE_CHECKING:
     from .store import JobStore
@@ -122,7 +123,10 @@ class JobManager:
         results_root: Path | None = None,
         max_queued: int = 1000,
         retention_days: float | None = None,
+        admit: Callable[[ShotRequest], None] = lambda request: None,
     ) -> None:
+        """`admit(request)` checks a job's paths again as it starts (raising OutsideRoots)."""
+        self._admit = admit
         self._store = store
         self._runner = runner
         self._work_root = work_root
@@ -314,11 +318,12 @@ class JobManager:
             self._update_threadsafe(job.id, segments_done=done.index + 1, segments_total=done.total, frames_done=done.frames_done)
 
         try:
+            self._admit(job.request)
             resume = self._store.resume_point(job.id)
             result = self._runner.render(job.request, self._work_root / job.id, resume, progress, entry.cancel.is_set)
         except Cancelled:
             return None if self._stopping else {"state": JobState.CANCELLED, "message": "cancelled"}
-        except (RenderError, BackendError) as exc:
+        except (RenderError, BackendError, OutsideRoots) as exc:
             return {"state": JobState.FAILED, "error": str(exc)}
         except Exception as exc:  # a backend bug must fail this shot, not the engine
             if self._stopping:

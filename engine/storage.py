@@ -66,8 +66,11 @@ class Storage:
             if (mapped := rule.apply(path)) is not None:
                 path = mapped
                 break
+        return self._inside(Path(path).expanduser(), what)
+
+    def _inside(self, path: Path, what: str) -> Path:
         try:
-            real = Path(path).expanduser().resolve()
+            real = path.resolve()
         except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
             raise OutsideRoots(f"{what} {path} cannot be resolved on the engine: {exc}") from None
         if not any(real == root or real.is_relative_to(root) for root in self.roots):
@@ -76,6 +79,14 @@ class Storage:
                 "add a --media-root or a path mapping for it."
             )
         return real
+
+    def recheck(self, *paths: Path | None) -> None:
+        """Checks again, when a job starts, the real paths `resolve` gave at submit: still inside the roots
+        (the engine may have restarted with fewer) and still real (no symlink swapped in since)."""
+        for path in paths:
+            if path is not None and self._inside(path, "path") != path:
+                raise OutsideRoots(f"path {path} now leads to {path.resolve()} (a symlink changed since the job was "
+                                   "submitted); submit the shot again")
 
     def client_path(self, path: Path) -> str:
         """`path` as the client names it: the most specific path map whose engine folder holds it, reversed."""

@@ -26,7 +26,7 @@ from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 from engine.auth import UnsafeConfig, check_exposure, read_token_file
 from engine.cli import main as engine_main
-from engine.storage import Storage
+from engine.storage import OutsideRoots, Storage
 from host_plugin.client import EngineCallError, EngineClient
 from host_plugin.client import read_token_file as client_token
 from host_plugin.errors import EngineUnavailable, SettingsError
@@ -336,3 +336,21 @@ def test_a_write_error_during_an_upload_names_the_storage_folder(open_engine, tm
     (state / "uploads").write_bytes(b"")  # any other write error: the folder is not one (root ignores chmod)
     error = refusal(address, clip)
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION and str(state / "uploads") in str(error)
+
+
+def test_paths_are_checked_again_when_a_job_starts(tmp_path):
+    """Between submit and render the engine may restart with fewer roots, or a folder be swapped for a
+    symlink leading out of the roots: the job fails instead of reading or writing there."""
+    (tmp_path / "old" / "out").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    clip = tmp_path / "old" / "clip.mp4"
+    clip.write_bytes(b"")
+    storage = Storage([tmp_path / "old"], tmp_path / "state")
+    media, out = storage.resolve(str(clip), "media"), storage.resolve(str(tmp_path / "old" / "out"), "output")
+    storage.recheck(media, out, None)
+    with pytest.raises(OutsideRoots, match="outside the engine's media roots"):
+        Storage([tmp_path / "new"], tmp_path / "state").recheck(media)
+    out.rmdir()
+    out.symlink_to(tmp_path / "outside")
+    with pytest.raises(OutsideRoots, match="outside the engine's media roots"):
+        storage.recheck(media, out)

@@ -14,6 +14,7 @@ from engine.backends.base import BackendConfig
 from engine.chain import Resume, SegmentDone
 from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
+from engine.storage import OutsideRoots
 from engine.store import JobStore
 from engine.workers import Backends, LocalRunner
 from mediagen import write_video
@@ -139,3 +140,25 @@ def test_a_job_store_failure_fails_that_job_and_the_worker_goes_on(tmp_path):
     seen, after = asyncio.run(scenario())
     assert seen[-1].state is JobState.FAILED and "job store failed" in seen[-1].error
     assert after[-1].state is JobState.DONE
+
+
+def test_a_job_whose_paths_fail_the_check_at_start_fails_in_words(tmp_path):
+    media = write_video(tmp_path / "a.mp4", [12])
+    state = tmp_path / "state"
+
+    def admit(request: ShotRequest) -> None:
+        raise OutsideRoots(f"path {request.media} is outside the engine's media roots")
+
+    async def scenario() -> list[Job]:
+        jobs = JobManager(JobStore(state / "jobs.sqlite3"), LocalRunner(Backends(BackendConfig())), state / "work",
+                          admit=admit)
+        await jobs.start()
+        job, _ = await jobs.submit(ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k",
+                                               backend="passthrough", out_path_stem=state / "k"))
+        seen = [j async for j in jobs.watch(job.id)]
+        await jobs.stop()
+        return seen
+
+    last = asyncio.run(scenario())[-1]
+    assert last.state is JobState.FAILED and "outside the engine's media roots" in last.error
+    assert not (state / "k.mp4").exists()
