@@ -10,7 +10,7 @@ job; `cancel` does.
 Disk: a job's encoded parts live in `work/<job id>/` until its clip is joined; they are removed
 on success and on cancel, kept on failure (a resubmit resumes there) and after a crash, dropped after
 a reboot (they are not synced), and `retention_days` removes old finished jobs with the results they
-left in the engine's own result folder.
+left in the engine's own result folder, and old uploads no job reads.
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ class JobManager:
         work_root: Path,
         *,
         results_root: Path | None = None,
+        uploads_root: Path | None = None,
         max_queued: int = 1000,
         retention_days: float | None = None,
         admit: Callable[[ShotRequest], None] = lambda request: None,
@@ -131,6 +132,7 @@ class JobManager:
         self._runner = runner
         self._work_root = work_root
         self._results_root = results_root
+        self._uploads_root = uploads_root
         self._max_queued = max_queued
         self._retention_s = retention_days * 86400 if retention_days else None
         self._entries: dict[str, _Entry] = {}
@@ -202,6 +204,7 @@ class JobManager:
                 if not same:
                     raise Conflict(f"idempotency_key {request.key!r} is job {job.id}, which renders other settings; "
                                    "use a new key for new settings.")
+                self._store.save(job)  # asked for again: the retention period counts from now
                 return job, False
         self._check_output(request)
         unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
@@ -334,10 +337,12 @@ class JobManager:
 
     async def _retain(self) -> None:
         """Hourly: forgets finished jobs older than the retention period and removes their results
-        from the engine's own result folder (clips written to a client's folder stay theirs)."""
+        from the engine's own result folder (clips written to a client's folder stay theirs), then the
+        uploads older than that which no remaining job reads."""
         assert self._retention_s is not None
         while True:
-            for job in self._store.finished_before(time.time() - self._retention_s):
+            cutoff = time.time() - self._retention_s
+            for job in self._store.finished_before(cutoff):
                 path = job.result.path if job.result else None
                 if path and self._results_root and path.is_relative_to(self._results_root):
                     path.unlink(missing_ok=True)
@@ -346,4 +351,14 @@ class JobManager:
                 entry = self._entries.pop(job.id, None)
                 if entry is not None and self._by_key.get(job.request.key) == job.id:
                     del self._by_key[job.request.key]
+            self._forget_uploads(cutoff)
             await asyncio.sleep(3600)
+
+    def _forget_uploads(self, cutoff: float) -> None:
+        if self._uploads_root is None:
+            return
+        read = {path.parent for e in self._entries.values()
+                for path in (e.job.request.media, e.job.request.style_image, e.job.request.first_frame) if path}
+        for folder in self._uploads_root.iterdir():
+            if folder.is_dir() and folder not in read and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)

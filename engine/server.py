@@ -252,6 +252,7 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
         runner,
         storage.state_dir / "work",
         results_root=storage.results,
+        uploads_root=storage.uploads,
         max_queued=config.max_queued,
         retention_days=config.retention_days,
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, r.out_path_stem.parent),

@@ -4,7 +4,9 @@ restart, cleanup of orphaned work, and the retention rule."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -57,7 +59,8 @@ def test_jobs_and_segments_round_trip(tmp_path):
 
 def manager(state: Path, **options) -> JobManager:
     runner = LocalRunner(Backends(BackendConfig()))
-    return JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work", results_root=state / "results", **options)
+    return JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work", results_root=state / "results",
+                      uploads_root=state / "uploads", **options)
 
 
 def test_restart_requeues_unfinished_jobs_and_cleans_orphaned_work(tmp_path):
@@ -95,7 +98,13 @@ def test_retention_forgets_old_finished_jobs_and_their_engine_side_results(tmp_p
     store.save(Job("old", request(tmp_path, "a"), JobState.DONE, result=RenderResult(ours, 1, Fraction(24), 2, 2)))
     store.save(Job("client", request(tmp_path, "b"), JobState.DONE, result=RenderResult(kept_by_client, 1, Fraction(24), 2, 2)))
     store._run("UPDATE jobs SET updated = 0")
-    store.save(Job("new", request(tmp_path, "c"), JobState.FAILED, error="x"))
+    uploads = {name: state / "uploads" / name for name in ("old", "read", "fresh")}
+    for name, folder in uploads.items():
+        folder.mkdir(parents=True)
+        (folder / "clip.mov").write_bytes(b"upload")
+        if name != "fresh":
+            os.utime(folder, (0, 0))
+    store.save(Job("new", replace(request(tmp_path, "c"), media=uploads["read"] / "clip.mov"), JobState.FAILED, error="x"))
     store.close()
 
     async def scenario() -> list[str]:
@@ -109,6 +118,7 @@ def test_retention_forgets_old_finished_jobs_and_their_engine_side_results(tmp_p
 
     assert asyncio.run(scenario()) == ["new"]
     assert not ours.exists() and kept_by_client.exists()
+    assert sorted(p.name for p in (state / "uploads").iterdir()) == ["fresh", "read"], "old uploads no job reads go"
 
 
 def test_a_job_store_failure_fails_that_job_and_the_worker_goes_on(tmp_path):
@@ -162,3 +172,25 @@ def test_a_job_whose_paths_fail_the_check_at_start_fails_in_words(tmp_path):
     last = asyncio.run(scenario())[-1]
     assert last.state is JobState.FAILED and "outside the engine's media roots" in last.error
     assert not (state / "k.mp4").exists()
+
+
+def test_a_finished_job_asked_for_again_starts_its_retention_period_anew(tmp_path):
+    """A client re-running its command after a long pause still finds (and downloads) its clip."""
+    media = write_video(tmp_path / "a.mp4", [12])
+    state = tmp_path / "state"
+    shot = ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k", backend="passthrough",
+                       out_path_stem=state / "results" / "k")
+
+    async def scenario() -> list[Job]:
+        jobs = manager(state)
+        await jobs.start()
+        job, _ = await jobs.submit(shot)
+        assert [j async for j in jobs.watch(job.id)][-1].state is JobState.DONE
+        jobs._store._run("UPDATE jobs SET updated = 0")  # finished long ago
+        again, created = await jobs.submit(shot)
+        assert again.id == job.id and not created
+        old = jobs._store.finished_before(1)
+        await jobs.stop()
+        return old
+
+    assert asyncio.run(scenario()) == []
