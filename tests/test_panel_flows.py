@@ -110,3 +110,16 @@ def test_the_timeline_opened_last_is_the_one_shown(sample, qtbot, tmp_path):
                     timeout=WAIT)
     assert window.edit.path.name == "quick.otio" and window.table.rowCount() == 1
     assert window.source.text().endswith("quick.otio")
+
+
+def test_one_write_back_at_a_time(window, sample, qtbot):
+    """Two quick Ctrl+W would both take the next version number."""
+    qtbot.waitUntil(lambda: any(r.output for r in window.table.results.values()), timeout=WAIT)
+    before = set(sample.parent.glob("sample.dreamstyle-v*.otio"))
+    window.write_back()
+    window.write_back()
+    assert "A write-back is running" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.writeback.write.isEnabled(), timeout=WAIT)
+    assert len(set(sample.parent.glob("sample.dreamstyle-v*.otio")) - before) == 1
+    window.write_back()
+    qtbot.waitUntil(lambda: len(set(sample.parent.glob("sample.dreamstyle-v*.otio")) - before) == 2, timeout=WAIT)

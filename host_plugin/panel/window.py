@@ -402,12 +402,22 @@ class MainWindow(QMainWindow):
         if self.edit is None or self.plan is None or not rendered:
             self.status("Nothing to write back yet: render some shots first.")
             return
+        if not self.writeback.write.isEnabled():  # one at a time: two would race for one version number
+            self.status("A write-back is running: wait for it.")
+            return
         edit, plan, label = self.edit, self.plan, self.style_form.settings().label
         job = self.writeback.job(edit, plan, rendered, label, self.host)
         self.status("Writing back…")
-        run_task(self, lambda emit: job(), done=self._written, failed=self.error)
+        self.writeback.write.setEnabled(False)
+
+        def failed(message: str) -> None:
+            self.writeback.write.setEnabled(True)
+            self.error(message)
+
+        run_task(self, lambda emit: job(), done=self._written, failed=failed)
 
     def _written(self, message: str) -> None:
+        self.writeback.write.setEnabled(True)
         self.writeback.result.setText(message)
         self.status(message)
 
