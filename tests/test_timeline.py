@@ -421,6 +421,34 @@ def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
     assert [item.name for item in version if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]
 
 
+def test_a_version_written_meanwhile_by_another_run_is_never_replaced(tmp_path, monkeypatch):
+    """Two editors write versions of one edit at once: the number each looked up free is taken by the
+    other between the look and the write; the later one takes the next number."""
+    from host_plugin.timeline import writeback
+
+    media = write_video(tmp_path / "media" / "a.mp4", [30], width=64, height=36)
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("a", media_reference=otio.schema.ExternalReference(str(media)),
+                                  source_range=TimeRange(RationalTime(0, R), RationalTime(20, R))))
+    timeline = otio.schema.Timeline("edit")
+    timeline.tracks.append(track)
+    cut = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    theirs = tmp_path / "edit.dreamstyle-v1.otio"
+    write = otio.adapters.write_to_file
+
+    def meanwhile(*args, **kwargs):
+        if not theirs.exists():
+            theirs.write_text("the other editor's version")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(writeback.otio.adapters, "write_to_file", meanwhile)
+    written, back = _version_track(cut)
+    assert written.name == "edit.dreamstyle-v2.otio" and back.tracks[1].name.startswith("DreamStyle v2")
+    assert theirs.read_text() == "the other editor's version"
+    assert sorted(p.name for p in tmp_path.glob(".edit*")) == [], "no temporary file left"
+
+
 def _version_track(cut: Path) -> tuple[Path, otio.schema.Timeline]:
     """Plans `cut`, 'renders' each shot as its own media (a real clip) and writes its version; returns
     the file and the timeline read back."""

@@ -149,24 +149,40 @@ def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: boo
 
 
 def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
+    """Writes `path` whole or not at all, never over a file there (FileExistsError: another run took it)."""
     adapter, options = _WRITERS[path.suffix]
     handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
     Path(temp).unlink()  # some adapters refuse to overwrite
     try:
         otio.adapters.write_to_file(timeline, temp, adapter_name=adapter, **options)
-        os.replace(temp, path)
-    except BaseException:
+        try:
+            os.link(temp, path)  # atomic, and refuses an existing file
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this volume (exFAT, some shares): check, then move
+            if path.exists():
+                raise FileExistsError(path) from None
+            os.replace(temp, path)
+    finally:
         Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_version(
     source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str, rate: Fraction
 ) -> Path:
-    """Writes a copy of `timeline` with one new version track per rendered source track; returns its path."""
-    copy = timeline.deepcopy()
-    version = next_version(copy)
+    """Writes a copy of `timeline` with one new version track per rendered source track; returns its path.
+    The version number is the next free one, also when another run writes a version at the same time."""
+    version = next_version(timeline)
+    while True:
+        try:
+            return _write_version(source_path, timeline, results, label, rate, version)
+        except FileExistsError:  # another run took this number between our look and our write
+            version += 1
+
+
+def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str,
+                   rate: Fraction, version: int) -> Path:
     suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
 
     def named(version: int, suffix: str) -> Path:
@@ -174,6 +190,7 @@ def write_version(
 
     while named(version, suffix).exists() or named(version, ".otio").exists():  # never over an earlier version
         version += 1
+    copy = timeline.deepcopy()
     target = named(version, suffix)
     by_track: dict[int, list[Rendered]] = {}
     for result in results:
@@ -185,6 +202,8 @@ def write_version(
         prepare_fcp7(copy, source_path.absolute().parent)  # a filled <format>, Premiere-style URLs, track names
     try:
         _atomic_write(copy, target)
+    except FileExistsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - adapters raise many types for what their format cannot hold
         if suffix == ".otio":
             raise
