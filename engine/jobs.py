@@ -125,9 +125,12 @@ class JobManager:
         max_queued: int = 1000,
         retention_days: float | None = None,
         admit: Callable[[ShotRequest], None] = lambda request: None,
+        engine_id: str = "",
     ) -> None:
-        """`admit(request)` checks a job's paths again as it starts (raising OutsideRoots)."""
+        """`admit(request)` checks a job's paths again as it starts (raising OutsideRoots); `engine_id` names
+        the backends' configuration (models, adapters, options): kept segments made under another are dropped."""
         self._admit = admit
+        self._engine_id = engine_id
         self._store = store
         self._runner = runner
         self._work_root = work_root
@@ -322,6 +325,7 @@ class JobManager:
 
         try:
             self._admit(job.request)
+            self._claim_work(job.id)
             resume = self._store.resume_point(job.id)
             result = self._runner.render(job.request, self._work_root / job.id, resume, progress, entry.cancel.is_set)
         except Cancelled:
@@ -334,6 +338,16 @@ class JobManager:
             log.warning("shot %s failed unexpectedly", job.request.label, exc_info=True)
             return {"state": JobState.FAILED, "error": f"shot {job.request.label}: engine error: {exc!r}"}
         return {"state": JobState.DONE, "result": result, "frames_done": result.frames, "error": ""}
+
+    def _claim_work(self, job_id: str) -> None:
+        """Drops a job's kept segments when another engine configuration made them (a model or adapter changed
+        across a restart): a shot is never a mix of two looks."""
+        marker = self._work_root / job_id / ".engine"
+        if marker.exists() and marker.read_text() != self._engine_id:
+            log.info("job %s: its kept segments were made with other models or options; rendering it anew", job_id)
+            self._discard_work(job_id)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(self._engine_id)
 
     async def _retain(self) -> None:
         """Hourly: forgets finished jobs older than the retention period and removes their results

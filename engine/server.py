@@ -256,6 +256,7 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
         max_queued=config.max_queued,
         retention_days=config.retention_days,
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, r.out_path_stem.parent),
+        engine_id=config.backend.fingerprint(),
     )
     interceptors = [TokenAuth(config.token)] if config.token else []
     server = grpc.aio.server(

@@ -194,3 +194,35 @@ def test_a_finished_job_asked_for_again_starts_its_retention_period_anew(tmp_pat
         return old
 
     assert asyncio.run(scenario()) == []
+
+
+def test_kept_segments_from_other_models_or_options_are_not_resumed(tmp_path):
+    """An engine restarted with another adapter (or model, or options) renders its unfinished shots anew:
+    never a shot half in one look and half in another."""
+    media = write_video(tmp_path / "a.mp4", [12])
+
+    def resumes(state: Path, engine_id: str) -> list[object]:
+        """What the runner is told to resume from, for a job with one kept segment made by "adapter-v1"."""
+        store = JobStore(state / "jobs.sqlite3")
+        store.save(Job("j", ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k",
+                                        backend="passthrough", out_path_stem=state / "k"), JobState.RUNNING))
+        store.add_segment("j", SegmentDone(0, 3, 2, 6, np.zeros((2, 2, 3), np.uint8), None))
+        store.close()
+        (state / "work" / "j" / ".engine").write_text("adapter-v1")
+        seen: list[object] = []
+        runner = LocalRunner(Backends(BackendConfig()))
+        render = runner.render
+        runner.render = lambda request, work, resume, *rest: (seen.append(resume), render(request, work, None, *rest))[1]
+
+        async def scenario() -> None:
+            jobs = JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work", engine_id=engine_id)
+            await jobs.start()
+            [job async for job in jobs.watch("j")]
+            await jobs.stop()
+
+        asyncio.run(scenario())
+        return seen
+
+    assert [r.segment for r in resumes(tmp_path / "same", "adapter-v1")] == [1]
+    assert resumes(tmp_path / "changed", "adapter-v2") == [None]
+    assert BackendConfig(adapter=media).fingerprint() != BackendConfig(adapter=tmp_path / "other").fingerprint()

@@ -8,6 +8,8 @@ memory does not grow with shot length.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,14 @@ class BackendConfig:
     adapter: Path | None = None
     device: str = "auto"
     options: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Names what renders come out of: folders, device, options and the adapter file's size and time
+        (an adapter replaced in place counts as another)."""
+        stat = self.adapter.stat() if self.adapter and self.adapter.is_file() else None
+        parts = [str(self.model_dir), str(self.adapter), f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "",
+                 self.device, json.dumps(self.options, sort_keys=True)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 class Backend(ABC):
