@@ -72,6 +72,8 @@ class MediaInfo:
     timecode: str | None
     colour: Colour = Colour()
     alpha: bool = False
+    variable_rate: bool = False
+    """Frames come at varying intervals (see `_variable_rate`): `rate` is then only their average."""
 
     @property
     def duration_s(self) -> float:
@@ -93,11 +95,34 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
+_STANDARD_RATES = [Fraction(n, d) for n, d in ((24000, 1001), (30000, 1001), (48000, 1001), (60000, 1001), (120000, 1001))]
+
+
 def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
+    """The stream's frame rate; a muxer's rounding of an NTSC rate (19001/317 for 59.94 in a millisecond
+    time base) is taken as the NTSC rate it stands for."""
     rate = stream.average_rate or stream.base_rate or stream.guessed_rate
     if not rate:
         raise MediaError(f"{path}: the video stream has no frame rate.")
-    return Fraction(rate.numerator, rate.denominator)
+    rate = Fraction(rate.numerator, rate.denominator)
+    return next((ntsc for ntsc in _STANDARD_RATES if abs(rate / ntsc - 1) < 1e-4), rate)
+
+
+def _variable_rate(stream: av.video.stream.VideoStream) -> bool:
+    """Whether frames come at varying intervals (phones, screen recorders): FFmpeg's average rate (frames
+    over duration) then differs from the base rate its timestamps are built on; constant-rate files,
+    edit lists and B-frame delays included, give the same figure for both."""
+    average, base = stream.average_rate, stream.base_rate
+    return bool(average and base) and abs(average / base - 1) > 2e-4
+
+
+def _presented_frames(stream: av.video.stream.VideoStream) -> int:
+    """The header's frame count, less the frames an edit list hides (a file trimmed by stream copy
+    keeps them coded): the stream's duration holds only the presented ones."""
+    frames = stream.frames
+    if frames and stream.duration and stream.average_rate:
+        frames = min(frames, round(stream.duration * stream.time_base * stream.average_rate))
+    return frames
 
 
 def _start_pts(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
@@ -153,7 +178,7 @@ def probe(path: str | Path) -> MediaInfo:
         if ctx is None or not stream.codec_context.name:
             raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg.")
         rate = _rate(stream, path)
-        frames = stream.frames or _count_frames(container, stream)
+        frames = _presented_frames(stream) or _count_frames(container, stream)
         if frames <= 0:
             raise MediaError(f"{path}: the video stream holds no frames (truncated or empty file).")
         timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
@@ -170,6 +195,7 @@ def probe(path: str | Path) -> MediaInfo:
             timecode=timecode,
             colour=Colour.of(ctx),
             alpha=bool(ctx.pix_fmt) and any(c.is_alpha for c in av.VideoFormat(ctx.pix_fmt).components),
+            variable_rate=_variable_rate(stream),
         )
     finally:
         container.close()

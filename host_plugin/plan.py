@@ -141,6 +141,13 @@ def plan_shots(
                     "frames; DreamStyle stylizes moving footage: render the still to a movie of that length "
                     "(or restyle it as an image), relink the clip and export the timeline again."
                 )
+            if info.variable_rate:
+                raise MediaError(
+                    f"clip {clip.name}: {media.name} has a variable frame rate (a phone or screen recording?): "
+                    f"an NLE conforms it to a constant rate, so its frames cannot be matched to the edit here; "
+                    "transcode it to a constant rate (e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the "
+                    "rate it was shot at, or HandBrake's Constant Framerate), relink the clip and export again."
+                )
             offset = _media_offset(clip, info)
             start = _frames(clip.source.start_time - offset, info.rate)
             end = start + _frames(clip.source.duration, info.rate)

@@ -80,3 +80,76 @@ def test_transport_streams_and_avi_are_frame_exact(tmp_path_factory, name, codec
         _camera_file(path, codec, options)
     assert probe(path).frames == 60
     assert [frame_number(f) for f in iter_frames(path, start, start + 12)] == list(range(start, start + 12))
+
+
+def _timed(path, pts, time_base, rate, fmt=None):
+    """A numbered H.264 clip whose frame i has presentation time pts[i] (in `time_base`)."""
+    import av
+    import numpy as np
+
+    from mediagen import stamp
+
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.options = {"bf": "0", "preset": "ultrafast"}
+        for index, value in enumerate(pts):
+            frame = np.zeros((36, 64, 3), np.uint8)
+            stamp(frame, index)
+            video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video.pts, video.time_base = value, time_base
+            for packet in stream.encode(video):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_variable_frame_rate_is_told_from_constant(tmp_path):
+    """A phone's clip: a 1/600 time base, frames 19 to 21 ticks apart (nominally 30 fps)."""
+    jitter = [0]
+    for step in [20, 19, 21, 20, 21, 19, 20, 21, 21] * 8:
+        jitter.append(jitter[-1] + step)
+    phone = probe(_timed(tmp_path / "phone.mov", jitter, Fraction(1, 600), Fraction(30)))
+    steady = probe(_timed(tmp_path / "steady.mov", [20 * i for i in range(73)], Fraction(1, 600), Fraction(30)))
+    assert phone.variable_rate and not steady.variable_rate and steady.rate == 30
+
+
+def test_a_clip_of_variable_frame_rate_is_a_problem_with_what_to_do(tmp_path):
+    import opentimelineio as otio
+
+    from host_plugin.pipeline import load_edit, plan_edit
+
+    jitter = [0]
+    for step in [20, 19, 21, 20, 21, 19, 20, 21, 21] * 8:
+        jitter.append(jitter[-1] + step)
+    phone = _timed(tmp_path / "phone.mov", jitter, Fraction(1, 600), Fraction(30))
+    track = otio.schema.Track("V1")
+    for name, media in (("phone", phone), ("steady", write_video(tmp_path / "steady.mp4", [40], rate=Fraction(30)))):
+        track.append(otio.schema.Clip(name, otio.schema.ExternalReference(str(media)),
+                                      otio.opentime.TimeRange(otio.opentime.RationalTime(10, 30), otio.opentime.RationalTime(20, 30))))
+    timeline = otio.schema.Timeline("edit")
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    plan = plan_edit(load_edit(tmp_path / "edit.otio"), None)
+    assert [s.clip_name for s in plan.shots] == ["steady"]
+    assert [p.clip_name for p in plan.problems] == ["phone"] and "variable frame rate" in plan.problems[0].message
+    assert "transcode it to a constant rate" in plan.problems[0].message
+
+
+def test_frames_an_edit_list_hides_are_not_counted(tmp_path):
+    """Trimmed by stream copy: 30 frames coded, the first 5 hidden by the edit list, 25 presented."""
+    clip = _timed(tmp_path / "trimmed.mov", [i - 5 for i in range(30)], Fraction(1, 24), Fraction(24), fmt="mov")
+    info = probe(clip)
+    assert info.frames == 25
+    assert [frame_number(f) for f in iter_frames(clip, 20, 25)] == [25, 26, 27, 28, 29]
+
+
+def test_a_millisecond_time_base_keeps_ntsc_rates(tmp_path):
+    """Matroska rounds 59.94 to 19001/317 in its 1 ms time base."""
+    clip = _timed(tmp_path / "obs.mkv", [round(i * 1001 / 60) for i in range(30)], Fraction(1, 1000),
+                  Fraction(60000, 1001))
+    info = probe(clip)
+    assert info.rate == Fraction(60000, 1001) and not info.variable_rate
+    assert [frame_number(f) for f in iter_frames(clip, 10, 13)] == [10, 11, 12]
