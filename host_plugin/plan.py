@@ -84,13 +84,30 @@ def _media_offset(clip: ClipRef, info: MediaInfo) -> RationalTime:
             start = from_timecode(info.timecode, rate)
         except ValueError:  # a file's timecode that is not one
             return RationalTime(0, rate)
-        if clip.source.start_time >= start:
+        source = clip.source.start_time  # timecode labels count in frames (see _labels)
+        if (source.value >= start.value) if _labels(source, info.rate) else (source >= start):
             return start
     return RationalTime(0, rate)
 
 
 def _frames(time: RationalTime, rate: Fraction) -> int:
     return round(Fraction(time.to_seconds()).limit_denominator(10**9) * rate)
+
+
+def _labels(time: RationalTime, rate: Fraction) -> bool:
+    """Whether `time` is at `rate` or its NTSC twin (24 for 23.976 media): timecode labels, which NLEs
+    count in frames whichever of the two they write (through seconds, 01:00:00:00 would be 86 frames off)."""
+    ratio = Fraction(time.rate).limit_denominator(1001) / rate
+    return any(abs(ratio - twin) < Fraction(1, 10**5) for twin in (1, Fraction(1001, 1000), Fraction(1000, 1001)))
+
+
+def _source_frames(source: TimeRange, offset: RationalTime, rate: Fraction) -> tuple[int, int]:
+    """The media frames [start, end) a clip's source range uses, `offset` being the media's first frame."""
+    if _labels(source.start_time, rate) and _labels(offset, rate):
+        start = round(source.start_time.value) - round(offset.value)
+        return start, start + round(source.duration.value_rescaled_to(source.start_time.rate))
+    start = _frames(source.start_time - offset, rate)
+    return start, start + _frames(source.duration, rate)
 
 
 def _split(
@@ -148,9 +165,7 @@ def plan_shots(
                     "transcode it to a constant rate (e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the "
                     "rate it was shot at, or HandBrake's Constant Framerate), relink the clip and export again."
                 )
-            offset = _media_offset(clip, info)
-            start = _frames(clip.source.start_time - offset, info.rate)
-            end = start + _frames(clip.source.duration, info.rate)
+            start, end = _source_frames(clip.source, _media_offset(clip, info), info.rate)
             if start < 0 or end > info.frames:
                 raise MediaError(
                     f"clip {clip.name}: uses frames [{start}, {end}) but {media.name} has {info.frames}; "

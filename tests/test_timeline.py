@@ -459,3 +459,24 @@ def _version_track(cut: Path) -> tuple[Path, otio.schema.Timeline]:
     plan = plan_edit(edit, None)
     written = write_version(cut, edit.timeline, [ShotResult(s, "done", s.media) for s in plan.shots], "look", plan.rate)
     return written, otio.adapters.read_from_file(str(written))
+
+
+@pytest.mark.parametrize("rate", [24, 24000 / 1001])
+def test_timecode_labels_at_the_ntsc_twin_rate_count_in_frames(tmp_path, rate):
+    """23.976 media starting at 01:00:00:00 under a 24 fps timeline whose exporter wrote the clip's source
+    range at 24 (01:00:00:10): NLEs count timecode labels in frames, so this is the media's frame 10."""
+    from host_plugin.pipeline import load_edit, plan_edit
+    from mediagen import frame_number
+
+    media = write_video(tmp_path / "ntsc.mov", [60], rate=Fraction(24000, 1001), timecode="01:00:00:00")
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("a", otio.schema.ExternalReference(str(media)),
+                                  TimeRange(RationalTime(86410, rate), RationalTime(20, rate))))
+    timeline = otio.schema.Timeline("edit", global_start_time=RationalTime(86400, 24))
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    plan = plan_edit(load_edit(tmp_path / "edit.otio"), None)
+    assert not plan.problems and [(s.start, s.end) for s in plan.shots] == [(10, 30)]
+    from dreamstyle.frames import iter_frames
+
+    assert frame_number(next(iter_frames(media, 10, 11))) == 10
