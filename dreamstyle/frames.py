@@ -98,10 +98,26 @@ def _open(path: Path) -> av.container.InputContainer:
 _STANDARD_RATES = [Fraction(n, d) for n, d in ((24000, 1001), (30000, 1001), (48000, 1001), (60000, 1001), (120000, 1001))]
 
 
+_FIELD_AND_PULLDOWN = (Fraction(1, 2), Fraction(2), Fraction(4, 5), Fraction(5, 4),
+                       Fraction(4000, 5005), Fraction(5005, 4000))  # interlaced (59.94 tbr for 29.97), telecine
+
+
+def _rate_tolerance(stream: av.video.stream.VideoStream) -> float:
+    """How far FFmpeg's average rate may stray from the base rate by timestamp rounding alone: two
+    milliseconds (timestamps an OBS recording or a remux rounded) over the stream's duration, at least 2e-4."""
+    seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0
+    return max(2e-4, 0.002 / seconds) if seconds else 2e-4
+
+
 def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
-    """The stream's frame rate; a muxer's rounding of an NTSC rate (19001/317 for 59.94 in a millisecond
-    time base) is taken as the NTSC rate it stands for."""
-    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    """The stream's frame rate: the base rate its timestamps are built on when the average agrees with it
+    (timestamps rounded to milliseconds put the average off), else the average; a muxer's rounding of an
+    NTSC rate (19001/317 for 59.94) is taken as the NTSC rate it stands for."""
+    average, base = stream.average_rate, stream.base_rate
+    if average and base and abs(average / base - 1) <= _rate_tolerance(stream):
+        rate = base
+    else:
+        rate = average or base or stream.guessed_rate
     if not rate:
         raise MediaError(f"{path}: the video stream has no frame rate.")
     rate = Fraction(rate.numerator, rate.denominator)
@@ -110,10 +126,21 @@ def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
 
 def _variable_rate(stream: av.video.stream.VideoStream) -> bool:
     """Whether frames come at varying intervals (phones, screen recorders): FFmpeg's average rate (frames
-    over duration) then differs from the base rate its timestamps are built on; constant-rate files,
-    edit lists and B-frame delays included, give the same figure for both."""
+    over duration) then differs from the base rate its timestamps are built on by more than timestamp
+    rounding explains, or that base rate is no camera's. Constant-rate files agree, edit lists and
+    B-frame delays included; interlaced and telecined ones differ by a field or pulldown ratio."""
     average, base = stream.average_rate, stream.base_rate
-    return bool(average and base) and abs(average / base - 1) > 2e-4
+    if not (average and base):
+        return False
+    ratio, tolerance = Fraction(average) / Fraction(base), _rate_tolerance(stream)
+    mismatch = all(abs(ratio / known - 1) > max(tolerance, 2e-3 if known != 1 else 0) for known in (1, *_FIELD_AND_PULLDOWN))
+    return mismatch or not _nominal(Fraction(base))
+
+
+def _nominal(rate: Fraction) -> bool:
+    """Whether `rate` is one a camera or encoder runs at: whole, halves or quarters (12.5), or NTSC's
+    n*1000/1001; FFmpeg guesses odd ones (89/3, 359/12) from irregular timestamps."""
+    return any(abs(x - round(x)) < 1e-3 for x in (rate, rate * 2, rate * 4, rate * Fraction(1001, 1000)))
 
 
 def _presented_frames(stream: av.video.stream.VideoStream) -> int:

@@ -153,3 +153,7 @@ def test_a_millisecond_time_base_keeps_ntsc_rates(tmp_path):
     info = probe(clip)
     assert info.rate == Fraction(60000, 1001) and not info.variable_rate
     assert [frame_number(f) for f in iter_frames(clip, 10, 13)] == [10, 11, 12]
+    # an OBS recording remuxed to MP4: a second of 29.97 in millisecond steps is constant, not variable
+    remux = probe(_timed(tmp_path / "remux.mp4", [round(i * 1001 / 30) for i in range(30)], Fraction(1, 1000),
+                         Fraction(30000, 1001)))
+    assert remux.rate == Fraction(30000, 1001) and not remux.variable_rate
