@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from dreamstyle.heap import reuse_large_blocks
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         farm_gpus=args.farm_gpus,
     )
     # A service manager stops with SIGTERM: the same graceful stop as Ctrl-C (a local Ray farm shut down too).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
@@ -131,4 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UnsafeConfig, FarmError, PortUnavailable, StateInUse) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -246,6 +246,16 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     tls = server_credentials(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
     storage = Storage(config.media_roots, config.state_dir, config.path_maps)
     store = JobStore(storage.state_dir / "jobs.sqlite3")  # first: it refuses a state folder another engine uses
+    try:
+        async with _serving(config, tls, storage, store) as port:
+            yield port
+    finally:
+        store.close()  # also when starting fails (a taken port, an unreachable farm): the folder is free again
+
+
+@asynccontextmanager
+async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, storage: Storage,
+                   store: JobStore) -> AsyncIterator[int]:
     runner = await asyncio.to_thread(_runner, config)
     jobs = JobManager(
         store,
@@ -276,6 +286,7 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
         else:
             port = server.add_insecure_port(address)
     except RuntimeError:
+        runner.close()  # a local Ray farm it started, say
         raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is not "
                               "this machine's; choose another --port or --host") from None
     await jobs.start()
@@ -288,7 +299,6 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace=2)
         await jobs.stop()
-        store.close()
 
 
 async def serve(config: EngineConfig, ready: asyncio.Event | None = None) -> None:

@@ -107,6 +107,7 @@ def _own(lock: Path) -> IO[str]:
         if sys.platform == "win32":
             import msvcrt
 
+            handle.seek(0)  # Windows locks bytes from the file position
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         else:
             import fcntl
@@ -119,6 +120,16 @@ def _own(lock: Path) -> IO[str]:
     return handle
 
 
+def _release(handle: IO[str]) -> None:
+    """Drops the lock `_own` took (Windows frees a closed handle's locks only eventually) and closes it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    handle.close()
+
+
 class JobStore:
     """Jobs and their finished segments in `path` (created with its folder when missing); condition
     frames go to `path.parent / "work" / <job id>`, the folder the job manager keeps a job's work in."""
@@ -127,8 +138,12 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._owner = _own(path.with_name(path.name + ".lock"))
         self._work = path.parent / "work"
-        # Another program (a backup, an operator's query) may hold the database a while: wait that long.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
+        try:
+            # Another program (a backup, an operator's query) may hold the database a while: wait that long.
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
+        except BaseException:
+            _release(self._owner)
+            raise
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -139,7 +154,7 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-        self._owner.close()
+        _release(self._owner)
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:

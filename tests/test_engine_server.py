@@ -195,3 +195,21 @@ def test_one_state_folder_serves_one_engine_and_sigterm_stops_it_gracefully(tmp_
         assert again.wait(30) == 0
     finally:
         first.kill()
+
+
+def test_an_engine_that_fails_to_start_frees_its_state_folder(tmp_path):
+    import asyncio
+    import socket
+
+    from engine.server import EngineConfig, PortUnavailable, running_engine
+
+    async def start(port: int) -> int:
+        async with running_engine(EngineConfig(state_dir=tmp_path, media_roots=[tmp_path], port=port)) as bound:
+            return bound
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(PortUnavailable):
+            asyncio.run(start(taken.getsockname()[1]))
+    assert asyncio.run(start(0)) > 0  # not "another engine is running on the state folder"
