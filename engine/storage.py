@@ -96,11 +96,14 @@ class Storage:
         return str(path)
 
     def upload_path(self, upload_id: str) -> Path:
+        """The uploaded file; its folder's time is set to now, so retention counts from its last use (a
+        panel reuses an upload id for as long as it is open)."""
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
             raise UploadError(f"upload id {upload_id!r} is malformed")
         matches = list((self.uploads / upload_id).glob("*"))
         if not matches:
             raise UploadError(f"upload {upload_id} does not exist on this engine; upload the file again.")
+        os.utime(matches[0].parent)
         return matches[0]
 
     async def receive(self, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import resource
 import shutil
 from pathlib import Path
@@ -354,3 +355,12 @@ def test_paths_are_checked_again_when_a_job_starts(tmp_path):
     out.symlink_to(tmp_path / "outside")
     with pytest.raises(OutsideRoots, match="outside the engine's media roots"):
         storage.recheck(media, out)
+
+
+def test_using_an_upload_counts_its_retention_from_then(tmp_path):
+    storage = Storage([], tmp_path / "state")
+    folder = storage.uploads / ("a" * 32)
+    folder.mkdir()
+    (folder / "clip.mov").write_bytes(b"x")
+    os.utime(folder, (0, 0))
+    assert storage.upload_path("a" * 32) == folder / "clip.mov" and folder.stat().st_mtime > 0

@@ -123,3 +123,33 @@ def test_one_write_back_at_a_time(window, sample, qtbot):
     assert len(set(sample.parent.glob("sample.dreamstyle-v*.otio")) - before) == 1
     window.write_back()
     qtbot.waitUntil(lambda: len(set(sample.parent.glob("sample.dreamstyle-v*.otio")) - before) == 2, timeout=WAIT)
+
+
+def test_a_request_for_other_folders_while_starting_gets_an_engine_that_reaches_them(window, qtbot, tmp_path):
+    engine = window.engine
+    engine.stop()
+    got: list[object] = []
+    engine.ensure([window.out_dir], got.append, got.append)
+    engine.ensure([tmp_path], got.append, got.append)  # e.g. a first frame generated from another folder
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=WAIT)
+    assert got[0] is got[1] is engine.client()
+    assert engine._covered([window.out_dir.resolve(), tmp_path.resolve()])
+
+
+def test_reading_resolve_while_shots_render_leaves_the_timeline_and_host_alone(window, sample, qtbot):
+    """A refused read must not leave the file's timeline with Resolve as its host (a write-back would go there)."""
+    import fake_resolve
+    from host_plugin.hosts.resolve import connect
+
+    qtbot.waitUntil(lambda: window.edit is not None, timeout=WAIT)
+    app = fake_resolve.Resolve()
+    app.add_timeline("Reel", [(sample.parent / "media" / "clip_b.mp4", 0, 40, 0)])
+    window.host_factory = lambda: connect(fake_resolve.scripting_module(app))
+    window.in_flight[99] = (0, 1)  # a shot still rendering
+    try:
+        window.load_from_host()
+        qtbot.waitUntil(lambda: "still rendering" in window.statusBar().currentMessage(), timeout=WAIT)
+        assert window.host is None and window.edit.path == sample
+    finally:
+        del window.in_flight[99]
+        window.host_factory = None

@@ -53,7 +53,8 @@ class EngineBox(QGroupBox):
         form.addRow(row)
         self._client: EngineClient | None = None
         self._local: LocalEngine | None = None
-        self._waiting: list[tuple[Callable[[EngineClient], None], Callable[[str], None]]] = []  # while connecting
+        # Calls made while connecting: (roots, then, failed), answered when the engine is up.
+        self._waiting: list[tuple[list[Path], Callable[[EngineClient], None], Callable[[str], None]]] = []
         self._roots: list[Path] = []
         self.busy = False  # set by the window while renders run: never restart under them
         self._timer = QTimer(self, interval=3000, timeout=self._poll)
@@ -80,37 +81,47 @@ class EngineBox(QGroupBox):
         when it has died. Calls made while connecting wait for that connection instead of starting another."""
         roots = sorted({Path(r).resolve() for r in roots})
         if self._waiting:
-            self._waiting.append((then, failed))
+            self._waiting.append((roots, then, failed))
             return
         if self._local is not None and not self._local.alive() and not self.busy:
             self._close(*self._detach())  # the local engine died (crash, killed): start a new one
         if self._client is not None and (not self.is_local() or self.busy or self._covered(roots)):
             then(self._client)
             return
-        self._waiting.append((then, failed))
+        self._waiting.append((roots, then, failed))
+        self._start(roots)
+
+    def _start(self, roots: list[Path]) -> None:
+        """Connects (starting the local engine for `roots`) on a worker, then answers every waiting call."""
         self.dot.set_state("busy", "connecting")
         self.status.setText("starting the local engine…" if self.is_local() else "connecting…")
-
-        def connected(caps: pb.Capabilities) -> None:
-            self._connected(caps)
-            waiting, self._waiting = self._waiting, []
-            for then_, _ in waiting:
-                assert self._client is not None
-                then_(self._client)
-
-        def refused(message: str) -> None:
-            self.dot.set_state("down", message)
-            self.status.setText(message.splitlines()[0][:160])
-            self._mode_changed(self.mode.currentText())
-            waiting, self._waiting = self._waiting, []
-            for _, failed_ in waiting:
-                failed_(message)
-
         remote = None
         if not self.is_local():
             ca = self.tls_ca.text().strip()
             remote = (self.address.text().strip(), self.token.text().strip() or None, Path(ca) if ca else None)
-        run_task(self, lambda emit: self._connect(roots, remote), done=connected, failed=refused)
+        run_task(self, lambda emit: self._connect(roots, remote), done=self._answer_waiting, failed=self._refuse_waiting)
+
+    def _answer_waiting(self, caps: pb.Capabilities) -> None:
+        wanted = sorted({root for roots, _, _ in self._waiting for root in roots})
+        if self.is_local() and not self._covered(wanted):  # a call for other folders came while starting
+            self._start(wanted)
+            return
+        self._connected(caps)
+        waiting, self._waiting = self._waiting, []
+        for _, then, failed in waiting:
+            try:
+                assert self._client is not None
+                then(self._client)
+            except Exception as exc:  # one caller's error must not lose the others' answers
+                failed(f"{type(exc).__name__}: {exc}")
+
+    def _refuse_waiting(self, message: str) -> None:
+        self.dot.set_state("down", message)
+        self.status.setText(message.splitlines()[0][:160])
+        self._mode_changed(self.mode.currentText())
+        waiting, self._waiting = self._waiting, []
+        for _, _, failed in waiting:
+            failed(message)
 
     def _connect(self, roots: list[Path], remote: tuple[str, str | None, Path | None] | None) -> pb.Capabilities:
         """Worker thread: (re)starts the local engine or reaches `remote`; returns the capabilities."""

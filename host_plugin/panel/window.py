@@ -182,20 +182,19 @@ class MainWindow(QMainWindow):
             return host, host.export_timeline(self.state_dir / "resolve" / folder / folder)
 
         def exported(value: tuple[Host, Path]) -> None:
-            self.host = value[0]
-            self.load(value[1], from_host=True)
+            self.load(value[1], host=value[0])
 
         run_task(self, export, done=exported, failed=self.error)
 
-    def load(self, path: Path, from_host: bool = False) -> None:
-        """Reads and plans a timeline on a worker; the shot list fills in when it is done.
+    def load(self, path: Path, host: Host | None = None) -> None:
+        """Reads and plans a timeline on a worker (`host`: the NLE it was exported from); the shot list
+        fills in, and the host is taken, only when it is done.
 
         Refused while shots are rendering: their results belong to the timeline on screen.
         """
         if self.in_flight:
             self.status(f"{len(self.in_flight)} shot(s) still rendering: wait, or cancel them, before opening another timeline.")
             return
-        host = self.host if from_host else None
         self.status(f"Reading {path.name} and finding shots…")
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
@@ -248,7 +247,7 @@ class MainWindow(QMainWindow):
         folder = folder or Path(QFileDialog.getExistingDirectory(self, "Folder to search for offline media") or ".")
         if folder != Path(".") and self.edit:
             self.media_dirs.append(folder)
-            self.load(self.edit.path, from_host=self.host is not None)
+            self.load(self.edit.path, host=self.host)
 
     def add_path_map(self, rule: str | None = None) -> None:
         if rule is None:
@@ -261,7 +260,7 @@ class MainWindow(QMainWindow):
             self.error(str(exc))
             return
         if self.edit:
-            self.load(self.edit.path, from_host=self.host is not None)
+            self.load(self.edit.path, host=self.host)
 
     # ----- render -------------------------------------------------------------------------------------------
     @property
@@ -276,7 +275,7 @@ class MainWindow(QMainWindow):
             return
         if self.style_form.handles.value() != self.plan_handles:
             self.status("Handles changed: finding shots again first.")
-            self.load(self.edit.path, from_host=self.host is not None)
+            self.load(self.edit.path, host=self.host)
             return
         anchored = style is None and self.style_form.anchor.isChecked()
         style = style or self.style_form.settings()
