@@ -278,3 +278,18 @@ def test_renders_with_alpha_are_marked_straight_and_nothing_else_is(resolve, med
     items = [i.GetMediaPoolItem() for t in (1, 2) for i in imported.GetItemListInTrack("video", t)]
     assert {(i.path.name, i.GetClipProperty("Alpha mode")) for i in items} == {
         ("a.mp4", "None"), ("b v2.mp4", "None"), ("title_s001.mov", "Straight")}
+
+
+def test_a_resolve_without_unique_ids_or_track_deletion_still_writes_to_the_rendered_timeline(
+        resolve, media, tmp_path, monkeypatch, caplog):
+    monkeypatch.delattr(fake_resolve.Timeline, "GetUniqueId")
+    monkeypatch.delattr(fake_resolve.Timeline, "DeleteTrack")
+    host = host_for(resolve)
+    host.export_timeline(tmp_path / "edit")
+    rendered = resolve.project.GetCurrentTimeline()
+    resolve.add_timeline("Reel 2", [(media[1], 0, 40, 0)])
+    host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
+    assert rendered.GetTrackCount("video") == 2 and resolve.project.GetCurrentTimeline() is rendered
+    with pytest.raises(HostError, match="refused to place 'too long'"):
+        host.add_version_track([Placement(media[0], 86400, 0, 500, "too long")], "DreamStyle v2")
+    assert "could not remove the empty video track 3" in caplog.text

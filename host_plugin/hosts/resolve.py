@@ -134,7 +134,7 @@ class ResolveHost:
         if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():
             raise HostError(f"Resolve could not export timeline '{timeline.GetName()}' to {path}: "
                             "check that the folder exists and is writable.")
-        self._exported = (str(timeline.GetUniqueId()), str(timeline.GetName()))
+        self._exported = (_identity(timeline), str(timeline.GetName()))
         log.info("exported Resolve timeline '%s' to %s", timeline.GetName(), path)
         return path
 
@@ -180,18 +180,20 @@ class ResolveHost:
             if placed:
                 timeline.DeleteClips(placed, False)
             for track in reversed(added):
-                timeline.DeleteTrack("video", track)
+                if not callable(getattr(timeline, "DeleteTrack", None)) or not timeline.DeleteTrack("video", track):
+                    log.warning("Resolve %s could not remove the empty video track %d: delete it by hand",
+                                self.version_text, track)
             raise
         return added
 
     def _rendered_timeline(self) -> Any:
         """The timeline last exported, made current (AppendToTimeline places on the current one)."""
         project, current = self._project(), self._timeline()
-        if self._exported is None or current.GetUniqueId() == self._exported[0]:
+        if self._exported is None or _identity(current) == self._exported[0]:
             return current
         for index in range(1, int(project.GetTimelineCount()) + 1):
             timeline = project.GetTimelineByIndex(index)
-            if timeline.GetUniqueId() == self._exported[0]:
+            if _identity(timeline) == self._exported[0]:
                 if not project.SetCurrentTimeline(timeline):
                     raise HostError(f"Resolve would not open timeline '{self._exported[1]}': open it and write back again.")
                 log.info("switched to timeline '%s', which the renders were made from", self._exported[1])
@@ -265,6 +267,12 @@ class ResolveHost:
             raise HostError(f"Resolve could not import {', '.join(missing)}: check that the files exist and "
                             "that Resolve can read them (the media storage locations in Preferences).")
         return found
+
+
+def _identity(timeline: Any) -> str:
+    """A timeline's unique id (Resolve 18.5+), else its name (unique within a project too)."""
+    unique_id = getattr(timeline, "GetUniqueId", None)
+    return str(unique_id()) if callable(unique_id) else f"name:{timeline.GetName()}"
 
 
 def _straight_alpha(items: Iterable[Any]) -> None:
