@@ -133,8 +133,10 @@ def _variable_rate(stream: av.video.stream.VideoStream) -> bool:
     if not (average and base):
         return False
     ratio, tolerance = Fraction(average) / Fraction(base), _rate_tolerance(stream)
-    mismatch = all(abs(ratio / known - 1) > max(tolerance, 2e-3 if known != 1 else 0) for known in (1, *_FIELD_AND_PULLDOWN))
-    return mismatch or not _nominal(Fraction(base))
+    if abs(ratio - 1) <= tolerance:  # they agree, up to rounding: odd when the base is no camera's (89/3)
+        return abs(ratio - 1) > 2e-4 and not _nominal(Fraction(base))
+    fields = _nominal(Fraction(average)) and any(abs(ratio / known - 1) <= 2e-3 for known in _FIELD_AND_PULLDOWN)
+    return not fields  # interlaced or telecined at a camera's rate: constant
 
 
 def _nominal(rate: Fraction) -> bool:

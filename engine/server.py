@@ -268,9 +268,8 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, r.out_path_stem.parent),
         engine_id=config.backend.fingerprint(),
     )
-    interceptors = [TokenAuth(config.token)] if config.token else []
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=[TokenAuth(config.token)] if config.token else [],
         options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20),
                  ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
     )
@@ -280,20 +279,19 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     names = (pb.DESCRIPTOR.services_by_name["Engine"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     address = f"{config.host}:{config.port}"
-    try:
-        if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
-            port = server.add_secure_port(address, tls)
-        else:
-            port = server.add_insecure_port(address)
-    except RuntimeError:
-        runner.close()  # a local Ray farm it started, say
-        raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is not "
-                              "this machine's; choose another --port or --host") from None
-    await jobs.start()
-    await server.start()
-    for name in ("", names[0]):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    try:
+    try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
+        try:
+            if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
+                port = server.add_secure_port(address, tls)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:
+            raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
+                                  "not this machine's; choose another --port or --host") from None
+        await jobs.start()
+        await server.start()
+        for name in ("", names[0]):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         yield port
     finally:
         await health_servicer.enter_graceful_shutdown()

@@ -122,12 +122,28 @@ def _own(lock: Path) -> IO[str]:
 
 def _release(handle: IO[str]) -> None:
     """Drops the lock `_own` took (Windows frees a closed handle's locks only eventually) and closes it."""
-    if sys.platform == "win32":
-        import msvcrt
+    try:
+        if sys.platform == "win32":
+            import msvcrt
 
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-    handle.close()
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    finally:
+        handle.close()
+
+
+def _database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    # Another program (a backup, an operator's query) may hold the database a while: wait that long.
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # the file is first read here, not at connect
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 class JobStore:
@@ -138,18 +154,12 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._owner = _own(path.with_name(path.name + ".lock"))
         self._work = path.parent / "work"
+        self._lock = threading.Lock()
         try:
-            # Another program (a backup, an operator's query) may hold the database a while: wait that long.
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
-        except BaseException:
+            self._db = _database(path, busy_timeout_s)
+        except BaseException:  # a database that is no database, an unwritable folder: the folder is free again
             _release(self._owner)
             raise
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:

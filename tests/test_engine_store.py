@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine.backends.base import BackendConfig
 from engine.chain import Resume, SegmentDone
@@ -226,3 +227,12 @@ def test_kept_segments_from_other_models_or_options_are_not_resumed(tmp_path):
     assert [r.segment for r in resumes(tmp_path / "same", "adapter-v1")] == [1]
     assert resumes(tmp_path / "changed", "adapter-v2") == [None]
     assert BackendConfig(adapter=media).fingerprint() != BackendConfig(adapter=tmp_path / "other").fingerprint()
+
+
+def test_a_store_that_cannot_open_frees_its_state_folder(tmp_path):
+    (tmp_path / "jobs.sqlite3").write_bytes(b"not a database, but a file someone put here" * 100)
+    errors = []  # kept, as a log or a message box keeps them (with their tracebacks)
+    for _ in range(2):  # the second try meets the same error, not "another engine is running"
+        with pytest.raises(sqlite3.DatabaseError) as error:
+            JobStore(tmp_path / "jobs.sqlite3")
+        errors.append(error)

@@ -157,3 +157,6 @@ def test_a_millisecond_time_base_keeps_ntsc_rates(tmp_path):
     remux = probe(_timed(tmp_path / "remux.mp4", [round(i * 1001 / 30) for i in range(30)], Fraction(1, 1000),
                          Fraction(30000, 1001)))
     assert remux.rate == Fraction(30000, 1001) and not remux.variable_rate
+    # frames a whole, odd number of ticks apart (3754/90000 s: 23.976 rounded) are constant too
+    ticks = probe(_timed(tmp_path / "ticks.mp4", [3754 * i for i in range(60)], Fraction(1, 90000), Fraction(45000, 1877)))
+    assert not ticks.variable_rate
