@@ -7,12 +7,13 @@ import datetime
 import hmac
 import ipaddress
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+
+from dreamstyle import token
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -23,7 +24,6 @@ __all__ = ["OPEN_METHODS", "TlsFileError", "TokenAuth", "TokenFileError", "Unsaf
            "is_loopback", "read_token_file", "server_credentials"]
 
 OPEN_METHODS = ("/grpc.health.v1.Health/",)
-_TOKEN = re.compile(r"[\x20-\x7e]+")  # what a gRPC metadata value may hold: printable ASCII
 _EXPIRY_WARNING = datetime.timedelta(days=14)
 
 
@@ -41,19 +41,11 @@ class TlsFileError(UnsafeConfig):
 
 
 def read_token_file(path: Path) -> str:
-    """The token in `path`: UTF-8 with or without a BOM (Notepad), surrounding blanks and CRLF removed.
-    Refuses an empty file and characters a gRPC header cannot carry; never shows the token."""
+    """The token in `path` (see `dreamstyle.token`); TokenFileError says what is wrong with the file."""
     try:
-        token = path.read_text(encoding="utf-8-sig").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TokenFileError(f"cannot read the token file {path} (--token-file): {exc}") from None
-    if not token:
-        raise TokenFileError(f"the token file {path} (--token-file) is empty: write the token in it "
-                             "(e.g. `openssl rand -hex 32`); only an engine on loopback may go without --token-file")
-    if not _TOKEN.fullmatch(token):
-        raise TokenFileError(f"the token in {path} (--token-file) holds non-ASCII or control characters, which a "
-                             "gRPC header cannot carry: use printable ASCII only (e.g. `openssl rand -hex 32`)")
-    return token
+        return token.read_token_file(path)
+    except ValueError as exc:
+        raise TokenFileError(str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from dreamstyle.token import checked_token
+from dreamstyle.token import read_token_file as token_file
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
@@ -27,7 +28,6 @@ __all__ = ["EngineCallError", "EngineClient", "is_loopback", "read_token_file"]
 
 CHUNK = 1 << 20
 SUBMIT_RETRIES = 5
-_TOKEN = re.compile(r"[\x20-\x7e]+")  # what a gRPC metadata value may hold: printable ASCII
 _TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
 
 
@@ -45,24 +45,11 @@ def is_loopback(address: str) -> bool:
 
 
 def read_token_file(path: Path) -> str:
-    """The engine token in `path` (--token-file): UTF-8 with or without a BOM, blanks and CRLF removed.
-    Refuses an empty file or characters a gRPC header cannot carry; never shows the token."""
+    """The engine token in `path` (see `dreamstyle.token`); SettingsError says what is wrong with the file."""
     try:
-        token = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read the token file {path} (--token-file): {exc}") from None
-    return _checked_token(token, f"the token file {path} (--token-file)")
-
-
-def _checked_token(token: str, where: str) -> str:
-    """`token` without a leading BOM and surrounding blanks; refused when empty or not printable ASCII."""
-    token = token.lstrip("\ufeff").strip()
-    if not token:
-        raise SettingsError(f"{where} is empty: write the engine's token in it")
-    if not _TOKEN.fullmatch(token):
-        raise SettingsError(f"{where} holds non-ASCII or control characters, which a gRPC header cannot carry: "
-                            "copy the engine's token again as plain ASCII text")
-    return token
+        return token_file(path)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 class EngineClient:
@@ -75,8 +62,11 @@ class EngineClient:
             raise SettingsError(
                 f"refusing to send the engine token to {address} unencrypted: give --tls-ca with the engine's certificate"
             )
-        if token is not None:  # read by callers with read_text().strip(): a Notepad BOM would survive that
-            token = _checked_token(token, "the engine token (--token-file)")
+        if token is not None:
+            try:
+                token = checked_token(token, "the engine token (--token-file)")
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
         self.address = address
         self.reconnect_s = reconnect_s
         options = [

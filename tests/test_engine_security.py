@@ -259,7 +259,7 @@ def test_token_files_from_notepad_work_and_unusable_tokens_are_refused(tmp_path,
     assert read_token_file(bom) == read_token_file(crlf) == client_token(bom) == TOKEN
     assert engine_main(serve_args(tmp_path / "state", "--token-file", str(bad))) == 2
     err = capsys.readouterr().err
-    assert f"token in {bad} (--token-file) holds non-ASCII or control characters" in err and "s3cr" not in err
+    assert f"the token file {bad} (--token-file) holds non-ASCII or control characters" in err and "s3cr" not in err
     with pytest.raises(SettingsError, match=f"{bad}.*non-ASCII"):
         client_token(bad)
     with engine_thread(tmp_path / "state", [media.parent], token=read_token_file(bom)) as address:
