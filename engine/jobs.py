@@ -236,7 +236,7 @@ class JobManager:
         for suffix in (".mp4", ".mov"):
             if (path := stem.with_name(stem.name + suffix)).exists() and not (own and own.path == path):
                 raise Conflict(f"output {path} exists and this engine did not write it; choose another output.name "
-                                   "or directory (the engine never replaces a file it did not make).")
+                               "or directory (the engine never replaces a file it did not make).")
 
     async def cancel(self, job_id: str) -> Job:
         entry = self._entries.get(job_id)

@@ -27,7 +27,7 @@ import opentimelineio as otio
 
 from dreamstyle.frames import MediaError, probe
 from host_plugin.hosts.base import HostError
-from host_plugin.timeline.media import url_to_path
+from host_plugin.timeline.media import is_relative, url_to_path
 
 __all__ = ["IMPORT_STEPS", "pathurl", "pixel_aspect", "prepare"]
 
@@ -98,11 +98,6 @@ def _characteristics(path: Path) -> dict[str, object] | None:
             **pixel_aspect(info.sample_aspect, info.height), "fielddominance": "none"}
 
 
-def _is_relative(path: str) -> bool:
-    """Whether a local path, POSIX or Windows, is relative (no root, drive letter or UNC share)."""
-    return not (path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path))
-
-
 def _rate(rate: Fraction) -> dict[str, str]:
     ntsc = rate.denominator == 1001
     return {"timebase": str(round(rate)), "ntsc": "TRUE" if ntsc else "FALSE"}
@@ -112,7 +107,7 @@ def _anchor(ref: otio.schema.ExternalReference, base: Path) -> Path:
     """Rewrites `ref`'s URL as Premiere writes it, a relative path read from `base` (the timeline's folder,
     never the working folder); returns the media's path."""
     local = url_to_path(ref.target_url)
-    if _is_relative(local):
+    if is_relative(local):
         local = os.path.normpath(base.absolute() / local.replace("\\", "/"))
     ref.target_url = pathurl(local)
     return Path(local)

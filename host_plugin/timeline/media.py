@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from dreamstyle.pathmap import PathMap
 
-__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES", "file_name"]
+__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES", "file_name", "is_relative"]
 
 VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".r3d", ".braw"}
 _DRIVE = re.compile(r"^/?([A-Za-z])[:|](.*)$")
@@ -21,6 +21,11 @@ def file_name(text: str, fallback: str, limit: int = 100) -> str:
     """`text` (a clip or timeline name) as one file name on any OS: no folders, reserved characters or
     leading dots, at most `limit` characters; `fallback` when nothing is left."""
     return _UNSAFE.sub("_", text).strip(" .")[:limit].rstrip(" .") or fallback
+
+
+def is_relative(path: str) -> bool:
+    """Whether a local path, POSIX or Windows, is relative (no root, drive letter or UNC share)."""
+    return not (path.startswith(("/", "\\")) or _DRIVE.match(path))
 
 
 def url_to_path(url: str) -> str:
@@ -53,7 +58,7 @@ class Relinker:
         """The existing file for `path` (or for one of `names`, stems allowed: EDL reel/clip names)."""
         candidates: list[str] = []
         if path:
-            if self.base is not None and not Path(path).is_absolute() and not _DRIVE.match(path):
+            if self.base is not None and is_relative(path):
                 candidates.append(str(self.base / path))
             candidates.append(path)
             candidates.extend(m for rule in self.path_maps if (m := rule.apply(path)))
