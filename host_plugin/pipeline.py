@@ -184,7 +184,8 @@ def job_key(shot: Shot, fingerprint: str) -> str:
 
 
 def _start_timecode(shot: Shot) -> str | None:
-    """The source timecode of the first rendered frame, so the render carries the source's TC."""
+    """The source timecode of the first rendered frame, in the source's drop-frame mode (29.97 cameras
+    record either), so the render carries the source's TC."""
     if not shot.media_timecode:
         return None
     rate = float(shot.rate)
@@ -192,7 +193,7 @@ def _start_timecode(shot: Shot) -> str | None:
         start = from_timecode(shot.media_timecode, rate) + otio.opentime.RationalTime(shot.start - shot.head, rate)
     except ValueError:  # not a timecode: the render goes without one
         return None
-    return timecode(start, rate)
+    return timecode(start, rate, drop_frame=";" in shot.media_timecode)
 
 
 class Renderer:

@@ -3,6 +3,7 @@
 import hashlib
 import math
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dreamstyle.frames import iter_frames, probe
 from enginehelp import engine_thread
 from host_plugin.cli import main
 from host_plugin.timeline.media import url_to_path
+from host_plugin.timeline.timecode import from_timecode
 from mediagen import frame_number, write_video
 
 R = 24000 / 1001
@@ -260,25 +262,28 @@ def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the
                                                 for p, c in zip(used, version.tracks[1].find_clips()))
 
 
-@pytest.mark.parametrize("rate", [Fraction(120000, 1001), Fraction(100), Fraction(15)])
-def test_high_and_odd_frame_rates_keep_their_timecode(engine, tmp_path, capsys, rate):
-    """OTIO's SMPTE timecode knows neither 119.88, 100 nor 15 fps: such media and timelines count non-drop."""
-    media = write_video(tmp_path / "media" / "hfr.mov", [30], rate=rate, timecode="01:00:00:00", width=64, height=36)
-    timeline = otio.schema.Timeline("hfr", global_start_time=RationalTime(0, float(rate)))
+@pytest.mark.parametrize("rate,start_tc", [(Fraction(120000, 1001), "01:00:00:00"), (Fraction(100), "01:00:00:00"),
+                                           (Fraction(15), "01:00:00:00"), (Fraction(30000, 1001), "01:00:00:00"),
+                                           (Fraction(30000, 1001), "01:00:00;00")])
+def test_renders_carry_the_source_timecode_in_its_own_mode(engine, tmp_path, capsys, rate, start_tc):
+    """OTIO's SMPTE timecode knows neither 119.88, 100 nor 15 fps: such media and timelines count non-drop.
+    29.97 media keeps its drop-frame or non-drop timecode (cameras record either)."""
+    media = write_video(tmp_path / "media" / "tc.mov", [30], rate=rate, timecode=start_tc, width=64, height=36)
+    timeline = otio.schema.Timeline("tc", global_start_time=RationalTime(0, float(rate)))
     track = otio.schema.Track("V1")
     ref = otio.schema.ExternalReference(str(media))
-    track.append(otio.schema.Clip("hfr", media_reference=ref,
-                                  source_range=TimeRange(RationalTime(3600 * math.ceil(rate - 0.01) + 5, float(rate)),
-                                                         RationalTime(20, float(rate)))))
+    start = from_timecode(start_tc, float(rate)).value + 5
+    track.append(otio.schema.Clip("tc", media_reference=ref,
+                                  source_range=TimeRange(RationalTime(start, float(rate)), RationalTime(20, float(rate)))))
     timeline.tracks.append(track)
-    cut = tmp_path / "hfr.otio"
+    cut = tmp_path / "tc.otio"
     otio.adapters.write_to_file(timeline, str(cut))
     code = main(["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--out", str(tmp_path / "out"), "--no-detect"])
     assert code == 0, capsys.readouterr()
     (render,) = (tmp_path / "out" / "renders").iterdir()
     tc = probe(render).timecode  # FFmpeg writes three digits of frames from 100 fps up
-    assert tc in ("01:00:00:05", "01:00:00:005") and probe(render).frames == 20
-    assert "00:00:00:00" in capsys.readouterr().out  # the report's record timecodes
+    assert tc in (start_tc[:-2] + "05", start_tc[:-2] + "005") and probe(render).frames == 20
+    assert re.search(r"00:00:00[:;]00", capsys.readouterr().out)  # the report's record timecodes
 
 
 def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
