@@ -5,7 +5,9 @@ Every change is written to the job store before it is published to watchers, and
 restarts with each unfinished job queued again at its last kept segment. The same idempotency key
 never renders twice: a queued, running or finished job is returned as it is; a failed or cancelled one
 is queued again (a failed one resumes from its kept segments). Watchers that go away never cancel a
-job; `cancel` does.
+job; `cancel` does, and is stored at once: a running job whose cancel was asked before the engine
+stopped ends cancelled at the next start. The same key asked again while its cancel is under way
+withdraws the cancel.
 
 Disk: a job's encoded parts live in `work/<job id>/` until its clip is joined; they are removed
 on success and on cancel, kept on failure (a resubmit resumes there) and after a crash, dropped after
@@ -102,6 +104,7 @@ class Job:
     error: str = ""
     result: RenderResult | None = None
     message: str = ""
+    cancel_requested: bool = False
 
 
 @dataclass
@@ -151,7 +154,10 @@ class JobManager:
         """Loads the stored jobs, queues the unfinished ones again and starts the workers."""
         self._loop = asyncio.get_running_loop()
         for job in self._store.load():
-            if not job.state.final:
+            if job.cancel_requested and not job.state.final:
+                job = replace(job, state=JobState.CANCELLED, message="cancelled (asked before the engine stopped)")
+                self._store.save(job)
+            elif not job.state.final:
                 job = replace(job, state=JobState.QUEUED, message="queued again after an engine restart")
                 self._store.save(job)
             self._entries[job.id] = _Entry(job)
@@ -207,8 +213,12 @@ class JobManager:
                 if not same:
                     raise Conflict(f"idempotency_key {request.key!r} is job {job.id}, which renders other settings; "
                                    "use a new key for new settings.")
-                self._store.save(job)  # asked for again: the retention period counts from now
-                return job, False
+                if job.cancel_requested:  # asked for again while its cancel is under way: the cancel is withdrawn
+                    self._entries[existing].cancel.clear()
+                    self._update(existing, cancel_requested=False, message="asked for again: its cancel is withdrawn")
+                else:
+                    self._store.save(job)  # asked for again: the retention period counts from now
+                return self._entries[existing].job, False
         self._check_output(request)
         unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
         if unfinished >= self._max_queued:
@@ -242,10 +252,13 @@ class JobManager:
         entry = self._entries.get(job_id)
         if entry is None:
             raise JobNotFound(job_id)
-        entry.cancel.set()
         if entry.job.state is JobState.QUEUED:
+            entry.cancel.set()
             self._update(job_id, state=JobState.CANCELLED, message="cancelled before it started")
             self._discard_work(job_id)
+        elif entry.job.state is JobState.RUNNING:
+            self._update(job_id, cancel_requested=True, message="cancelling: the segment under way ends first")
+            entry.cancel.set()
         return entry.job
 
     async def watch(self, job_id: str) -> AsyncIterator[Job]:
@@ -295,9 +308,13 @@ class JobManager:
         if entry is None or entry.job.state is not JobState.QUEUED:
             return
         entry.cancel.clear()
-        self._update(job_id, state=JobState.RUNNING, message="")
+        self._update(job_id, state=JobState.RUNNING, message="", cancel_requested=False)
         changes = await asyncio.get_running_loop().run_in_executor(self._executor, self._render, entry)
         if changes is None:  # the engine is stopping: the job resumes on the next start
+            return
+        if changes["state"] is JobState.CANCELLED and not entry.job.cancel_requested:  # the cancel was withdrawn
+            self._update(job_id, state=JobState.QUEUED, message="queued again: asked for again while cancelling")
+            await self._queue.put((-entry.job.request.priority, next(self._order), job_id))
             return
         self._update(job_id, **changes)
         if changes["state"] in (JobState.DONE, JobState.CANCELLED):

@@ -172,7 +172,8 @@ class JobStore:
 
     def save(self, job: Job) -> None:
         """Inserts or updates `job`; a new job goes after every job already stored."""
-        progress = json.dumps([job.segments_done, job.segments_total, job.frames_done, job.error, job.message])
+        progress = json.dumps([job.segments_done, job.segments_total, job.frames_done, job.error, job.message,
+                               job.cancel_requested])
         self._run(
             """INSERT INTO jobs (id, key, seq, state, request, progress, result, updated)
                VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?)
@@ -187,8 +188,9 @@ class JobStore:
         for job_id, state, request, progress, result in self._run(
             "SELECT id, state, request, progress, result FROM jobs ORDER BY seq"
         ):
-            done, total, frames, error, message = json.loads(progress)
-            jobs.append(Job(job_id, _request(request), JobState(state), done, total, frames, error, _result(result), message))
+            done, total, frames, error, message, *cancel = json.loads(progress)  # stores before 0.1.1 hold no cancel
+            jobs.append(Job(job_id, _request(request), JobState(state), done, total, frames, error, _result(result),
+                            message, bool(cancel and cancel[0])))
         return jobs
 
     def finished_before(self, moment: float) -> list[Job]:

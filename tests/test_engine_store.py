@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
+import time
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from engine.backends.base import BackendConfig
-from engine.chain import Resume, SegmentDone
+from engine.chain import Cancelled, Resume, SegmentDone
 from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.storage import OutsideRoots
@@ -236,3 +238,83 @@ def test_a_store_that_cannot_open_frees_its_state_folder(tmp_path):
         with pytest.raises(sqlite3.DatabaseError) as error:
             JobStore(tmp_path / "jobs.sqlite3")
         errors.append(error)
+
+
+def _held_runner(started: threading.Event, noticed: threading.Event, release: threading.Event) -> LocalRunner:
+    """A runner whose first shot is a segment under way: it notices a cancel, then ends cancelled once
+    `release` is set; later shots render for real."""
+    runner = LocalRunner(Backends(BackendConfig()))
+    render, calls = runner.render, []
+
+    def held(request, work, resume, on_segment, cancelled):
+        calls.append(request.key)
+        if len(calls) > 1:
+            return render(request, work, resume, on_segment, cancelled)
+        started.set()
+        while not cancelled():
+            time.sleep(0.01)
+        noticed.set()
+        release.wait(5)
+        raise Cancelled
+
+    runner.render = held
+    return runner
+
+
+def _passthrough(media: Path, state: Path) -> ShotRequest:
+    return ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k", backend="passthrough",
+                       out_path_stem=state / "results" / "k")
+
+
+def test_a_cancel_asked_before_the_engine_stops_holds_after_the_restart(tmp_path):
+    media, state = write_video(tmp_path / "a.mp4", [12]), tmp_path / "state"
+    started, noticed, release = threading.Event(), threading.Event(), threading.Event()
+
+    async def cancel_then_stop() -> Job:
+        store = JobStore(state / "jobs.sqlite3")
+        jobs = JobManager(store, _held_runner(started, noticed, release), state / "work")
+        await jobs.start()
+        job, _ = await jobs.submit(_passthrough(media, state))
+        await asyncio.to_thread(started.wait, 5)
+        cancelling = await jobs.cancel(job.id)
+        release.set()
+        await jobs.stop()  # before the segment under way ends
+        store.close()
+        return cancelling
+
+    async def restart() -> Job:
+        jobs = manager(state)
+        jobs._runner.slots = 0
+        await jobs.start()
+        (job,) = jobs.list()
+        await jobs.stop()
+        return job
+
+    cancelling = asyncio.run(cancel_then_stop())
+    assert cancelling.state is JobState.RUNNING and cancelling.cancel_requested
+    job = asyncio.run(restart())
+    assert job.state is JobState.CANCELLED and not (state / "work" / job.id).exists()
+
+
+def test_the_same_key_asked_again_while_cancelling_renders_the_shot(tmp_path):
+    """A client that cancels, then changes its mind, gets its shot: not a job that ends cancelled."""
+    media, state = write_video(tmp_path / "a.mp4", [12]), tmp_path / "state"
+    started, noticed, release = threading.Event(), threading.Event(), threading.Event()
+
+    async def scenario() -> tuple[Job, bool, list[Job]]:
+        jobs = JobManager(JobStore(state / "jobs.sqlite3"), _held_runner(started, noticed, release), state / "work")
+        await jobs.start()
+        job, _ = await jobs.submit(_passthrough(media, state))
+        await asyncio.to_thread(started.wait, 5)
+        await jobs.cancel(job.id)
+        await asyncio.to_thread(noticed.wait, 5)  # the segment under way ends cancelled all the same
+        again, created = await jobs.submit(_passthrough(media, state))
+        release.set()
+        seen = [j async for j in jobs.watch(job.id)]
+        await jobs.stop()
+        return again, created, seen
+
+    again, created, seen = asyncio.run(scenario())
+    assert not created and again.state is JobState.RUNNING and not again.cancel_requested
+    assert JobState.CANCELLED not in [j.state for j in seen] and seen[-1].state is JobState.DONE
+    assert (state / "results" / "k.mp4").exists()
