@@ -183,8 +183,16 @@ def _frames_from(
         if first is not None and (first.pts is None or frame_index(first.pts, start_pts, time_base, rate) <= start):
             return itertools.chain([first], frames)
         back = max(4 * back, round(1 / time_base))
-    container.seek(0)  # the file's start, in FFmpeg's own time base
+    container.seek(_file_start(container))
     return container.decode(stream)
+
+
+def _file_start(container: av.container.InputContainer) -> int:
+    """Where to seek (in FFmpeg's own time base) to reach the file's first frame: 0, or where timestamps
+    are negative (MPEG-TS starting shortly before its 33-bit wrap) a second before the first one, as a TS
+    seek lands on the keyframe after the time it asks for. Not below 0 otherwise: AVI refuses that."""
+    start = container.start_time or 0
+    return start - av.time_base if start < 0 else 0
 
 
 def frame_index(pts: int, start_pts: int, time_base: Fraction, rate: Fraction) -> int:
@@ -250,11 +258,14 @@ def iter_frames(
     width: int | None = None,
     height: int | None = None,
     fmt: str = "rgb24",
+    damaged: bool = False,
 ) -> Iterator[np.ndarray]:
     """Yields frames [start, end) as HxWxC arrays of `fmt` (rgb24: C=3), optionally scaled inside
     swscale, converted to RGB with the stream's own matrix (`Colour.conversion_matrix`).
 
-    Raises MediaError naming the file when it ends before `end` or cannot be decoded.
+    Raises MediaError naming the file when it ends before `end`, cannot be decoded, or a frame in
+    [start, end) decodes damaged (frames decoded only to reach `start` after a seek are not checked);
+    with `damaged`, such frames are yielded as the decoder concealed them (previews, cut detection).
     """
     path = Path(path)
     container = _open(path)
@@ -277,6 +288,11 @@ def iter_frames(
                     raise MediaError(
                         f"{path}: frame {expected} is missing from the stream (found {index}): a damaged file, or a "
                         "variable frame rate (phones, screen recordings); transcode it to a constant rate and relink."
+                    )
+                if frame.is_corrupt and not damaged:
+                    raise MediaError(
+                        f"{path}: frame {index} is damaged (the decoder had to conceal errors in it): copy the file "
+                        "again from the camera card or the backup, or export it again, and relink."
                     )
                 expected = index + 1
                 yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix)

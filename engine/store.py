@@ -188,7 +188,7 @@ class JobStore:
         for job_id, state, request, progress, result in self._run(
             "SELECT id, state, request, progress, result FROM jobs ORDER BY seq"
         ):
-            done, total, frames, error, message, *cancel = json.loads(progress)  # stores before 0.1.1 hold no cancel
+            done, total, frames, error, message, *cancel = json.loads(progress)  # rows stored before the cancel flag hold none
             jobs.append(Job(job_id, _request(request), JobState(state), done, total, frames, error, _result(result),
                             message, bool(cancel and cancel[0])))
         return jobs

@@ -18,7 +18,7 @@ THUMB_W, THUMB_H, LABEL_H, PAD = 320, 180, 22, 8
 
 
 def _frame(path: Path, index: int) -> Image.Image:
-    array = next(iter_frames(path, index, index + 1, width=THUMB_W, height=THUMB_H))
+    array = next(iter_frames(path, index, index + 1, width=THUMB_W, height=THUMB_H, damaged=True))
     return Image.fromarray(array)
 
 

@@ -80,3 +80,31 @@ def write_video(
         container.mux(packet)
     container.close()
     return path
+
+
+def write_frames(path: Path, frames: list[np.ndarray], *, rate: Fraction = Fraction(24)) -> Path:
+    """Writes RGB frames exactly as given, any size (1x1 included), as lossless PNG video."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=rate)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "rgb24"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def damage_frame(path: Path, number: int) -> Path:
+    """Overwrites the middle half of frame `number`'s packet (frames counted in presentation order) with
+    noise, as a bad copy from a card does; the rest of the file is left intact. Not for MPEG-TS, whose
+    packets are interleaved with transport headers."""
+    with av.open(str(path)) as container:
+        packets = sorted((p for p in container.demux(video=0) if p.size), key=lambda p: p.pts)
+        offset, size = packets[number].pos, packets[number].size
+    data = bytearray(path.read_bytes())
+    noise = np.random.default_rng(number).integers(0, 256, size // 2, np.uint8).tobytes()
+    data[offset + size // 4 : offset + size // 4 + len(noise)] = noise
+    path.write_bytes(bytes(data))
+    return path

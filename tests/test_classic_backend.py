@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from dreamstyle.frames import iter_frames
 from engine.backends import BackendError, Guidance, create_backend
 from engine.backends.classic import ClassicBackend
 from engine.look import LOOKS, apply_look, propagate, stylize
 from engine.look.paint import to_lab
-from mediagen import scene_frame
+from mediagen import scene_frame, write_frames
 
 W, H = 320, 180
 
@@ -82,6 +83,21 @@ def test_shapes_dtypes_and_frame_zero(backend, size):
     out = backend.render_segment(frames, condition, Guidance(first_frame=condition), 0, {})
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert np.array_equal(out[0], condition)
+
+
+@pytest.mark.parametrize("guidance", [
+    Guidance(style_image=scene_frame(4, 3, 200, 150)),
+    Guidance(prompt="noir"),
+    Guidance(first_frame=np.full((1, 1, 3), 200, np.uint8)),
+], ids=["style image", "named look", "first frame"])
+def test_one_pixel_media(backend, tmp_path, guidance):
+    """A 1x1 matte: OpenCV takes a 1x1 colour image for a scalar in arithmetic with one."""
+    matte = write_frames(tmp_path / "matte.mov", [np.full((1, 1, 3), (40, 90, 160), np.uint8)] * 3)
+    frames = np.stack(list(iter_frames(matte)))
+    condition = backend.first_condition(frames[0], guidance, 0)
+    assert condition.shape == (1, 1, 3)
+    out = backend.render_segment(frames, condition, guidance, 0, {})
+    assert out.shape == frames.shape and (out == condition).all()  # a still picture keeps its look
 
 
 def test_first_frame_grade_is_carried_through_the_segment(backend, scene):

@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from dreamstyle.frames import MediaError, iter_frames, probe
-from mediagen import frame_number, write_video
+from mediagen import damage_frame, frame_number, write_video
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,23 @@ def test_missing_and_corrupt_files(tmp_path, long_gop):
         list(iter_frames(truncated, 0, 240))
 
 
+def test_a_damaged_frame_is_an_error_naming_the_file_the_frame_and_what_to_do(tmp_path):
+    """A bad copy: noise over frame 5 of a ProRes clip, which FFmpeg decodes with its errors concealed."""
+    clip = damage_frame(write_video(tmp_path / "A001.mov", [10], width=64, height=32, codec="prores_ks"), 5)
+    with pytest.raises(MediaError, match=r"A001\.mov: frame 5 is damaged.*camera card or the backup, or export it"):
+        list(iter_frames(clip, 2, 8))
+    assert [frame_number(f) for f in iter_frames(clip, 0, 5)] == list(range(5))
+    assert [frame_number(f) for f in iter_frames(clip, 6, 10)] == list(range(6, 10))
+
+
+def test_a_damaged_frame_decoded_only_to_reach_the_start_is_no_error(tmp_path):
+    """Long-GOP H.264: a range starting after a damaged frame of its GOP decodes that frame on the way."""
+    clip = damage_frame(write_video(tmp_path / "gop.mp4", [12], width=128, height=72, gop=12), 5)
+    with pytest.raises(MediaError, match="frame 5 is damaged"):  # FFmpeg notices this damage
+        list(iter_frames(clip, 0, 12))
+    assert [frame_number(f) for f in iter_frames(clip, 6, 12)] == list(range(6, 12))
+
+
 def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
     """Stamped frames in a container the tests' H.264 .mp4 files do not exercise."""
     import av
@@ -71,7 +88,7 @@ def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
     ("broadcast.ts", "mpeg2video", {"g": "15", "bf": "2", "qscale": "2"}),
     ("capture.avi", "mpeg4", {"g": "10", "bf": "2", "qscale": "2"}),  # first frame stamped one tick late
 ])
-@pytest.mark.parametrize("start", [0, 5, 20, 33])
+@pytest.mark.parametrize("start", [0, 1, 5, 20, 33])  # 1: the seek goes back to the file's start
 def test_transport_streams_and_avi_are_frame_exact(tmp_path_factory, name, codec, options, start):
     folder = tmp_path_factory.getbasetemp() / "containers"
     folder.mkdir(exist_ok=True)
@@ -104,6 +121,20 @@ def _timed(path, pts, time_base, rate, fmt=None):
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+@pytest.mark.parametrize("before_wrap", [100, 12])  # every frame before the wrap; the wrap at frame 12
+def test_a_transport_stream_starting_just_before_its_clock_wraps(tmp_path, before_wrap):
+    """MPEG-TS times are 33 bits of 90 kHz: FFmpeg gives a recording started less than a minute before
+    they wrap a negative start time."""
+    import av
+
+    first = 2**33 // 3750 - before_wrap  # in frames of 1/24 s, 3750 ticks each
+    clip = _timed(tmp_path / "rec.ts", [first + i for i in range(30)], Fraction(1, 24), Fraction(24), fmt="mpegts")
+    with av.open(str(clip)) as container:
+        assert container.start_time < 0
+    assert probe(clip).frames == 30
+    assert [frame_number(f) for f in iter_frames(clip, 12, 16)] == [12, 13, 14, 15]
 
 
 def test_variable_frame_rate_is_told_from_constant(tmp_path):

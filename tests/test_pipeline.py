@@ -16,7 +16,7 @@ from enginehelp import engine_thread
 from host_plugin.cli import main
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.timecode import from_timecode
-from mediagen import frame_number, write_video
+from mediagen import damage_frame, frame_number, write_video
 
 R = 24000 / 1001
 
@@ -181,6 +181,23 @@ def test_one_bad_clip_does_not_sink_the_others(edit, engine, tmp_path, capsys):
     assert "clip A: media" in out and "gone.mp4" in out
     written = otio.adapters.read_from_file(str(tmp_path / "broken.dreamstyle-v1.otio"))
     assert len(written.tracks[1].find_clips()) == 1
+
+
+def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine, tmp_path, capsys, monkeypatch):
+    """Cut detection reads past the damage; the render refuses the shot that holds it, naming the frame."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # detect here, not from an earlier run's cache
+    media = damage_frame(write_video(tmp_path / "A001.mov", [24, 24], width=160, height=90, codec="prores_ks"), 5)
+    timeline = otio.schema.Timeline("damaged")
+    track = otio.schema.Track("V1")
+    track.append(_clip("A001", media, 0, 48, 48))
+    timeline.tracks.append(track)
+    cut = tmp_path / "damaged.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--format", "json"]
+    assert main(args) == 1
+    shots = json.loads(capsys.readouterr().out)["shots"]
+    assert [s["status"] for s in shots] == ["failed", "done"], shots
+    assert "A001.mov: frame 5 is damaged" in shots[0]["error"]
 
 
 def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):

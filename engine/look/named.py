@@ -34,7 +34,7 @@ def _float(image: np.ndarray) -> np.ndarray:
 
 
 def _uint8(image: np.ndarray) -> np.ndarray:
-    return cv2.convertScaleAbs(cv2.max(image, 0.0), alpha=255.0)
+    return cv2.convertScaleAbs(np.maximum(image, 0.0), alpha=255.0)  # cv2.max takes a 1x1 image for a scalar
 
 
 def _luma(img: np.ndarray) -> np.ndarray:

@@ -27,7 +27,8 @@ def to_lab(image: np.ndarray) -> np.ndarray:
 
 def from_lab(lab: np.ndarray) -> np.ndarray:
     """float32 CIELAB -> uint8 RGB, rounded and saturated."""
-    return cv2.convertScaleAbs(cv2.max(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0), alpha=255.0)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    return cv2.convertScaleAbs(np.maximum(rgb, 0.0), alpha=255.0)  # cv2.max takes a 1x1 image for a scalar
 
 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -106,5 +106,6 @@ def carry_look(frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
         coords = cv2.add(grid, displacement)
         carried = cv2.remap(residual, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         styled = cv2.add(colour.apply(frames[t]), cv2.multiply(carried, cv2.merge([confidence] * 3)))
-        cv2.convertScaleAbs(cv2.max(styled, 0.0), dst=output[t])  # rounds and saturates like np.rint + clip
+        np.maximum(styled, 0.0, out=styled)  # cv2.max takes a 1x1 frame for a scalar
+        cv2.convertScaleAbs(styled, dst=output[t])  # rounds and saturates like np.rint + clip
     return output

@@ -36,8 +36,10 @@ def read_pair(result: ShotResult, index: int, size: tuple[int, int] | None = Non
             scale = min(1.0, MAX_WIDTH / info.width)
             size = (max(2, round(info.width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2))
         width, height = size
-        before = next(iter_frames(shot.media, shot.start + index, shot.start + index + 1, width=width, height=height))
-        after = next(iter_frames(result.output, shot.head + index, shot.head + index + 1, width=width, height=height))
+        before = next(iter_frames(shot.media, shot.start + index, shot.start + index + 1, width=width, height=height,
+                                  damaged=True))
+        after = next(iter_frames(result.output, shot.head + index, shot.head + index + 1, width=width, height=height,
+                                 damaged=True))
     except MediaError as exc:
         raise DreamStyleError(f"Cannot show frame {index + 1}: {exc}") from exc
     return before, after

@@ -53,5 +53,5 @@ def detect(media: Path, start: int, end: int, settings: DetectionSettings = Dete
 def _run(media: Path, start: int, end: int, detector: Detector, width: int, height: int) -> None:
     """One decode pass, scaled inside swscale to the size the detector asks for."""
     size = detector.frame_size(width, height)
-    for index, frame in enumerate(iter_frames(media, start, end, width=size[0], height=size[1]), start):
+    for index, frame in enumerate(iter_frames(media, start, end, width=size[0], height=size[1], damaged=True), start):
         detector.push(index, frame)
