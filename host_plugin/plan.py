@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
-import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from dreamstyle.frames import MediaError, MediaInfo, probe
@@ -17,7 +17,7 @@ from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
 from .timeline.timecode import NTSC_RATES, from_timecode
 
-__all__ = ["Shot", "ClipProblem", "Plan", "exact_rate", "plan_shots", "plan_media"]
+__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots"]
 
 
 def exact_rate(rate: float) -> Fraction:
@@ -131,6 +131,68 @@ def _blend_handles(first: int, last: int, blends: dict[int, Transition]) -> tupl
     return head, tail
 
 
+def _fits(clip: ClipRef, media: Path) -> bool:
+    """Whether `media` holds the frames `clip` uses: same-named files told apart by start timecode and length."""
+    try:
+        info = probe(media)
+    except MediaError:
+        return False
+    start, end = _source_frames(clip.source, _media_offset(clip, info), info.rate)
+    return start >= 0 and end <= info.frames
+
+
+def _find_media(clip: ClipRef, relinker: Relinker) -> Path:
+    """The clip's media file, searched by path, then by an EDL's SOURCE FILE comment, reel and clip name."""
+    path = url_to_path(clip.media_url) if clip.media_url else None
+    names = [n for n in (clip.source_file, clip.reel, clip.name) if n]
+    media = relinker.find(path, names, fits=lambda candidate: _fits(clip, candidate))
+    if media is None:
+        raise MediaNotFound(
+            f"media {clip.media_url or clip.source_file or clip.reel or clip.name} not found (offline); "
+            "relink with --media-dir FOLDER or --path-map FROM=TO."
+        )
+    return media
+
+
+def _probe(media: Path) -> MediaInfo:
+    """`probe`, its error saying what to do: the clip is linked to a file that is no video (audio, text, empty)."""
+    try:
+        return probe(media)
+    except MediaError as exc:
+        raise MediaError(f"{exc} Relink the clip to its video file in the NLE and export the timeline again.") from exc
+
+
+def _clip_frames(clip: ClipRef, media: Path, info: MediaInfo) -> tuple[int, int]:
+    """The media frames [start, end) the clip uses; MediaError when they cannot be rendered as the edit shows them."""
+    if info.frames == 1 and clip.source.duration.to_frames() > 1:
+        raise MediaError(
+            f"{media.name} is a still image held for {clip.source.duration.to_frames()} frames; DreamStyle "
+            "stylizes moving footage: render the still to a movie of that length (or restyle it as an image), "
+            "relink the clip and export the timeline again."
+        )
+    if info.variable_rate:
+        raise MediaError(
+            f"{media.name} has a variable frame rate (a phone or screen recording?): an NLE conforms it to a "
+            "constant rate, so its frames cannot be matched to the edit here; transcode it to a constant rate "
+            "(e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the rate it was shot at, or HandBrake's "
+            "Constant Framerate), relink the clip and export again."
+        )
+    start, end = _source_frames(clip.source, _media_offset(clip, info), info.rate)
+    if start < 0 or end > info.frames:
+        raise MediaError(f"uses frames [{start}, {end}) but {media.name} has {info.frames}; relink it to the full-length media.")
+    return start, end
+
+
+def _record_bounds(clip: ClipRef, bounds: list[int], timeline_rate: float) -> list[int]:
+    """The record frame of each shot bound: the clip's own record in and out at its first and last (its media
+    may run at another rate), detected cuts between them placed in proportion."""
+    record_in = round(clip.record.start_time.value_rescaled_to(timeline_rate))
+    record_out = round(clip.record.end_time_exclusive().value_rescaled_to(timeline_rate))
+    start, end = bounds[0], bounds[-1]
+    inner = [record_in + round(Fraction((bound - start) * (record_out - record_in), end - start)) for bound in bounds[1:-1]]
+    return [record_in, *inner, record_out]
+
+
 def plan_shots(
     clips: list[ClipRef],
     relinker: Relinker,
@@ -145,45 +207,19 @@ def plan_shots(
     ordered = sorted(clips, key=lambda c: (c.record.start_time.to_seconds(), c.track_index))
     for clip in ordered:
         try:
-            media = relinker.find(url_to_path(clip.media_url) if clip.media_url else None, [n for n in (clip.reel, clip.name) if n])
-            if media is None:
-                raise MediaNotFound(
-                    f"clip {clip.name}: media {clip.media_url or clip.reel or clip.name} not found (offline); "
-                    "relink with --media-dir FOLDER or --path-map FROM=TO."
-                )
-            info = probe(media)
-            if info.frames == 1 and clip.source.duration.to_frames() > 1:
-                raise MediaError(
-                    f"clip {clip.name}: {media.name} is a still image held for {clip.source.duration.to_frames()} "
-                    "frames; DreamStyle stylizes moving footage: render the still to a movie of that length "
-                    "(or restyle it as an image), relink the clip and export the timeline again."
-                )
-            if info.variable_rate:
-                raise MediaError(
-                    f"clip {clip.name}: {media.name} has a variable frame rate (a phone or screen recording?): "
-                    f"an NLE conforms it to a constant rate, so its frames cannot be matched to the edit here; "
-                    "transcode it to a constant rate (e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the "
-                    "rate it was shot at, or HandBrake's Constant Framerate), relink the clip and export again."
-                )
-            start, end = _source_frames(clip.source, _media_offset(clip, info), info.rate)
-            if start < 0 or end > info.frames:
-                raise MediaError(
-                    f"clip {clip.name}: uses frames [{start}, {end}) but {media.name} has {info.frames}; "
-                    "relink it to the full-length media."
-                )
+            media = _find_media(clip, relinker)
+            info = _probe(media)
+            start, end = _clip_frames(clip, media, info)
             bounds, blends, found = _split(start, end, detection, media)
         except (MediaNotFound, MediaError, ShotDetectionError) as exc:
-            problems.append(ClipProblem(clip.name, str(exc)))
+            problems.append(ClipProblem(clip.name, f"clip {clip.name}: {exc}"))
             continue
         transitions.extend(found)
         head_room = handles + _frames(clip.transition_in, info.rate)
         tail_room = handles + _frames(clip.transition_out, info.rate)
-        to_timeline = exact_rate(timeline_rate) / info.rate
-        clip_in = round(clip.record.start_time.value_rescaled_to(timeline_rate))
-        for first, last in zip(bounds, bounds[1:]):
+        records = _record_bounds(clip, bounds, timeline_rate)
+        for (first, last), (record_in, record_out) in zip(pairwise(bounds), pairwise(records)):
             blend_head, blend_tail = _blend_handles(first, last, blends)
-            record_in = clip_in + round((first - start) * to_timeline)
-            record_out = clip_in + round((last - start) * to_timeline)
             record = TimeRange(RationalTime(record_in, timeline_rate), RationalTime(record_out - record_in, timeline_rate))
             shots.append(
                 Shot(
@@ -225,6 +261,6 @@ def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
             transition_in=blends.get(a),
             media_timecode=info.timecode,
         )
-        for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
+        for i, (a, b) in enumerate(pairwise(bounds))
     ]
     return Plan(shots, [], found, info.rate)

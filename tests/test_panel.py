@@ -247,6 +247,23 @@ def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
     assert settings.value("edl_rate") == "25"
 
 
+def test_the_shot_list_shows_record_timecode_in_the_timelines_frame_count_mode(qtbot, tmp_path):
+    """29.97 timecode is drop-frame or not as the timeline says (an EDL's FCM), not as its rate suggests."""
+    write_video(tmp_path / "A001.mov", [90], width=64, height=36, rate=Fraction(30000, 1001))
+    edl = tmp_path / "ndf.edl"
+    edl.write_text("TITLE: NDF\nFCM: NON-DROP FRAME\n\n"
+                   "001  A001     V     C        00:00:01:00 00:00:02:00 01:00:00:00 01:00:01:00\n"
+                   "* FROM CLIP NAME: A001.mov\n")
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.edl_rate.setCurrentText("29.97")
+    window.load(edl)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
+    assert (window.table.item(0, 2).text(), window.table.item(0, 3).text()) == ("01:00:00:00", "01:00:01:00")
+    window.close()
+
+
 def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):
     from enginehelp import engine_thread
 

@@ -11,7 +11,7 @@ from mediagen import write_video
 from premiere_export import fcp7_xml
 
 from host_plugin.cli import main as cli_main
-from host_plugin.errors import TimelineError
+from host_plugin.errors import MediaNotFound, TimelineError
 from host_plugin.timeline.media import PathMap, Relinker, url_to_path
 from host_plugin.timeline.reader import read_timeline, video_clips
 
@@ -480,3 +480,65 @@ def test_timecode_labels_at_the_ntsc_twin_rate_count_in_frames(tmp_path, rate):
     from dreamstyle.frames import iter_frames
 
     assert frame_number(next(iter_frames(media, 10, 11))) == 10
+
+
+def test_same_named_files_are_chosen_by_the_original_paths_folders_or_reported(tmp_path):
+    """Cards reuse file names: the folders of the path the NLE wrote pick the copy, never the first found."""
+    for card in ("CARD1", "CARD2"):
+        (tmp_path / "search" / "Day1" / card).mkdir(parents=True)
+        (tmp_path / "search" / "Day1" / card / "C0001.MP4").write_bytes(b"x")
+    relinker = Relinker([tmp_path / "search"])
+    assert relinker.find("E:\\Shoot\\Day1\\CARD2\\C0001.MP4") == tmp_path / "search" / "Day1" / "CARD2" / "C0001.MP4"
+    assert relinker.find(None, ["CARD1", "C0001"]) == tmp_path / "search" / "Day1" / "CARD1" / "C0001.MP4"  # EDL reel
+    with pytest.raises(MediaNotFound, match=r"ambiguous: 2 files named C0001.MP4: .*CARD1.*, .*CARD2.*narrow --media-dir"):
+        relinker.find("/Volumes/Shoot/Day1/C0001.MP4")
+
+
+def test_a_clip_with_no_length_is_skipped_and_the_clips_before_it_still_plan(tmp_path, capsys):
+    """A clip with neither a source range nor a media range (a MissingReference, as pipeline tools leave for
+    offline shots) has no length: it is listed with what to do, as is a clip after it on its track (whose
+    place depends on it); the others plan."""
+    media = write_video(tmp_path / "a.mp4", [30], width=64, height=36)
+    v1, v2 = otio.schema.Track("V1"), otio.schema.Track("V2")
+    v1.append(otio.schema.Clip("good", otio.schema.ExternalReference(str(media)), TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    v1.append(otio.schema.Clip("no range", otio.schema.MissingReference()))
+    v1.append(otio.schema.Clip("after", otio.schema.ExternalReference(str(media)), TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    v2.append(otio.schema.Clip("above", otio.schema.ExternalReference(str(media)), TimeRange(RationalTime(5, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("holes")
+    timeline.tracks.extend([v1, v2])
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cut.otio"))
+    assert cli_main(["shots", str(tmp_path / "cut.otio"), "--no-detect", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(s["clip"], s["start_frame"], s["end_frame"]) for s in data["shots"]] == [("good", 0, 10), ("above", 5, 15)]
+    assert [s.split(":")[0] for s in data["skipped"]] == ["clip no range", "clip after"]
+    assert all("relink or trim it in the NLE and export the timeline again" in s for s in data["skipped"])
+
+
+def test_a_clip_linked_to_a_file_that_is_not_video_is_named_with_what_to_do(tmp_path, capsys):
+    """Audio-only, text and empty files: each problem names its clip and says what to do."""
+    import av
+    import numpy as np
+
+    with av.open(str(tmp_path / "sound.mov"), "w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        for index in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    (tmp_path / "notes.mov").write_text("not a movie")
+    (tmp_path / "empty.mov").write_bytes(b"")
+    track = otio.schema.Track("V1")
+    for name in ("sound", "notes", "empty"):
+        track.append(otio.schema.Clip(name, otio.schema.ExternalReference(str(tmp_path / f"{name}.mov")),
+                                      TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("not video")
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cut.otio"))
+    assert cli_main(["shots", str(tmp_path / "cut.otio"), "--no-detect", "--format", "json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p["clip"] for p in problems] == ["sound", "notes", "empty"]
+    assert problems[0]["message"] == (f"clip sound: {tmp_path / 'sound.mov'}: has no video stream. Relink the clip "
+                                      "to its video file in the NLE and export the timeline again.")
+    for problem in problems[1:]:
+        assert problem["message"].startswith(f"clip {problem['clip']}: ") and "Relink the clip to its video file" in problem["message"]

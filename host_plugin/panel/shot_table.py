@@ -23,10 +23,6 @@ COLUMNS = ["", "Clip", "Record in", "Record out", "Duration", "Transitions", "St
 _FINAL = {"done", "cached", "failed", "cancelled"}
 
 
-def _timecode(time: otio.opentime.RationalTime) -> str:
-    return timecode(time, time.rate)
-
-
 def transitions_of(shot: Shot, plan: Plan) -> str:
     """The shot's cuts and transitions in words: the timeline's own dissolves and those detected inside."""
     clip = shot.clip
@@ -77,7 +73,8 @@ class ShotTable(QTableWidget):
         self._bars: dict[int, QProgressBar] = {}
         self.results: dict[int, ShotResult] = {}
 
-    def set_plan(self, plan: Plan, start: otio.opentime.RationalTime | None) -> None:
+    def set_plan(self, plan: Plan, start: otio.opentime.RationalTime | None, drop_frame: bool | None) -> None:
+        """One row per shot; record timecodes from `start`, drop-frame as the timeline says (None: by rate)."""
         self.setRowCount(0)
         self.shots, self.results = list(plan.shots), {}
         self._rows = {shot.number: row for row, shot in enumerate(self.shots)}
@@ -87,7 +84,8 @@ class ShotTable(QTableWidget):
             record_in, record_out = shot.record.start_time, shot.record.end_time_exclusive()
             if start is not None:
                 record_in, record_out = record_in + start, record_out + start
-            cells = ["", shot.clip_name, _timecode(record_in), _timecode(record_out),
+            cells = ["", shot.clip_name, timecode(record_in, record_in.rate, drop_frame),
+                     timecode(record_out, record_out.rate, drop_frame),
                      f"{shot.frames} fr", transitions_of(shot, plan), "", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -21,7 +21,7 @@ from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSe
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
 from host_plugin.timeline.media import PathMap, file_name
-from host_plugin.timeline.timecode import parse_rate
+from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
 from .anchor import one_frame, still_of
 from .engine_box import EngineBox
@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
         self.source.setText(f"{'Resolve: ' if host else ''}{self.edit.path}")
         self.set_hero(None)
         self.settings.setValue("timeline", "" if self.host else str(self.edit.path))
-        self.table.set_plan(self.plan, self.edit.timeline.global_start_time)
+        self.table.set_plan(self.plan, self.edit.timeline.global_start_time, drop_frame_of(self.edit.timeline))
         self.writeback.set_source(self.edit.path, self.host)
         problems = [p.message for p in self.plan.problems] + self.edit.skipped
         self.problems.setText("\n".join(problems))
@@ -229,7 +229,8 @@ class MainWindow(QMainWindow):
 
         def thumbs(emit: Callable[[object], None]) -> None:
             for shot in shots:
-                frame = next(iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1]))
+                frames = iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1], damaged=True)
+                frame = next(frames)
                 emit((shot.number, frame))
 
         def thumb(item: tuple[int, object]) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from dreamstyle.pathmap import PathMap
 
-__all__ = ["PathMap", "url_to_path", "Relinker", "VIDEO_SUFFIXES", "file_name", "is_relative"]
+from ..errors import MediaNotFound
+
+__all__ = ["VIDEO_SUFFIXES", "PathMap", "Relinker", "file_name", "is_relative", "url_to_path"]
 
 VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".r3d", ".braw"}
 _DRIVE = re.compile(r"^/?([A-Za-z])[:|](.*)$")
@@ -52,10 +54,13 @@ class Relinker:
         self.search_dirs = [Path(d) for d in search_dirs]
         self.path_maps = list(path_maps)
         self.base = base
-        self._index: dict[str, Path] | None = None
+        self._index: list[dict[str, list[Path]]] | None = None
 
-    def find(self, path: str | None, names: Iterable[str] = ()) -> Path | None:
-        """The existing file for `path` (or for one of `names`, stems allowed: EDL reel/clip names)."""
+    def find(self, path: str | None, names: Iterable[str] = (), fits: Callable[[Path], bool] | None = None) -> Path | None:
+        """The existing file for `path` (or for one of `names`, stems allowed: EDL source file, reel and
+        clip names). Same-named files in one search folder (cameras reuse C0001.MP4 on every card) are
+        told apart by `_choose`; MediaNotFound when they cannot be."""
+        names = list(names)
         candidates: list[str] = []
         if path:
             if self.base is not None and is_relative(path):
@@ -65,24 +70,50 @@ class Relinker:
         for candidate in candidates:
             if Path(candidate).is_file():
                 return Path(candidate).absolute()
-        wanted = [Path(path.replace("\\", "/")).name] if path else []
+        original = PurePosixPath(path.replace("\\", "/")) if path else None
+        wanted = [original.name] if original else []
         wanted.extend(names)
-        index = self._search_index()
+        hints = {folder.lower() for folder in (*(original.parent.parts if original else ()), *names)}
         for name in wanted:
-            hit = index.get(name.lower()) or index.get(Path(name).stem.lower())
-            if hit:
-                return hit.absolute()
+            if hits := self._hits(name):
+                return _choose(name, hits, hints, fits).absolute()
         return None
 
-    def _search_index(self) -> dict[str, Path]:
-        """File name and stem (lower case) -> first file found under the search folders."""
+    def _hits(self, name: str) -> list[Path]:
+        """The files named `name` (or with that stem) in the first search folder that holds any."""
+        for index in self._search_index():
+            if hits := index.get(name.lower()) or index.get(Path(name).stem.lower()):
+                return hits
+        return []
+
+    def _search_index(self) -> list[dict[str, list[Path]]]:
+        """Per search folder: file name and video file stem (lower case) -> every file of that name under it."""
         if self._index is None:
-            self._index = {}
-            for folder in self.search_dirs:
-                for root, _dirs, files in os.walk(folder):
-                    for name in sorted(files):
-                        path = Path(root) / name
-                        self._index.setdefault(name.lower(), path)
-                        if path.suffix.lower() in VIDEO_SUFFIXES:
-                            self._index.setdefault(path.stem.lower(), path)
+            self._index = [_index_folder(folder) for folder in self.search_dirs]
         return self._index
+
+
+def _index_folder(folder: Path) -> dict[str, list[Path]]:
+    index: dict[str, list[Path]] = {}
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            index.setdefault(name.lower(), []).append(path)
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                index.setdefault(path.stem.lower(), []).append(path)
+    return index
+
+
+def _choose(name: str, hits: list[Path], hints: set[str], fits: Callable[[Path], bool] | None) -> Path:
+    """The one of same-named `hits` whose folders match most of `hints` (the original path's folders, the
+    reel name: often the card's folder), else the one that `fits` (holds the clip's frames)."""
+    if len(hits) > 1:
+        score = {hit: len(hints & {folder.lower() for folder in hit.parent.parts}) for hit in hits}
+        hits = [hit for hit in hits if score[hit] == max(score.values())]
+    if len(hits) > 1 and fits is not None:
+        hits = [hit for hit in hits if fits(hit)] or hits
+    if len(hits) > 1:
+        raise MediaNotFound(f"ambiguous: {len(hits)} files named {name}: {', '.join(map(str, hits))}; "
+                            "relink by hand or narrow --media-dir.")
+    return hits[0]

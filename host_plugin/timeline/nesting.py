@@ -29,14 +29,27 @@ def layers(track: otio.schema.Track) -> Iterator[otio.schema.Clip]:
                     yield from layers(inner)
 
 
+def _placed(item: otio.core.Item, top: otio.schema.Stack) -> TimeRange:
+    """`item.transformed_time_range(item.trimmed_range(), top)` for an item inside a track of `top`, through
+    that track's own range: OTIO would take the track's start from its whole length, which one clip with no
+    length anywhere on the track (no source range, no media range) makes fail for every clip on it."""
+    track = item.parent()
+    while track.parent() is not top:
+        track = track.parent()
+    inside = item.transformed_time_range(item.trimmed_range(), track)
+    if track.source_range is None:
+        return inside
+    return TimeRange(inside.start_time - track.source_range.start_time, inside.duration)
+
+
 def _window(clip: otio.schema.Clip, top: otio.schema.Stack) -> _Span | None:
     """[start, end) of `clip` on the timeline, trimmed by the ranges of the stacks and tracks around it."""
-    full = clip.transformed_time_range(clip.trimmed_range(), top)
+    full = _placed(clip, top)
     start, end = full.start_time, full.end_time_exclusive()
     parent = clip.parent()
     while parent is not None and parent is not top:
         if parent.parent() is not None and parent.parent() is not top:
-            window = parent.transformed_time_range(parent.trimmed_range(), top)
+            window = _placed(parent, top)
             start, end = max(start, window.start_time), min(end, window.end_time_exclusive())
         parent = parent.parent()
     return (start, end) if end > start else None
@@ -72,7 +85,7 @@ def visible_parts(clip: otio.schema.Clip, top: otio.schema.Stack) -> list[tuple[
     parts = [window]
     for cover in _covers(clip, top):
         parts = [part for span in parts for part in _minus(span, cover)]
-    begin = clip.transformed_time_range(clip.trimmed_range(), top).start_time
+    begin = _placed(clip, top).start_time
     source_start = clip.trimmed_range().start_time
     return [
         (TimeRange(source_start + (start - begin), end - start), TimeRange.range_from_start_end_time(start, end))

@@ -27,6 +27,8 @@ class ClipRef:
     name: str
     media_url: str | None
     reel: str | None
+    source_file: str | None
+    """The file an Avid EDL names in a `* SOURCE FILE:` comment."""
     source: TimeRange
     available: TimeRange | None
     record: TimeRange
@@ -39,6 +41,9 @@ class ClipRef:
 NAMESPACE = "dreamstyle"
 """Metadata key of what DreamStyle writes into timelines (its version tracks and clips)."""
 _VERSION_TRACK = re.compile(r"DreamStyle(?: v(\d+))? - ")  # its name, where an NLE dropped the metadata
+_SOURCE_FILE = re.compile(r"SOURCE FILE:(.+)", re.IGNORECASE)
+_FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?)?DROP[- ]?FRAME", re.IGNORECASE | re.MULTILINE)
+_EVENT_TIMECODE = re.compile(r"\d\d:\d\d:\d\d([:;])\d\d\s*$", re.MULTILINE)
 
 
 def version_of(track: otio.schema.Track) -> int:
@@ -81,7 +86,20 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         result = timelines[0]
     if not isinstance(result, otio.schema.Timeline):
         raise TimelineError(f"{path}: holds a {type(result).__name__}, not a timeline.")
+    if adapter == "cmx_3600" and (fcm := _frame_count_mode(path.read_text(errors="replace"))):
+        result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
+        result.metadata["cmx_3600"]["fcm"] = fcm
     return result
+
+
+def _frame_count_mode(edl: str) -> str | None:
+    """An EDL's timecode mode, "DROP FRAME" or "NON-DROP FRAME": its first FCM line says, else the separator
+    of its first event's timecodes (";" counts drop-frame)."""
+    if fcm := _FCM.search(edl):
+        return "NON-DROP FRAME" if fcm[1] else "DROP FRAME"
+    if event := _EVENT_TIMECODE.search(edl):
+        return "DROP FRAME" if event[1] == ";" else "NON-DROP FRAME"
+    return None
 
 
 def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
@@ -150,6 +168,37 @@ def _not_renderable(clip: otio.schema.Clip) -> str:
     return ""
 
 
+def _source_file(clip: otio.schema.Clip) -> str | None:
+    """The media file an Avid EDL names in a `* SOURCE FILE:` comment (the cmx adapter keeps it as a comment)."""
+    for comment in clip.metadata.get("cmx_3600", {}).get("comments", []):
+        if match := _SOURCE_FILE.match(comment):
+            return match[1].strip()
+    return None
+
+
+def _clip_refs(clip: otio.schema.Clip, track: otio.schema.Track, track_index: int, top: otio.schema.Stack) -> list[ClipRef]:
+    """A ClipRef per part of `clip` the timeline shows; OTIOError when its range cannot be computed."""
+    ref = clip.media_reference
+    incoming, outgoing = _transition_offsets(clip) if clip.parent() is track else (RationalTime(), RationalTime())
+    url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else None
+    return [
+        ClipRef(
+            clip=clip,
+            track_index=track_index,
+            name=clip.name or Path(url or "clip").stem,
+            media_url=url,
+            reel=clip.metadata.get("cmx_3600", {}).get("reel"),
+            source_file=_source_file(clip),
+            source=source,
+            available=ref.available_range if ref is not None else None,
+            record=record,
+            transition_in=incoming,
+            transition_out=outgoing,
+        )
+        for source, record in visible_parts(clip, top)
+    ]
+
+
 def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str]]:
     """Every visible clip on enabled video tracks, and why other items were skipped."""
     clips: list[ClipRef] = []
@@ -176,30 +225,17 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
             if reason:
                 skipped.append(f"clip {clip.name}: {reason}")
                 continue
-            ref = clip.media_reference
-            parts = visible_parts(clip, top)
-            if not parts:
+            try:
+                refs = _clip_refs(clip, track, index, top)
+            except otio.exceptions.OTIOError as exc:  # this clip, or one before it on its track, has no length
+                skipped.append(f"clip {clip.name}: cannot be placed on the timeline ({exc}); a clip with neither a source "
+                               "range nor media of a known length has no length: relink or trim it in the NLE and "
+                               "export the timeline again")
+                continue
+            if not refs:
                 skipped.append(f"clip {clip.name}: not seen on the timeline (zero length, or covered by an upper "
                                "layer of its compound clip)")
-                continue
-            incoming, outgoing = _transition_offsets(clip) if clip.parent() is track else (RationalTime(), RationalTime())
-            url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else None
-            reel = clip.metadata.get("cmx_3600", {}).get("reel")
-            for source, record in parts:
-                clips.append(
-                    ClipRef(
-                        clip=clip,
-                        track_index=index,
-                        name=clip.name or Path(url or "clip").stem,
-                        media_url=url,
-                        reel=reel,
-                        source=source,
-                        available=ref.available_range if ref is not None else None,
-                        record=record,
-                        transition_in=incoming,
-                        transition_out=outgoing,
-                    )
-                )
+            clips.extend(refs)
     if not clips and not any(t.kind == otio.schema.TrackKind.Video for t in top if isinstance(t, otio.schema.Track)):
         raise TimelineError(f"timeline {timeline.name!r} has no video track.")
     return clips, skipped

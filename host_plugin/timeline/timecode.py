@@ -15,9 +15,11 @@ NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1
 
 
 def drop_frame_of(timeline: otio.schema.Timeline) -> bool | None:
-    """True/False when the timeline says (FCP7 XML's displayformat), None to infer from the rate."""
+    """True/False when the timeline says (FCP7 XML's displayformat, an EDL's FCM as `read_timeline`
+    keeps it), None to infer from the rate."""
     display = timeline.metadata.get("fcp_xml", {}).get("timecode", {}).get("displayformat")
-    return {"DF": True, "NDF": False}.get(display)
+    fcm = timeline.metadata.get("cmx_3600", {}).get("fcm")
+    return {"DF": True, "NDF": False, "DROP FRAME": True, "NON-DROP FRAME": False}.get(display or fcm)
 
 
 def _base(rate: float) -> int:

@@ -1,0 +1,104 @@
+"""CMX3600 EDLs as Avid and others write them: media named by comments, cards that reuse file names, the
+frame count mode, media at its NTSC twin rate."""
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from mediagen import write_video
+
+from host_plugin.cli import main as cli_main
+from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+from host_plugin.timeline.writeback import write_version
+
+
+def event(number: int, reel: str, source: str, record: str, *comments: str) -> str:
+    """One cut event: source and record are "IN OUT" timecodes."""
+    return f"{number:03d}  {reel:<8} V     C        {source} {record}\n" + "".join(f"* {c}\n" for c in comments) + "\n"
+
+
+def edl(tmp_path: Path, *events: str, fcm: str = "FCM: NON-DROP FRAME\n") -> Path:
+    path = tmp_path / "cut.edl"
+    path.write_text(f"TITLE: CUT\n{fcm}\n" + "".join(events))
+    return path
+
+
+def shots(path: Path, rate: str, *media_dirs: Path, capsys) -> dict:
+    folders = [arg for folder in media_dirs for arg in ("--media-dir", str(folder))]
+    cli_main(["shots", str(path), "--edl-rate", rate, "--no-detect", "--format", "json", *folders])
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("source_file", ["A001C003_220101_R1AB.mov", "A001C003_220101_R1AB"])
+def test_an_avid_source_file_comment_finds_the_media(tmp_path, capsys, source_file):
+    """Avid names the file only in `* SOURCE FILE:` (with or without its extension): the reel column holds an
+    8-character tape name and FROM CLIP NAME the bin clip's name."""
+    media = write_video(tmp_path / "media" / "A001C003_220101_R1AB.mov", [60], width=64, height=36, rate=Fraction(25),
+                        timecode="11:00:00:00")
+    cut = edl(tmp_path, event(1, "A001C003", "11:00:01:00 11:00:02:00", "01:00:00:00 01:00:01:00",
+                              "FROM CLIP NAME:  Interview take 3", f"SOURCE FILE: {source_file}"))
+    data = shots(cut, "25", media.parent, capsys=capsys)
+    assert data["problems"] == []
+    assert [(s["media"], s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(str(media.absolute()), 25, 50)]
+
+
+def test_same_named_files_are_told_apart_by_folder_and_timecode_or_reported(tmp_path, capsys):
+    """Cameras name clips per card (C0001.MP4 on every card): the card folder named like the reel, else the one
+    file whose timecode holds the event's source range, is the clip's media; otherwise the clip is a problem
+    naming every candidate, never one picked silently."""
+    def card(folder: str, timecode: str | None) -> Path:
+        return write_video(tmp_path / folder / "C0001.MP4", [60], width=64, height=36, rate=Fraction(25), timecode=timecode)
+
+    card_a, card_b = card("reels/CARDA", "11:00:00:00"), card("reels/CARDB", "11:00:00:00")
+    for reel, media in (("CARDA", card_a), ("CARDB", card_b)):
+        cut = edl(tmp_path, event(1, reel, "11:00:01:00 11:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: C0001.MP4"))
+        assert [s["media"] for s in shots(cut, "25", tmp_path / "reels", capsys=capsys)["shots"]] == [str(media.absolute())]
+
+    card("cards/card1", "11:00:00:00")
+    later = card("cards/card2", "15:00:00:00")
+    cut = edl(tmp_path, event(1, "A001", "15:00:01:00 15:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: C0001.MP4"))
+    assert [s["media"] for s in shots(cut, "25", tmp_path / "cards", capsys=capsys)["shots"]] == [str(later.absolute())]
+
+    same = [card("untimed/card1", None), card("untimed/card2", None)]
+    cut = edl(tmp_path, event(1, "A001", "00:00:01:00 00:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: C0001.MP4"))
+    data = shots(cut, "25", tmp_path / "untimed", capsys=capsys)
+    assert data["shots"] == [] and data["problems"] == [{"clip": "C0001.MP4", "message": (
+        f"clip C0001.MP4: ambiguous: 2 files named C0001.MP4: {same[0]}, {same[1]}; relink by hand or narrow --media-dir.")}]
+
+
+@pytest.mark.parametrize("fcm,timecodes,shown", [
+    ("FCM: NON-DROP FRAME\n", ("00:00:01:00 00:00:02:00", "01:00:00:00 01:00:01:00"), ("01:00:00:00", "01:00:01:00")),
+    ("", ("00:00:01:00 00:00:02:00", "01:00:00:00 01:00:01:00"), ("01:00:00:00", "01:00:01:00")),
+    ("", ("00:00:01;00 00:00:02;00", "01:00:00;00 01:00:01;00"), ("01:00:00;00", "01:00:01;00")),
+])
+def test_a_2997_edl_shows_record_timecode_in_its_own_frame_count_mode(tmp_path, capsys, fcm, timecodes, shown):
+    """29.97 timecode is drop-frame or not as the EDL's FCM line says, else as its timecodes are written."""
+    write_video(tmp_path / "A001.mov", [90], width=64, height=36, rate=Fraction(30000, 1001))
+    cut = edl(tmp_path, event(1, "A001", *timecodes, "FROM CLIP NAME: A001.mov"), fcm=fcm)
+    data = shots(cut, "29.97", capsys=capsys)
+    assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(30, 60)]
+    assert [(s["record_start"], s["record_end"]) for s in data["shots"]] == [shown]
+
+
+def test_butted_events_of_24_fps_media_in_a_23976_edl_leave_no_hole(tmp_path):
+    """24 fps media cut in a 23.976 EDL (read at 23.976: mixed rates) plays frame for frame, as its equal
+    source and record durations say: each clip's shots span exactly its record range, so the version track
+    has no one-frame hole at each cut (600 frames are 599.4 frames at the other rate)."""
+    media = write_video(tmp_path / "L024.mov", [1320], width=32, height=18, rate=Fraction(24), timecode="01:00:00:00", gop=250)
+    cut = edl(tmp_path,
+              event(1, "L024", "01:00:00:00 01:00:25:00", "01:00:00:00 01:00:25:00", "FROM CLIP NAME: L024.mov"),
+              event(2, "L024", "01:00:30:00 01:00:55:00", "01:00:25:00 01:00:50:00", "FROM CLIP NAME: L024.mov"))
+    edit = load_edit(cut, edl_rate=24000 / 1001)
+    plan = plan_edit(edit, None)
+    assert not plan.problems
+    assert [(s.start, s.end) for s in plan.shots] == [(0, 600), (720, 1320)]
+    assert [s.record for s in plan.shots] == [c.record for c in edit.clips]
+    assert plan.shots[0].record.end_time_exclusive() == plan.shots[1].record.start_time
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
+    version = otio.adapters.read_from_file(str(written)).tracks[1]
+    assert all(isinstance(item, otio.schema.Clip) for item in version), "no gap between the renders"
+    ranges = [version.range_of_child(clip) for clip in version]
+    assert [(round(r.start_time.value_rescaled_to(plan.rate)), round(r.duration.value_rescaled_to(plan.rate)))
+            for r in ranges] == [(0, 600), (600, 600)]
