@@ -10,7 +10,9 @@ from pathlib import Path
 
 from dreamstyle.v1 import engine_pb2 as pb
 
-from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendError
+import numpy as np
+
+from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendConfig, BackendError, Guidance
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
 from .drift import drift_options
 from .jobs import Job, JobState
@@ -22,6 +24,7 @@ __all__ = [
     "LIMITS",
     "STATE_FROM_PB",
     "InvalidRequest",
+    "check_runnable",
     "check_upload_header",
     "job_id",
     "job_to_pb",
@@ -151,6 +154,27 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         timecode=msg.output.timecode or None,
         priority=msg.priority,
     )
+
+
+def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
+    """What can be told before a job is queued: the backend runs here (BackendError), takes this guidance
+    and these params, and the files named exist (InvalidRequest, the field named)."""
+    cls = backend_class(request.backend)
+    missing = cls.missing(config)
+    if missing:
+        raise BackendError(f"backend {request.backend!r} cannot run on this engine: needs {'; '.join(missing)}")
+    for path, field in ((request.media, "shot.media"), (request.style_image, "guidance.style_image"),
+                        (request.first_frame, "guidance.first_frame")):
+        _check(path is None or path.is_file(), field, f"{path} is not a file on the engine; check the path (or the "
+               "engine's --path-map), or upload it")
+    image = np.zeros((2, 2, 3), np.uint8)  # the images are read when the job runs; here only their presence counts
+    guidance = Guidance(request.prompt, image if request.style_image else None, image if request.first_frame else None)
+    backend = cls(config)
+    for field, params in (("guidance", {}), ("params", request.params)):
+        try:
+            backend.check(guidance, params)
+        except BackendError as exc:
+            raise InvalidRequest(f"{field}: {exc}") from None
 
 
 def job_id(text: str) -> str:

@@ -22,6 +22,7 @@ from .convert import (
     GUIDANCE_TO_PB,
     STATE_FROM_PB,
     InvalidRequest,
+    check_runnable,
     check_upload_header,
     job_id,
     job_to_pb,
@@ -139,10 +140,7 @@ class EngineService(pb_grpc.EngineServicer):
     async def SubmitShot(self, request, context):
         try:
             shot = shot_request(request, self.storage)
-            cls = backend_class(shot.backend)
-            missing = cls.missing(self.backend_config)
-            if missing:
-                raise BackendError(f"backend {shot.backend!r} cannot run on this engine: needs {'; '.join(missing)}")
+            check_runnable(shot, self.backend_config)
             job, created = await self.jobs.submit(shot)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)

@@ -123,6 +123,14 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
         (lambda r: r.params.update(overlap="1000"), grpc.StatusCode.INVALID_ARGUMENT, "params['overlap']"),
         (lambda r: r.params.update(overlap="x"), grpc.StatusCode.INVALID_ARGUMENT, "params"),
         (lambda r: setattr(r.output, "directory", __file__), grpc.StatusCode.PERMISSION_DENIED, "media roots"),
+        # what would fail every shot when its job runs is refused before it is queued
+        (lambda r: setattr(r, "backend", "classic"), grpc.StatusCode.INVALID_ARGUMENT, "guidance: backend 'classic' needs"),
+        (lambda r: (setattr(r, "backend", "classic"), setattr(r.guidance, "prompt", "noir"), r.params.update(strength="abc")),
+         grpc.StatusCode.INVALID_ARGUMENT, "params: param 'strength'"),
+        (lambda r: r.guidance.style_image.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("gone.png")))),
+         grpc.StatusCode.INVALID_ARGUMENT, "guidance.style_image: "),
+        (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("gone.mp4")))),
+         grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
     ],
 )
 def test_bad_requests_name_the_field(client, media, mutate, code, needle):
