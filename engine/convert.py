@@ -16,7 +16,7 @@ from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendConfig, Backen
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
 from .drift import drift_options
 from .jobs import Job, JobState
-from .render import ShotRequest
+from .render import MAX_SIDE, ShotRequest
 from .storage import Storage, UploadError
 
 __all__ = [
@@ -40,8 +40,8 @@ class InvalidRequest(ValueError):
 LIMITS = pb.Limits(
     max_upload_bytes=8 << 30,
     max_shot_frames=200_000,
-    max_width=8192,
-    max_height=8192,
+    max_width=MAX_SIDE,
+    max_height=MAX_SIDE,
     max_prompt_chars=2000,
 )
 

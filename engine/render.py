@@ -9,6 +9,8 @@ uninterrupted run writes (the encoder is deterministic, see `engine.media`).
 
 from __future__ import annotations
 
+import math
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,7 +28,11 @@ from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 
-__all__ = ["RenderError", "RenderResult", "ShotRequest", "load_image", "part_path", "part_starts", "render_shot"]
+__all__ = ["MAX_SIDE", "RenderError", "RenderResult", "ShotRequest", "load_image", "part_path", "part_starts",
+           "render_shot"]
+
+MAX_SIDE = 8192
+"""The widest and tallest frame the engine renders (announced in its limits)."""
 
 
 class RenderError(Exception):
@@ -189,6 +195,12 @@ def render_shot(
             f"shot {label}: the timeline says {request.media.name} runs at {request.rate} fps but the file "
             f"runs at {info.rate}; relink the clip to the right media or fix the clip's rate."
         )
+    if max(info.width, info.height) > MAX_SIDE:
+        raise RenderError(f"shot {label}: {request.media.name} is {info.width}x{info.height}; this engine renders frames "
+                          f"up to {MAX_SIDE} pixels a side: render a proxy of the shot at a smaller size.")
+    if request.timecode and int(re.split("[:;]", request.timecode)[-1]) >= math.ceil(info.rate):
+        raise RenderError(f"shot {label}: output timecode {request.timecode} counts more frames than "
+                          f"{request.media.name} runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
     if not 0 <= request.start < request.end <= info.frames:
         raise RenderError(
             f"shot {label}: frames [{request.start}, {request.end}) fall outside {request.media.name}, "

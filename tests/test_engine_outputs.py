@@ -117,3 +117,22 @@ def test_unknown_states_and_odd_uploads_are_answered_in_words(client, media):
         upload(client, "clip.mp4", data, "0" * 64)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SHA-256" in info.value.details()
 
+
+
+def _failed(client, reply) -> str:
+    last = list(client.watch(reply.job.job_id))[-1]
+    assert last.job.state == pb.JOB_STATE_FAILED, last.message
+    return last.message
+
+
+def test_a_timecode_sent_without_a_rate_is_checked_against_the_media(client, media):
+    """01:00:00:59 at 23.976 fps would be written two seconds later by the muxer: the job fails in words."""
+    message = _failed(client, client.submit(request(media, "tc-59", timecode="01:00:00:59")))
+    assert "output timecode 01:00:00:59 counts more frames than victim.mp4 runs per second (23.976 fps)" in message
+
+
+def test_frames_over_the_announced_size_fail_in_words(client, media):
+    wide = write_video(media.with_name("wide.mp4"), [2], width=8256, height=16, numbered=False)
+    limits = client.capabilities().limits
+    message = _failed(client, client.submit(request(wide, "wide")))
+    assert f"wide.mp4 is 8256x16; this engine renders frames up to {limits.max_width} pixels a side" in message
