@@ -141,8 +141,8 @@ class TokenAuth(grpc.aio.ServerInterceptor):
             return await continuation(details)
         sent = dict(details.invocation_metadata or ()).get("authorization", "")
         sent = sent.encode() if isinstance(sent, str) else sent
-        scheme, _, credentials = sent.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials, self._expected):  # RFC 6750: any case
+        scheme, _, credentials = sent.strip().partition(b" ")  # RFC 6750: any case, one or more spaces
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
             return await continuation(details)
         handler = await continuation(details)
         if handler is None:

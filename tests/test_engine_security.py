@@ -71,6 +71,13 @@ def test_every_rpc_but_health_needs_the_token(engine):
     with EngineClient(engine, token=TOKEN) as client:
         assert client.capabilities().limits.max_upload_bytes == UPLOAD_LIMIT
     channel = grpc.insecure_channel(engine)
+    stub = pb_grpc.EngineStub(channel)
+    for header in (f"Bearer  {TOKEN}", f"bearer {TOKEN} ", f"BEARER {TOKEN}"):  # RFC 6750: 1*SP, any case
+        assert stub.GetCapabilities(pb.GetCapabilitiesRequest(), metadata=(("authorization", header),)).limits
+    for header in (f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN):
+        with pytest.raises(grpc.RpcError) as wrong_form:
+            stub.GetCapabilities(pb.GetCapabilitiesRequest(), metadata=(("authorization", header),))
+        assert wrong_form.value.code() == grpc.StatusCode.UNAUTHENTICATED
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     with pytest.raises(grpc.RpcError) as refused:
         list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
