@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from fractions import Fraction
 from pathlib import Path
 
@@ -69,7 +70,7 @@ _STATE_TO_PB = {
 }
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 _TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d{2,3})")  # 3 digits of frames at 100 fps and up
-_STEM = re.compile(r"[^A-Za-z0-9._ -]+")
+_UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -90,6 +91,15 @@ def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Pa
             raise InvalidRequest(f"{field}.upload_id: {exc}") from None
     _check(0 < len(ref.path) <= 4096 and "\0" not in ref.path, f"{field}.path", "must be 1-4096 characters, no NUL")
     return storage.resolve(ref.path, field)
+
+
+def _file_stem(name: str, max_bytes: int) -> str:
+    """`name` as a file name stem: letters and digits of any script kept (NFC, as macOS and Windows
+    compare names), anything else a run of `_`, at most `max_bytes` of UTF-8 (file systems count bytes)."""
+    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
+    while len(stem.encode()) > max_bytes:
+        stem = stem[:-1]
+    return stem.rstrip(" .")
 
 
 def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
@@ -134,8 +144,8 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         name = msg.output.name
     else:  # a label may name many shots: the key's digest makes the file this job's own
         digest = hashlib.sha256(msg.idempotency_key.encode()).hexdigest()[:10]
-        name = f"{_STEM.sub('_', shot.label or 'shot')[:80]}_{digest}"
-    stem = _STEM.sub("_", name).strip(" .")[:120].rstrip(" .") or "shot"
+        name = f"{_file_stem(shot.label or 'shot', 160)}_{digest}"
+    stem = _file_stem(name, 200) or "shot"
     return ShotRequest(
         key=msg.idempotency_key,
         media=_media(shot.media, "shot.media", storage, required=True),

@@ -136,3 +136,12 @@ def test_frames_over_the_announced_size_fail_in_words(client, media):
     limits = client.capabilities().limits
     message = _failed(client, client.submit(request(wide, "wide")))
     assert f"wide.mp4 is 8256x16; this engine renders frames up to {limits.max_width} pixels a side" in message
+
+
+def test_names_in_any_script_are_kept_and_never_clash(client, media):
+    """Japanese, Greek or accented names are file names an editor reads: not all `_`, nor one shared file."""
+    paths = [done(client, client.submit(request(media, f"name-{name}", 0, 3, name=name))).name
+             for name in ("日本", "中国", "Café shot 1", "e\u0301t\u00e9")]
+    assert paths == ["日本.mp4", "中国.mp4", "Café shot 1.mp4", "été.mp4"]
+    long = done(client, client.submit(request(media, "name-long", 0, 3, name="長" * 200)))
+    assert len(long.name.encode()) <= 255 and long.name.startswith("長" * 60)
