@@ -8,11 +8,13 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 from dreamstyle.heap import reuse_large_blocks
 
+from .backends._diffusion import OPTION_KEYS
 from .backends.base import BackendConfig
 from .backends.registry import BACKENDS, backend_class
 
@@ -30,18 +32,57 @@ def default_state_dir() -> Path:
     return base / "dreamstyle" / "engine"
 
 
+def _port(text: str) -> int:
+    """A TCP port: 0-65535, 0 for a free one."""
+    port = int(text) if text.isascii() and text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0-65535 (0 picks a free port)")
+    return port
+
+
+def _media_root(text: str) -> Path:
+    """A folder, or a path where one may be made later (a client's output folder; `main` warns)."""
+    root = Path(text)
+    if root.exists() and not root.is_dir():
+        raise argparse.ArgumentTypeError(f"{root} is not a folder; give a folder")
+    return root
+
+
+def _backend_option(text: str) -> tuple[str, str]:
+    """KEY=VALUE with a KEY some backend reads."""
+    key, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. dtype=bf16)")
+    if key not in OPTION_KEYS:
+        raise argparse.ArgumentTypeError(f"unknown key {key!r}; known keys: {', '.join(sorted(OPTION_KEYS))}")
+    return key, value
+
+
+def _state_problem(folder: Path) -> str | None:
+    """Why the engine could not keep its state in `folder` (made when missing), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except FileExistsError:
+        return "not a folder"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _backend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, help="local folder of a Diffusers-format model")
     parser.add_argument("--adapter", type=Path, help="trained DreamStyle adapter (.safetensors)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     parser.add_argument(
-        "--backend-option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)"
+        "--backend-option", type=_backend_option, action="append", default=[], metavar="KEY=VALUE",
+        help="backend option (repeatable)",
     )
 
 
 def _backend_config(args: argparse.Namespace) -> BackendConfig:
-    options = dict(item.split("=", 1) for item in args.backend_option if "=" in item)
-    return BackendConfig(model_dir=args.model_dir, adapter=args.adapter, device=args.device, options=options)
+    return BackendConfig(model_dir=args.model_dir, adapter=args.adapter, device=args.device,
+                         options=dict(args.backend_option))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,9 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC engine until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on; off loopback needs TLS and a token (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=50051, help="0 picks a free port, printed on start (default: %(default)s)")
+    serve.add_argument("--port", type=_port, default=50051, help="0 picks a free port, printed on start (default: %(default)s)")
     serve.add_argument("--state-dir", type=Path, default=None, help="jobs, uploads and results (default: user data folder)")
-    serve.add_argument("--media-root", type=Path, action="append", default=[], help="folder the engine may read/write (repeatable)")
+    serve.add_argument("--media-root", type=_media_root, action="append", default=[], help="folder the engine may read/write (repeatable)")
     serve.add_argument("--token-file", type=Path, help="file holding the bearer token clients must send")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate for TLS (with --tls-key)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
@@ -104,8 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     if any(len(rule) != 2 or not rule[0] for rule in maps):
         print("dreamstyle engine: --path-map must look like FROM=TO", file=sys.stderr)
         return 2
+    for root in args.media_root:
+        if not root.exists():
+            print(f"dreamstyle engine: warning: --media-root {root} does not exist (yet); check the path", file=sys.stderr)
+    state_dir = args.state_dir or default_state_dir()
+    if problem := _state_problem(state_dir):
+        print(f"dreamstyle engine: state folder {state_dir}: {problem}; choose a writable --state-dir", file=sys.stderr)
+        return 2
     config = EngineConfig(
-        state_dir=args.state_dir or default_state_dir(),
+        state_dir=state_dir,
         media_roots=args.media_root or [Path.cwd()],
         host=args.host,
         port=args.port,

@@ -34,6 +34,7 @@ import numpy as np
 from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
 
 __all__ = [
+    "OPTION_KEYS",
     "Box",
     "DiffusionBackend",
     "check_numbers",
@@ -81,6 +82,11 @@ def folder_missing(
     return [f"{folder}: {problem}"] if problem else []
 
 
+# Every `--backend-option` key the backends read (`control`, `depth_model`, `pose_model`: vace's, in engine/control.py).
+OPTION_KEYS = frozenset({
+    "dtype", "offload", "fp8", "distill_lora", "cache", "compile", "resolution", "steps", "guidance_scale",
+    "negative_prompt", "conditioning_scale", "control", "depth_model", "pose_model",
+})
 CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group")}
 
 
