@@ -6,6 +6,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "job_id",
     "job_to_pb",
     "limits",
+    "list_page",
     "shot_request",
 ]
 
@@ -70,6 +72,7 @@ _STATE_TO_PB = {
 }
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 _TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d{2,3})")  # 3 digits of frames at 100 fps and up
+MAX_PAGE = 1000
 _UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -191,6 +194,24 @@ def job_id(text: str) -> str:
     """A job id from a request; InvalidRequest when it cannot be one."""
     _check(0 < len(text) <= 64, "job_id", "is required: the id SubmitShot returned (at most 64 characters)")
     return text
+
+
+def list_page(jobs: list[Job], keep: Callable[[Job], bool], size: int, token: str) -> tuple[list[Job], str]:
+    """The next page of the `jobs` that `keep` takes, after the job `token` names (from the first when
+    empty), and the token of the page after it ("" when none is left)."""
+    size = size if 0 < size <= MAX_PAGE else MAX_PAGE
+    start = 0
+    if token:
+        ids = [job.id for job in jobs]
+        _check(token in ids, "page_token", "names no job (removed by retention?); list again from the first page")
+        start = ids.index(token) + 1
+    page: list[Job] = []
+    for job in jobs[start:]:
+        if keep(job):
+            if len(page) == size:
+                return page, page[-1].id
+            page.append(job)
+    return page, ""
 
 
 def check_upload_header(header: pb.UploadHeader) -> None:

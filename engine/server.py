@@ -27,6 +27,7 @@ from .convert import (
     job_id,
     job_to_pb,
     limits,
+    list_page,
     shot_request,
 )
 from .jobs import Conflict, JobManager, JobNotFound, JobState, QueueFull
@@ -177,7 +178,12 @@ class EngineService(pb_grpc.EngineServicer):
         if unknown:
             await _abort(context, InvalidRequest(f"states: unknown value {unknown[0]}; use the JobState values"))
         states = {STATE_FROM_PB[s] for s in request.states}
-        return pb.ListJobsResponse(jobs=[job_to_pb(job, self.storage) for job in self.jobs.list(states)])
+        try:
+            page, token = list_page(self.jobs.list(), lambda job: not states or job.state in states,
+                                    request.page_size, request.page_token)
+        except InvalidRequest as exc:
+            await _abort(context, exc)
+        return pb.ListJobsResponse(jobs=[job_to_pb(job, self.storage) for job in page], next_page_token=token)
 
     async def UploadMedia(self, request_iterator, context):
         try:

@@ -221,3 +221,24 @@ def test_an_engine_that_fails_to_start_frees_its_state_folder(tmp_path):
         with pytest.raises(PortUnavailable):
             asyncio.run(start(taken.getsockname()[1]))
     assert asyncio.run(start(0)) > 0  # not "another engine is running on the state folder"
+
+
+def test_jobs_are_listed_a_page_at_a_time(client, media):
+    """However many jobs an engine keeps, each answer stays small: pages in submission order."""
+    for n in range(5):
+        submit(client, media, f"k-page-{n}", start=0, end=2)
+    everything = list(client._stub.ListJobs(pb.ListJobsRequest()).jobs)
+    paged, token = [], ""
+    while True:
+        page = client._stub.ListJobs(pb.ListJobsRequest(page_size=2, page_token=token))
+        assert len(page.jobs) <= 2
+        paged += page.jobs
+        token = page.next_page_token
+        if not token:
+            break
+    assert [j.job_id for j in paged] == [j.job_id for j in everything] and len(everything) >= 5
+    done = pb.ListJobsRequest(states=[pb.JOB_STATE_DONE], page_size=1)
+    assert all(j.state == pb.JOB_STATE_DONE for j in client._stub.ListJobs(done).jobs)
+    with pytest.raises(grpc.RpcError) as stale:
+        client._stub.ListJobs(pb.ListJobsRequest(page_token="no-such-job"))
+    assert stale.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in stale.value.details()
