@@ -217,6 +217,7 @@ def list_page(jobs: list[Job], keep: Callable[[Job], bool], size: int, token: st
 def check_upload_header(header: pb.UploadHeader) -> None:
     """Validates an upload's header; the size limit is the storage's to enforce."""
     _check(0 < len(header.filename) <= 255 and "\0" not in header.filename, "header.filename", "must be 1-255 characters, no NUL")
+    _check(header.size_bytes > 0, "header.size_bytes", "is required: the file's size in bytes (an empty file holds no media)")
     _check(not header.sha256 or bool(_SHA256.fullmatch(header.sha256)), "header.sha256", "must be 64 hex digits")
 
 

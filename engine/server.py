@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
-from .auth import TokenAuth, UnsafeConfig, check_exposure, server_credentials
+from .auth import TokenAuth, UnsafeConfig, check_exposure, is_loopback, server_credentials
 from .backends.base import BackendConfig, BackendError
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
 from .convert import (
@@ -113,6 +113,7 @@ class EngineService(pb_grpc.EngineServicer):
         self.backend_config = config.backend
         self.limits = limits(config.max_upload_bytes)
         self.farm = config.farm or "local"
+        self.shared_storage = is_loopback(config.host) or bool(config.path_maps)
         self.runner = runner
 
     async def GetCapabilities(self, request, context):
@@ -134,7 +135,7 @@ class EngineService(pb_grpc.EngineServicer):
             backends=infos,
             limits=self.limits,
             gpus=gpu_count(),
-            shared_storage=True,
+            shared_storage=self.shared_storage,
             default_backend=DEFAULT_BACKEND,
         )
 

@@ -104,6 +104,19 @@ def test_oversized_upload_is_refused(engine, tmp_path):
         small = tmp_path / "small.png"
         small.write_bytes(b"x" * 1000)
         assert len(client.upload(small)) == 32
+    stub = pb_grpc.EngineStub(grpc.insecure_channel(engine))
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    with pytest.raises(grpc.RpcError) as unsized:  # proto3 leaves an unset size 0: an empty upload is no media
+        stub.UploadMedia(iter([pb.UploadChunk(header=pb.UploadHeader(filename="a.mov"))]), metadata=metadata)
+    assert unsized.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "header.size_bytes" in unsized.value.details()
+
+
+def test_only_an_engine_on_loopback_or_with_path_maps_says_it_shares_storage(tmp_path, media):
+    """A client on another machine is told to upload, unless the engine maps workstation paths."""
+    for options, shared in (({}, True), ({"host": "0.0.0.0", "insecure": True}, False),
+                            ({"host": "0.0.0.0", "insecure": True, "path_maps": [("/Volumes/Media", "/mnt")]}, True)):
+        with engine_thread(tmp_path / "state", [media.parent], **options) as address, EngineClient(address) as client:
+            assert client.capabilities().shared_storage is shared, options
 
 
 def test_uploads_cut_off_by_a_killed_engine_are_removed_at_start(tmp_path):

@@ -26,7 +26,18 @@ if _version_not_supported:
 
 
 class EngineStub:
-    """The stylization engine. Every RPC but the health service needs the bearer token when one is set.
+    """The stylization engine. Every RPC but the health service needs the bearer token when one is set
+    (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
+
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
+    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
+    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
+    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
+    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
+    the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
+    256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries
+    of keys up to 64 and values up to 256 characters.
     """
 
     def __init__(self, channel):
@@ -83,7 +94,18 @@ class EngineStub:
 
 
 class EngineServicer:
-    """The stylization engine. Every RPC but the health service needs the bearer token when one is set.
+    """The stylization engine. Every RPC but the health service needs the bearer token when one is set
+    (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
+
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
+    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
+    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
+    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
+    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
+    the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
+    256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries
+    of keys up to 64 and values up to 256 characters.
     """
 
     def GetCapabilities(self, request, context):
@@ -94,7 +116,9 @@ class EngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitShot(self, request, context):
-        """Submits one shot. The same idempotency key returns the existing job instead of rendering twice.
+        """Submits one shot. The same idempotency key returns the existing job instead of rendering twice. What
+        would fail every shot (no guidance, guidance or params the backend does not take, a file that is not
+        there) is refused here, not when the job runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,7 +138,9 @@ class EngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Cancels a job: a queued one at once; a running one after its current segment (watch it for CANCELLED).
+        """Cancels a job: a queued one at once; a running one after its current segment (watch it for CANCELLED;
+        the cancel holds across an engine restart; the same key submitted again before then withdraws it).
+        A finished job is returned unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,7 +160,7 @@ class EngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadResult(self, request, context):
-        """Streams a finished job's rendered clip.
+        """Streams a finished job's rendered clip from its first byte (an interrupted download starts again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,7 +230,18 @@ def add_EngineServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Engine:
-    """The stylization engine. Every RPC but the health service needs the bearer token when one is set.
+    """The stylization engine. Every RPC but the health service needs the bearer token when one is set
+    (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
+
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
+    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
+    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
+    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
+    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
+    the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
+    256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries
+    of keys up to 64 and values up to 256 characters.
     """
 
     @staticmethod
