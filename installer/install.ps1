@@ -30,8 +30,30 @@ $Utf8NoBom = New-Object System.Text.UTF8Encoding $false
 $Manifest = Join-Path $Prefix "install-manifest.txt"
 $Venv = Join-Path $Prefix "venv"
 
-# UTF-8 both ways (Windows PowerShell 5.1 would use the ANSI code page and lose other characters in paths).
-function Add-Entry([string]$Kind, [string]$Path) { Add-Content -LiteralPath $Manifest -Value "$Kind $Path" -Encoding UTF8 }
+# The manifest's entries, each once; none before a first install. UTF-8 both ways (Windows PowerShell 5.1 would
+# use the ANSI code page and lose other characters in paths).
+function Get-Entries {
+    if (Test-Path -LiteralPath $Manifest) { Get-Content -Encoding UTF8 -LiteralPath $Manifest | Select-Object -Unique }
+}
+
+# True when the manifest lists the entry: an earlier run of this installer placed it.
+function Test-Placed([string]$Kind, [string]$Path) { @(Get-Entries) -contains "$Kind $Path" }
+
+# Adds an entry to the manifest, once.
+function Add-Entry([string]$Kind, [string]$Path) {
+    if (-not (Test-Placed $Kind $Path)) { Add-Content -LiteralPath $Manifest -Value "$Kind $Path" -Encoding UTF8 }
+}
+
+# Stops before anything is changed when the path exists and is not the manifest's entry: it is the user's own,
+# which installing would replace and uninstalling would remove. $Advice says what to do.
+function Assert-NotForeign([string]$Kind, [string]$Path, [string]$Advice) {
+    if ((Test-Path -LiteralPath $Path) -and -not (Test-Placed $Kind $Path)) {
+        # Not Write-Error: with "Stop" it would end the script as an exception before `exit 1`.
+        $host.UI.WriteErrorLine(
+            "install.ps1: $Path already exists and this installer did not place it; it is left alone: $Advice")
+        exit 1
+    }
+}
 
 # Creates a folder, recording each level this installer created so uninstalling removes only those.
 function New-TrackedDirectory([string]$Path) {
@@ -43,9 +65,15 @@ function New-TrackedDirectory([string]$Path) {
 }
 
 function Install-DreamStyle {
+    $launcher = Join-Path $ScriptsDir "DreamStyle.py"
+    $log = Join-Path $Prefix "panel.log"
+    Assert-NotForeign "tree" $Venv "move it away, or install into another folder with -Prefix DIR"
+    Assert-NotForeign "file" $launcher `
+        "move it away, or put DreamStyle's launcher in another folder with -ScriptsDir DIR"
     New-TrackedDirectory $Prefix
     Add-Entry "tree" $Venv
-    Add-Entry "file" (Join-Path $Prefix "panel.log")
+    # The panel's log, written later: one there already is the user's.
+    if (-not (Test-Path -LiteralPath $log)) { Add-Entry "file" $log }
 
     Write-Host "Creating the environment in $Venv"
     & $Python -m venv $Venv
@@ -58,13 +86,12 @@ function Install-DreamStyle {
     if ($LASTEXITCODE) { throw "pip could not install $spec" }
 
     New-TrackedDirectory $ScriptsDir
-    $launcher = Join-Path $ScriptsDir "DreamStyle.py"
+    Add-Entry "file" $launcher
     $panelPython = Join-Path $Venv "Scripts\pythonw.exe"  # no console window next to Resolve
     $text = (Get-Content -Raw -Encoding UTF8 -LiteralPath (Join-Path $PSScriptRoot "DreamStyle.py")).
-        Replace("@PYTHON@", $panelPython).Replace("@LOG@", (Join-Path $Prefix "panel.log"))
+        Replace("@PYTHON@", $panelPython).Replace("@LOG@", $log)
     # Without a byte order mark (Set-Content -Encoding UTF8 writes one on Windows PowerShell 5.1).
     [System.IO.File]::WriteAllText($launcher, $text, $Utf8NoBom)
-    Add-Entry "file" $launcher
 
     $command = Join-Path $Venv "Scripts\dreamstyle.exe"  # the environment's Scripts folder is not on PATH
     Write-Host "Installed. Command: $command"
@@ -78,7 +105,7 @@ function Uninstall-DreamStyle {
         $host.UI.WriteErrorLine("install.ps1: nothing to uninstall under $Prefix ($Manifest not found)")
         exit 1
     }
-    $entries = @(Get-Content -Encoding UTF8 -LiteralPath $Manifest | Select-Object -Unique)  # @(): one line is still an array
+    $entries = @(Get-Entries)  # @(): one line is still an array
     foreach ($line in $entries) {
         $kind, $path = $line -split " ", 2
         if ($kind -in @("file", "tree") -and (Test-Path -LiteralPath $path)) {

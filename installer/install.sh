@@ -57,18 +57,37 @@ $out"; d=$(dirname "$d"); done
   printf '%s' "$out"
 }
 
+# True when the manifest lists the entry "$1": an earlier run of this installer placed it.
+placed() { [ -f "$manifest" ] && grep -qxF "$1" "$manifest"; }
+
+# Adds the entry "$1" to the manifest, once.
+record() { placed "$1" || printf '%s\n' "$1" >> "$manifest"; }
+
+# Stops before anything is changed when "$2" exists and is not the manifest's entry "$1 $2": it is the user's
+# own, which installing would replace and uninstalling would remove. "$3" says what to do.
+refuse_foreign() {
+  if { [ -e "$2" ] || [ -L "$2" ]; } && ! placed "$1 $2"; then
+    echo "install.sh: $2 already exists and this installer did not place it; it is left alone: $3" >&2
+    exit 1
+  fi
+}
+
 # Creates a folder, recording each level this installer created so uninstalling removes only those
 # (the manifest lives in the prefix, so the prefix is made first).
 make_dir() {
   new=$(missing_dirs "$1")
   mkdir -p "$1"
-  printf '%s\n' "$new" | while IFS= read -r d; do [ -z "$d" ] || echo "dir $d" >> "$manifest"; done
+  printf '%s\n' "$new" | while IFS= read -r d; do [ -z "$d" ] || record "dir $d"; done
 }
 
 install() {
+  launcher="$scripts/DreamStyle.py"
+  log="$prefix/panel.log"
+  refuse_foreign tree "$venv" "move it away, or install into another folder with --prefix DIR"
+  refuse_foreign file "$launcher" "move it away, or put DreamStyle's launcher in another folder with --scripts-dir DIR"
   make_dir "$prefix"
-  echo "tree $venv" >> "$manifest"
-  echo "file $prefix/panel.log" >> "$manifest"
+  record "tree $venv"
+  [ -e "$log" ] || record "file $log"  # the panel's log, written later; one there already is the user's
 
   echo "Creating the environment in $venv"
   "$python" -m venv "$venv"
@@ -79,14 +98,13 @@ install() {
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${DREAMSTYLE_PIP_ARGS:-} "$spec"
 
   make_dir "$scripts"
-  launcher="$scripts/DreamStyle.py"
-  "$venv/bin/python" - "$here/DreamStyle.py" "$launcher" "$venv/bin/python" "$prefix/panel.log" <<'EOF'
+  record "file $launcher"
+  "$venv/bin/python" - "$here/DreamStyle.py" "$launcher" "$venv/bin/python" "$log" <<'EOF'
 import sys
 template, target, python, log = sys.argv[1:]
 text = open(template, encoding="utf-8").read().replace("@PYTHON@", python).replace("@LOG@", log)
 open(target, "w", encoding="utf-8").write(text)
 EOF
-  echo "file $launcher" >> "$manifest"
 
   echo "Installed. Command: $venv/bin/dreamstyle"
   echo "DaVinci Resolve: Workspace > Scripts > Utility > DreamStyle (launcher: $launcher)"

@@ -131,6 +131,44 @@ def test_relative_folders_are_made_absolute(tmp_path):
     assert tree(work) == set()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
+def test_what_the_user_had_is_never_replaced_nor_removed(tmp_path):
+    """An environment or Resolve launcher the installer did not place stops the install before anything
+    changes; a panel.log that was there stays after uninstalling; re-installing over its own install works."""
+    home = tmp_path / "home"
+    prefix, python = home / "tools", fake_python(tmp_path)
+    (prefix / "venv").mkdir(parents=True)
+    (prefix / "venv" / "notes.txt").write_text("precious\n")
+    launcher = utility_scripts_dir(home) / "DreamStyle.py"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text("# my launcher\n")
+    before = tree(home)
+
+    refused = run("--prefix", str(prefix), "--python", str(python), home=home)
+    assert refused.returncode == 1 and refused.stderr == (
+        f"install.sh: {prefix / 'venv'} already exists and this installer did not place it; it is left alone: "
+        "move it away, or install into another folder with --prefix DIR\n")
+    (prefix / "venv").rename(prefix / "my-venv")
+    refused = run("--prefix", str(prefix), "--python", str(python), home=home)
+    assert refused.returncode == 1 and f"{launcher} already exists and this installer did not place it" in refused.stderr
+    assert "--scripts-dir DIR" in refused.stderr
+    assert tree(home) == before - {"tools/venv"} | {"tools/my-venv", "tools/my-venv/notes.txt"}, "nothing changed"
+    assert launcher.read_text() == "# my launcher\n"
+
+    (prefix / "panel.log").write_text("my own log\n")
+    scripts = tmp_path / "resolve scripts"
+    for _ in range(2):  # the second run upgrades its own install
+        done = run("--prefix", str(prefix), "--scripts-dir", str(scripts), "--python", str(python), home=home)
+        assert done.returncode == 0, done.stderr
+    entries = (prefix / "install-manifest.txt").read_text().splitlines()
+    assert len(entries) == len(set(entries)) and f"file {prefix / 'panel.log'}" not in entries
+    undone = run("--uninstall", "--prefix", str(prefix), home=home)
+    assert undone.returncode == 0, undone.stderr
+    assert not (prefix / "venv").exists() and not scripts.exists()
+    assert (prefix / "panel.log").read_text() == "my own log\n" and launcher.read_text() == "# my launcher\n"
+    assert (prefix / "my-venv" / "notes.txt").read_text() == "precious\n"
+
+
 def test_uninstall_without_install_says_so(tmp_path):
     done = run("--uninstall", "--prefix", str(tmp_path / "none"), home=tmp_path)
     assert done.returncode == 1 and "nothing to uninstall" in done.stderr

@@ -131,7 +131,7 @@ def test_same_manifest_and_an_uninstall_path(ps1, params):
     assert 'manifest="$prefix/install-manifest.txt"' in sh
     assert ("Join-Path", ["$Prefix", '"install-manifest.txt"']) in calls
     written = {unquote(args[0]) for name, args in calls if name == "Add-Entry"}
-    assert written == set(re.findall(r'echo "(\w+) .*>> "\$manifest"', sh)) == {"dir", "tree", "file"}
+    assert written == set(re.findall(r'record "(\w+) ', sh)) == {"dir", "tree", "file"}
 
     assert params["$Uninstall"][0] == "[switch]" and "--uninstall) action=uninstall" in sh
     entry = [s for s in walk(ps1, "if_statement") if s.parent.parent == ps1][-1]  # the script's last statement
@@ -140,6 +140,43 @@ def test_same_manifest_and_an_uninstall_path(ps1, params):
     uninstall = function(ps1, "Uninstall-DreamStyle")
     handled = {unquote(text(s)) for s in walk(uninstall, "string_literal")}
     assert written <= handled and "Remove-Item" in {name for name, _ in commands(uninstall)}
+
+
+def condition(statement: Node) -> str:
+    """An if statement's condition, as written."""
+    return text(next(c for c in statement.children if c.type == "pipeline"))
+
+
+def test_refuses_to_install_over_what_it_did_not_place(ps1):
+    """As install.sh: an environment or launcher that is there but not in the manifest is the user's, and stops
+    the install before anything is made (an uninstall would delete it); one the manifest lists is a re-install."""
+    sh = SH.read_text()
+    assert 'refuse_foreign tree "$venv"' in sh and 'refuse_foreign file "$launcher"' in sh
+    install = function(ps1, "Install-DreamStyle")
+    names = [name for name, _ in commands(install)]
+    guarded = [args[:2] for name, args in commands(install) if name == "Assert-NotForeign"]
+    assert guarded == [['"tree"', "$Venv"], ['"file"', "$launcher"]]
+    assert names.index("Assert-NotForeign") < names.index("New-TrackedDirectory"), "checked before anything is made"
+
+    refuse = function(ps1, "Assert-NotForeign")
+    (check,) = walk(refuse, "if_statement")
+    assert condition(check) == "(Test-Path -LiteralPath $Path) -and -not (Test-Placed $Kind $Path)"
+    said = text(next(walk(check, "invokation_expression")))
+    assert said.startswith("$host.UI.WriteErrorLine(") and "$Path" in said and "$Advice" in said
+    assert text(check).rstrip().endswith("exit 1\n    }")
+    assert commands(function(ps1, "Test-Placed")) == [("Get-Entries", [])]
+
+
+def test_the_manifest_lists_only_what_the_install_created(ps1):
+    """Each entry once (re-installs append nothing twice); the panel's log only when the install is first there."""
+    assert 'record() { placed "$1" ||' in SH.read_text() and '[ -e "$log" ] || record "file $log"' in SH.read_text()
+    add = function(ps1, "Add-Entry")
+    (once,) = walk(add, "if_statement")
+    assert condition(once) == "-not (Test-Placed $Kind $Path)"
+    assert [name for name, _ in commands(once)] == ["Test-Placed", "Add-Content"]
+    log = [s for s in walk(function(ps1, "Install-DreamStyle"), "if_statement") if "$log" in condition(s)]
+    assert len(log) == 1 and condition(log[0]) == "-not (Test-Path -LiteralPath $log)"
+    assert commands(log[0]) == [("Test-Path", ["-LiteralPath", "$log"]), ("Add-Entry", ['"file"', "$log"])]
 
 
 def assignments(root: Node) -> list[tuple[str, str]]:
