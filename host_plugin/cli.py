@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from importlib import metadata
+from types import FrameType
 
 from dreamstyle.frames import MediaError
 from dreamstyle.heap import reuse_large_blocks
@@ -31,18 +33,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Sigint:
+    """While entered, notes a Ctrl-C (SIGINT) before raising KeyboardInterrupt as Python does: code that catches
+    the interrupt half-way (an import cut short) can fail with another exception, which is then known to be the
+    interrupt's doing. Left alone where SIGINT is ignored (a background job) or handled by someone else."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __enter__(self) -> _Sigint:
+        self._previous = signal.getsignal(signal.SIGINT)
+        if self._previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        signal.default_int_handler(signum, frame)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
-    try:
-        return args.func(args)
-    except (DreamStyleError, MediaError) as exc:
-        print(f"dreamstyle: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file named on the command line: token, certificate, output folder
-        print(f"dreamstyle: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "
-              "(on a shared engine the jobs keep running).", file=sys.stderr)
-        return 130
+    with _Sigint() as sigint:
+        try:
+            args = build_parser().parse_args(argv)
+            reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
+            return args.func(args)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except Exception as exc:
+            if sigint.received:
+                return _interrupted()
+            if not isinstance(exc, (DreamStyleError, MediaError, OSError)):
+                raise  # a bug: its traceback is the report
+            print(f"dreamstyle: error: {_described(exc)}", file=sys.stderr)
+            return 2
+
+
+def _described(exc: Exception) -> str:
+    if isinstance(exc, OSError):  # a file named on the command line: token, output folder
+        return f"{exc.filename or ''}: {exc.strerror or exc}"
+    return str(exc)
+
+
+def _interrupted() -> int:
+    print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "
+          "(on a shared engine the jobs keep running).", file=sys.stderr)
+    return 130

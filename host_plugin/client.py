@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +25,15 @@ from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
 from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
-__all__ = ["EngineCallError", "EngineClient", "is_loopback", "read_token_file"]
+__all__ = ["EngineCallError", "EngineClient", "RunSettingRefused", "is_loopback", "read_token_file"]
 
 CHUNK = 1 << 20
 SUBMIT_RETRIES = 5
 _TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
+_RUN_FIELDS = ("params", "guidance", "backend")
+"""What a submit's INVALID_ARGUMENT names first when a setting every shot of a run shares is wrong."""
+_LOCAL_ENGINE_HINT = ("start it (`dreamstyle engine serve --port PORT`) or use a local engine (the panel's Local "
+                      "choice; without --engine on the command line)")
 
 
 class EngineCallError(DreamStyleError):
@@ -37,6 +42,10 @@ class EngineCallError(DreamStyleError):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class RunSettingRefused(EngineCallError):
+    """The engine refused a shot for a setting every shot of the run shares (its params, guidance or backend)."""
 
 
 def is_loopback(address: str) -> bool:
@@ -52,11 +61,33 @@ def read_token_file(path: Path) -> str:
         raise SettingsError(str(exc)) from None
 
 
+def _read_tls_ca(path: Path) -> bytes:
+    """The certificates in the --tls-ca file `path`; SettingsError, naming the option, when it cannot be read or
+    holds no PEM certificate (checked with the standard library's OpenSSL, before any connection)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"cannot read --tls-ca {path}: {exc.strerror or exc}") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data.decode("ascii"))
+    except (ssl.SSLError, ValueError):
+        raise SettingsError(f"--tls-ca {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the "
+                            "engine's certificate, or the CA certificate that signed it") from None
+    return data
+
+
 class EngineClient:
-    """A connection to one engine. Token auth travels as `authorization: Bearer` metadata."""
+    """A connection to one engine. Token auth travels as `authorization: Bearer` metadata. `unreachable_hint`
+    says what to do when no engine answers, in the words of the command that connects."""
 
     def __init__(
-        self, address: str, *, token: str | None = None, tls_ca: Path | None = None, reconnect_s: float = 300
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        tls_ca: Path | None = None,
+        reconnect_s: float = 300,
+        unreachable_hint: str = _LOCAL_ENGINE_HINT,
     ) -> None:
         if token and tls_ca is None and not is_loopback(address):
             raise SettingsError(
@@ -69,6 +100,7 @@ class EngineClient:
                 raise SettingsError(str(exc)) from None
         self.address = address
         self.reconnect_s = reconnect_s
+        self.unreachable_hint = unreachable_hint
         options = [
             ("grpc.max_receive_message_length", 8 << 20),
             ("grpc.max_send_message_length", 8 << 20),
@@ -76,7 +108,7 @@ class EngineClient:
             ("grpc.max_reconnect_backoff_ms", 3000),
         ]
         if tls_ca is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
+            credentials = grpc.ssl_channel_credentials(root_certificates=_read_tls_ca(tls_ca))
             self._channel = grpc.secure_channel(address, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(address, options=options)
@@ -108,10 +140,7 @@ class EngineClient:
                 f"CA) and check the certificate's dates and names ({details})."
             )
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return EngineUnavailable(
-                f"no engine answers at {self.address}: start it (`dreamstyle engine serve --port PORT`) or use "
-                f"a local engine (the panel's Local choice; without --engine on the command line) ({exc.details()})."
-            )
+            return EngineUnavailable(f"no engine answers at {self.address}: {self.unreachable_hint} ({details}).")
         return EngineCallError(exc.code(), exc.details() or exc.code().name)
 
     def healthy(self, timeout: float = 2.0) -> bool:
@@ -143,9 +172,16 @@ class EngineClient:
             except grpc.RpcError as exc:
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
                 if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint or attempt == SUBMIT_RETRIES:
-                    raise self._error(exc) from None
+                    raise self._submit_error(exc) from None
             attempt += 1
             time.sleep(float(hint))
+
+    def _submit_error(self, exc: grpc.RpcError) -> DreamStyleError:
+        """A refusal naming params, guidance or backend holds for every shot of the run; others are the shot's."""
+        details = exc.details() or ""
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(_RUN_FIELDS):
+            return RunSettingRefused(exc.code(), f"the engine at {self.address} refused this run's settings: {details}")
+        return self._error(exc)
 
     def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
         """Streams a job's events to its end, reconnecting while the engine restarts."""
@@ -170,8 +206,15 @@ class EngineClient:
     def cancel(self, job_id: str) -> pb.Job:
         return self._call(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
 
-    def list_jobs(self) -> list[pb.Job]:
-        return list(self._call(self._stub.ListJobs, pb.ListJobsRequest()).jobs)
+    def list_jobs(self, page_size: int = 0) -> list[pb.Job]:
+        """Every job the engine keeps, asked for `page_size` at a time (0: the engine's page)."""
+        jobs, token = [], ""
+        while True:
+            page = self._call(self._stub.ListJobs, pb.ListJobsRequest(page_size=page_size, page_token=token))
+            jobs += page.jobs
+            token = page.next_page_token
+            if not token:
+                return jobs
 
     def farm_status(self) -> pb.FarmStatus:
         return self._call(self._stub.GetFarmStatus, pb.GetFarmStatusRequest())

@@ -11,9 +11,14 @@ from pathlib import Path
 
 from .errors import EngineUnavailable
 
-__all__ = ["LocalEngine"]
+__all__ = ["LocalEngine", "StateFolderInUse"]
 
 _LISTENING = re.compile(r"listening on (\S+:\d+)")
+_STATE_IN_USE = "another engine is running on the state folder"  # what the engine says when refusing to start
+
+
+class StateFolderInUse(EngineUnavailable):
+    """Another engine, most likely another run's local one, holds the state folder."""
 
 
 class LocalEngine:
@@ -54,6 +59,8 @@ class LocalEngine:
         found.wait(self.timeout)
         if self.address is None:
             self.stop()
+            if any(_STATE_IN_USE in line for line in lines):
+                raise StateFolderInUse(f"another DreamStyle engine is using {self.state_dir}; wait for it to finish")
             raise EngineUnavailable("the local engine did not start:\n" + "".join(lines[-20:]))
         return self.address
 

@@ -7,7 +7,8 @@
     written = write_version(edit, results, style.label)
 
 Every failure is per shot (a `ShotResult` with status "failed" and a message naming the clip, file and
-what to do); nothing the user had is modified: renders and timelines are new files written atomically.
+what to do), except a setting the engine refuses for every shot: that stops the run (`RunSettingRefused`).
+Nothing the user had is modified: renders and timelines are new files written atomically.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from dreamstyle.frames import MediaError, probe
 from dreamstyle.v1 import engine_pb2 as pb
 
-from .client import EngineClient
+from .client import EngineClient, RunSettingRefused
 from .errors import DreamStyleError, SettingsError
 from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
@@ -208,6 +209,7 @@ class Renderer:
         self._cancelled: set[int] = set()
         self._cancel_all = False
         self._interrupted = False
+        self._refused: RunSettingRefused | None = None
         self._uploads: dict[Path, str] = {}
 
     def __enter__(self) -> Renderer:
@@ -235,8 +237,10 @@ class Renderer:
         self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
     ) -> list[ShotResult]:
         """Renders every shot, skipping those already rendered with the same settings. A cancellation holds
-        for one render of its shot: asked again later, the shot renders."""
+        for one render of its shot: asked again later, the shot renders. Raises RunSettingRefused, once the shots
+        on their way are answered, when the engine refuses a setting they share; the others are not sent."""
         style.check()
+        self._refused = None
         self.renders.mkdir(parents=True, exist_ok=True)
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
@@ -248,6 +252,8 @@ class Renderer:
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         pool.shutdown()
+        if self._refused is not None:
+            raise self._refused
         self._cancelled -= {r.shot.number for r in results if r.status == "cancelled"}
         return results
 
@@ -265,6 +271,8 @@ class Renderer:
             if self._is_cancelled(shot):
                 on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
+            if self._refused is not None:  # the run stops: `render` raises the refusal
+                return ShotResult(shot, "cancelled", error=str(self._refused))
             reply = self.client.submit(self._request(shot, style, key, stem))
             self._jobs[shot.number] = reply.job.job_id
             if self._is_cancelled(shot):  # cancelled while the request was in flight
@@ -278,6 +286,9 @@ class Renderer:
                 if job.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
                     return ShotResult(shot, state, error=job.error or event.message)
             raise DreamStyleError("the engine stopped reporting before the job ended; run again to resume")
+        except RunSettingRefused as exc:
+            self._refused = self._refused or exc
+            return ShotResult(shot, "cancelled", error=str(exc))
         except (DreamStyleError, MediaError, OSError) as exc:
             if self._interrupted:
                 return ShotResult(shot, "cancelled")

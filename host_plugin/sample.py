@@ -6,6 +6,9 @@ H.264 files written with PyAV, so the sample exercises decoding, detection and c
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +17,8 @@ import numpy as np
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-from dreamstyle.frames import MediaError, probe
+from .errors import DreamStyleError
+from .timeline.reader import NAMESPACE
 
 __all__ = ["RATE", "make_sample", "landscape"]
 
@@ -44,50 +48,96 @@ def landscape(scene: int, t: int, width: int = WIDTH, height: int = HEIGHT) -> n
     return np.clip(img + texture, 0, 255).astype(np.uint8)
 
 
-def _write(path: Path, scenes: list[tuple[int, int]]) -> int:
-    """Writes the clip unless a complete one is there already (so a second sample run finds its renders)."""
-    expected = sum(frames for _, frames in scenes)
+MARK = "DreamStyle sample"
+"""Carried by every file the sample writes (a clip's comment tag, the timeline's metadata): a second run keeps its
+own files and never replaces anyone else's."""
+_MADE_BY = {"made_by": MARK}  # the timeline's metadata under NAMESPACE
+
+SCENES = {"clip_a": [(1, 60), (2, 72)], "clip_b": [(3, 96)]}
+"""Each clip's scenes as (seed, frames): clip A holds a hard cut."""
+
+USED = {"clip_a": (12, 108), "clip_b": (6, 84)}
+"""The frames of each clip the timeline uses: (first, count)."""
+
+
+def _is_sample_clip(path: Path) -> bool:
     try:
-        if probe(path).frames == expected:
-            return expected
-    except MediaError:
-        pass
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=RATE)
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    stream.options = {"g": "48", "crf": "20", "preset": "veryfast"}
-    count = 0
-    for scene, frames in scenes:
-        for t in range(frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(landscape(scene, t), format="rgb24")):
-                container.mux(packet)
-            count += 1
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return count
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment") == MARK
+    except (av.FFmpegError, OSError):
+        return False
 
 
-def make_sample(folder: Path) -> Path:
-    """Writes media/clip_a.mp4, media/clip_b.mp4 and sample.otio into `folder`; returns the timeline."""
-    media = folder / "media"
-    media.mkdir(parents=True, exist_ok=True)
+def _is_sample_timeline(path: Path) -> bool:
+    try:
+        timeline = otio.adapters.read_from_file(str(path), adapter_name="otio_json")
+    except (ValueError, OSError, otio.exceptions.OTIOError):
+        return False
+    return isinstance(timeline, otio.schema.Timeline) and timeline.metadata.get(NAMESPACE) == _MADE_BY
+
+
+@contextmanager
+def _written_as(path: Path) -> Iterator[Path]:
+    """Yields a hidden name beside `path` to write, renamed to `path` once written: an interrupted write leaves
+    nothing behind, never a truncated file."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _encode(path: Path, scenes: list[tuple[int, int]]) -> None:
+    with av.open(str(path), "w", format="mp4") as container:
+        container.metadata["comment"] = MARK
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"g": "48", "crf": "20", "preset": "veryfast"}
+        for scene, frames in scenes:
+            for t in range(frames):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(landscape(scene, t), format="rgb24")))
+        container.mux(stream.encode())
+
+
+def _timeline(media: Path) -> otio.schema.Timeline:
     rate = float(RATE)
-    clips = [
-        ("clip_a", _write(media / "clip_a.mp4", [(1, 60), (2, 72)]), TimeRange(RationalTime(12, rate), RationalTime(108, rate))),
-        ("clip_b", _write(media / "clip_b.mp4", [(3, 96)]), TimeRange(RationalTime(6, rate), RationalTime(84, rate))),
-    ]
-    timeline = otio.schema.Timeline("DreamStyle sample", global_start_time=otio.opentime.from_timecode("01:00:00:00", rate))
+    start = otio.opentime.from_timecode("01:00:00:00", rate)
+    timeline = otio.schema.Timeline("DreamStyle sample", global_start_time=start, metadata={NAMESPACE: _MADE_BY})
     track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
-    for name, frames, used in clips:
+    for name, scenes in SCENES.items():
         reference = otio.schema.ExternalReference(
             target_url=str((media / f"{name}.mp4").resolve()),
-            available_range=TimeRange(RationalTime(0, rate), RationalTime(frames, rate)),
+            available_range=TimeRange(RationalTime(0, rate), RationalTime(sum(f for _, f in scenes), rate)),
         )
+        first, count = USED[name]
+        used = TimeRange(RationalTime(first, rate), RationalTime(count, rate))
         track.append(otio.schema.Clip(name, media_reference=reference, source_range=used))
     timeline.tracks.append(track)
     timeline.tracks.append(otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio))
-    path = folder / "sample.otio"
-    if not path.exists():  # a sample timeline the editor changed stays as they left it
-        otio.adapters.write_to_file(timeline, str(path))
-    return path
+    return timeline
+
+
+def make_sample(folder: Path) -> Path:
+    """Writes media/clip_a.mp4, media/clip_b.mp4 and sample.otio into `folder`; returns the timeline.
+
+    Files an earlier sample wrote are kept (a second run finds its renders; a sample timeline the editor changed
+    stays as they left it). A file of those names that the sample did not write is refused, before anything is
+    written."""
+    media = folder / "media"
+    clips = {media / f"{name}.mp4": scenes for name, scenes in SCENES.items()}
+    timeline = folder / "sample.otio"
+    checks = [(path, _is_sample_clip) for path in clips] + [(timeline, _is_sample_timeline)]
+    for path, is_ours in checks:
+        if path.exists() and not is_ours(path):
+            raise DreamStyleError(f"{path} is not a file `dreamstyle sample` wrote, and it is left alone: choose an "
+                                  "empty folder for the sample, or one an earlier sample made (--dir)")
+    media.mkdir(parents=True, exist_ok=True)
+    for path, scenes in clips.items():
+        if not path.exists():
+            with _written_as(path) as partial:
+                _encode(partial, scenes)
+    if not timeline.exists():
+        with _written_as(timeline) as partial:
+            otio.adapters.write_to_file(_timeline(media), str(partial), adapter_name="otio_json")
+    return timeline

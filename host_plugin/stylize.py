@@ -15,7 +15,7 @@ from pathlib import Path
 from .client import EngineClient, is_loopback, read_token_file
 from .contact_sheet import write_contact_sheet
 from .errors import SettingsError
-from .local_engine import LocalEngine
+from .local_engine import LocalEngine, StateFolderInUse
 from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from .plan import Plan
 from .shots import DetectionSettings
@@ -52,11 +52,16 @@ class Report:
         return [r for r in self.results if r.status not in ("done", "cached")]
 
 
-def connect(settings: EngineSettings, stack: ExitStack, state_dir: Path, roots: Sequence[Path]) -> EngineClient:
-    """A ready client: to the engine named, or to a local engine started for the life of `stack`."""
+def connect(settings: EngineSettings, stack: ExitStack, out_dir: Path, roots: Sequence[Path]) -> EngineClient:
+    """A ready client: to the engine named, or to a local engine started for the life of `stack`, keeping its
+    state in `out_dir` (so one run at a time renders into a folder)."""
     address = settings.address
     if address is None:
-        address = stack.enter_context(LocalEngine(state_dir, roots))
+        try:
+            address = stack.enter_context(LocalEngine(out_dir / ".engine", roots))
+        except StateFolderInUse:
+            raise SettingsError(f"another dreamstyle run is rendering into {out_dir}; wait for it to finish or use "
+                                "another --out") from None
     token = read_token_file(settings.token_file) if settings.token_file else None
     client = stack.enter_context(EngineClient(address, token=token, tls_ca=settings.tls_ca))
     client.wait_ready()
@@ -75,6 +80,26 @@ def check_engine_takes(client: EngineClient, style: StyleSettings) -> None:
                             f"{'; '.join(info.missing)}")
 
 
+def check_timeline_folder(timeline: Path) -> None:
+    """SettingsError unless the version timeline can be written beside `timeline`."""
+    if not os.access(timeline.absolute().parent, os.W_OK):
+        raise SettingsError(f"timeline folder {timeline.absolute().parent}: not writable, and the version timeline "
+                            "is written beside the timeline: copy the timeline to a folder you can write to and "
+                            "stylize the copy (with --media-dir for media it names by a relative path)")
+
+
+def output_folder(folder: Path) -> Path:
+    """`folder`, made if missing; SettingsError unless it can be written to."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        problem = "a file, not a folder" if isinstance(exc, FileExistsError) else exc.strerror or exc
+        raise SettingsError(f"output folder {folder}: {problem}; choose one you can write to") from None
+    return folder
+
+
 def stylize(
     timeline: Path,
     style: StyleSettings,
@@ -91,19 +116,14 @@ def stylize(
 ) -> Report:
     """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others."""
     style.check()
-    out_dir = out_dir or timeline.parent / f"{timeline.stem}_dreamstyle"
-    try:  # before a long detection pass, and before an engine is started there
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(out_dir, os.W_OK):
-            raise PermissionError(13, "not writable")
-    except OSError as exc:
-        raise SettingsError(f"output folder {out_dir}: {exc.strerror or exc}; choose one you can write to (--out)") from None
+    # Every check that holds for the whole run comes before a long detection pass and before any render.
+    edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
+    check_timeline_folder(timeline)
+    out_dir = output_folder(out_dir or timeline.parent / f"{timeline.stem}_dreamstyle")
     with ExitStack() as stack:
-        # A named engine is checked first, so a wrong address fails before a long detection pass.
-        client = connect(engine, stack, out_dir / ".engine", []) if engine.address else None
+        client = connect(engine, stack, out_dir, []) if engine.address else None
         if client is not None:
             check_engine_takes(client, style)
-        edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
         plan = plan_edit(edit, detection, handles)
         on_plan(plan)
         report = Report(edit, plan, out_dir)
@@ -112,7 +132,7 @@ def stylize(
         if client is None:
             roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
             roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
-            client = connect(engine, stack, out_dir / ".engine", sorted(roots))
+            client = connect(engine, stack, out_dir, sorted(roots))
             check_engine_takes(client, style)
         stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
         renderer = Renderer(client, out_dir, stream_media=stream, priority=engine.priority)
@@ -120,5 +140,6 @@ def stylize(
     rendered = [r for r in report.results if r.output is not None]
     if rendered:
         report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)
-        report.contact_sheet = write_contact_sheet(rendered, out_dir / f"{timeline.stem}_contact_sheet.png")
+        sheet = out_dir / f"{report.timeline_out.stem}_contact_sheet.png"  # one per version, as the timeline
+        report.contact_sheet = write_contact_sheet(rendered, sheet)
     return report

@@ -50,3 +50,15 @@ def test_dead_engine_is_missing_and_fails_the_command(capsys):
     assert main(["doctor", "--json", "--engine", f"127.0.0.1:{port}"]) == 1
     rows = {r["area"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["engine"]["status"] == "missing" and "dreamstyle engine serve" in rows["engine"]["detail"]
+
+
+def test_a_model_folder_that_does_not_exist_is_named_so(tmp_path):
+    (tmp_path / "a file").write_text("")
+    (tmp_path / "empty").mkdir()
+    folders = [tmp_path / "nonexistent", tmp_path / "a file", tmp_path / "empty"]
+    details = [c.detail for c in diagnose(model_dirs=folders) if c.area == "model folder"]
+    assert details == [
+        f"{tmp_path / 'nonexistent'} does not exist: give --model-dir the folder a model was downloaded to",
+        f"{tmp_path / 'a file'} is not a folder: give --model-dir the folder a model was downloaded to",
+        f"{tmp_path / 'empty'}: no model_index.json; download a Diffusers-format model",
+    ]

@@ -237,6 +237,7 @@ def test_jobs_are_listed_a_page_at_a_time(client, media):
         if not token:
             break
     assert [j.job_id for j in paged] == [j.job_id for j in everything] and len(everything) >= 5
+    assert [j.job_id for j in client.list_jobs(page_size=2)] == [j.job_id for j in everything]
     done = pb.ListJobsRequest(states=[pb.JOB_STATE_DONE], page_size=1)
     assert all(j.state == pb.JOB_STATE_DONE for j in client._stub.ListJobs(done).jobs)
     with pytest.raises(grpc.RpcError) as stale:

@@ -59,3 +59,34 @@ def test_ctrl_c_stops_the_run_and_its_engine_and_a_rerun_finishes(tmp_path):
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "long.dreamstyle-v1.otio").is_file()
+
+
+HALF_IMPORTED = """
+import os, signal, sys, time
+from host_plugin import cli
+from host_plugin.commands import doctor
+
+def half_imported(args):
+    try:
+        if os.environ.get("CTRL_C"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(10)
+    except KeyboardInterrupt:
+        pass  # caught half-way, as torch's import machinery did
+    raise AttributeError("module 'sympy' has no attribute 'printing'")
+
+doctor._run = half_imported
+sys.exit(cli.main(["doctor"]))
+"""
+
+
+def test_an_error_raised_after_ctrl_c_counts_as_the_interrupt():
+    """Ctrl-C while torch imported (`shots --detector transnetv2`) left a module half-made and the import failed
+    with AttributeError: that is the interrupt (130, no traceback). Without a Ctrl-C the same error is a bug."""
+    command = [sys.executable, "-c", HALF_IMPORTED]
+    interrupted = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "CTRL_C": "1"})
+    assert interrupted.returncode == 130 and "interrupted" in interrupted.stderr, interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
+    bug = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bug.returncode == 1 and "AttributeError: module 'sympy'" in bug.stderr

@@ -39,10 +39,9 @@ def test_a_batch_that_cannot_start_leaves_the_panel_usable(window, sample, qtbot
     blocker = tmp_path / "a_file"
     blocker.write_text("")  # e.g. an unmounted volume's mount point: the renders folder cannot be made
     window.writeback.folder.setText(str(blocker))
-    window.render(window.table.shots)
-    qtbot.waitUntil(lambda: "Not a directory" in window.statusBar().currentMessage(), timeout=WAIT)
+    window.render(window.table.shots)  # refused before an engine is started for that folder
+    assert f"output folder {window.out_dir}: a file, not a folder" in window.statusBar().currentMessage()
     assert window.in_flight == {} and not window.engine.busy
-    assert all(window.table._bars[s.number].format().startswith("failed") for s in window.table.shots)
     window.writeback.folder.setText("")
     window.load(sample)  # not refused as "still rendering"
     qtbot.waitUntil(lambda: "3 shots" in window.statusBar().currentMessage(), timeout=WAIT)

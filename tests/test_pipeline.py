@@ -3,7 +3,11 @@
 import hashlib
 import math
 import json
+import os
 import re
+import shutil
+import subprocess
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from dreamstyle.frames import iter_frames, probe
 from enginehelp import engine_thread
 from host_plugin.cli import main
+from host_plugin.local_engine import LocalEngine
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.timecode import from_timecode
 from mediagen import damage_frame, frame_number, write_video
@@ -127,13 +132,15 @@ def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engin
         TimeRange(RationalTime(112, R), RationalTime(60, R)),
     ]
     assert source_track.find_clips()[1].range_in_parent() == rendered[2].range_in_parent()
-    assert (out / "edit_contact_sheet.png").stat().st_size > 1000
+    sheet = out / "edit.dreamstyle-v1_contact_sheet.png"  # named as its version
+    assert sheet.stat().st_size > 1000
 
     # A re-run renders nothing again and writes a new version beside the first, never over it.
-    first = _digest(written)
+    first, first_sheet = _digest(written), _digest(sheet)
     assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--out", str(out), "--handles", "3"]) == 0
     assert "cached" in capsys.readouterr().out
     assert _digest(written) == first and edit.with_name("edit.dreamstyle-v2.otio").exists()
+    assert _digest(sheet) == first_sheet and (out / "edit.dreamstyle-v2_contact_sheet.png").is_file()
 
 
 def test_aaf_in_gives_aaf_out(edit, engine, tmp_path):
@@ -209,10 +216,94 @@ def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
     assert "no engine answers at 127.0.0.1:9" in capsys.readouterr().err
 
 
-def test_classic_backend_text_rejection_is_per_shot(edit, engine, tmp_path, capsys):
-    args = ["stylize", str(edit), "--engine", engine, "--prompt", "a cat in space", "--no-detect", "--out", str(tmp_path)]
-    assert main(args) == 1
-    assert "diffusion backend" in capsys.readouterr().out
+@pytest.mark.parametrize("settings,refusal", [
+    (["--prompt", "noir", "--param", "overlap=abc"], "params: "),
+    (["--prompt", "a cat in space"], "guidance: the classic backend only knows the named looks"),
+    ([], "guidance: backend 'classic' needs a guidance"),
+])
+def test_a_setting_the_engine_refuses_for_every_shot_stops_the_run(edit, engine, tmp_path, capsys, settings, refusal):
+    """The engine answers INVALID_ARGUMENT naming params or guidance: a setting error of the whole run (exit 2,
+    said once), not one failure per shot."""
+    versions = set(edit.parent.glob("edit.dreamstyle-v*"))
+    out = tmp_path / "out"
+    assert main(["stylize", str(edit), "--engine", engine, "--no-detect", "--out", str(out), *settings]) == 2
+    captured = capsys.readouterr()
+    said = f"dreamstyle: error: the engine at {engine} refused this run's settings: {refusal}"
+    assert captured.err.count(said) == 1 and captured.err.count(refusal) == 1, captured.err
+    assert "failed" not in captured.err and captured.out == "", "no per-shot failures, no summary"
+    assert list((out / "renders").iterdir()) == [] and set(edit.parent.glob("edit.dreamstyle-v*")) == versions
+
+
+@contextmanager
+def read_only(folder: Path):
+    """`folder` made read-only: by its mode, or for root (whom modes do not stop) by a read-only bind mount."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode:
+        pytest.skip("running as root without the right to mount: cannot make a folder read-only")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", folder], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", folder], check=True)
+
+
+def test_a_timeline_in_a_read_only_folder_is_refused_before_any_render(edit, engine, tmp_path, capsys):
+    """The version timeline goes beside the timeline: a folder that cannot take it is said at once, not after
+    every shot rendered."""
+    folder = tmp_path / "delivered"
+    folder.mkdir()
+    timeline = Path(shutil.copy(edit, folder))
+    out = tmp_path / "out"
+    with read_only(folder):
+        args = ["stylize", str(timeline), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--out", str(out)]
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"dreamstyle: error: timeline folder {folder}: not writable, and the version timeline is written beside" in err
+    assert "copy the timeline to a folder you can write to" in err and not out.exists()
+
+
+def test_a_timeline_that_cannot_be_read_leaves_no_output_folder(tmp_path, capsys):
+    notes, edl = tmp_path / "notes.txt", tmp_path / "broken.edl"
+    notes.write_text("not a timeline\n")
+    edl.write_text("TITLE: broken\n001  AX       V     C        01:00:00:00 bad\n")
+    for path, said in ((tmp_path / "sampel.otio", "timeline file not found"), (notes, "unsupported timeline format"),
+                       (edl, "cannot be read as cmx_3600")):
+        assert main(["stylize", str(path), "--prompt", "noir"]) == 2
+        assert said in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [edl, notes], "no *_dreamstyle folder"
+
+
+def test_a_second_run_into_the_same_folder_is_told_to_wait(edit, tmp_path, capsys):
+    """Two runs of one timeline at once: the second's local engine finds the first's holding the output folder."""
+    out = tmp_path / "out"
+    with LocalEngine(out / ".engine", [tmp_path]):  # the first run's engine
+        assert main(["stylize", str(edit), "--prompt", "noir", "--no-detect", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"dreamstyle: error: another dreamstyle run is rendering into {out}; wait for it to finish or use another --out" in err
+    assert "--state-dir" not in err
+
+
+def test_shots_gives_absolute_media_paths_without_dot_dot(edit, tmp_path, monkeypatch, capsys):
+    """A media file named relative to the current folder, and a clip relinked from the timeline's folder."""
+    monkeypatch.chdir(edit.parent)
+    assert main(["shots", "media/a.mp4", "--format", "json", "--no-detect"]) == 0
+    assert json.loads(capsys.readouterr().out)["shots"][0]["media"] == str(edit.parent / "media" / "a.mp4")
+
+    shutil.copytree(edit.parent / "media", tmp_path / "newmedia")
+    timeline = otio.adapters.read_from_file(str(edit))
+    for clip in timeline.find_clips():
+        clip.media_reference.target_url = f"../newmedia/{Path(clip.media_reference.target_url).name}"
+    (tmp_path / "proj").mkdir()
+    otio.adapters.write_to_file(timeline, str(tmp_path / "proj" / "cut.otio"))
+    assert main(["shots", str(tmp_path / "proj" / "cut.otio"), "--format", "json", "--no-detect"]) == 0
+    media = {s["media"] for s in json.loads(capsys.readouterr().out)["shots"]}
+    assert media == {str(tmp_path / "newmedia" / "a.mp4"), str(tmp_path / "newmedia" / "b.mp4")}
 
 
 def test_shots_of_a_plain_media_file(edit, capsys):
@@ -357,6 +448,43 @@ def test_the_sample_runs_again_from_its_finished_renders(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()} == media
     assert sorted((folder / "out" / "renders").iterdir()) == renders
     assert (folder / "sample.otio").stat().st_mtime_ns == edited
+
+
+@pytest.mark.parametrize("name", ["media/clip_a.mp4", "sample.otio"])
+def test_the_sample_never_replaces_a_file_it_did_not_write(tmp_path, capsys, name):
+    """A folder holding the user's own clip_a.mp4 or sample.otio: refused before anything is written."""
+    folder = tmp_path / "project"
+    mine = folder / name
+    if name.endswith(".mp4"):
+        write_video(mine, [50], width=64, height=36)
+    else:
+        mine.parent.mkdir(parents=True)
+        mine.write_text("my own notes\n")
+    before = _digest(mine)
+    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 2
+    err = capsys.readouterr().err
+    assert f"{mine} is not a file `dreamstyle sample` wrote, and it is left alone: choose an empty folder" in err
+    assert _digest(mine) == before and {p for p in folder.rglob("*") if p.is_file()} == {mine}
+
+
+def test_an_interrupted_sample_leaves_no_half_written_clip(tmp_path, monkeypatch):
+    from host_plugin import sample
+
+    drawn, landscape = [], sample.landscape
+
+    def interrupted(scene, t):
+        drawn.append(t)
+        if len(drawn) == 30:
+            raise KeyboardInterrupt  # Ctrl-C mid-clip
+        return landscape(scene, t)
+
+    monkeypatch.setattr(sample, "landscape", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sample.make_sample(tmp_path)
+    assert list((tmp_path / "media").iterdir()) == [], "no clip, no temporary file"
+    monkeypatch.undo()
+    timeline = sample.make_sample(tmp_path)
+    assert probe(tmp_path / "media" / "clip_a.mp4").frames == 132 and timeline.is_file()
 
 
 def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):

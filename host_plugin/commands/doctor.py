@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import options
+
 __all__ = ["Check", "diagnose", "add_parser"]
 
 OK, WARN, MISSING = "ok", "warn", "missing"
@@ -104,7 +106,11 @@ def _gpus() -> Iterator[Check]:
 
 def _models(model_dirs: Sequence[Path]) -> Iterator[Check]:
     for folder in model_dirs:
-        if (folder / "model_index.json").is_file():
+        if not folder.is_dir():
+            problem = "is not a folder" if folder.exists() else "does not exist"
+            yield Check("model folder", MISSING,
+                        f"{folder} {problem}: give --model-dir the folder a model was downloaded to")
+        elif (folder / "model_index.json").is_file():
             yield Check("model folder", OK, f"{folder} (Diffusers format)")
         else:
             yield Check("model folder", MISSING, f"{folder}: no model_index.json; download a Diffusers-format model")
@@ -133,7 +139,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("doctor", help="check the installation, Resolve, the engine, GPUs and models")
-    parser.add_argument("--engine", metavar="HOST:PORT", help="an engine to check (health, backends, GPUs)")
+    parser.add_argument("--engine", type=options.engine_address, metavar="HOST:PORT",
+                        help="an engine to check (health, backends, GPUs)")
     parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
     parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify a TLS engine")
     parser.add_argument("--model-dir", type=Path, action="append", default=[], metavar="DIR",

@@ -13,15 +13,21 @@ from rich.console import Console
 from rich.table import Table
 
 from ..client import EngineClient, read_token_file
+from . import options
 
 __all__ = ["add_parser", "run"]
+
+UNREACHABLE = ("start the engine that runs the farm (`dreamstyle engine serve --farm local` or "
+               "`--farm ray://HEAD:PORT`), or give --engine its HOST:PORT")
+"""What to do when no engine answers, in farm status's words (there is no local engine to fall back on)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("farm", help="show the engine's render workers and queue (dreamstyle farm status)")
     actions = parser.add_subparsers(dest="farm_command", required=True)
     status = actions.add_parser("status", help="workers, GPUs, running and queued shots")
-    status.add_argument("--engine", default="127.0.0.1:50051", metavar="HOST:PORT", help="the engine (default: %(default)s)")
+    status.add_argument("--engine", default="127.0.0.1:50051", type=options.engine_address, metavar="HOST:PORT",
+                        help="the engine (default: %(default)s)")
     status.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
     status.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
     status.set_defaults(func=run)
@@ -29,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     token = read_token_file(args.token_file) if args.token_file else None
-    with EngineClient(args.engine, token=token, tls_ca=args.tls_ca) as client:
+    with EngineClient(args.engine, token=token, tls_ca=args.tls_ca, unreachable_hint=UNREACHABLE) as client:
         status = client.farm_status()
     console = Console()
     table = Table(title=f"{args.engine}: farm {status.farm}")

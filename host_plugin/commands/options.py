@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 from pathlib import Path
 
 from ..errors import SettingsError
@@ -13,7 +15,10 @@ from ..timeline.media import PathMap
 from ..timeline.timecode import parse_rate
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
-           "detection_settings", "edl_rate", "folder", "handles", "style_settings", "engine_settings", "path_maps"]
+           "detection_settings", "edl_rate", "engine_address", "folder", "handles", "style_settings", "engine_settings",
+           "path_maps"]
+
+_ADDRESS = re.compile(r"(?P<host>\[[^\]]*\]|[^\s:\[\]/]+):(?P<port>[0-9]{1,5})")
 
 
 def add_media_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +53,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", metavar="HOST:PORT", help="a running engine (default: start a local one)")
+    parser.add_argument("--engine", type=engine_address, metavar="HOST:PORT",
+                        help="a running engine (default: start a local one)")
     parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
     parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
     parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
@@ -74,6 +80,26 @@ def _bounded(low: int, high: int):
 
 handles = _bounded(0, 10_000)
 """argparse's reading of --handles: frames, never negative."""
+
+
+def engine_address(text: str) -> str:
+    """argparse's reading of --engine: HOST:PORT with a port 1-65535, an IPv6 address in brackets ([::1]:50051)."""
+    match = _ADDRESS.fullmatch(text)
+    if not match or not 1 <= int(match["port"]) <= 65535 or not _valid_host(match["host"]):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT with a port 1-65535 (e.g. gpu-box:50051, "
+                                         "127.0.0.1:50051, [::1]:50051)")
+    return text
+
+
+def _valid_host(text: str) -> bool:
+    """True for a host name or IPv4 address (as `_ADDRESS` took it) and for an IPv6 address in brackets."""
+    if not text.startswith("["):
+        return True
+    try:
+        ipaddress.IPv6Address(text[1:-1])
+    except ValueError:
+        return False
+    return True
 
 
 def folder(text: str) -> Path:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import DreamStyleError
+from . import options
 
 __all__ = ["add_parser", "run"]
 
@@ -19,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("panel", help="open the editor's panel (PySide6)")
     parser.add_argument("timeline", nargs="?", type=Path, help="a timeline file to open (.otio, .xml, .edl, .aaf)")
     parser.add_argument("--resolve", action="store_true", help="read the current timeline of the running Resolve")
-    parser.add_argument("--engine", metavar="HOST:PORT", help="a remote engine (default: the panel starts a local one)")
+    parser.add_argument("--engine", type=options.engine_address, metavar="HOST:PORT",
+                        help="a remote engine (default: the panel starts a local one)")
     parser.add_argument("--screenshot", type=Path, metavar="FILE",
                         help="write the panel with the sample (or TIMELINE) loaded to a PNG and exit")
     parser.set_defaults(func=run)

@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def plan_json(
     plan: Plan, start: RationalTime | None, drop_frame: bool | None = None, skipped: Sequence[str] = ()
 ) -> dict:
-    """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute;
-    `skipped` says why timeline items (disabled, generators, retimed clips...) send no shot."""
+    """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute; media paths
+    absolute; `skipped` says why timeline items (disabled, generators, retimed clips...) send no shot."""
     rate = float(plan.rate)
     offset = start if start is not None else RationalTime(0, rate)
 
@@ -45,7 +45,7 @@ def plan_json(
             {
                 "shot": s.name,
                 "clip": s.clip_name,
-                "media": str(s.media),
+                "media": str(s.media.resolve()),  # absolute and without `..`: the path sent to the engine
                 "start_frame": s.start,
                 "end_frame": s.end,
                 "frames": s.frames,

@@ -26,7 +26,8 @@ _FINAL = {"done", "cached", "failed", "cancelled"}
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stylize", help="stylize every shot of a timeline (.otio, .xml, .edl, .aaf)")
     parser.add_argument("timeline", type=Path)
-    parser.add_argument("--out", type=Path, help="folder for renders and the contact sheet (default: beside the timeline)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for renders and contact sheets (default: TIMELINE_FOLDER/NAME_dreamstyle)")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="the summary on stdout: a table, or JSON for scripts (default: %(default)s)")

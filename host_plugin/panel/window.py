@@ -20,6 +20,7 @@ from host_plugin.hosts import Host
 from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
+from host_plugin.stylize import output_folder
 from host_plugin.timeline.media import PathMap, file_name
 from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
@@ -282,6 +283,7 @@ class MainWindow(QMainWindow):
         style = style or self.style_form.settings()
         try:
             style.check()
+            output_folder(self.out_dir)  # before an engine is started for it
         except SettingsError as exc:
             self.error(str(exc))
             return
