@@ -60,20 +60,25 @@ USED = {"clip_a": (12, 108), "clip_b": (6, 84)}
 """The frames of each clip the timeline uses: (first, count)."""
 
 
-def _is_sample_clip(path: Path) -> bool:
+def _is_sample_clip(path: Path, frames: int) -> bool:
+    """Marked by the sample, or (written before the mark) the sample's size, rate and length."""
     try:
         with av.open(str(path)) as container:
-            return container.metadata.get("comment") == MARK
-    except (av.FFmpegError, OSError):
+            stream = container.streams.video[0]
+            earlier = (stream.width, stream.height, stream.average_rate, stream.frames) == (WIDTH, HEIGHT, RATE, frames)
+            return container.metadata.get("comment") == MARK or earlier
+    except (av.FFmpegError, OSError, IndexError):
         return False
 
 
 def _is_sample_timeline(path: Path) -> bool:
+    """Marked by the sample, or (written before the mark) named as the sample names its timeline."""
     try:
         timeline = otio.adapters.read_from_file(str(path), adapter_name="otio_json")
     except (ValueError, OSError, otio.exceptions.OTIOError):
         return False
-    return isinstance(timeline, otio.schema.Timeline) and timeline.metadata.get(NAMESPACE) == _MADE_BY
+    return isinstance(timeline, otio.schema.Timeline) and (
+        timeline.metadata.get(NAMESPACE) == _MADE_BY or timeline.name == "DreamStyle sample")
 
 
 @contextmanager
@@ -127,9 +132,11 @@ def make_sample(folder: Path) -> Path:
     media = folder / "media"
     clips = {media / f"{name}.mp4": scenes for name, scenes in SCENES.items()}
     timeline = folder / "sample.otio"
-    checks = [(path, _is_sample_clip) for path in clips] + [(timeline, _is_sample_timeline)]
-    for path, is_ours in checks:
-        if path.exists() and not is_ours(path):
+    ours = {path: _is_sample_clip(path, sum(f for _, f in scenes)) for path, scenes in clips.items() if path.exists()}
+    if timeline.exists():
+        ours[timeline] = _is_sample_timeline(timeline)
+    for path, is_ours in ours.items():
+        if not is_ours:
             raise DreamStyleError(f"{path} is not a file `dreamstyle sample` wrote, and it is left alone: choose an "
                                   "empty folder for the sample, or one an earlier sample made (--dir)")
     media.mkdir(parents=True, exist_ok=True)

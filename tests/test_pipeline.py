@@ -467,6 +467,19 @@ def test_the_sample_never_replaces_a_file_it_did_not_write(tmp_path, capsys, nam
     assert _digest(mine) == before and {p for p in folder.rglob("*") if p.is_file()} == {mine}
 
 
+def test_a_sample_folder_made_before_samples_were_marked_is_still_taken(tmp_path, monkeypatch):
+    """The README's first command, run again after an upgrade, finds the sample an earlier version wrote."""
+    from host_plugin import sample
+
+    with monkeypatch.context() as earlier:  # files as an earlier version wrote them: no mark of this one
+        earlier.setattr(sample, "MARK", "")
+        earlier.setattr(sample, "_MADE_BY", "")
+        timeline = sample.make_sample(tmp_path / "sample")
+    before = {p: _digest(p) for p in (tmp_path / "sample").rglob("*") if p.is_file()}
+    assert sample.make_sample(tmp_path / "sample") == timeline
+    assert {p: _digest(p) for p in (tmp_path / "sample").rglob("*") if p.is_file()} == before
+
+
 def test_an_interrupted_sample_leaves_no_half_written_clip(tmp_path, monkeypatch):
     from host_plugin import sample
 
