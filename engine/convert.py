@@ -73,7 +73,6 @@ _STATE_TO_PB = {
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 _TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d{2,3})")  # 3 digits of frames at 100 fps and up
 MAX_PAGE = 1000
-_UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -97,12 +96,11 @@ def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Pa
 
 
 def _file_stem(name: str, max_bytes: int) -> str:
-    """`name` as a file name stem: letters and digits of any script kept (NFC, as macOS and Windows
+    """`name` as a file name stem: letters, marks and digits of any script kept (NFC, as macOS and Windows
     compare names), anything else a run of `_`, at most `max_bytes` of UTF-8 (file systems count bytes)."""
-    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
-    while len(stem.encode()) > max_bytes:
-        stem = stem[:-1]
-    return stem.rstrip(" .")
+    kept = "".join(c if c in "._ -" or unicodedata.category(c)[0] in "LMN" else "\0" for c in unicodedata.normalize("NFC", name))
+    stem = re.sub("\0+", "_", kept).strip(" .")
+    return stem.encode()[:max_bytes].decode(errors="ignore").rstrip(" .")
 
 
 def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:

@@ -141,7 +141,7 @@ def test_frames_over_the_announced_size_fail_in_words(client, media):
 def test_names_in_any_script_are_kept_and_never_clash(client, media):
     """Japanese, Greek or accented names are file names an editor reads: not all `_`, nor one shared file."""
     paths = [done(client, client.submit(request(media, f"name-{name}", 0, 3, name=name))).name
-             for name in ("日本", "中国", "Café shot 1", "e\u0301t\u00e9")]
-    assert paths == ["日本.mp4", "中国.mp4", "Café shot 1.mp4", "été.mp4"]
+             for name in ("日本", "中国", "Café shot 1", "e\u0301t\u00e9", "हिन्दी")]
+    assert paths == ["日本.mp4", "中国.mp4", "Café shot 1.mp4", "été.mp4", "हिन्दी.mp4"]  # vowel signs are marks
     long = done(client, client.submit(request(media, "name-long", 0, 3, name="長" * 200)))
     assert len(long.name.encode()) <= 255 and long.name.startswith("長" * 60)

@@ -207,6 +207,20 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
     assert "A001.mov: frame 5 is damaged" in shots[0]["error"]
 
 
+def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys):
+    """A clip name of 100 CJK characters is 300 bytes: cut to fit a file name, each shot keeps its own file."""
+    media = write_video(tmp_path / "media" / "a.mp4", [40], width=64, height=36)
+    timeline = otio.schema.Timeline("cjk")
+    track = otio.schema.Track("V1")
+    track.extend([_clip("長" * 100, media, 0, 10, 40), _clip("長" * 100, media, 20, 10, 40)])
+    timeline.tracks.append(track)
+    cut = tmp_path / "cjk.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]
+    assert main(args) == 0, capsys.readouterr()
+    assert len(list((tmp_path / "cjk_dreamstyle" / "renders").iterdir())) == 2
+
+
 def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
     not_an_image = tmp_path / "style.png"
     not_an_image.write_text("hello")

@@ -542,3 +542,13 @@ def test_a_clip_linked_to_a_file_that_is_not_video_is_named_with_what_to_do(tmp_
                                       "to its video file in the NLE and export the timeline again.")
     for problem in problems[1:]:
         assert problem["message"].startswith(f"clip {problem['clip']}: ") and "Relink the clip to its video file" in problem["message"]
+
+
+def test_an_exact_file_name_wins_over_a_stem_in_an_earlier_folder(tmp_path):
+    """--media-dir proxies/ holding A001.mp4 does not stand in for the A001.mov the timeline names."""
+    for path in (tmp_path / "proxies" / "A001.mp4", tmp_path / "media" / "A001.mov"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    relinker = Relinker([tmp_path / "proxies", tmp_path / "media"])
+    assert relinker.find("/Volumes/Gone/A001.mov") == (tmp_path / "media" / "A001.mov").absolute()
+    assert relinker.find(None, ["A001"]) == (tmp_path / "proxies" / "A001.mp4").absolute()

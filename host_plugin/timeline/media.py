@@ -21,8 +21,9 @@ _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')  # folders, and what Windows or 
 
 def file_name(text: str, fallback: str, limit: int = 100) -> str:
     """`text` (a clip or timeline name) as one file name on any OS: no folders, reserved characters or
-    leading dots, at most `limit` characters; `fallback` when nothing is left."""
-    return _UNSAFE.sub("_", text).strip(" .")[:limit].rstrip(" .") or fallback
+    leading dots, at most `limit` bytes of UTF-8 (file systems count bytes); `fallback` when nothing is left."""
+    name = _UNSAFE.sub("_", text).strip(" .").encode()[:limit].decode(errors="ignore")
+    return name.rstrip(" .") or fallback
 
 
 def is_relative(path: str) -> bool:
@@ -80,10 +81,11 @@ class Relinker:
         return None
 
     def _hits(self, name: str) -> list[Path]:
-        """The files named `name` (or with that stem) in the first search folder that holds any."""
-        for index in self._search_index():
-            if hits := index.get(name.lower()) or index.get(Path(name).stem.lower()):
-                return hits
+        """The files named `name` in the first search folder that holds any, else those with that stem."""
+        for key in (name.lower(), Path(name).stem.lower()):
+            for index in self._search_index():
+                if hits := index.get(key):
+                    return hits
         return []
 
     def _search_index(self) -> list[dict[str, list[Path]]]:
