@@ -213,7 +213,7 @@ class JobManager:
                 if not same:
                     raise Conflict(f"idempotency_key {request.key!r} is job {job.id}, which renders other settings; "
                                    "use a new key for new settings.")
-                if job.cancel_requested:  # asked for again while its cancel is under way: the cancel is withdrawn
+                if job.state is JobState.RUNNING and job.cancel_requested:  # asked for again while cancelling: withdrawn
                     self._entries[existing].cancel.clear()
                     self._update(existing, cancel_requested=False, message="asked for again: its cancel is withdrawn")
                 else:

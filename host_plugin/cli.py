@@ -10,6 +10,7 @@ import argparse
 import importlib
 import signal
 import sys
+import threading
 from importlib import metadata
 from types import FrameType
 
@@ -42,7 +43,8 @@ class _Sigint:
         self.received = False
 
     def __enter__(self) -> _Sigint:
-        self._previous = signal.getsignal(signal.SIGINT)
+        main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+        self._previous = signal.getsignal(signal.SIGINT) if main_thread else None
         if self._previous is signal.default_int_handler:
             signal.signal(signal.SIGINT, self._note)
         return self

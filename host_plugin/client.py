@@ -69,7 +69,7 @@ def _read_tls_ca(path: Path) -> bytes:
     except OSError as exc:
         raise SettingsError(f"cannot read --tls-ca {path}: {exc.strerror or exc}") from None
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data.decode("ascii"))
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)  # text around the PEM is allowed
     except (ssl.SSLError, ValueError):
         raise SettingsError(f"--tls-ca {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the "
                             "engine's certificate, or the CA certificate that signed it") from None

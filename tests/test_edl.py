@@ -31,7 +31,8 @@ def shots(path: Path, rate: str, *media_dirs: Path, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("source_file", ["A001C003_220101_R1AB.mov", "A001C003_220101_R1AB"])
+@pytest.mark.parametrize("source_file", ["A001C003_220101_R1AB.mov", "A001C003_220101_R1AB",
+                                         "C:\\Media\\CARD1\\A001C003_220101_R1AB.mov", "/Volumes/RAID/A001C003_220101_R1AB.mov"])
 def test_an_avid_source_file_comment_finds_the_media(tmp_path, capsys, source_file):
     """Avid names the file only in `* SOURCE FILE:` (with or without its extension): the reel column holds an
     8-character tape name and FROM CLIP NAME the bin clip's name."""

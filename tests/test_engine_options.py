@@ -60,3 +60,15 @@ def test_farm_status_without_an_engine_says_what_fits_farm_status(capsys):
     assert f"no engine answers at {address}: start the engine that runs the farm" in err and "give --engine its HOST:PORT" in err
     assert "local engine" not in err and "without --engine" not in err
 
+
+
+def test_a_tls_ca_with_text_around_its_certificate_is_taken(tmp_path, capfd):
+    """`openssl pkcs12` writes "Bag Attributes" (any language) before each certificate: still a CA file."""
+    from test_engine_security import self_signed
+
+    cert, _ = self_signed(tmp_path)
+    ca = tmp_path / "bundle.pem"
+    ca.write_bytes("Bag Attributes\n    friendlyName: Zürich CA\n".encode() + cert.read_bytes())
+    assert main(["farm", "status", "--engine", f"127.0.0.1:{free_port()}", "--tls-ca", str(ca)]) == 2
+    err = capfd.readouterr().err
+    assert "no engine answers" in err and "holds no PEM certificate" not in err

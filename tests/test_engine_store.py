@@ -318,3 +318,26 @@ def test_the_same_key_asked_again_while_cancelling_renders_the_shot(tmp_path):
     assert not created and again.state is JobState.RUNNING and not again.cancel_requested
     assert JobState.CANCELLED not in [j.state for j in seen] and seen[-1].state is JobState.DONE
     assert (state / "results" / "k.mp4").exists()
+
+
+def test_a_job_that_finished_before_its_cancel_landed_is_returned_as_it_is(tmp_path):
+    """A cancel asked after the last segment: the job is done, and asking for it again changes nothing."""
+    media, state = write_video(tmp_path / "a.mp4", [12]), tmp_path / "state"
+    clip = state / "results" / "k.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"clip")
+    store = JobStore(state / "jobs.sqlite3")
+    store.save(Job("j", _passthrough(media, state), JobState.DONE, result=RenderResult(clip, 6, Fraction(24), 2, 2),
+                   message="", cancel_requested=True))
+    store.close()
+
+    async def scenario() -> tuple[Job, bool]:
+        jobs = manager(state)
+        jobs._runner.slots = 0
+        await jobs.start()
+        again = await jobs.submit(_passthrough(media, state))
+        await jobs.stop()
+        return again
+
+    job, created = asyncio.run(scenario())
+    assert not created and job.state is JobState.DONE and job.message == ""

@@ -90,3 +90,16 @@ def test_an_error_raised_after_ctrl_c_counts_as_the_interrupt():
     assert "Traceback" not in interrupted.stderr
     bug = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bug.returncode == 1 and "AttributeError: module 'sympy'" in bug.stderr
+
+
+def test_the_command_runs_from_a_thread_that_is_not_the_main_one(tmp_path):
+    """A host application calling `main` off its main thread, where Python refuses to set signal handlers."""
+    import threading
+
+    from host_plugin.cli import main
+
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(main(["shots", str(tmp_path / "none.otio")])))
+    worker.start()
+    worker.join()
+    assert codes == [2]

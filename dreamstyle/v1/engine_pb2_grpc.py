@@ -29,11 +29,13 @@ class EngineStub:
     """The stylization engine. Every RPC but the health service needs the bearer token when one is set
     (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
 
-    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
-    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
-    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
-    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
-    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`): the same request fails again
+    (an upload whose bytes or SHA-256 did not match its header: upload again); PERMISSION_DENIED: a path
+    outside the engine's media roots; NOT_FOUND: no such job (or, from DownloadResult, a done job whose clip
+    was removed); ALREADY_EXISTS: the idempotency key or the output file belongs to another job, or the output
+    file exists and the engine did not write it; FAILED_PRECONDITION: the backend cannot run on this engine,
+    the job is not in a state the call needs, or an upload could not be stored (a disk error, named);
+    RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
     many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
     the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
     256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries
@@ -97,11 +99,13 @@ class EngineServicer:
     """The stylization engine. Every RPC but the health service needs the bearer token when one is set
     (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
 
-    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
-    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
-    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
-    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
-    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`): the same request fails again
+    (an upload whose bytes or SHA-256 did not match its header: upload again); PERMISSION_DENIED: a path
+    outside the engine's media roots; NOT_FOUND: no such job (or, from DownloadResult, a done job whose clip
+    was removed); ALREADY_EXISTS: the idempotency key or the output file belongs to another job, or the output
+    file exists and the engine did not write it; FAILED_PRECONDITION: the backend cannot run on this engine,
+    the job is not in a state the call needs, or an upload could not be stored (a disk error, named);
+    RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
     many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
     the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
     256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries
@@ -233,11 +237,13 @@ class Engine:
     """The stylization engine. Every RPC but the health service needs the bearer token when one is set
     (metadata `authorization: Bearer <token>`; else UNAUTHENTICATED).
 
-    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`) and retrying the same request
-    cannot help; PERMISSION_DENIED: a path outside the engine's media roots; NOT_FOUND: no such job (or, from
-    DownloadResult, a done job whose clip was removed); ALREADY_EXISTS: the idempotency key or the output file
-    belongs to another job; FAILED_PRECONDITION: the backend cannot run on this engine, or the job is not in a
-    state the call needs; RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
+    Status codes: INVALID_ARGUMENT names the field at fault (`field: problem`): the same request fails again
+    (an upload whose bytes or SHA-256 did not match its header: upload again); PERMISSION_DENIED: a path
+    outside the engine's media roots; NOT_FOUND: no such job (or, from DownloadResult, a done job whose clip
+    was removed); ALREADY_EXISTS: the idempotency key or the output file belongs to another job, or the output
+    file exists and the engine did not write it; FAILED_PRECONDITION: the backend cannot run on this engine,
+    the job is not in a state the call needs, or an upload could not be stored (a disk error, named);
+    RESOURCE_EXHAUSTED with a `retry-after-s` trailer: the queue is full, retry after that
     many seconds (without it: an upload over the limit or the disk's room, retrying cannot help); UNAVAILABLE:
     the engine is stopping or unreachable, retry (jobs survive a restart). Strings are limited: idempotency_key
     256 characters, label 512, output.name 200, paths 4096, prompt Limits.max_prompt_chars, params 32 entries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
@@ -171,8 +171,8 @@ def _not_renderable(clip: otio.schema.Clip) -> str:
 def _source_file(clip: otio.schema.Clip) -> str | None:
     """The media file an Avid EDL names in a `* SOURCE FILE:` comment (the cmx adapter keeps it as a comment)."""
     for comment in clip.metadata.get("cmx_3600", {}).get("comments", []):
-        if match := _SOURCE_FILE.match(comment):
-            return match[1].strip()
+        if match := _SOURCE_FILE.match(comment):  # a name, or a path on the editing machine (any OS)
+            return PurePosixPath(match[1].strip().replace("\\", "/")).name
     return None
 
 
