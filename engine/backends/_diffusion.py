@@ -88,6 +88,7 @@ OPTION_KEYS = frozenset({
     "negative_prompt", "conditioning_scale", "control", "depth_model", "pose_model",
 })
 CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group")}
+NUMBERS = ("steps", "guidance_scale", "conditioning_scale")
 
 
 def option_problems(config: BackendConfig) -> list[str]:
@@ -105,6 +106,8 @@ def option_problems(config: BackendConfig) -> list[str]:
         model_size((9, 16), options.get("resolution", "480p"))
     except (BackendError, ValueError):
         problems.append(f"option resolution={options['resolution']!r} to be 480p, 720p or WIDTHxHEIGHT")
+    problems += [f"option {key}={options[key]!r} to be a non-negative number"
+                 for key in NUMBERS if key in options and not _non_negative(options[key])]
     if "distill_lora" in options and not Path(options["distill_lora"]).is_file():
         problems.append(f"option distill_lora: file {options['distill_lora']} does not exist")
     elif "distill_lora" in options and config.model_dir and (Path(config.model_dir) / "transformer_2").is_dir():
@@ -115,15 +118,19 @@ def option_problems(config: BackendConfig) -> list[str]:
     return problems
 
 
+def _non_negative(value: str) -> bool:
+    try:
+        return float(value) >= 0
+    except ValueError:
+        return False
+
+
 def check_numbers(config: BackendConfig, params: dict[str, str]) -> None:
-    """Raises BackendError when a numeric option or param does not parse."""
-    for key in ("steps", "guidance_scale", "conditioning_scale"):
+    """Raises BackendError when a numeric param (or the option it falls back to) does not parse."""
+    for key in NUMBERS:
         value = params.get(key) or config.options.get(key)
-        try:
-            if value is not None and float(value) < 0:
-                raise ValueError
-        except ValueError:
-            raise BackendError(f"{key}={value!r} must be a non-negative number") from None
+        if value is not None and not _non_negative(value):
+            raise BackendError(f"{key}={value!r} must be a non-negative number")
 
 
 @dataclass(frozen=True)
