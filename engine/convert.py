@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+from dreamstyle.names import file_name
 from dreamstyle.v1 import engine_pb2 as pb
 
 import numpy as np
@@ -95,14 +95,6 @@ def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Pa
     return storage.resolve(ref.path, field)
 
 
-def _file_stem(name: str, max_bytes: int) -> str:
-    """`name` as a file name stem: letters, marks and digits of any script kept (NFC, as macOS and Windows
-    compare names), anything else a run of `_`, at most `max_bytes` of UTF-8 (file systems count bytes)."""
-    kept = "".join(c if c in "._ -" or unicodedata.category(c)[0] in "LMN" else "\0" for c in unicodedata.normalize("NFC", name))
-    stem = re.sub("\0+", "_", kept).strip(" .")
-    return stem.encode()[:max_bytes].decode(errors="ignore").rstrip(" .")
-
-
 def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
     """Validates a SubmitShotRequest and resolves its paths inside the engine's roots."""
     _check(0 < len(msg.idempotency_key) <= 256, "idempotency_key", "must be 1-256 characters")
@@ -145,8 +137,8 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         name = msg.output.name
     else:  # a label may name many shots: the key's digest makes the file this job's own
         digest = hashlib.sha256(msg.idempotency_key.encode()).hexdigest()[:10]
-        name = f"{_file_stem(shot.label or 'shot', 160)}_{digest}"
-    stem = _file_stem(name, 200) or "shot"
+        name = f"{file_name(shot.label, 'shot', 160)}_{digest}"
+    stem = file_name(name, "shot", 200)
     return ShotRequest(
         key=msg.idempotency_key,
         media=_media(shot.media, "shot.media", storage, required=True),

@@ -24,13 +24,14 @@ import opentimelineio as otio
 from PIL import Image, UnidentifiedImageError
 
 from dreamstyle.frames import MediaError, probe
+from dreamstyle.names import file_name
 from dreamstyle.v1 import engine_pb2 as pb
 
 from .client import EngineClient, RunSettingRefused
 from .errors import DreamStyleError, SettingsError
 from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
-from .timeline.media import PathMap, Relinker, file_name
+from .timeline.media import PathMap, Relinker
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
 from .timeline.timecode import from_timecode, timecode
 

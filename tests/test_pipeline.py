@@ -221,6 +221,24 @@ def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys)
     assert len(list((tmp_path / "cjk_dreamstyle" / "renders").iterdir())) == 2
 
 
+def test_a_clip_name_with_punctuation_is_found_rendered_on_the_next_run(engine, tmp_path, capsys):
+    """Host and engine make one file name from a shot's name, so a second run finds the first run's render."""
+    media = write_video(tmp_path / "media" / "a.mp4", [20], width=64, height=36)
+    timeline = otio.schema.Timeline("names")
+    track = otio.schema.Track("V1")
+    track.append(_clip("Take (1) #2 & 'best' [A]", media, 0, 10, 20))
+    timeline.tracks.append(track)
+    cut = tmp_path / "names.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect",
+            "--format", "json"]
+    statuses = []
+    for _ in range(2):
+        assert main(args) == 0
+        statuses.append([s["status"] for s in json.loads(capsys.readouterr().out)["shots"]])
+    assert statuses == [["done"], ["cached"]]
+
+
 def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
     not_an_image = tmp_path / "style.png"
     not_an_image.write_text("hello")

@@ -21,7 +21,8 @@ from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSe
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
 from host_plugin.stylize import output_folder
-from host_plugin.timeline.media import PathMap, file_name
+from dreamstyle.names import file_name
+from host_plugin.timeline.media import PathMap
 from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
 from .anchor import one_frame, still_of

@@ -12,18 +12,10 @@ from dreamstyle.pathmap import PathMap
 
 from ..errors import MediaNotFound
 
-__all__ = ["VIDEO_SUFFIXES", "PathMap", "Relinker", "file_name", "is_relative", "url_to_path"]
+__all__ = ["VIDEO_SUFFIXES", "PathMap", "Relinker", "is_relative", "url_to_path"]
 
 VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".r3d", ".braw"}
 _DRIVE = re.compile(r"^/?([A-Za-z])[:|](.*)$")
-_UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')  # folders, and what Windows or macOS refuse in a name
-
-
-def file_name(text: str, fallback: str, limit: int = 100) -> str:
-    """`text` (a clip or timeline name) as one file name on any OS: no folders, reserved characters or
-    leading dots, at most `limit` bytes of UTF-8 (file systems count bytes); `fallback` when nothing is left."""
-    name = _UNSAFE.sub("_", text).strip(" .").encode()[:limit].decode(errors="ignore")
-    return name.rstrip(" .") or fallback
 
 
 def is_relative(path: str) -> bool:
