@@ -72,7 +72,7 @@ _STATE_TO_PB = {
 }
 STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 _TIMECODE = re.compile(r"(\d\d):[0-5]\d:[0-5]\d[:;](\d{2,3})")  # 3 digits of frames at 100 fps and up
-MAX_PAGE = 1000
+MAX_PAGE = 256  # jobs of longest fields (~10 KB) stay under gRPC's default 4 MiB a message
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
