@@ -8,6 +8,7 @@ target are dropped: this stays exact on long-GOP H.264 with B-frames.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,8 +207,24 @@ def _count_frames(container: av.container.InputContainer, stream: av.video.strea
 
 
 def probe(path: str | Path) -> MediaInfo:
-    """Reads a video file's geometry, rate, frame count and timecode without decoding it."""
+    """Reads a video file's geometry, rate, frame count and timecode without decoding it. Remembered per
+    file version (size and time): a timeline's clips often share a file, and counting the frames of a
+    stream whose header does not say (MPEG-TS) reads all of it. A version is the file's inode, size and
+    modification time (a file replaced by rename is another)."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _probe(path)  # _open says what is wrong with it
+    return _probe_version(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=512)
+def _probe_version(path: Path, inode: int, size: int, mtime_ns: int) -> MediaInfo:
+    return _probe(path)
+
+
+def _probe(path: Path) -> MediaInfo:
     container = _open(path)
     try:
         stream = container.streams.video[0]

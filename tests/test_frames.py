@@ -191,3 +191,15 @@ def test_a_millisecond_time_base_keeps_ntsc_rates(tmp_path):
     # frames a whole, odd number of ticks apart (3754/90000 s: 23.976 rounded) are constant too
     ticks = probe(_timed(tmp_path / "ticks.mp4", [3754 * i for i in range(60)], Fraction(1, 90000), Fraction(45000, 1877)))
     assert not ticks.variable_rate
+
+
+def test_a_file_is_probed_once_per_version(tmp_path, monkeypatch):
+    """Clips sharing a file probe it once; a file written again (a re-render, a relink) is read again."""
+    from dreamstyle import frames
+
+    clip = write_video(tmp_path / "a.mp4", [10], width=64, height=32)
+    opened = []
+    monkeypatch.setattr(frames, "_open", lambda path, real=frames._open: (opened.append(path), real(path))[1])
+    assert probe(clip).frames == 10 and probe(clip).frames == 10 and len(opened) == 1
+    write_video(clip, [14], width=64, height=32)
+    assert probe(clip).frames == 14 and len(opened) == 2
