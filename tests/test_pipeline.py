@@ -31,6 +31,14 @@ def _clip(name, path, start, duration, frames):
     return otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(duration, R)))
 
 
+def _cut(path: Path, clips: list[otio.schema.Clip]) -> Path:
+    """Writes `clips` on one video track as the .otio timeline `path`."""
+    timeline = otio.schema.Timeline(path.stem)
+    timeline.tracks.append(otio.schema.Track("V1", children=clips))
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def edit(tmp_path_factory):
     """An .otio edit: clip A holds a hard cut at media frame 50; a gap; clip B; an audio track."""
@@ -194,12 +202,7 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
     """Cut detection reads past the damage; the render refuses the shot that holds it, naming the frame."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # detect here, not from an earlier run's cache
     media = damage_frame(write_video(tmp_path / "A001.mov", [24, 24], width=160, height=90, codec="prores_ks"), 5)
-    timeline = otio.schema.Timeline("damaged")
-    track = otio.schema.Track("V1")
-    track.append(_clip("A001", media, 0, 48, 48))
-    timeline.tracks.append(track)
-    cut = tmp_path / "damaged.otio"
-    otio.adapters.write_to_file(timeline, str(cut))
+    cut = _cut(tmp_path / "damaged.otio", [_clip("A001", media, 0, 48, 48)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--format", "json"]
     assert main(args) == 1
     shots = json.loads(capsys.readouterr().out)["shots"]
@@ -210,12 +213,7 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
 def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys):
     """A clip name of 100 CJK characters is 300 bytes: cut to fit a file name, each shot keeps its own file."""
     media = write_video(tmp_path / "media" / "a.mp4", [40], width=64, height=36)
-    timeline = otio.schema.Timeline("cjk")
-    track = otio.schema.Track("V1")
-    track.extend([_clip("長" * 100, media, 0, 10, 40), _clip("長" * 100, media, 20, 10, 40)])
-    timeline.tracks.append(track)
-    cut = tmp_path / "cjk.otio"
-    otio.adapters.write_to_file(timeline, str(cut))
+    cut = _cut(tmp_path / "cjk.otio", [_clip("長" * 100, media, 0, 10, 40), _clip("長" * 100, media, 20, 10, 40)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]
     assert main(args) == 0, capsys.readouterr()
     assert len(list((tmp_path / "cjk_dreamstyle" / "renders").iterdir())) == 2
@@ -224,12 +222,7 @@ def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys)
 def test_a_clip_name_with_punctuation_is_found_rendered_on_the_next_run(engine, tmp_path, capsys):
     """Host and engine make one file name from a shot's name, so a second run finds the first run's render."""
     media = write_video(tmp_path / "media" / "a.mp4", [20], width=64, height=36)
-    timeline = otio.schema.Timeline("names")
-    track = otio.schema.Track("V1")
-    track.append(_clip("Take (1) #2 & 'best' [A]", media, 0, 10, 20))
-    timeline.tracks.append(track)
-    cut = tmp_path / "names.otio"
-    otio.adapters.write_to_file(timeline, str(cut))
+    cut = _cut(tmp_path / "names.otio", [_clip("Take (1) #2 & 'best' [A]", media, 0, 10, 20)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect",
             "--format", "json"]
     statuses = []
