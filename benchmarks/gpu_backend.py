@@ -7,11 +7,13 @@ weights (a step's time does not depend on weight values), at 480P (480x832) and 
     lora only   21 latent frames through the token-specific LoRA (rank 64), to split the cost
     dreamstyle  23 latent frames (prepended first frame + appended style image) + token LoRA
     merged      the same with the video tokens' update folded into the weights (what the backend runs)
-FP8 is diffusers' layerwise casting (FP8 weight storage, bf16 compute), applied after the merge. Prints a
-table and the ratios to base (target <= 1.15) with peak GPU memory; `--json PATH` also writes the figures.
+FP8 is diffusers' layerwise casting (FP8 weight storage, bf16 compute), applied after the merge. Every case
+runs with torch's default attention kernel; base and merged also with each further `--attention` kernel
+(default: cuDNN's, the backend's `attention=cudnn`). Prints a table and the ratios to the base step of the
+same precision and kernel (target <= 1.15) with peak GPU memory; `--json PATH` also writes the figures.
 `--tiny` runs a two-layer model at 32x32 on any device, to test the script itself.
 
-    python benchmarks/gpu_backend.py [--steps 3] [--json out.json] [--tiny]
+    python benchmarks/gpu_backend.py [--steps 3] [--attention native,cudnn] [--json out.json] [--tiny]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from diffusers import WanTransformer3DModel
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # run as a script from a plain checkout (no install)
+from engine.backends._diffusion import ATTENTION  # noqa: E402
 from engine.models.token_lora import (  # noqa: E402
     TOKEN_TYPES,
     TokenRouter,
@@ -122,36 +125,54 @@ def denoising_step(model: WanTransformer3DModel, kwargs: dict, router: TokenRout
     return step
 
 
-def run(config: dict, frames: int, height: int, width: int, steps: int, device: str) -> list[dict]:
-    """The bf16 cases, then FP8 as the backend loads it: the video update merged in bf16 before casting
-    (merging onto FP8 values would round it away), then the unmerged cases on the cast model."""
+def run(config: dict, frames: int, height: int, width: int, steps: int, device: str,
+        kernels: list[str]) -> list[dict]:
+    """Every case with the first attention kernel, base and merged with each other one; bf16 first, then FP8
+    as the backend loads it: the video update merged in bf16 before casting (merging onto FP8 values would
+    round it away), then the unmerged cases on the cast model."""
     model = build(config, device)
     base = inputs(config, frames, height, width, device)
     extra = with_extra_frames(base)
     unmerged = [("base", base, False, False), ("lora only", base, False, True), ("dreamstyle", extra, True, True)]
-    rows = []
+    rows: list[dict] = []
 
-    def measure(precision: str, name: str, kwargs: dict, has_extra: bool, router: TokenRouter | None) -> None:
+    def measure(precision: str, kernel: str, name: str, kwargs: dict, has_extra: bool,
+                router: TokenRouter | None) -> None:
+        if not rows or rows[-1]["attention"] != kernel:
+            model.set_attention_backend(ATTENTION[kernel])
         seconds, peak = time_steps(denoising_step(model, kwargs, router, token_types(kwargs, has_extra)), steps, device)
         tokens = kwargs["hidden_states"][0, 0].numel() // 4
-        rows.append({"precision": precision, "input": name, "tokens": tokens, "s_per_step": seconds, "peak_gib": peak})
-        print(f"{precision:5} {name:11} tokens={tokens:6d} {seconds:8.3f} s/step  peak {peak:6.1f} GiB", flush=True)
+        rows.append({"precision": precision, "attention": kernel, "input": name, "tokens": tokens,
+                     "s_per_step": seconds, "peak_gib": peak})
+        print(f"{precision:5} {kernel:9} {name:11} tokens={tokens:6d} {seconds:8.3f} s/step  peak {peak:6.1f} GiB",
+              flush=True)
 
     def measure_unmerged(precision: str) -> None:
-        for name, kwargs, has_extra, lora in unmerged:
-            measure(precision, name, kwargs, has_extra, inject_token_lora(model, rank=64) if lora else None)
-            if lora:
-                remove_token_lora(model)
+        for kernel in kernels:
+            for name, kwargs, has_extra, lora in unmerged if kernel == kernels[0] else unmerged[:1]:
+                measure(precision, kernel, name, kwargs, has_extra, inject_token_lora(model, rank=64) if lora else None)
+                if lora:
+                    remove_token_lora(model)
 
     measure_unmerged("bf16")
     router = inject_token_lora(model, rank=64)
     merge_token_lora(model)
-    measure("bf16", "merged", extra, True, router)
+    for kernel in kernels:
+        measure("bf16", kernel, "merged", extra, True, router)
     model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
-    measure("fp8", "merged", extra, True, router)
+    for kernel in kernels:
+        measure("fp8", kernel, "merged", extra, True, router)
     remove_token_lora(model)
     measure_unmerged("fp8")
     return rows
+
+
+def ratios(rows: list[dict]) -> dict[str, float]:
+    """Each case over the base step of the same precision and kernel; keys name the kernel after the first."""
+    by = {(r["precision"], r["attention"], r["input"]): r["s_per_step"] for r in rows}
+    first = rows[0]["attention"]
+    return {f"{p} {name}/base" + ("" if kernel == first else f" ({kernel})"): seconds / by[(p, kernel, "base")]
+            for (p, kernel, name), seconds in by.items() if name != "base"}
 
 
 def main() -> None:
@@ -159,23 +180,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (after one warm-up step)")
     parser.add_argument("--tiny", action="store_true", help="a two-layer model at 32x32, 9 frames (tests the script)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--attention", help="attention kernels, comma-separated, the first for every case "
+                        f"({', '.join(ATTENTION)}; default native,cudnn on a GPU, native on a CPU)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    kernels = (args.attention or ("native,cudnn" if device == "cuda" else "native")).split(",")
+    if unknown := set(kernels) - set(ATTENTION):
+        parser.error(f"--attention: no kernel {', '.join(sorted(unknown))} (one of {', '.join(ATTENTION)})")
     card = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     config, frames, height, width = (TINY, 9, 32, 32) if args.tiny else (I2V_14B, 81, 480, 832)
     print(f"{card}: Wan2.1 I2V {'tiny' if args.tiny else '14B'}, {frames} frames at {width}x{height}, "
           f"torch {torch.__version__}", flush=True)
     started = time.perf_counter()
-    rows = run(config, frames, height, width, args.steps, device)
-    by = {(r["precision"], r["input"]): r["s_per_step"] for r in rows}
-    ratios = {f"{p} {name}/base": by[(p, name)] / by[(p, "base")]
-              for p in ("bf16", "fp8") for name in ("lora only", "dreamstyle", "merged")}
-    for key, ratio in ratios.items():
+    rows = run(config, frames, height, width, args.steps, device, kernels)
+    figures = ratios(rows)
+    for key, ratio in figures.items():
         target = "" if "lora" in key else (" (meets the 1.15 target)" if ratio <= 1.15 else " (misses the 1.15 target)")
         print(f"{key} = {ratio:.3f}{target}")
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "rows": rows, "ratios": ratios},
+        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "rows": rows, "ratios": figures},
                                         indent=2))
 
 

@@ -86,6 +86,8 @@ def test_same_seed_same_frames(backend):
         (lambda f: {"adapter": None}, "'vace' backend"),
         (lambda f: {"options": {"offload": "disk"}}, "offload"),
         (lambda f: {"options": {"offload": "sequential"}}, "none, model, group"),  # accelerate 1.15 crashed under torch 2.13
+        (lambda f: {"options": {"attention": "sage"}}, "native, cudnn, flash, efficient, math"),
+        (lambda f: {"options": {"attention": "cudnn"}}, "attention='cudnn' to run on a CUDA GPU"),
         (lambda f: {"adapter": f["i2v"] / "transformer" / "config.json"}, "not a safetensors file"),
         (lambda f: {"adapter": f["i2v"] / "vae" / "diffusion_pytorch_model.safetensors"}, "not a DreamStyle token"),
         (lambda f: {"adapter": f["narrow_adapter"]}, "width 12, this model's is 24"),
@@ -113,6 +115,21 @@ def test_pipeline_refuses_odd_frame_counts_and_t2v_models_before_heavy_work(back
     t2v = WanV2VPipeline.from_pretrained(str(tiny_wan["t2v"]))
     with pytest.raises(ValueError, match="not a Wan image-to-video model"):
         t2v(video[:5], prompt="cat")
+
+
+def test_attention_option_sets_the_kernel_of_every_attention(tiny_wan, backend):
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+    try:
+        options = {"resolution": "32x32", "steps": "1", "attention": "math"}
+        math = create_backend("dreamstyle", config(tiny_wan, options=options))
+        kernels = {m.processor._attention_backend for m in math.pipeline().transformer.modules()
+                   if hasattr(getattr(m, "processor", None), "_attention_backend")}
+        assert kernels == {AttentionBackendName._NATIVE_MATH}
+        out = math.render_segment(SHOT[:5], None, GUIDANCES["all"], 3, {})
+    finally:
+        _AttentionBackendRegistry.set_active_backend(AttentionBackendName.NATIVE)  # the choice is process-wide
+    np.testing.assert_allclose(out, backend.render_segment(SHOT[:5], None, GUIDANCES["all"], 3, {}), atol=2)
 
 
 def test_framing_goes_back_to_the_shots_size_and_frame_count():

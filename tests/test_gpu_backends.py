@@ -23,8 +23,9 @@ GUIDANCE = Guidance(prompt="oil painting", style_image=SHOT[2], first_frame=SHOT
         {"dtype": "bf16", "offload": "model", "cache": "fbc:0.05"},
         {"dtype": "bf16", "fp8": "1", "offload": "group"},
         {"dtype": "bf16", "compile": "1"},
+        {"dtype": "bf16", "attention": "cudnn"},
     ],
-    ids=["bf16", "fp8", "model-offload+cache", "fp8+group-offload", "compile"],
+    ids=["bf16", "fp8", "model-offload+cache", "fp8+group-offload", "compile", "cudnn-attention"],
 )
 def test_dreamstyle_options_on_cuda(tiny_wan, options):
     config = BackendConfig(model_dir=tiny_wan["i2v"], adapter=tiny_wan["adapter"], device="cuda",

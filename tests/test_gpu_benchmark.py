@@ -18,10 +18,18 @@ def test_tiny_run_reports_every_case_and_ratio(tmp_path, monkeypatch):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "figures.json"
-    monkeypatch.setattr(sys, "argv", ["gpu_backend.py", "--tiny", "--steps", "1", "--json", str(out)])
-    bench.main()
+    argv = ["gpu_backend.py", "--tiny", "--steps", "1", "--attention", "native,math", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    try:
+        bench.main()
+    finally:
+        from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+        _AttentionBackendRegistry.set_active_backend(AttentionBackendName.NATIVE)  # the choice is process-wide
     figures = json.loads(out.read_text())
-    cases = {(r["precision"], r["input"]) for r in figures["rows"]}
-    assert cases == {(p, c) for p in ("bf16", "fp8") for c in ("base", "lora only", "dreamstyle", "merged")}
-    assert len(figures["rows"]) == 8
-    assert set(figures["ratios"]) == {f"{p} {c}/base" for p in ("bf16", "fp8") for c in ("lora only", "dreamstyle", "merged")}
+    cases = {(r["precision"], r["attention"], r["input"]) for r in figures["rows"]}
+    every = {(p, "native", c) for p in ("bf16", "fp8") for c in ("base", "lora only", "dreamstyle", "merged")}
+    assert cases == every | {(p, "math", c) for p in ("bf16", "fp8") for c in ("base", "merged")}
+    assert len(figures["rows"]) == 12
+    assert set(figures["ratios"]) == {f"{p} {c}/base" for p in ("bf16", "fp8") for c in ("lora only", "dreamstyle", "merged")} | {
+        f"{p} merged/base (math)" for p in ("bf16", "fp8")}

@@ -11,6 +11,9 @@ Options come from `BackendConfig.options` (strings, `--backend-option key=value`
     cache=fbc[:THRESHOLD]         First Block Cache (skips blocks when step outputs barely change)
     compile=1                     torch.compile of the repeated transformer blocks
     resolution=480p|720p|WxH      model size: area of 480p/720p at the shot's aspect, or exactly WxH
+    attention=native|cudnn|flash|efficient|math
+                                  the attention kernel (native: torch chooses; cudnn is the fastest on
+                                  Hopper GPUs; all but native and math need a CUDA GPU)
 The VAE and the CLIP image encoder always run in float32 (diffusers' advice for Wan: bf16 decoding
 loses detail, and chained segments compound it). Every option applies to both experts of a Wan2.2
 folder (`transformer` and `transformer_2`).
@@ -34,6 +37,7 @@ import numpy as np
 from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
 
 __all__ = [
+    "ATTENTION",
     "OPTION_KEYS",
     "Box",
     "DiffusionBackend",
@@ -85,9 +89,12 @@ def folder_missing(
 # Every `--backend-option` key the backends read (`control`, `depth_model`, `pose_model`: vace's, in engine/control.py).
 OPTION_KEYS = frozenset({
     "dtype", "offload", "fp8", "distill_lora", "cache", "compile", "resolution", "steps", "guidance_scale",
-    "negative_prompt", "conditioning_scale", "control", "depth_model", "pose_model",
+    "negative_prompt", "conditioning_scale", "control", "depth_model", "pose_model", "attention",
 })
-CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group")}
+# `attention=` values and diffusers' names for them (torch's own SDPA kernels: no extra package, no download).
+ATTENTION = {"native": "native", "cudnn": "_native_cudnn", "flash": "_native_flash",
+             "efficient": "_native_efficient", "math": "_native_math"}
+CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group"), "attention": tuple(ATTENTION)}
 NUMBERS = ("steps", "guidance_scale", "conditioning_scale")
 
 
@@ -106,6 +113,8 @@ def option_problems(config: BackendConfig) -> list[str]:
         model_size((9, 16), options.get("resolution", "480p"))
     except (BackendError, ValueError):
         problems.append(f"option resolution={options['resolution']!r} to be 480p, 720p or WIDTHxHEIGHT")
+    if options.get("attention", "native") not in ("native", "math") and config.device.startswith("cpu"):
+        problems.append(f"option attention={options['attention']!r} to run on a CUDA GPU (on a CPU use native)")
     problems += [f"option {key}={options[key]!r} to be a non-negative number"
                  for key in NUMBERS if key in options and not _non_negative(options[key])]
     if "distill_lora" in options and not Path(options["distill_lora"]).is_file():
@@ -219,6 +228,9 @@ def load_pipeline(
     if token_lora is not None:
         pipe.token_router = token_lora(pipe.transformer)
     transformers = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
+    if (attention := opts.get("attention", "native")) != "native":
+        for transformer in transformers:
+            transformer.set_attention_backend(ATTENTION[attention])
     if _flag(opts.get("fp8")):
         for transformer in transformers:
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtypes[name])
