@@ -16,7 +16,7 @@ import numpy as np
 
 from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendConfig, BackendError, Guidance
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
-from .drift import drift_options
+from .drift import canonical_params, drift_options
 from .jobs import Job, JobState
 from .render import MAX_SIDE, ShotRequest
 from .storage import Storage, UploadError
@@ -123,7 +123,8 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         _check(0 < len(key) <= 64 and len(value) <= 256, f"params[{key[:64]!r}]", "key 1-64, value up to 256 characters")
     backend = msg.backend or DEFAULT_BACKEND
     try:
-        overlap = drift_options(dict(msg.params))["overlap"]
+        params = canonical_params(dict(msg.params))
+        overlap = drift_options(params)["overlap"]
     except BackendError as exc:
         raise InvalidRequest(f"params: {exc}") from None
     segment = backend_class(backend).segment_frames
@@ -152,7 +153,7 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
         style_image=_media(msg.guidance.style_image, "guidance.style_image", storage, required=False),
         first_frame=_media(msg.guidance.first_frame, "guidance.first_frame", storage, required=False),
         seed=msg.seed,
-        params=dict(msg.params),
+        params=params,
         codec=_CODECS[msg.output.codec],
         timecode=msg.output.timecode or None,
         priority=msg.priority,

@@ -65,13 +65,24 @@ class ColorAnchor:
         return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
+DRIFT_DEFAULTS: dict[str, float | int] = {"overlap": 1, "color_match": 0.0}
+
+
 def drift_options(params: dict[str, str]) -> dict[str, float | int]:
     """`overlap` and `color_match` for the chainer from render params; BackendError if malformed."""
     try:
-        overlap = int(params.get("overlap", "1"))
-        color_match = float(params.get("color_match", "0"))
+        overlap = int(params.get("overlap", DRIFT_DEFAULTS["overlap"]))
+        color_match = float(params.get("color_match", DRIFT_DEFAULTS["color_match"]))
     except ValueError:
         raise BackendError("params overlap (an integer >= 1) and color_match (0..1) must be numbers") from None
     if overlap < 1 or not 0 <= color_match <= 1:
         raise BackendError(f"overlap={overlap} must be >= 1 and color_match={color_match} within 0..1")
     return {"overlap": overlap, "color_match": color_match}
+
+
+def canonical_params(params: dict[str, str]) -> dict[str, str]:
+    """`params` with overlap and color_match written one way and left out at their defaults, so a job reads
+    the same whether its client spells a default out or not (`overlap=1`, `color_match=0.0`)."""
+    drift = drift_options(params)
+    kept = {key: value for key, value in params.items() if key not in drift}
+    return kept | {key: str(value) for key, value in drift.items() if value != DRIFT_DEFAULTS[key]}

@@ -25,9 +25,9 @@ def client(tmp_path_factory, media):
         yield c
 
 
-def request(media, key, start=0, end=10, label="A001_C002.mov sh1", prompt="", **output):
+def request(media, key, start=0, end=10, label="A001_C002.mov sh1", prompt="", params=None, **output):
     return pb.SubmitShotRequest(
-        idempotency_key=key, backend="passthrough", guidance=pb.Guidance(prompt=prompt),
+        idempotency_key=key, backend="passthrough", guidance=pb.Guidance(prompt=prompt), params=params,
         shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=start, end_frame=end, label=label),
         output=pb.OutputSpec(**output),
     )
@@ -80,6 +80,17 @@ def test_a_key_stands_for_one_set_of_settings(client, media):
     assert not again.created and again.job.job_id == first.job.job_id
     error = refused(client.submit, request(media, "settings", prompt="b"))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS and "use a new key" in str(error)
+    error = refused(client.submit, request(media, "settings", prompt="a", params={"overlap": "2"}))
+    assert error.code == grpc.StatusCode.ALREADY_EXISTS and "use a new key" in str(error)
+
+
+def test_drift_params_spelled_at_their_defaults_are_the_same_settings(client, media):
+    first = client.submit(request(media, "defaults", params={"overlap": "1", "color_match": "0.0"}))
+    again = client.submit(request(media, "defaults"))
+    assert not again.created and again.job.job_id == first.job.job_id
+    written = client.submit(request(media, "spelled", params={"overlap": " 3", "color_match": ".5"}))
+    same = client.submit(request(media, "spelled", params={"overlap": "3", "color_match": "0.50"}))
+    assert not same.created and same.job.job_id == written.job.job_id
 
 
 def test_a_done_jobs_missing_clip_is_not_found_and_renders_again(client, media):
