@@ -12,6 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from dreamstyle import exits
 from dreamstyle.heap import reuse_large_blocks
 
 from .backends._diffusion import OPTION_KEYS
@@ -178,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
-    except (UnsafeConfig, FarmError, PortUnavailable, StateInUse) as exc:
+    except StateInUse as exc:
+        print(f"dreamstyle engine: {exc}", file=sys.stderr)
+        return exits.STATE_IN_USE
+    except (UnsafeConfig, FarmError, PortUnavailable) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -9,12 +9,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from dreamstyle import exits
+
 from .errors import EngineUnavailable
 
 __all__ = ["LocalEngine", "StateFolderInUse"]
 
 _LISTENING = re.compile(r"listening on (\S+:\d+)")
-_STATE_IN_USE = "another engine is running on the state folder"  # what the engine says when refusing to start
 
 
 class StateFolderInUse(EngineUnavailable):
@@ -58,8 +59,12 @@ class LocalEngine:
         threading.Thread(target=read, daemon=True).start()
         found.wait(self.timeout)
         if self.address is None:
+            try:
+                code = self._process.wait(5)  # the output ended: the engine is exiting, its code says why
+            except subprocess.TimeoutExpired:
+                code = None
             self.stop()
-            if any(_STATE_IN_USE in line for line in lines):
+            if code == exits.STATE_IN_USE:
                 raise StateFolderInUse(f"another DreamStyle engine is using {self.state_dir}; wait for it to finish")
             raise EngineUnavailable("the local engine did not start:\n" + "".join(lines[-20:]))
         return self.address

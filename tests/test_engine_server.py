@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from dreamstyle import exits
 from dreamstyle.frames import iter_frames, probe
 from dreamstyle.v1 import engine_pb2 as pb
 from enginehelp import engine_thread
@@ -195,7 +196,8 @@ def test_one_state_folder_serves_one_engine_and_sigterm_stops_it_gracefully(tmp_
     try:
         second = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(tmp_path)],
                                 cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
-        assert second.returncode == 2 and f"another engine is running on the state folder {tmp_path}" in second.stderr
+        assert second.returncode == exits.STATE_IN_USE
+        assert f"another engine is running on the state folder {tmp_path}" in second.stderr
         first.terminate()
         assert first.wait(30) == 0, "SIGTERM takes the graceful path"
         again = _serve(tmp_path)  # the folder is free again
