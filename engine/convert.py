@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -134,6 +135,8 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
     folder = storage.resolve(directory, "output.directory") if directory else storage.results
     _check(not folder.is_relative_to(storage.uploads), "output.directory", "must not be the engine's upload store")
     _check(not folder.exists() or folder.is_dir(), "output.directory", f"{folder} is a file, not a folder")
+    _check(not folder.exists() or os.access(folder, os.W_OK | os.X_OK), "output.directory",
+           f"{folder} is not writable by the engine: make it writable or choose another folder")
     if msg.output.name:
         name = msg.output.name
     else:  # a label may name many shots: the key's digest makes the file this job's own

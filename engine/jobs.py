@@ -349,6 +349,12 @@ class JobManager:
             return None if self._stopping else {"state": JobState.CANCELLED, "message": "cancelled"}
         except (RenderError, BackendError, OutsideRoots) as exc:
             return {"state": JobState.FAILED, "error": str(exc)}
+        except OSError as exc:  # a folder or disk of the engine's: say which file and why
+            if self._stopping:
+                return None
+            where = f" {exc.filename}" if exc.filename else ""
+            return {"state": JobState.FAILED, "error": f"shot {job.request.label}: the engine cannot write or read"
+                    f"{where}: {exc.strerror or exc}; check that folder's permissions and free space"}
         except Exception as exc:  # a backend bug must fail this shot, not the engine
             if self._stopping:
                 return None

@@ -85,7 +85,8 @@ def check_timeline_folder(timeline: Path) -> None:
     if not os.access(timeline.absolute().parent, os.W_OK):
         raise SettingsError(f"timeline folder {timeline.absolute().parent}: not writable, and the version timeline "
                             "is written beside the timeline: copy the timeline to a folder you can write to and "
-                            "stylize the copy (with --media-dir for media it names by a relative path)")
+                            "stylize the copy (media it names by a relative path: add their folder to search, "
+                            "--media-dir)")
 
 
 def output_folder(folder: Path) -> Path:

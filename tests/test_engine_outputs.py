@@ -12,6 +12,7 @@ from dreamstyle.v1 import engine_pb2 as pb
 from enginehelp import engine_thread
 from host_plugin.client import EngineCallError, EngineClient
 from mediagen import write_video
+from readonly import read_only
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,15 @@ def test_a_clip_never_replaces_another_jobs_or_a_file_the_engine_did_not_write(c
     assert error.code == grpc.StatusCode.ALREADY_EXISTS and "writes its clip there" in str(error)
     error = refused(client.submit, request(media, "into-a-file", directory=str(media)))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "is a file, not a folder" in str(error)
+
+
+def test_an_output_folder_the_engine_cannot_write_is_refused_at_submit(client, media):
+    folder = media.parent / "locked"
+    folder.mkdir()
+    with read_only(folder):
+        error = refused(client.submit, request(media, "locked", directory=str(folder)))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"output.directory: {folder} is not writable by the engine" in str(error)
 
 
 def test_a_failed_jobs_key_asked_again_never_writes_onto_a_file_it_did_not_make(client, media):

@@ -177,6 +177,29 @@ def test_a_job_whose_paths_fail_the_check_at_start_fails_in_words(tmp_path):
     assert not (state / "k.mp4").exists()
 
 
+def test_a_folder_the_engine_cannot_write_fails_the_shot_naming_it(tmp_path):
+    """The output folder became read-only after the job was accepted (a share remounted, a disk full)."""
+    from readonly import read_only
+
+    media = write_video(tmp_path / "a.mp4", [12])
+    state, out = tmp_path / "state", tmp_path / "out"
+    out.mkdir()
+
+    async def scenario() -> list[Job]:
+        jobs = JobManager(JobStore(state / "jobs.sqlite3"), LocalRunner(Backends(BackendConfig())), state / "work")
+        await jobs.start()
+        job, _ = await jobs.submit(ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="sh010",
+                                               backend="passthrough", out_path_stem=out / "k"))
+        seen = [j async for j in jobs.watch(job.id)]
+        await jobs.stop()
+        return seen
+
+    with read_only(out):
+        last = asyncio.run(scenario())[-1]
+    assert last.state is JobState.FAILED and last.error.startswith("shot sh010: the engine cannot write or read ")
+    assert f"{out}" in last.error and "check that folder's permissions and free space" in last.error
+
+
 def test_a_finished_job_asked_for_again_starts_its_retention_period_anew(tmp_path):
     """A client re-running its command after a long pause still finds (and downloads) its clip."""
     media = write_video(tmp_path / "a.mp4", [12])

@@ -3,11 +3,8 @@
 import hashlib
 import math
 import json
-import os
 import re
 import shutil
-import subprocess
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from host_plugin.local_engine import LocalEngine
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.timecode import from_timecode
 from mediagen import damage_frame, frame_number, write_video
+from readonly import read_only
 
 R = 24000 / 1001
 
@@ -259,25 +257,6 @@ def test_a_setting_the_engine_refuses_for_every_shot_stops_the_run(edit, engine,
     assert list((out / "renders").iterdir()) == [] and set(edit.parent.glob("edit.dreamstyle-v*")) == versions
 
 
-@contextmanager
-def read_only(folder: Path):
-    """`folder` made read-only: by its mode, or for root (whom modes do not stop) by a read-only bind mount."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        try:
-            yield
-        finally:
-            folder.chmod(0o755)
-        return
-    if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode:
-        pytest.skip("running as root without the right to mount: cannot make a folder read-only")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", folder], check=True, capture_output=True)
-        yield
-    finally:
-        subprocess.run(["umount", folder], check=True)
-
-
 def test_a_timeline_in_a_read_only_folder_is_refused_before_any_render(edit, engine, tmp_path, capsys):
     """The version timeline goes beside the timeline: a folder that cannot take it is said at once, not after
     every shot rendered."""
@@ -291,6 +270,33 @@ def test_a_timeline_in_a_read_only_folder_is_refused_before_any_render(edit, eng
     err = capsys.readouterr().err
     assert f"dreamstyle: error: timeline folder {folder}: not writable, and the version timeline is written beside" in err
     assert "copy the timeline to a folder you can write to" in err and not out.exists()
+
+
+def test_a_renders_folder_that_cannot_be_written_is_said_once_before_any_shot(edit, engine, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "renders").mkdir(parents=True)
+    with read_only(out / "renders"):
+        args = ["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--out", str(out)]
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"renders folder {out / 'renders'}: not writable; make it writable or choose another") == 1
+    assert "failed" not in err
+
+
+def test_a_version_timeline_that_cannot_be_written_names_the_folder_and_keeps_the_renders(edit, tmp_path):
+    from host_plugin.errors import TimelineError
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    folder = tmp_path / "delivered"
+    folder.mkdir()
+    timeline = Path(shutil.copy(edit, folder))
+    loaded = load_edit(timeline, [edit.parent / "media"])
+    plan = plan_edit(loaded, None)
+    rendered = [ShotResult(plan.shots[0], "done", plan.shots[0].media)]
+    with read_only(folder), pytest.raises(TimelineError, match="the renders are kept: make that folder writable"):
+        write_version(timeline, loaded.timeline, rendered, "look", plan.rate)
+    assert list(folder.iterdir()) == [timeline]
 
 
 def test_a_timeline_that_cannot_be_read_leaves_no_output_folder(tmp_path, capsys):

@@ -22,6 +22,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from dreamstyle.frames import probe
 
+from ..errors import TimelineError
 from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot
 from .reader import NAMESPACE, version_of
@@ -40,6 +41,7 @@ class Rendered(Protocol):
 
     shot: Shot
     output: Path
+    look: str  # the look it was rendered with ("": the version's label)
 
 
 def next_version(timeline: otio.schema.Timeline) -> int:
@@ -59,10 +61,11 @@ def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
         # otherwise drift by a fraction of a frame per clip (25 frames at 25 fps are 29.97 frames at 29.97).
         source_range=TimeRange(RationalTime(shot.head, rate), shot.record.duration.rescaled_to(rate)),
     )
-    clip.metadata[NAMESPACE] = {"version": version, "style": label, "source": str(shot.media), "shot": shot.name}
+    look = result.look or label
+    clip.metadata[NAMESPACE] = {"version": version, "style": look, "source": str(shot.media), "shot": shot.name}
     clip.markers.append(
         otio.schema.Marker(
-            name=f"DreamStyle v{version}: {label}",
+            name=f"DreamStyle v{version}: {look}",
             marked_range=TimeRange(RationalTime(shot.head, rate), RationalTime(1, rate)),
             color=otio.schema.MarkerColor.PURPLE,
         )
@@ -179,6 +182,9 @@ def write_version(
             return _write_version(source_path, timeline, results, label, rate, version)
         except FileExistsError:  # another run took this number between our look and our write
             version += 1
+        except OSError as exc:  # the folder cannot take it (permissions, a full disk): the renders stay
+            raise TimelineError(f"version timeline beside {source_path}: {exc.strerror or exc}; the renders are "
+                                "kept: make that folder writable (or free space) and write back again") from None
 
 
 def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str,
