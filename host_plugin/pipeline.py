@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class ShotUpdate:
     frames_done: int
     frames_total: int
     message: str = ""
+    output: Path | None = None  # done and cached: the clip, already there (downloaded when streamed)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class ShotResult:
     status: str  # done | cached | failed | cancelled
     output: Path | None = None
     error: str = ""
+    look: str = ""  # the label of the look it was rendered with (done and cached)
 
 
 def load_edit(
@@ -243,6 +246,9 @@ class Renderer:
         style.check()
         self._refused = None
         self.renders.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.renders, os.W_OK | os.X_OK):
+            raise SettingsError(f"renders folder {self.renders}: not writable; make it writable or choose another "
+                                "output folder")
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
@@ -255,7 +261,7 @@ class Renderer:
         pool.shutdown()
         if self._refused is not None:
             raise self._refused
-        self._cancelled -= {r.shot.number for r in results if r.status == "cancelled"}
+        self._cancelled -= {r.shot.number for r in results}  # a cancel holds for one render, however it ended
         return results
 
     def _render_one(
@@ -267,8 +273,8 @@ class Renderer:
             stem = self.renders / f"{file_name(shot.name, 'shot')}_{key[:10]}"
             cached = self._finished(stem, total)
             if cached:
-                on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings"))
-                return ShotResult(shot, "cached", cached)
+                on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings", cached))
+                return ShotResult(shot, "cached", cached, look=style.label)
             if self._is_cancelled(shot):
                 on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
@@ -281,9 +287,11 @@ class Renderer:
             for event in self.client.watch(reply.job.job_id):
                 job = event.job
                 state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+                if job.state == pb.JOB_STATE_DONE:  # reported once its clip is here
+                    output = self._fetch(job, stem)
+                    on_update(ShotUpdate(shot, state, job.frames_done, total, event.message, output))
+                    return ShotResult(shot, "done", output, look=style.label)
                 on_update(ShotUpdate(shot, state, job.frames_done, total, event.message))
-                if job.state == pb.JOB_STATE_DONE:
-                    return ShotResult(shot, "done", self._fetch(job, stem))
                 if job.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
                     return ShotResult(shot, state, error=job.error or event.message)
             raise DreamStyleError("the engine stopped reporting before the job ended; run again to resume")

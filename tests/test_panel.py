@@ -60,7 +60,7 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     assert window.overall.value() == window.overall.maximum()
 
     window.restyle(shots[2], StyleSettings(style_image=STYLE_IMAGE, backend="classic", seed=9))
-    qtbot.waitUntil(lambda: 3 in window.in_flight, timeout=WAIT)  # 84 frames: seconds of rendering
+    qtbot.waitUntil(lambda: 3 in window.rendering, timeout=WAIT)  # 84 frames: seconds of rendering
     window.load(sample)  # opening another timeline mid-render is refused, never left uncancellable
     assert "still rendering" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: 3 in window.table.results, timeout=WAIT)

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings, QThreadPool
 
 from host_plugin.panel import make_app, make_window
+from host_plugin.panel.window import Batch
 from host_plugin.pipeline import StyleSettings
 from host_plugin.sample import make_sample
 
@@ -41,7 +42,7 @@ def test_a_batch_that_cannot_start_leaves_the_panel_usable(window, sample, qtbot
     window.writeback.folder.setText(str(blocker))
     window.render(window.table.shots)  # refused before an engine is started for that folder
     assert f"output folder {window.out_dir}: a file, not a folder" in window.statusBar().currentMessage()
-    assert window.in_flight == {} and not window.engine.busy
+    assert window.batches == [] and not window.engine.busy
     window.writeback.folder.setText("")
     window.load(sample)  # not refused as "still rendering"
     qtbot.waitUntil(lambda: "3 shots" in window.statusBar().currentMessage(), timeout=WAIT)
@@ -50,9 +51,9 @@ def test_a_batch_that_cannot_start_leaves_the_panel_usable(window, sample, qtbot
 def test_a_cancelled_shot_renders_when_asked_again(window, qtbot):
     shot = window.table.shots[2]
     window.render([shot])
-    qtbot.waitUntil(lambda: shot.number in window.in_flight and window.renderer is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: shot.number in window.rendering and window.renderer is not None, timeout=WAIT)
     window.cancel([shot])
-    qtbot.waitUntil(lambda: shot.number not in window.in_flight, timeout=WAIT)
+    qtbot.waitUntil(lambda: shot.number not in window.rendering, timeout=WAIT)
     assert window.table.results[shot.number].status == "cancelled"
     window.render([shot])
     qtbot.waitUntil(lambda: window.table.results[shot.number].status != "cancelled", timeout=WAIT)
@@ -144,11 +145,11 @@ def test_reading_resolve_while_shots_render_leaves_the_timeline_and_host_alone(w
     app = fake_resolve.Resolve()
     app.add_timeline("Reel", [(sample.parent / "media" / "clip_b.mp4", 0, 40, 0)])
     window.host_factory = lambda: connect(fake_resolve.scripting_module(app))
-    window.in_flight[99] = (0, 1)  # a shot still rendering
+    window.batches.append(Batch(window.plan, window.out_dir, "look", {99: (0, 1)}, {99}))  # a shot still rendering
     try:
         window.load_from_host()
         qtbot.waitUntil(lambda: "still rendering" in window.statusBar().currentMessage(), timeout=WAIT)
         assert window.host is None and window.edit.path == sample
     finally:
-        del window.in_flight[99]
+        window.batches.clear()
         window.host_factory = None

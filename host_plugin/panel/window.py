@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -20,8 +21,8 @@ from host_plugin.hosts import Host
 from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
-from host_plugin.stylize import output_folder
 from dreamstyle.names import file_name
+from host_plugin.stylize import check_timeline_folder, output_folder
 from host_plugin.timeline.media import PathMap
 from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
@@ -41,6 +42,20 @@ _SUFFIXES = {".otio", ".xml", ".edl", ".aaf"}
 _FINAL = {"done", "cached", "failed", "cancelled"}
 
 
+@dataclass(eq=False)
+class Batch:
+    """Shots sent together, from the click until the last one has ended: their timeline's plan, where they
+    render, the look's label, their renderer once the engine answers, and per shot (frames done, frames total)."""
+
+    plan: Plan
+    out_dir: Path
+    look: str
+    frames: dict[int, tuple[int, int]]
+    open: set[int] = field(default_factory=set)  # shots not ended yet
+    withdrawn: set[int] = field(default_factory=set)  # cancelled before the engine answered
+    renderer: Renderer | None = None
+
+
 class MainWindow(QMainWindow):
     """`host_factory` connects to a running NLE (Resolve) when the editor asks for its current timeline."""
 
@@ -57,9 +72,11 @@ class MainWindow(QMainWindow):
         self.path_maps: list[PathMap] = []
         self.renderer: Renderer | None = None
         self.hero: Shot | None = None
-        self.in_flight: dict[int, tuple[int, int]] = {}
+        self.batches: list[Batch] = []
         self._loading = 0  # counts loads: only the latest one's result is shown
+        self._reading: Path | None = None  # the timeline being read, until its shots are shown
         self.plan_handles = 0
+        self._edl_rate_shown = "auto"  # the EDL rate the shot list was read at
 
         self.source = QLabel("Open a timeline (.otio, FCP7 .xml, .edl, .aaf), drop one here, or read Resolve's.")
         self.edl_rate = QComboBox(toolTip="Frame rate of an EDL's timecodes, which EDLs do not state. auto: "
@@ -188,20 +205,22 @@ class MainWindow(QMainWindow):
 
         run_task(self, export, done=exported, failed=self.error)
 
-    def load(self, path: Path, host: Host | None = None) -> None:
+    def load(self, path: Path, host: Host | None = None, then: Callable[[], None] | None = None) -> bool:
         """Reads and plans a timeline on a worker (`host`: the NLE it was exported from); the shot list
-        fills in, and the host is taken, only when it is done.
+        fills in, the host is taken, and `then()` runs, only when it is done.
 
-        Refused while shots are rendering: their results belong to the timeline on screen.
+        Refused (False) while shots are rendering: their results belong to the timeline on screen.
         """
-        if self.in_flight:
-            self.status(f"{len(self.in_flight)} shot(s) still rendering: wait, or cancel them, before opening another timeline.")
-            return
+        if self.batches:
+            self.status(f"{len(self.rendering)} shot(s) still rendering: wait, or cancel them, before opening another timeline.")
+            return False
         self.status(f"Reading {path.name} and finding shots…")
         media_dirs, maps, handles = list(self.media_dirs), list(self.path_maps), self.style_form.handles.value()
         detection = DetectionSettings(cache_dir=self.state_dir / "detect")
-        edl_rate = None if self.edl_rate.currentIndex() == 0 else parse_rate(self.edl_rate.currentText())
+        edl_text = self.edl_rate.currentText()
+        edl_rate = None if self.edl_rate.currentIndex() == 0 else parse_rate(edl_text)
         self._loading += 1
+        self._reading = path
         load = self._loading
 
         def work(emit: Callable[[object], None]) -> tuple[Edit, Plan, int]:
@@ -210,9 +229,19 @@ class MainWindow(QMainWindow):
 
         def loaded(value: tuple[Edit, Plan, int]) -> None:
             if load == self._loading:  # a timeline opened later replaces this one, whichever finishes first
+                self._reading = None
+                self._edl_rate_shown = edl_text
                 self._loaded(value, host)
+                if then is not None:
+                    then()
 
-        run_task(self, work, done=loaded, failed=lambda message: self.error(message) if load == self._loading else None)
+        def failed(message: str) -> None:
+            if load == self._loading:
+                self._reading = None
+                self.error(message)
+
+        run_task(self, work, done=loaded, failed=failed)
+        return True
 
     def _loaded(self, value: tuple[Edit, Plan, int], host: Host | None) -> None:
         self.edit, self.plan, self.plan_handles = value
@@ -242,9 +271,11 @@ class MainWindow(QMainWindow):
         run_task(self, thumbs, progress=thumb, failed=self.error)
 
     def _edl_rate_changed(self) -> None:
-        """Reads an open EDL again at the new rate."""
-        if self.edit is not None and self.edit.path.suffix.lower() == ".edl":
-            self.load(self.edit.path)
+        """Reads an open EDL again at the new rate; refused while its shots render, the box shows the old one."""
+        if self.edit is not None and self.edit.path.suffix.lower() == ".edl" and not self.load(self.edit.path):
+            self.edl_rate.blockSignals(True)
+            self.edl_rate.setCurrentText(self._edl_rate_shown)
+            self.edl_rate.blockSignals(False)
 
     def add_search_folder(self, folder: Path | None = None) -> None:
         folder = folder or Path(QFileDialog.getExistingDirectory(self, "Folder to search for offline media") or ".")
@@ -271,83 +302,133 @@ class MainWindow(QMainWindow):
         assert self.edit is not None
         return self.writeback.renders_dir(self.edit.path)
 
+    @property
+    def rendering(self) -> set[int]:
+        """The shots sent or about to be, not ended yet."""
+        return {number for batch in self.batches for number in batch.open}
+
     def render(self, shots: Sequence[Shot], style: StyleSettings | None = None) -> None:
-        """Renders `shots` with the look (or `style`); with the look anchor, the hero shot goes first."""
-        if not shots or self.edit is None:
+        """Renders `shots` with the look (or `style`); with the look anchor, the hero shot goes first.
+        Shots still rendering are left to their batch."""
+        if self._reading is not None:
+            self.status(f"Reading {self._reading.name}: wait for its shots before rendering.")
+            return
+        if not shots or self.edit is None or self.plan is None:
             self.status("Select shots to render (or Render all).")
             return
         if self.style_form.handles.value() != self.plan_handles:
-            self.status("Handles changed: finding shots again first.")
-            self.load(self.edit.path, host=self.host)
+            numbers = {s.number for s in shots}
+            if self.load(self.edit.path, host=self.host,
+                         then=lambda: self.render([s for s in self.table.shots if s.number in numbers], style)):
+                self.status("Handles changed: finding the shots again, then rendering them.")
+            return
+        busy = [s.name for s in shots if s.number in self.rendering]
+        shots = [s for s in shots if s.number not in self.rendering]
+        if not shots:
+            self.status(f"{', '.join(busy)} still rendering: wait, or cancel it first.")
             return
         anchored = style is None and self.style_form.anchor.isChecked()
         style = style or self.style_form.settings()
+        out_dir = self.out_dir
         try:
             style.check()
-            output_folder(self.out_dir)  # before an engine is started for it
+            output_folder(out_dir)  # before an engine is started for it
+            check_timeline_folder(self.edit.path)  # the version timeline goes there: said now, not after the renders
         except SettingsError as exc:
             self.error(str(exc))
             return
         hero = self.hero or shots[0]
         if anchored and hero not in shots:  # the look comes from the chosen hero (cached when already rendered)
             shots = [hero, *shots]
-        roots = [self.out_dir, *(s.media.parent for s in shots)]
-        roots += [p.parent for p in (style.style_image, style.first_frame) if p]
-        self.engine.ensure(roots, lambda client: self._start(client, list(shots), style, hero if anchored else None),
-                           self.error)
-
-    def _start(self, client: EngineClient, shots: list[Shot], style: StyleSettings, hero: Shot | None) -> None:
-        if self.renderer is None or self.renderer.client is not client or self.renderer.renders.parent != self.out_dir:
-            self.renderer = Renderer(client, self.out_dir, stream_media=not is_loopback(client.address))
-        renderer, anchor_png = self.renderer, self.out_dir / "anchor" / "look_anchor.png"
+        batch = Batch(self.plan, out_dir, style.label, {s.number: (0, s.frames + s.head + s.tail) for s in shots})
+        batch.open = set(batch.frames)
+        self.batches.append(batch)
         for shot in shots:
-            self.in_flight[shot.number] = (0, shot.frames + shot.head + shot.tail)
-            self.table.update_shot(ShotUpdate(shot, "queued", 0, shot.frames + shot.head + shot.tail))
-        self.engine.busy = True
-        self.status(f"Rendering {len(shots)} shot(s) with {style.label}…")
+            self.table.update_shot(ShotUpdate(shot, "queued", 0, batch.frames[shot.number][1]))
+        self.status(f"Rendering {len(shots)} shot(s) with {style.label}…"
+                    + (f" ({', '.join(busy)} still rendering)" if busy else ""))
+        roots = [out_dir, *(s.media.parent for s in shots)]
+        roots += [p.parent for p in (style.style_image, style.first_frame) if p]
+        self.engine.ensure(roots, lambda client: self._start(batch, client, list(shots), style, hero if anchored else None),
+                           lambda message: self._batch_failed(batch, shots, message))
+
+    def _start(self, batch: Batch, client: EngineClient, shots: list[Shot], style: StyleSettings,
+               hero: Shot | None) -> None:
+        if self.renderer is None or self.renderer.client is not client or self.renderer.renders.parent != batch.out_dir:
+            self.renderer = Renderer(client, batch.out_dir, stream_media=not is_loopback(client.address))
+        renderer, anchor_png = self.renderer, batch.out_dir / "anchor" / "look_anchor.png"
+        batch.renderer = renderer
+        self.engine.busy = True  # never restarted under its renders
+        if hero is not None and hero.number in batch.withdrawn:
+            batch.withdrawn |= {s.number for s in shots}  # their look was to come from the hero
+        withdrawn = [ShotResult(s, "cancelled", error="cancelled before it was sent") for s in shots
+                     if s.number in batch.withdrawn]
+        shots = [s for s in shots if s.number not in batch.withdrawn]
+        hero = hero if shots else None
 
         def work(emit: Callable[[object], None]) -> list[ShotResult]:
             if hero is None:
-                return renderer.render(shots, style, emit)
+                return withdrawn + renderer.render(shots, style, emit)
             first = renderer.render([hero], style, emit)
             others = [s for s in shots if s.number != hero.number]
+            if first[0].status == "cancelled":
+                return withdrawn + first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor {hero.name} "
+                                                       "was cancelled") for s in others]
             if first[0].output is None:
-                return first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed") for s in others]
+                return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
+                                                       f"{first[0].error}") for s in others]
             look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
-            return first + renderer.render(others, look, emit)
+            return withdrawn + first + renderer.render(others, look, emit)
 
-        def failed(message: str) -> None:  # the batch as a whole (each shot's own failure is a result)
-            for shot in shots:
-                self.in_flight.pop(shot.number, None)
-                self.table.update_shot(ShotUpdate(shot, "failed", 0, shot.frames + shot.head + shot.tail, message))
-            self.engine.busy = bool(self.in_flight)
-            self.error(message)
+        run_task(self, work, progress=lambda update: self._progress(batch, update),
+                 done=lambda results: self._rendered(batch, results),
+                 failed=lambda message: self._batch_failed(batch, shots, message))
 
-        run_task(self, work, progress=self._progress, done=self._rendered, failed=failed)
+    def _batch_failed(self, batch: Batch, shots: Sequence[Shot], message: str) -> None:
+        """The batch as a whole could not run (each shot's own failure is a result)."""
+        self._rendered(batch, [ShotResult(s, "failed", error=message) for s in shots if s.number in batch.open])
+        self.error(message)
 
-    def _progress(self, update: ShotUpdate) -> None:
+    def _progress(self, batch: Batch, update: ShotUpdate) -> None:
+        number = update.shot.number
+        batch.frames[number] = (update.frames_total if update.state in _FINAL else update.frames_done,
+                                update.frames_total)
+        if update.state in _FINAL:
+            batch.open.discard(number)
+        if self.plan is not batch.plan:
+            return
         self.table.update_shot(update)
-        self.in_flight[update.shot.number] = (update.frames_total if update.state in _FINAL else update.frames_done,
-                                              update.frames_total)
-        done, total = (sum(v[i] for v in self.in_flight.values()) for i in (0, 1))
+        if update.output is not None:  # usable now, not once the whole batch has ended
+            self.table.set_result(ShotResult(update.shot, update.state, update.output, look=batch.look))
+        done, total = (sum(v[i] for b in self.batches for v in b.frames.values()) for i in (0, 1))
         self.overall.setMaximum(max(1, total))
         self.overall.setValue(done)
 
-    def _rendered(self, results: list[ShotResult]) -> None:
-        for result in results:
-            self.table.set_result(result)
-            self.in_flight.pop(result.shot.number, None)
-        self.engine.busy = bool(self.in_flight)
+    def _rendered(self, batch: Batch, results: list[ShotResult]) -> None:
+        if batch not in self.batches:
+            return
+        self.batches.remove(batch)
+        self.engine.busy = bool(self.batches)
+        if self.plan is batch.plan:
+            for result in results:
+                self.table.set_result(result)
         counts = {s: sum(r.status == s for r in results) for s in ("done", "cached", "failed", "cancelled")}
         self.status(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing rendered")
 
     def cancel(self, shots: Sequence[Shot]) -> None:
-        renderer = self.renderer
-        wanted = [s for s in shots if s.number in self.in_flight]
-        if renderer is None or not wanted:
+        """Cancels the shots not ended yet, in whichever batch renders them."""
+        numbers = {s.number for s in shots}
+        wanted: list[tuple[Renderer, Shot]] = []
+        for batch in self.batches:
+            mine = [s for s in batch.plan.shots if s.number in numbers & batch.open]
+            if batch.renderer is None:
+                batch.withdrawn |= {s.number for s in mine}
+            else:
+                wanted += [(batch.renderer, s) for s in mine]
+        if not wanted:
             return
         self.status(f"Cancelling {len(wanted)} shot(s)…")
-        run_task(self, lambda emit: [renderer.cancel(s) for s in wanted], failed=self.error)
+        run_task(self, lambda emit: [renderer.cancel(s) for renderer, s in wanted], failed=self.error)
 
     def restyle(self, shot: Shot, style: StyleSettings | None = None) -> None:
         """Renders one shot alone with its own settings (asked for in a dialog when `style` is None)."""
@@ -408,7 +489,8 @@ class MainWindow(QMainWindow):
         if not self.writeback.write.isEnabled():  # one at a time: two would race for one version number
             self.status("A write-back is running: wait for it.")
             return
-        edit, plan, label = self.edit, self.plan, self.style_form.settings().label
+        looks = list(dict.fromkeys(r.look for r in rendered if r.look))  # what was rendered, not what the form says now
+        edit, plan, label = self.edit, self.plan, " + ".join(looks) or self.style_form.settings().label
         job = self.writeback.job(edit, plan, rendered, label, self.host)
         self.status("Writing back…")
         self.writeback.write.setEnabled(False)

@@ -1,0 +1,195 @@
+"""The panel's batches of shots as an editor drives them: renders asked for while a timeline is read, cancels
+that reach every batch, a finished shot usable at once, the version track named after what was rendered,
+handles changed before a render, and folders that cannot be written. Offscreen, against a real local
+engine with the CPU backend."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from PySide6.QtCore import QSettings
+
+from dreamstyle.frames import probe
+from host_plugin.panel import make_app, make_window
+from host_plugin.panel.window import Batch
+from host_plugin.pipeline import StyleSettings
+from host_plugin.sample import make_sample
+from mediagen import write_video
+from readonly import read_only
+
+WAIT = 180_000
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    return make_sample(tmp_path_factory.mktemp("batches") / "sample")
+
+
+@pytest.fixture(scope="module")
+def window(tmp_path_factory):
+    make_app()
+    folder = tmp_path_factory.mktemp("batches_state")
+    window = make_window(settings=QSettings(str(folder / "panel.ini"), QSettings.IniFormat), state_dir=folder / "state")
+    window.style_form.from_dict({"backend": "classic", "seed": 1, "handles": 0})
+    yield window
+    window.close()
+
+
+def look(window, prompt: str) -> None:
+    window.style_form.from_dict({"prompt": prompt, "backend": "classic", "seed": 1})
+
+
+def status(window) -> str:
+    return window.statusBar().currentMessage()
+
+
+def test_a_render_waits_for_the_timeline_being_read_and_holds_off_another(window, sample, qtbot, tmp_path):
+    other = tmp_path / "other.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline("other"), str(other))
+    look(window, "noir")
+    window.engine.stop()  # the render below waits for an engine to start
+    window.load(sample)
+    window.render(window.table.shots)
+    assert "Reading sample.otio: wait for its shots before rendering" in status(window) and window.batches == []
+    qtbot.waitUntil(lambda: window._reading is None and window.table.rowCount() == 3, timeout=WAIT)
+    window.render(window.table.shots)
+    assert window.batches and window.batches[0].renderer is None, "the batch exists from the click"
+    assert window.load(other) is False and "still rendering" in status(window)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    results = window.table.results
+    assert [results[n].status for n in (1, 2, 3)] == ["done"] * 3
+    assert all(results[n].output.parent == sample.parent / "sample_dreamstyle" / "renders" for n in (1, 2, 3))
+
+
+def test_a_shot_still_rendering_is_left_to_its_batch(window, qtbot):
+    look(window, "sepia")
+    shot = window.table.shots[2]
+    window.render([shot])
+    window.restyle(shot, StyleSettings(prompt="comic", backend="classic", seed=1))
+    assert len(window.batches) == 1 and f"{shot.name} still rendering: wait, or cancel it first" in status(window)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    assert window.table.results[3].status == "done" and window.table.results[3].look == "classic sepia"
+
+
+def test_a_finished_shot_is_usable_at_once_and_cancel_all_leaves_it_done(window, qtbot):
+    look(window, "pastel")
+    shots = window.table.shots
+    window.render(shots)
+    results = window.table.results
+
+    def one_done_others_rendering() -> bool:
+        return any(results[n].look == "classic pastel" for n in results) and bool(window.rendering)
+
+    qtbot.waitUntil(one_done_others_rendering, timeout=WAIT)
+    done = [r for r in results.values() if r.look == "classic pastel"]
+    assert done[0].status == "done" and probe(done[0].output).frames == done[0].shot.frames  # before the batch ends
+    window.cancel(shots)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    assert all(results[r.shot.number].status == "done" for r in done), "a shot already done is not cancelled"
+    assert window.renderer._cancelled == set()
+    look(window, "watercolor")
+    window.render(shots)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    assert [(results[s.number].status, results[s.number].look) for s in shots] == [("done", "classic watercolor")] * 3
+
+
+def test_cancel_all_reaches_every_batch(window, qtbot, tmp_path):
+    """Two batches rendering into two folders (the folder changed between them) have a renderer each."""
+    look(window, "bleach-bypass")
+    shots = window.table.shots
+    window.engine.stop()  # neither batch has reached the engine when cancelled
+    window.render(shots[:2])
+    window.writeback.folder.setText(str(tmp_path / "elsewhere"))
+    try:
+        window.render(shots[2:])
+        assert len(window.batches) == 2
+        window.cancel(shots)
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        window.writeback.folder.setText("")
+    results = window.table.results
+    assert [(results[n].status, results[n].error) for n in (1, 2, 3)] == [("cancelled", "cancelled before it was sent")] * 3
+
+
+def test_cancelling_the_hero_cancels_the_shots_waiting_for_its_look(window, qtbot):
+    look(window, "cyberpunk")
+    shots = window.table.shots
+    window.engine.stop()
+    window.set_hero(shots[1])
+    try:
+        window.render(shots)
+        window.cancel([shots[1]])
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+    assert [window.table.results[n].status for n in (1, 2, 3)] == ["cancelled"] * 3
+    assert "failed" not in {r.status for r in window.table.results.values()}
+
+
+def test_the_version_track_is_named_after_the_looks_rendered(window, sample, qtbot):
+    """Rendered with watercolor, one shot restyled sepia, the form then set to noir: noir is not on the track."""
+    shots = window.table.shots
+    look(window, "watercolor")
+    window.render(shots)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    window.restyle(shots[0], StyleSettings(prompt="sepia", backend="classic", seed=1))
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    look(window, "noir")
+    before = set(sample.parent.glob("sample.dreamstyle-v*.otio"))
+    window.write_back()
+    qtbot.waitUntil(lambda: set(sample.parent.glob("sample.dreamstyle-v*.otio")) != before, timeout=WAIT)
+    (written,) = set(sample.parent.glob("sample.dreamstyle-v*.otio")) - before
+    track = list(otio.adapters.read_from_file(str(written)).video_tracks())[-1]
+    assert track.name.endswith("classic sepia + classic watercolor") or track.name.endswith(
+        "classic watercolor + classic sepia")
+    assert [c.markers[0].name.split(": ")[1] for c in track.find_clips()] == [
+        "classic sepia", "classic watercolor", "classic watercolor"]
+
+
+def test_changed_handles_find_the_shots_again_then_render_them(window, qtbot):
+    shot = window.table.shots[1]
+    window.style_form.handles.setValue(2)
+    try:
+        window.render([shot])
+        assert "Handles changed: finding the shots again, then rendering them" in status(window)
+        qtbot.waitUntil(lambda: window.plan_handles == 2 and 2 in window.table.results and not window.batches,
+                        timeout=WAIT)
+    finally:
+        window.style_form.handles.setValue(0)
+    result = window.table.results[2]
+    assert result.status == "done" and result.shot.head + result.shot.tail > 0
+    assert probe(result.output).frames == result.shot.frames + result.shot.head + result.shot.tail
+
+
+def test_a_timeline_folder_that_cannot_take_the_version_is_said_before_rendering(window, sample, qtbot, tmp_path):
+    window.style_form.handles.setValue(window.plan_handles)
+    window.writeback.folder.setText(str(tmp_path / "renders"))
+    try:
+        with read_only(sample.parent):
+            window.render(window.table.shots)
+    finally:
+        window.writeback.folder.setText("")
+    assert f"timeline folder {sample.parent}: not writable" in status(window) and window.batches == []
+
+
+def test_an_edl_rate_refused_while_rendering_shows_the_rate_read(qtbot, tmp_path):
+    write_video(tmp_path / "pal.mov", [60], rate=Fraction(25))
+    edl = tmp_path / "pal.edl"
+    edl.write_text("TITLE: PAL\nFCM: NON-DROP FRAME\n\n"
+                   "001  AX       V     C        00:00:00:00 00:00:01:24 10:00:00:00 10:00:01:24\n"
+                   "* FROM CLIP NAME: pal.mov\n")
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.edl_rate.setCurrentText("25")
+    window.load(edl)
+    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    window.batches.append(Batch(window.plan, tmp_path / "out", "look", {1: (0, 49)}, {1}))  # its shot rendering
+    window.edl_rate.setCurrentText("24")
+    assert "still rendering" in status(window) and window.edl_rate.currentText() == "25"
+    window.batches.clear()
+    window.close()
