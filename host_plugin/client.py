@@ -8,6 +8,7 @@ Watching survives an engine restart (jobs are durable there): the watch reconnec
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import shutil
 import ssl
@@ -49,8 +50,15 @@ class RunSettingRefused(EngineCallError):
 
 
 def is_loopback(address: str) -> bool:
+    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1) at any port; a name that only
+    starts like one (`127.0.0.1.example.com`) is not."""
     host = address.rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def read_token_file(path: Path) -> str:
@@ -107,6 +115,7 @@ class EngineClient:
             ("grpc.initial_reconnect_backoff_ms", 300),
             ("grpc.max_reconnect_backoff_ms", 3000),
         ]
+        self._tls = tls_ca is not None
         if tls_ca is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=_read_tls_ca(tls_ca))
             self._channel = grpc.secure_channel(address, credentials, options=options)
@@ -133,15 +142,25 @@ class EngineClient:
 
     def _error(self, exc: grpc.RpcError) -> DreamStyleError:
         details = exc.details() or ""
-        if exc.code() == grpc.StatusCode.UNAVAILABLE and any(word in details.lower() for word in _TLS_FAILURES):
-            return EngineUnavailable(
-                f"TLS verification failed for the engine at {self.address}: its certificate is not signed by "
-                "--tls-ca, has expired, or does not name this host; give --tls-ca the engine's certificate (or its "
-                f"CA) and check the certificate's dates and names ({details})."
-            )
-        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return EngineUnavailable(f"no engine answers at {self.address}: {self.unreachable_hint} ({details}).")
-        return EngineCallError(exc.code(), exc.details() or exc.code().name)
+        if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return EngineCallError(exc.code(), details or exc.code().name)
+        said, host = details.lower(), self.address.rsplit(":", 1)[0]
+        if "wrong_version_number" in said:  # a TLS hello answered in plain HTTP/2
+            message = (f"the engine at {self.address} does not use TLS (started without --tls-cert) but --tls-ca asks "
+                       "for it: leave --tls-ca out for it, or start it with --tls-cert and --tls-key")
+        elif "hostname verification" in said:
+            message = (f"the engine at {self.address} has a certificate that does not name {host}: connect by a name "
+                       f"or address the certificate holds (its subject alternative names), or have it reissued for {host}")
+        elif any(word in said for word in _TLS_FAILURES):
+            message = (f"TLS verification failed for the engine at {self.address}: its certificate is not signed by "
+                       "--tls-ca, or has expired; give --tls-ca the engine's certificate (or its CA) and check the "
+                       "certificate's dates")
+        elif not self._tls and "socket closed" in said:  # how a TLS engine drops a plaintext hello
+            message = (f"the engine at {self.address} closed the connection: if it serves TLS (--tls-cert), give "
+                       f"--tls-ca with its certificate (or its CA); otherwise {self.unreachable_hint}")
+        else:
+            message = f"no engine answers at {self.address}: {self.unreachable_hint}"
+        return EngineUnavailable(f"{message} ({details}).")
 
     def healthy(self, timeout: float = 2.0) -> bool:
         """True when the engine's health service says SERVING."""
@@ -183,6 +202,15 @@ class EngineClient:
             return RunSettingRefused(exc.code(), f"the engine at {self.address} refused this run's settings: {details}")
         return self._error(exc)
 
+    def _wait_for_restart(self, exc: grpc.RpcError, lost_at: float | None) -> float:
+        """After a stream broke: waits a moment and returns when the engine was first lost, while it is
+        restarting (UNAVAILABLE) for less than `reconnect_s`; otherwise raises the error in words."""
+        lost_at = lost_at or time.monotonic()
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() - lost_at > self.reconnect_s:
+            raise self._error(exc) from None
+        time.sleep(0.5)
+        return lost_at
+
     def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
         """Streams a job's events to its end, reconnecting while the engine restarts."""
         lost_at: float | None = None
@@ -193,12 +221,7 @@ class EngineClient:
                     yield event
                 return
             except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise self._error(exc) from None
-                lost_at = lost_at or time.monotonic()
-                if time.monotonic() - lost_at > self.reconnect_s:
-                    raise self._error(exc) from None
-                time.sleep(0.5)
+                lost_at = self._wait_for_restart(exc, lost_at)
 
     def get(self, job_id: str) -> pb.Job:
         return self._call(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
@@ -236,21 +259,27 @@ class EngineClient:
         return self._call(self._stub.UploadMedia, chunks(), timeout=None).upload_id
 
     def download(self, job_id: str, dest: Path) -> Path:
-        """Streams a finished job's clip to `dest`, atomically. A disk without room for the whole clip is
-        refused before any byte is written; an interrupted download leaves nothing behind."""
+        """Streams a finished job's clip to `dest`, atomically, starting again while the engine restarts. A disk
+        without room for the whole clip is refused before any byte is written; an interrupted download leaves
+        nothing behind."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.partial")
-        try:
-            with open(partial, "wb") as out:
-                for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id), metadata=self._metadata):
-                    if chunk.total_bytes:
-                        _check_room(dest, chunk.total_bytes)
-                    out.write(chunk.data)
-        except BaseException as exc:
-            partial.unlink(missing_ok=True)
-            if isinstance(exc, grpc.RpcError):
-                raise self._error(exc) from None
-            raise
+        lost_at: float | None = None
+        while True:
+            try:
+                with open(partial, "wb") as out:
+                    for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id),
+                                                           metadata=self._metadata):
+                        if chunk.total_bytes:
+                            _check_room(dest, chunk.total_bytes)
+                        out.write(chunk.data)
+                break
+            except grpc.RpcError as exc:
+                partial.unlink(missing_ok=True)
+                lost_at = self._wait_for_restart(exc, lost_at)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
         os.replace(partial, dest)
         return dest
 

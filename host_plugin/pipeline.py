@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -215,6 +216,8 @@ class Renderer:
         self._interrupted = False
         self._refused: RunSettingRefused | None = None
         self._uploads: dict[Path, str] = {}
+        self._upload_locks: dict[Path, threading.Lock] = {}
+        self._uploads_lock = threading.Lock()
 
     def __enter__(self) -> Renderer:
         return self
@@ -318,10 +321,15 @@ class Renderer:
         return None
 
     def _ref(self, path: Path) -> pb.MediaRef:
+        """The engine's reference to `path`: the path itself, or an upload made once per file and renderer
+        (shots of one clip, on their own threads, wait for the first one's upload)."""
         if not self.stream_media:
             return pb.MediaRef(path=str(path.resolve()))
-        if path not in self._uploads:
-            self._uploads[path] = self.client.upload(path)
+        with self._uploads_lock:
+            lock = self._upload_locks.setdefault(path, threading.Lock())
+        with lock:
+            if path not in self._uploads:
+                self._uploads[path] = self.client.upload(path)
         return pb.MediaRef(upload_id=self._uploads[path])
 
     def _request(self, shot: Shot, style: StyleSettings, key: str, stem: Path) -> pb.SubmitShotRequest:

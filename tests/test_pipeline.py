@@ -272,6 +272,18 @@ def test_a_timeline_in_a_read_only_folder_is_refused_before_any_render(edit, eng
     assert "copy the timeline to a folder you can write to" in err and not out.exists()
 
 
+def test_a_streamed_run_uploads_each_media_file_once(edit, tmp_path, capsys):
+    """Clip A's two shots (a cut inside it) render on their own threads: one upload of a.mp4 serves both."""
+    state = tmp_path / "state"
+    with engine_thread(state, [tmp_path]) as address:
+        args = ["stylize", str(edit), "--engine", address, "--transfer", "stream", "--backend", "passthrough",
+                "--prompt", "x", "--out", str(tmp_path / "out"), "--format", "json"]
+        assert main(args) == 0
+    shots = json.loads(capsys.readouterr().out)["shots"]
+    uploads = sorted(p.name for folder in (state / "uploads").iterdir() for p in folder.iterdir())
+    assert len(shots) == 3 and uploads == ["a.mp4", "b.mp4"]
+
+
 def test_a_renders_folder_that_cannot_be_written_is_said_once_before_any_shot(edit, engine, tmp_path, capsys):
     out = tmp_path / "out"
     (out / "renders").mkdir(parents=True)
