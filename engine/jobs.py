@@ -114,6 +114,19 @@ class _Entry:
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
+def _log_failure(job: Job, error: str, trace: bool = False) -> None:
+    """One warning line for the operator: the job, its shot and why it failed; with the traceback of the
+    exception being handled when `trace` (an unexpected one, not a shot that cannot be rendered as asked)."""
+    log.warning("job %s (shot %s) failed: %s", job.id, job.request.label or job.request.media.name, error,
+                exc_info=trace)
+
+
+def _failed(job: Job, error: str, trace: bool = False) -> dict[str, object]:
+    """The changes that end `job` failed with `error`, logged."""
+    _log_failure(job, error, trace)
+    return {"state": JobState.FAILED, "error": error}
+
+
 class JobManager:
     """Queues jobs by priority and renders them with `runner`, one per runner slot, durably in `store`."""
 
@@ -300,7 +313,6 @@ class JobManager:
             try:
                 await self._run(job_id)
             except Exception as exc:  # the job store failed (disk full, locked by another program): this job
-                log.warning("job %s: the job store failed", job_id, exc_info=True)  # fails, the worker goes on
                 self._fail_unsaved(job_id, f"the engine's job store failed ({exc}); submit the shot again to resume")
 
     async def _run(self, job_id: str) -> None:
@@ -325,6 +337,7 @@ class JobManager:
         unfinished and is queued again at the next start)."""
         entry = self._entries[job_id]
         entry.job = replace(entry.job, state=JobState.FAILED, error=error)
+        _log_failure(entry.job, error, trace=True)  # called while handling the store's exception
         try:
             self._store.save(entry.job)
         except Exception:
@@ -348,18 +361,17 @@ class JobManager:
         except Cancelled:
             return None if self._stopping else {"state": JobState.CANCELLED, "message": "cancelled"}
         except (RenderError, BackendError, OutsideRoots) as exc:
-            return {"state": JobState.FAILED, "error": str(exc)}
+            return _failed(job, str(exc))
         except OSError as exc:  # a folder or disk of the engine's: say which file and why
             if self._stopping:
                 return None
             where = f" {exc.filename}" if exc.filename else ""
-            return {"state": JobState.FAILED, "error": f"shot {job.request.label}: the engine cannot write or read"
-                    f"{where}: {exc.strerror or exc}; check that folder's permissions and free space"}
+            return _failed(job, f"shot {job.request.label}: the engine cannot write or read{where}: "
+                           f"{exc.strerror or exc}; check that folder's permissions and free space")
         except Exception as exc:  # a backend bug must fail this shot, not the engine
             if self._stopping:
                 return None
-            log.warning("shot %s failed unexpectedly", job.request.label, exc_info=True)
-            return {"state": JobState.FAILED, "error": f"shot {job.request.label}: engine error: {exc!r}"}
+            return _failed(job, f"shot {job.request.label}: engine error: {exc!r}", trace=True)
         return {"state": JobState.DONE, "result": result, "frames_done": result.frames, "error": ""}
 
     def _claim_work(self, job_id: str) -> None:

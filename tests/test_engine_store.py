@@ -4,6 +4,7 @@ restart, cleanup of orphaned work, and the retention rule."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -364,3 +365,38 @@ def test_a_job_that_finished_before_its_cancel_landed_is_returned_as_it_is(tmp_p
 
     job, created = asyncio.run(scenario())
     assert not created and job.state is JobState.DONE and job.message == ""
+
+
+def test_a_failed_job_is_logged_once_with_its_id_shot_and_error(tmp_path, caplog):
+    """The operator sees each failure in the engine's log: a shot that cannot be rendered as asked in one
+    line, an unexpected exception with its traceback."""
+    caplog.set_level(logging.WARNING, logger="engine.jobs")
+    media = write_video(tmp_path / "a.mp4", [12])
+    state = tmp_path / "state"
+    runner = LocalRunner(Backends(BackendConfig()))
+    render = runner.render
+
+    def buggy(request, *rest):
+        if request.key == "bug":
+            raise ValueError("a backend bug")
+        return render(request, *rest)
+
+    runner.render = buggy
+
+    async def scenario() -> list[Job]:
+        jobs = JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work")
+        await jobs.start()
+        ended = []
+        for key, end in (("outside", 40), ("bug", 6)):
+            job, _ = await jobs.submit(ShotRequest(key=key, media=media, start=0, end=end, rate=None, label=f"sh_{key}",
+                                                   backend="passthrough", out_path_stem=state / key))
+            ended.append([j async for j in jobs.watch(job.id)][-1])
+        await jobs.stop()
+        return ended
+
+    outside, bug = asyncio.run(scenario())
+    assert outside.state is bug.state is JobState.FAILED
+    for job, traced in ((outside, False), (bug, True)):
+        (record,) = [r for r in caplog.records if job.id in r.getMessage()]
+        assert record.levelno == logging.WARNING and f"shot {job.request.label}" in record.getMessage()
+        assert job.error in record.getMessage() and bool(record.exc_info) == traced
