@@ -7,9 +7,12 @@ import datetime
 import hmac
 import ipaddress
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import grpc
 
@@ -25,6 +28,7 @@ __all__ = ["OPEN_METHODS", "TlsFileError", "TokenAuth", "TokenFileError", "Unsaf
 
 OPEN_METHODS = ("/grpc.health.v1.Health/",)
 _EXPIRY_WARNING = datetime.timedelta(days=14)
+_LOG_EVERY_S = 60
 
 
 class UnsafeConfig(Exception):
@@ -122,15 +126,12 @@ def _check_dates(certificate: Certificate, path: Path) -> None:
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):
-    """Rejects calls without `authorization: Bearer <token>`; compares in constant time, never logs it."""
+    """Rejects calls without `authorization: Bearer <token>`; compares in constant time, never logs it. Each
+    refusal is logged (the peer and the method), at most one line per client address a minute."""
 
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
-
-        async def deny(request: object, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong engine token (see --token-file)")
-
-        self._deny = deny
+        self._logged: dict[str, tuple[float, int]] = {}  # client address: (last line's time, refusals since)
 
     async def intercept_service(
         self,
@@ -147,10 +148,40 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return None
+        deny = self._deny(details.method, "a wrong token" if sent else "no token")
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._deny)
+            return grpc.unary_unary_rpc_method_handler(deny)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._deny)
+            return grpc.stream_unary_rpc_method_handler(deny)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._deny)
-        return grpc.stream_stream_rpc_method_handler(self._deny)
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.stream_stream_rpc_method_handler(deny)
+
+    def _deny(self, method: str, sent: str) -> Callable[[object, grpc.aio.ServicerContext], Awaitable[None]]:
+        async def deny(request: object, context: grpc.aio.ServicerContext) -> None:
+            self._log_refusal(unquote(context.peer()), method, sent)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong engine token (see --token-file)")
+
+        return deny
+
+    def _log_refusal(self, peer: str, method: str, sent: str) -> None:
+        """A warning naming `peer` and `method`, unless one was logged for the peer's address this minute."""
+        now, address = time.monotonic(), _address(peer)
+        last, quiet = self._logged.get(address, (-math.inf, 0))
+        if now - last < _LOG_EVERY_S:
+            self._logged[address] = (last, quiet + 1)
+            return
+        if len(self._logged) > 1000:  # many clients: forget those quiet for a minute
+            self._logged = {a: seen for a, seen in self._logged.items() if now - seen[0] < _LOG_EVERY_S}
+        self._logged[address] = (now, 0)
+        more = f" ({quiet} more from {address} not logged since the last line)" if quiet else ""
+        log.warning("refused %s from %s: it sent %s; give that client this engine's token (--token-file)%s",
+                    method, peer, sent, more)
+
+
+def _address(peer: str) -> str:
+    """The client address of a gRPC peer ("ipv4:10.0.0.5:51234" -> "10.0.0.5", "ipv6:[::1]:5" -> "[::1]")."""
+    kind, _, rest = unquote(peer).partition(":")  # newer gRPC escapes the brackets: "ipv6:%5B::1%5D:5"
+    if kind not in ("ipv4", "ipv6"):
+        return peer
+    return rest.rpartition(":")[0] or rest

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
+import math
 import os
 import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dreamstyle import exits
 from dreamstyle.heap import reuse_large_blocks
+from dreamstyle.pathmap import PathMap
 
 from .backends._diffusion import OPTION_KEYS
 from .backends.base import BackendConfig
 from .backends.registry import BACKENDS, backend_class
 
+if TYPE_CHECKING:
+    from .server import EngineConfig
+
 __all__ = ["default_state_dir", "main"]
+
+log = logging.getLogger(__name__)
 
 
 def default_state_dir() -> Path:
@@ -39,6 +49,37 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0-65535 (0 picks a free port)")
     return port
+
+
+def _bounded(convert: type[int | float], low: float, *, above: bool = False, high: float = math.inf,
+             give: str) -> Callable[[str], float]:
+    """An argparse type: a finite `convert` number from `low` (over it when `above`) up to `high`; `give` says
+    the allowed range in words."""
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = "a whole number" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}: give {give}") from None
+        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {give}")
+        return value
+
+    return parse
+
+
+_COUNT = "a whole number, 1 or more"
+
+
+def _path_map(text: str) -> tuple[str, str]:
+    """FROM=TO: a client's folder and this engine's absolute folder for it."""
+    source, equals, target = text.partition("=")
+    if not equals or not source:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FROM=TO (e.g. /Volumes/Show=/mnt/show)")
+    if not PathMap.of(source, target).target.is_absolute():  # "" or "mnt/show": the engine's current folder
+        raise argparse.ArgumentTypeError(f"{text!r}: TO {target!r} is not an absolute folder on this engine; give one "
+                                         "(e.g. /Volumes/Show=/mnt/show)")
+    return source, target
 
 
 def _media_root(text: str) -> Path:
@@ -90,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamstyle engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC engine until interrupted")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; off loopback needs TLS and a token (default: %(default)s)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (IPv6 as ::1 or [::1]); off loopback needs TLS and a token (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=50051, help="0 picks a free port, printed on start (default: %(default)s)")
     serve.add_argument("--state-dir", type=Path, default=None, help="jobs, uploads and results (default: user data folder)")
     serve.add_argument("--media-root", type=_media_root, action="append", default=[], help="folder the engine may read/write (repeatable)")
@@ -98,15 +139,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate for TLS (with --tls-key)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
     serve.add_argument("--insecure", action="store_true", help="serve off loopback without TLS or a token (not advised)")
-    serve.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
-                       help="translate client paths starting with FROM to TO on this engine (repeatable)")
-    serve.add_argument("--max-upload-mb", type=float, default=8192, help="largest upload accepted (default: %(default)s)")
-    serve.add_argument("--max-queued", type=int, default=1000, help="unfinished jobs before submits are refused (default: %(default)s)")
-    serve.add_argument("--keep-days", type=float, help="forget finished jobs (and their results in the state folder) after N days")
-    serve.add_argument("--workers", type=int, default=1, help="shots rendered at the same time without --farm (default: %(default)s)")
+    serve.add_argument("--path-map", type=_path_map, action="append", default=[], metavar="FROM=TO",
+                       help="translate client paths starting with FROM to the absolute folder TO on this engine (repeatable)")
+    serve.add_argument("--max-upload-mb", type=_bounded(float, 0, above=True, high=1e9, give="megabytes over 0, at most 1e9"),
+                       default=8192, help="largest upload accepted, over 0 (default: %(default)s)")
+    serve.add_argument("--max-queued", type=_bounded(int, 1, give=_COUNT), default=1000,
+                       help="unfinished jobs before submits are refused, 1 or more (default: %(default)s)")
+    serve.add_argument("--keep-days", type=_bounded(float, 0, give="days, 0 or more (0 keeps finished jobs forever)"),
+                       help="forget finished jobs (and their results in the state folder) and unused uploads after N days; "
+                            "0 or left out: keep them forever")
+    serve.add_argument("--workers", type=_bounded(int, 1, give=_COUNT), default=1,
+                       help="shots rendered at the same time without --farm, 1 or more (default: %(default)s)")
     serve.add_argument("--farm", metavar="ray://HEAD:PORT|local", help="render on Ray actors (local: start a local Ray)")
-    serve.add_argument("--farm-workers", type=int, help="Ray actors (default: one per GPU in the cluster)")
-    serve.add_argument("--farm-gpus", type=float, default=1.0, help="GPUs per Ray actor; 0 for CPU actors (default: 1)")
+    serve.add_argument("--farm-workers", type=_bounded(int, 1, give=_COUNT + " (leave it out for one per GPU)"),
+                       help="Ray actors, 1 or more (default: one per GPU in the cluster)")
+    serve.add_argument("--farm-gpus", type=_bounded(float, 0, give="GPUs, 0 or more (0 for CPU actors)"), default=1.0,
+                       help="GPUs per Ray actor; 0 for CPU actors (default: 1)")
     _backend_args(serve)
     backends = sub.add_parser("backends", help="list backends, their guidances and what they still need here")
     _backend_args(backends)
@@ -126,8 +174,8 @@ def _list_backends(config: BackendConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .auth import read_token_file
     from .farm import FarmError
-    from .server import EngineConfig, PortUnavailable, UnsafeConfig, serve
-    from .store import StateInUse
+    from .server import EngineConfig, PortUnavailable, UnsafeConfig
+    from .store import StateInUse, StateUnusable
 
     args = _parser().parse_args(argv)
     if args.command == "backends":
@@ -141,10 +189,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if bool(args.tls_cert) != bool(args.tls_key):
         print("dreamstyle engine: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    maps = [tuple(rule.split("=", 1)) for rule in args.path_map]
-    if any(len(rule) != 2 or not rule[0] for rule in maps):
-        print("dreamstyle engine: --path-map must look like FROM=TO", file=sys.stderr)
         return 2
     for root in args.media_root:
         if not root.exists():
@@ -164,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         insecure=args.insecure,
-        path_maps=maps,
+        path_maps=args.path_map,
         max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
         max_queued=args.max_queued,
         retention_days=args.keep_days,
@@ -172,20 +216,53 @@ def main(argv: list[str] | None = None) -> int:
         farm_workers=args.farm_workers,
         farm_gpus=args.farm_gpus,
     )
-    # A service manager stops with SIGTERM: the same graceful stop as Ctrl-C (a local Ray farm shut down too).
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
-        asyncio.run(serve(config))
-    except KeyboardInterrupt:
+        asyncio.run(_serve_until_signalled(config))
+    except KeyboardInterrupt:  # where the event loop takes no signals (Windows): Python's Ctrl-C path
         pass
     except StateInUse as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return exits.STATE_IN_USE
-    except (UnsafeConfig, FarmError, PortUnavailable) as exc:
+    except (UnsafeConfig, FarmError, PortUnavailable, StateUnusable) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+async def _serve_until_signalled(config: EngineConfig) -> None:
+    """Runs the engine until SIGTERM (a service manager's stop) or SIGINT (Ctrl-C): both take the
+    graceful stop (RPCs, then the jobs, which resume at the next start, the job store, a local Ray farm)."""
+    from .server import serve
+
+    stop = asyncio.Event()
+    undo = _stop_on_signals(asyncio.get_running_loop(), stop)
+    try:
+        await serve(config, stop=stop)
+    finally:
+        for step in undo:
+            step()
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[Callable[[], object]]:
+    """Makes SIGTERM and SIGINT set `stop`; returns the steps that undo it. A SIGINT ignored at start (a
+    shell's background job) stays ignored. Where the loop takes no signals (Windows), SIGTERM raises
+    KeyboardInterrupt as Ctrl-C does; off the main thread no signal is handled."""
+    undo: list[Callable[[], object]] = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        if number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(number, _stopping, number, stop)
+            undo.append(functools.partial(loop.remove_signal_handler, number))
+        except NotImplementedError:
+            if number == signal.SIGTERM and threading.current_thread() is threading.main_thread():
+                undo.append(functools.partial(signal.signal, number, signal.signal(number, signal.default_int_handler)))
+        except RuntimeError:  # not the main thread
+            pass
+    return undo
+
+
+def _stopping(number: signal.Signals, stop: asyncio.Event) -> None:
+    if not stop.is_set():
+        log.info("%s: stopping; unfinished jobs resume at the next start", number.name)
+    stop.set()

@@ -42,7 +42,7 @@ from .storage import (
 from .store import JobStore
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
-__all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "running_engine", "serve"]
+__all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "host_port", "running_engine", "serve"]
 
 CHUNK = 1 << 20
 VERSION = "0.1.0"
@@ -236,6 +236,11 @@ class EngineService(pb_grpc.EngineServicer):
         )
 
 
+def host_port(host: str, port: int) -> str:
+    """HOST:PORT as gRPC and clients read it: a bare IPv6 address goes in brackets ("::1" -> "[::1]:50051")."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 def _runner(config: EngineConfig) -> Runner:
     if config.farm is None:
         return LocalRunner(Backends(config.backend), slots=config.workers)
@@ -249,9 +254,11 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     """Starts the engine, yields the bound port, and stops it gracefully on exit."""
     check_exposure(config.host, config.token, config.tls_cert is not None, config.insecure)
     tls = server_credentials(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
-    storage = Storage(config.media_roots, config.state_dir, config.path_maps)
-    store = JobStore(storage.state_dir / "jobs.sqlite3")  # first: it refuses a state folder another engine uses
+    # The store first: it refuses a state folder another engine uses before anything in it is touched (Storage
+    # clears the uploads a killed engine cut off: those of the engine at work there would go).
+    store = JobStore(config.state_dir.resolve() / "jobs.sqlite3")
     try:
+        storage = Storage(config.media_roots, config.state_dir, config.path_maps)
         async with _serving(config, tls, storage, store) as port:
             yield port
     finally:
@@ -283,7 +290,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (pb.DESCRIPTOR.services_by_name["Engine"].full_name, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    address = f"{config.host}:{config.port}"
+    address = host_port(config.host, config.port)
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
         try:
             if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
@@ -304,10 +311,11 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         await jobs.stop()
 
 
-async def serve(config: EngineConfig, ready: asyncio.Event | None = None) -> None:
-    """Runs the engine until cancelled; prints the bound port."""
+async def serve(config: EngineConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Runs the engine until `stop` is set (or the task is cancelled), then stops it gracefully; prints
+    the address it listens on."""
     async with running_engine(config) as port:
-        print(f"dreamstyle engine listening on {config.host}:{port}", flush=True)
+        print(f"dreamstyle engine listening on {host_port(config.host, port)}", flush=True)
         if ready:
             ready.set()
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()

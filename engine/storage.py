@@ -46,7 +46,9 @@ class StorageFull(UploadNotStored):
 
 
 class Storage:
-    """Resolves client paths inside media roots and keeps uploads and results under `state_dir`."""
+    """Resolves client paths inside media roots and keeps uploads and results under `state_dir`. Made only
+    once the state folder is this engine's (its job store holds the lock): it removes the uploads a killed
+    engine cut off, which would be those under way in another engine on the folder."""
 
     def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: Sequence[tuple[str, str]] = ()) -> None:
         self.path_maps = sorted((PathMap.of(source, target) for source, target in path_maps),

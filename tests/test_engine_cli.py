@@ -17,7 +17,7 @@ def started(monkeypatch) -> list[EngineConfig]:
     """The configs the engine was started with (it returns at once instead of serving)."""
     configs: list[EngineConfig] = []
 
-    async def serve(config: EngineConfig) -> None:
+    async def serve(config: EngineConfig, **_: object) -> None:
         configs.append(config)
 
     monkeypatch.setattr(engine.server, "serve", serve)
@@ -37,11 +37,18 @@ def usage_error(argv: list[str], capsys) -> str:
 
 
 def test_valid_options_reach_the_engine(tmp_path, started):
+    """The edges of each range too: --keep-days 0 keeps finished jobs forever, as leaving it out does."""
     argv = ["serve", "--port", "65535", "--state-dir", str(tmp_path / "new" / "state"), "--media-root", str(tmp_path),
-            "--backend-option", "dtype=fp16", "--backend-option", "cache=fbc:0.1"]
+            "--backend-option", "dtype=fp16", "--backend-option", "cache=fbc:0.1", "--keep-days", "0", "--workers", "1",
+            "--max-queued", "1", "--max-upload-mb", "0.5", "--farm-gpus", "0", "--path-map", "/Volumes/Show=/mnt/show",
+            "--path-map", "X:=D:\\Media"]
     assert main(argv) == 0
-    assert started[0].port == 65535 and started[0].media_roots == [tmp_path]
-    assert started[0].backend.options == {"dtype": "fp16", "cache": "fbc:0.1"}
+    config = started[0]
+    assert config.port == 65535 and config.media_roots == [tmp_path]
+    assert config.backend.options == {"dtype": "fp16", "cache": "fbc:0.1"}
+    assert config.retention_days == 0 and config.workers == 1 and config.max_queued == 1 and config.farm_gpus == 0
+    assert config.max_upload_bytes == 1 << 19
+    assert config.path_maps == [("/Volumes/Show", "/mnt/show"), ("X:", "D:\\Media")]
     assert (tmp_path / "new" / "state").is_dir() and not list((tmp_path / "new" / "state").iterdir())
 
 
@@ -67,6 +74,31 @@ def test_a_port_outside_0_to_65535_is_a_usage_error(tmp_path, capsys, started, p
     assert not started
 
 
+@pytest.mark.parametrize("option, value, needle", [
+    ("--workers", "0", "'0' is out of range: give a whole number, 1 or more"),
+    ("--workers", "-2", "'-2' is out of range: give a whole number, 1 or more"),
+    ("--workers", "1.5", "'1.5' is not a whole number: give a whole number, 1 or more"),
+    ("--max-upload-mb", "-5", "'-5' is out of range: give megabytes over 0, at most 1e9"),
+    ("--max-upload-mb", "0", "'0' is out of range: give megabytes over 0"),
+    ("--max-upload-mb", "1e20", "'1e20' is out of range: give megabytes over 0, at most 1e9"),
+    ("--keep-days", "-1", "'-1' is out of range: give days, 0 or more (0 keeps finished jobs forever)"),
+    ("--keep-days", "nan", "'nan' is out of range: give days, 0 or more"),
+    ("--max-queued", "-1", "'-1' is out of range: give a whole number, 1 or more"),
+    ("--max-queued", "0", "'0' is out of range: give a whole number, 1 or more"),
+    ("--farm-workers", "-1", "'-1' is out of range: give a whole number, 1 or more"),
+    ("--farm-gpus", "-1", "'-1' is out of range: give GPUs, 0 or more (0 for CPU actors)"),
+    ("--path-map", "/Volumes/Show=", "'/Volumes/Show=': TO '' is not an absolute folder on this engine"),
+    ("--path-map", "/Volumes/Show=mnt/show", "'/Volumes/Show=mnt/show': TO 'mnt/show' is not an absolute folder"),
+    ("--path-map", "=/mnt/show", "'=/mnt/show' is not FROM=TO (e.g. /Volumes/Show=/mnt/show)"),
+    ("--path-map", "/Volumes/Show", "'/Volumes/Show' is not FROM=TO"),
+])
+def test_an_option_out_of_its_range_is_a_usage_error_naming_the_range(tmp_path, capsys, started, option, value, needle):
+    """A negative --keep-days deleted every finished job at start; --workers 0 was a traceback."""
+    err = usage_error(serve_args(tmp_path, option, value), capsys)
+    assert f"argument {option}: {needle}" in err, err
+    assert "Traceback" not in err and not started
+
+
 @pytest.mark.parametrize("command", ["serve", "backends"])
 def test_a_backend_option_without_a_value_is_refused(tmp_path, capsys, started, command):
     argv = serve_args(tmp_path) if command == "serve" else [command]
@@ -79,7 +111,7 @@ def test_a_backend_option_without_a_value_is_refused(tmp_path, capsys, started, 
 def test_an_unknown_backend_option_is_refused_listing_the_known_ones(tmp_path, capsys, started, command):
     argv = serve_args(tmp_path) if command == "serve" else [command]
     err = usage_error([*argv, "--backend-option", "dtype=bf16", "--backend-option", "bogus=1"], capsys)
-    assert "argument --backend-option: unknown key 'bogus'; known keys: cache, compile," in err and "dtype" in err
+    assert "argument --backend-option: unknown key 'bogus'; known keys: attention, cache, compile," in err and "dtype" in err
     assert not started
 
 

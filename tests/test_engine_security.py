@@ -3,8 +3,7 @@ the upload limit, and fuzzed requests that get a specific status code while the 
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import logging
 import os
 import resource
 import shutil
@@ -12,10 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from certs import self_signed
 from enginehelp import engine_thread
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -85,6 +81,31 @@ def test_every_rpc_but_health_needs_the_token(engine):
     channel.close()
 
 
+def test_refused_calls_are_logged_naming_the_peer_and_method_never_the_token(tmp_path, media, caplog, monkeypatch):
+    """An operator sees who is refused and for what: one line per client address a minute, counting the rest."""
+    import engine.auth
+
+    sent = "wr0ng-t0ken"
+    with engine_thread(tmp_path / "state", [media.parent], token=TOKEN) as address:
+        with EngineClient(address) as anonymous, EngineClient(address, token=sent) as wrong, \
+                caplog.at_level(logging.WARNING, logger="engine.auth"):
+            assert code_of(anonymous.capabilities) == grpc.StatusCode.UNAUTHENTICATED
+            for _ in range(5):
+                assert code_of(wrong.list_jobs) == grpc.StatusCode.UNAUTHENTICATED
+            assert anonymous.healthy()
+            monkeypatch.setattr(engine.auth, "_LOG_EVERY_S", 0)  # the minute is over
+            assert code_of(wrong.farm_status) == grpc.StatusCode.UNAUTHENTICATED
+        with EngineClient(address, token=TOKEN) as client:
+            assert client.list_jobs() == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.auth"]
+    assert len(lines) == 2, lines
+    assert "refused /dreamstyle.v1.Engine/GetCapabilities from ipv4:127.0.0.1:" in lines[0]
+    assert "it sent no token; give that client this engine's token (--token-file)" in lines[0]
+    assert "refused /dreamstyle.v1.Engine/GetFarmStatus from ipv4:127.0.0.1:" in lines[1]
+    assert "it sent a wrong token" in lines[1] and "(5 more from 127.0.0.1 not logged since the last line)" in lines[1]
+    assert sent not in caplog.text and TOKEN not in caplog.text
+
+
 def test_paths_outside_the_media_roots_are_refused(engine, media, tmp_path):
     outside = write_video(tmp_path / "outside.mp4", [5])
     link = media.parent / "escape.mp4"
@@ -148,26 +169,6 @@ def test_no_open_engine_off_loopback(tmp_path, capsys):
     assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
     with pytest.raises(SettingsError, match="unencrypted"):
         EngineClient("10.1.2.3:50051", token="t")
-
-
-def self_signed(folder: Path, name: str = "engine", days: float = 1) -> tuple[Path, Path]:
-    """A certificate for localhost and its key; `days` < 0 gives one that expired that long ago."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    start = now - datetime.timedelta(days=max(-2 * days, 0), minutes=1)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start)
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def test_tls_with_a_token(tmp_path, media):

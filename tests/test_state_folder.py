@@ -17,6 +17,7 @@ from mediagen import write_video
 from engine.backends.base import BackendConfig
 from engine.jobs import Job, JobManager, JobState
 from engine.render import ShotRequest
+from engine.cli import main as engine_main
 from engine.store import SCHEMA_VERSION, JobStore, StateInUse, StateUnusable
 from engine.workers import Backends, LocalRunner
 
@@ -172,7 +173,7 @@ def test_a_store_from_before_condition_files_is_upgraded_and_its_jobs_render(tmp
 
 
 @pytest.mark.parametrize("layout", ["newer", "unknown"])
-def test_a_store_this_engine_cannot_read_is_refused_and_left_as_it_is(tmp_path, layout):
+def test_a_store_this_engine_cannot_read_is_refused_and_left_as_it_is(tmp_path, layout, capsys):
     database = tmp_path / "jobs.sqlite3"
     db = sqlite3.connect(database, isolation_level=None)
     if layout == "newer":
@@ -190,3 +191,5 @@ def test_a_store_this_engine_cannot_read_is_refused_and_left_as_it_is(tmp_path, 
     assert ("newer DreamStyle engine" in message) == (layout == "newer")
     assert database.read_bytes() == before
     assert not database.with_name("jobs.sqlite3-wal").exists()
+    assert engine_main(["serve", "--port", "0", "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"dreamstyle engine: {message}"
