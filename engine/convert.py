@@ -215,6 +215,11 @@ def check_upload_header(header: pb.UploadHeader) -> None:
     _check(not header.sha256 or bool(_SHA256.fullmatch(header.sha256)), "header.sha256", "must be 64 hex digits")
 
 
+def check_find_upload(request: pb.FindUploadRequest) -> None:
+    _check(bool(_SHA256.fullmatch(request.sha256)), "sha256", "must be 64 hex digits")
+    _check(request.size_bytes > 0, "size_bytes", "is required: the file's size in bytes")
+
+
 def job_to_pb(job: Job, storage: Storage | None = None) -> pb.Job:
     """The job as a message; with `storage`, its result path as the client knows it (path maps)."""
     message = pb.Job(

@@ -22,6 +22,7 @@ from .convert import (
     GUIDANCE_TO_PB,
     STATE_FROM_PB,
     InvalidRequest,
+    check_find_upload,
     check_runnable,
     check_upload_header,
     job_id,
@@ -55,9 +56,14 @@ class ResultMissing(Exception):
     """A done job's clip is no longer on disk."""
 
 
+class UploadMissing(Exception):
+    """No kept upload holds the bytes asked for."""
+
+
 # Domain errors map to status codes here and nowhere else.
 _STATUS = {
     ResultMissing: grpc.StatusCode.NOT_FOUND,
+    UploadMissing: grpc.StatusCode.NOT_FOUND,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     UploadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UploadError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -206,6 +212,16 @@ class EngineService(pb_grpc.EngineServicer):
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
         return pb.UploadResponse(upload_id=path.parent.name, size_bytes=path.stat().st_size)
+
+    async def FindUpload(self, request, context):
+        try:
+            check_find_upload(request)
+            upload_id = self.storage.find_upload(request.sha256, request.size_bytes)
+            if upload_id is None:
+                raise UploadMissing(f"no upload of these bytes (sha256 {request.sha256[:12]}...) is kept: upload them")
+        except _DOMAIN_ERRORS as exc:
+            await _abort(context, exc)
+        return pb.UploadResponse(upload_id=upload_id, size_bytes=request.size_bytes)
 
     async def DownloadResult(self, request, context):
         try:

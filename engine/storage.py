@@ -23,6 +23,7 @@ __all__ = ["OutsideRoots", "Storage", "StorageFull", "UploadError", "UploadNotSt
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_DIGEST = ".sha256"  # beside each upload: its data's hex SHA-256, for FindUpload
 
 
 class OutsideRoots(Exception):
@@ -102,11 +103,12 @@ class Storage:
         panel reuses an upload id for as long as it is open)."""
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
             raise UploadError(f"upload id {upload_id!r} is malformed")
-        matches = list((self.uploads / upload_id).glob("*"))
+        folder = self.uploads / upload_id
+        matches = sorted(folder.glob("[!.]*")) if folder.is_dir() else []  # not the digest, nor a .partial
         if not matches:
             raise UploadError(f"upload {upload_id} does not exist on this engine; upload the file again.")
         try:
-            os.utime(matches[0].parent)
+            os.utime(folder)
         except OSError:  # a folder another user made (an earlier run as root): retention counts from its upload
             pass
         return matches[0]
@@ -122,8 +124,9 @@ class Storage:
         partial = folder / f".{name}.partial"
         try:
             folder.mkdir()
-            await self._write(partial, filename, size, sha256, chunks, limit)
+            digest = await self._write(partial, filename, size, sha256, chunks, limit)
             os.replace(partial, folder / name)
+            (folder / _DIGEST).write_text(digest)
         except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
             if isinstance(exc, OSError):
@@ -150,8 +153,9 @@ class Storage:
                                "check that folder on the engine machine and upload again")
 
     @staticmethod
-    async def _write(partial: Path, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> None:
-        """Streams `chunks` into `partial`, refusing more or fewer bytes than announced or a wrong checksum."""
+    async def _write(partial: Path, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> str:
+        """Streams `chunks` into `partial`, refusing more or fewer bytes than announced or a wrong checksum;
+        returns the data's hex SHA-256."""
         digest = hashlib.sha256()
         received = 0
         with open(partial, "wb") as out:
@@ -167,6 +171,21 @@ class Storage:
             raise UploadError(f"{filename}: received {received} of the {size} bytes announced; upload again")
         if sha256 and digest.hexdigest() != sha256.lower():
             raise UploadError(f"{filename}: the data's SHA-256 is not the header's sha256; upload again")
+        return digest.hexdigest()
+
+    def find_upload(self, sha256: str, size: int) -> str | None:
+        """The id of a kept upload of these bytes (its use counted as now for retention), or None."""
+        try:
+            folders = list(self.uploads.iterdir())
+        except OSError:  # the storage folder is missing or not one: an upload will say so
+            return None
+        for folder in folders:
+            try:
+                if (folder / _DIGEST).read_text() == sha256.lower() and self.upload_path(folder.name).stat().st_size == size:
+                    return folder.name
+            except (OSError, UploadError):  # no digest (an upload from before digests were kept), or being removed
+                continue
+        return None
 
 
 def _free_bytes(folder: Path) -> int:

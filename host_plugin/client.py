@@ -243,12 +243,20 @@ class EngineClient:
         return self._call(self._stub.GetFarmStatus, pb.GetFarmStatusRequest())
 
     def upload(self, path: Path) -> str:
-        """Streams a file to the engine in 1 MiB chunks; returns its upload id."""
+        """The upload id of a file's bytes on the engine: an earlier upload of them still kept there (a re-run),
+        else the file streamed in 1 MiB chunks."""
         digest = hashlib.sha256()
         with open(path, "rb") as source:
             for block in iter(lambda: source.read(CHUNK), b""):
                 digest.update(block)
         header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest())
+        try:
+            found = self._stub.FindUpload(pb.FindUploadRequest(sha256=header.sha256, size_bytes=header.size_bytes),
+                                          metadata=self._metadata, timeout=30)
+            return found.upload_id
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
+                raise self._error(exc) from None
 
         def chunks() -> Iterator[pb.UploadChunk]:
             yield pb.UploadChunk(header=header)

@@ -1,5 +1,6 @@
 """The gRPC engine on 127.0.0.1: capabilities, health, reflection, jobs, streaming, errors, auth."""
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from dreamstyle import exits
 from dreamstyle.frames import iter_frames, probe
 from dreamstyle.v1 import engine_pb2 as pb
+from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 from enginehelp import engine_thread
 from host_plugin.client import EngineCallError, EngineClient
 from host_plugin.errors import DreamStyleError
@@ -90,6 +92,23 @@ def test_streams_upload_and_download(client, media, tmp_path):
     assert finish(client, job.job_id).kind == pb.JobEvent.KIND_DONE
     local = client.download(job.job_id, tmp_path / "back.mp4")
     assert probe(local).frames == 12
+
+
+def test_bytes_uploaded_before_are_found_not_uploaded_again(client, media, tmp_path):
+    first = client.upload(media)
+    copy = tmp_path / "same bytes, another name.mp4"
+    copy.write_bytes(media.read_bytes())
+    assert client.upload(copy) == client.upload(media) == first
+    other = write_video(tmp_path / "other.mp4", [5])
+    assert client.upload(other) != first
+    stub = pb_grpc.EngineStub(client._channel)
+    digest = hashlib.sha256(b"never uploaded").hexdigest()
+    for request, code in ((pb.FindUploadRequest(sha256=digest, size_bytes=14), grpc.StatusCode.NOT_FOUND),
+                          (pb.FindUploadRequest(sha256="abc", size_bytes=14), grpc.StatusCode.INVALID_ARGUMENT),
+                          (pb.FindUploadRequest(sha256=digest), grpc.StatusCode.INVALID_ARGUMENT)):
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.FindUpload(request)
+        assert refused.value.code() == code
 
 
 def test_download_without_room_is_refused_before_writing(client, media, tmp_path, monkeypatch):

@@ -273,14 +273,17 @@ def test_a_timeline_in_a_read_only_folder_is_refused_before_any_render(edit, eng
 
 
 def test_a_streamed_run_uploads_each_media_file_once(edit, tmp_path, capsys):
-    """Clip A's two shots (a cut inside it) render on their own threads: one upload of a.mp4 serves both."""
+    """Clip A's two shots (a cut inside it) render on their own threads: one upload of a.mp4 serves both,
+    and the run again."""
     state = tmp_path / "state"
     with engine_thread(state, [tmp_path]) as address:
         args = ["stylize", str(edit), "--engine", address, "--transfer", "stream", "--backend", "passthrough",
                 "--prompt", "x", "--out", str(tmp_path / "out"), "--format", "json"]
         assert main(args) == 0
-    shots = json.loads(capsys.readouterr().out)["shots"]
-    uploads = sorted(p.name for folder in (state / "uploads").iterdir() for p in folder.iterdir())
+        shots = json.loads(capsys.readouterr().out)["shots"]
+        shutil.rmtree(tmp_path / "out")  # the next run (another workstation, say) finds the engine's copies
+        assert main(args) == 0
+    uploads = sorted(p.name for folder in (state / "uploads").iterdir() for p in folder.glob("[!.]*"))
     assert len(shots) == 3 and uploads == ["a.mp4", "b.mp4"]
 
 

@@ -299,6 +299,14 @@ class UploadChunk(_message.Message):
     data: bytes
     def __init__(self, header: _Optional[_Union[UploadHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class FindUploadRequest(_message.Message):
+    __slots__ = ("sha256", "size_bytes")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
 class UploadResponse(_message.Message):
     __slots__ = ("upload_id", "size_bytes")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]

@@ -83,6 +83,11 @@ class EngineStub:
                 request_serializer=dreamstyle_dot_v1_dot_engine__pb2.UploadChunk.SerializeToString,
                 response_deserializer=dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.FromString,
                 _registered_method=True)
+        self.FindUpload = channel.unary_unary(
+                '/dreamstyle.v1.Engine/FindUpload',
+                request_serializer=dreamstyle_dot_v1_dot_engine__pb2.FindUploadRequest.SerializeToString,
+                response_deserializer=dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.FromString,
+                _registered_method=True)
         self.DownloadResult = channel.unary_stream(
                 '/dreamstyle.v1.Engine/DownloadResult',
                 request_serializer=dreamstyle_dot_v1_dot_engine__pb2.DownloadResultRequest.SerializeToString,
@@ -163,6 +168,14 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindUpload(self, request, context):
+        """An earlier upload of the same bytes (SHA-256 and size), still kept: its id, to use instead of uploading
+        again (a re-run, another workstation). NOT_FOUND when there is none: upload them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DownloadResult(self, request, context):
         """Streams a finished job's rendered clip from its first byte (an interrupted download starts again).
         """
@@ -213,6 +226,11 @@ def add_EngineServicer_to_server(servicer, server):
             'UploadMedia': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadMedia,
                     request_deserializer=dreamstyle_dot_v1_dot_engine__pb2.UploadChunk.FromString,
+                    response_serializer=dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.SerializeToString,
+            ),
+            'FindUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindUpload,
+                    request_deserializer=dreamstyle_dot_v1_dot_engine__pb2.FindUploadRequest.FromString,
                     response_serializer=dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.SerializeToString,
             ),
             'DownloadResult': grpc.unary_stream_rpc_method_handler(
@@ -428,6 +446,33 @@ class Engine:
             target,
             '/dreamstyle.v1.Engine/UploadMedia',
             dreamstyle_dot_v1_dot_engine__pb2.UploadChunk.SerializeToString,
+            dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dreamstyle.v1.Engine/FindUpload',
+            dreamstyle_dot_v1_dot_engine__pb2.FindUploadRequest.SerializeToString,
             dreamstyle_dot_v1_dot_engine__pb2.UploadResponse.FromString,
             options,
             channel_credentials,
