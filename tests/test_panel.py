@@ -16,6 +16,7 @@ from mediagen import write_video
 from dreamstyle.frames import probe
 from host_plugin.hosts.resolve import connect
 from host_plugin.panel import make_app, make_window
+from host_plugin.panel.window import Batch
 from host_plugin.pipeline import StyleSettings
 from host_plugin.sample import make_sample
 
@@ -243,6 +244,10 @@ def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
     window.add_search_folder(tmp_path / "media")
     qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
     assert window.plan.rate == 25 and window.plan.shots[0].frames == 49
+    window.batches.append(Batch(window.plan, tmp_path / "out", "look", {1: (0, 49)}, {1}))  # its shot rendering
+    window.edl_rate.setCurrentText("24")  # refused: the box shows the rate the shots were read at
+    assert "still rendering" in window.statusBar().currentMessage() and window.edl_rate.currentText() == "25"
+    window.batches.clear()
     window.close()
     assert settings.value("edl_rate") == "25"
 

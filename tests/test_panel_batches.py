@@ -5,7 +5,6 @@ engine with the CPU backend."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
@@ -14,10 +13,8 @@ from PySide6.QtCore import QSettings
 
 from dreamstyle.frames import probe
 from host_plugin.panel import make_app, make_window
-from host_plugin.panel.window import Batch
 from host_plugin.pipeline import StyleSettings
 from host_plugin.sample import make_sample
-from mediagen import write_video
 from readonly import read_only
 
 WAIT = 180_000
@@ -174,22 +171,3 @@ def test_a_timeline_folder_that_cannot_take_the_version_is_said_before_rendering
     finally:
         window.writeback.folder.setText("")
     assert f"timeline folder {sample.parent}: not writable" in status(window) and window.batches == []
-
-
-def test_an_edl_rate_refused_while_rendering_shows_the_rate_read(qtbot, tmp_path):
-    write_video(tmp_path / "pal.mov", [60], rate=Fraction(25))
-    edl = tmp_path / "pal.edl"
-    edl.write_text("TITLE: PAL\nFCM: NON-DROP FRAME\n\n"
-                   "001  AX       V     C        00:00:00:00 00:00:01:24 10:00:00:00 10:00:01:24\n"
-                   "* FROM CLIP NAME: pal.mov\n")
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
-    window.edl_rate.setCurrentText("25")
-    window.load(edl)
-    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
-    window.batches.append(Batch(window.plan, tmp_path / "out", "look", {1: (0, 49)}, {1}))  # its shot rendering
-    window.edl_rate.setCurrentText("24")
-    assert "still rendering" in status(window) and window.edl_rate.currentText() == "25"
-    window.batches.clear()
-    window.close()
