@@ -156,6 +156,21 @@ def test_a_job_store_failure_fails_that_job_and_the_worker_goes_on(tmp_path):
     assert after[-1].state is JobState.DONE
 
 
+def last_event(state: Path, request: ShotRequest, **manager) -> Job:
+    """How one passthrough job ends on a job manager in `state` (`manager`: its other arguments)."""
+
+    async def scenario() -> Job:
+        jobs = JobManager(JobStore(state / "jobs.sqlite3"), LocalRunner(Backends(BackendConfig())), state / "work",
+                          **manager)
+        await jobs.start()
+        job, _ = await jobs.submit(request)
+        seen = [j async for j in jobs.watch(job.id)]
+        await jobs.stop()
+        return seen[-1]
+
+    return asyncio.run(scenario())
+
+
 def test_a_job_whose_paths_fail_the_check_at_start_fails_in_words(tmp_path):
     media = write_video(tmp_path / "a.mp4", [12])
     state = tmp_path / "state"
@@ -163,17 +178,8 @@ def test_a_job_whose_paths_fail_the_check_at_start_fails_in_words(tmp_path):
     def admit(request: ShotRequest) -> None:
         raise OutsideRoots(f"path {request.media} is outside the engine's media roots")
 
-    async def scenario() -> list[Job]:
-        jobs = JobManager(JobStore(state / "jobs.sqlite3"), LocalRunner(Backends(BackendConfig())), state / "work",
-                          admit=admit)
-        await jobs.start()
-        job, _ = await jobs.submit(ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k",
-                                               backend="passthrough", out_path_stem=state / "k"))
-        seen = [j async for j in jobs.watch(job.id)]
-        await jobs.stop()
-        return seen
-
-    last = asyncio.run(scenario())[-1]
+    last = last_event(state, ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k",
+                                         backend="passthrough", out_path_stem=state / "k"), admit=admit)
     assert last.state is JobState.FAILED and "outside the engine's media roots" in last.error
     assert not (state / "k.mp4").exists()
 
@@ -183,20 +189,11 @@ def test_a_folder_the_engine_cannot_write_fails_the_shot_naming_it(tmp_path):
     from readonly import read_only
 
     media = write_video(tmp_path / "a.mp4", [12])
-    state, out = tmp_path / "state", tmp_path / "out"
+    out = tmp_path / "out"
     out.mkdir()
-
-    async def scenario() -> list[Job]:
-        jobs = JobManager(JobStore(state / "jobs.sqlite3"), LocalRunner(Backends(BackendConfig())), state / "work")
-        await jobs.start()
-        job, _ = await jobs.submit(ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="sh010",
-                                               backend="passthrough", out_path_stem=out / "k"))
-        seen = [j async for j in jobs.watch(job.id)]
-        await jobs.stop()
-        return seen
-
     with read_only(out):
-        last = asyncio.run(scenario())[-1]
+        last = last_event(tmp_path / "state", ShotRequest(key="k", media=media, start=0, end=6, rate=None,
+                                                          label="sh010", backend="passthrough", out_path_stem=out / "k"))
     assert last.state is JobState.FAILED and last.error.startswith("shot sh010: the engine cannot write or read ")
     assert f"{out}" in last.error and "check that folder's permissions and free space" in last.error
 
