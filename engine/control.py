@@ -14,11 +14,19 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .backends._diffusion import load_failure
+from .models.model_files import checkpoint_tensors, read_json
+
 __all__ = ["CONTROLS", "DepthEstimator", "PoseEstimator", "control_missing", "load_control"]
 
 CONTROLS = {
     "depth": ("depth_model", "a depth-estimation folder, e.g. Depth-Anything-V2-Small-hf (--backend-option depth_model=PATH)"),
     "pose": ("pose_model", "a ViTPose folder, e.g. vitpose-base-simple (--backend-option pose_model=PATH)"),
+}
+# The config.json model_type each control loads: transformers' depth-estimation models, and ViTPose.
+MODEL_TYPES = {
+    "depth": ("depth_anything", "depth_pro", "dpt", "glpn", "prompt_depth_anything", "zoedepth"),
+    "pose": ("vitpose",),
 }
 # COCO-17 limbs, drawn as the pose control image.
 SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
@@ -27,7 +35,8 @@ BATCH = 8
 
 
 def control_missing(options: dict[str, str]) -> list[str]:
-    """What the chosen control (`control=depth|pose`, default depth) still needs; reads no weights."""
+    """What the chosen control (`control=depth|pose`, default depth) still needs; reads JSON and safetensors
+    headers, no weights."""
     kind = options.get("control", "depth")
     if kind not in CONTROLS:
         return [f"option control={kind!r} to be one of {', '.join(CONTROLS)}"]
@@ -37,13 +46,31 @@ def control_missing(options: dict[str, str]) -> list[str]:
         return [what]
     if not (Path(folder) / "config.json").is_file():
         return [f"{folder} is not a transformers model folder (no config.json): {what}"]
-    return []
+    problem = _folder_problem(Path(folder), kind)
+    return [f"{key}={folder}: {problem}: {what}"] if problem else []
+
+
+def _folder_problem(folder: Path, kind: str) -> str | None:
+    """Why `folder` cannot serve as the `kind` control: another model type, no image processor, no whole weights."""
+    try:
+        model_type = read_json(folder / "config.json").get("model_type")
+        if model_type not in MODEL_TYPES[kind]:
+            return f"its config.json says model_type={model_type!r}, not {' or '.join(MODEL_TYPES[kind])}"
+        if not (folder / "preprocessor_config.json").is_file():
+            return "it has no preprocessor_config.json (the image processor's settings)"
+        checkpoint_tensors(folder)
+    except (OSError, ValueError) as exc:
+        return f"{exc}; copy or download it again"
+    return None
 
 
 def load_control(options: dict[str, str], device: str) -> DepthEstimator | PoseEstimator:
+    """The chosen control's estimator; BackendError names its folder when it cannot be loaded."""
     kind = options.get("control", "depth")
+    key = CONTROLS[kind][0]
     cls = DepthEstimator if kind == "depth" else PoseEstimator
-    return cls(Path(options[CONTROLS[kind][0]]), device)
+    with load_failure(f"control model folder {options[key]} ({key})", "copy or download it again"):
+        return cls(Path(options[key]), device)
 
 
 class DepthEstimator:

@@ -128,6 +128,52 @@ def test_load_refuses_other_files_and_shapes(tmp_path):
         load_token_lora(narrow, wide)
 
 
+def test_up_matrices_load_by_their_key_names_whatever_the_metadata_order(tmp_path):
+    from safetensors.torch import load_file
+
+    model = tiny_i2v()
+    inject_token_lora(model, rank=4)
+    torch.manual_seed(5)
+    for layer in model.modules():
+        if isinstance(layer, TokenLoRALinear):
+            torch.nn.init.normal_(layer.lora_up, std=0.1)
+    save_token_lora(model, tmp_path / "adapter.safetensors")
+    tensors = load_file(str(tmp_path / "adapter.safetensors"))
+    reordered = tmp_path / "reordered.safetensors"
+    save_file(tensors, str(reordered), metadata={**_metadata(tmp_path / "adapter.safetensors"),
+                                                 "token_types": "video,style_image,first_frame"})
+    fresh = tiny_i2v()
+    load_token_lora(fresh, reordered)
+    for name, layer in fresh.named_modules():
+        if isinstance(layer, TokenLoRALinear):
+            for i, kind in enumerate(TOKEN_TYPES):  # slot i is routed for TOKEN_TYPES[i] tokens
+                assert torch.equal(layer.lora_up[i], tensors[f"{name}.lora_up.{kind}.weight"]), (name, kind)
+
+
+@pytest.mark.parametrize(
+    ("token_types", "drop", "message"),
+    [
+        ("first_frame,style,video", "", "unknown: style; missing: style_image"),
+        ("first_frame,video", ".style_image.", "missing: style_image"),
+    ],
+)
+def test_load_refuses_unknown_or_missing_token_types_naming_the_file(tmp_path, token_types, drop, message):
+    model = tiny_i2v()
+    inject_token_lora(model, rank=4, targets=["blocks.0.attn1.to_q"])
+    save_token_lora(model, tmp_path / "adapter.safetensors")
+    with safe_open(str(tmp_path / "adapter.safetensors"), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys() if not (drop and drop in k)}
+    path = tmp_path / "odd.safetensors"
+    save_file(tensors, str(path), metadata={**_metadata(tmp_path / "adapter.safetensors"), "token_types": token_types})
+    with pytest.raises(ValueError, match=f"adapter {path}: metadata token_types='{token_types}'.*{message}"):
+        load_token_lora(tiny_i2v(), path)
+
+
+def _metadata(path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()
+
+
 def test_merged_video_update_matches_the_routed_adapter():
     model, inputs = tiny_i2v(), forward_inputs()
     router = inject_token_lora(model, rank=4)

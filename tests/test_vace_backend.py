@@ -82,7 +82,7 @@ def test_control_video_keeps_the_first_frame_and_masks_it(backend, monkeypatch):
         ({"control": "pose"}, "ViTPose folder"),
         ({"control": "canny"}, "control='canny'"),
         ({"depth_model": "/nowhere"}, "not a transformers model folder"),
-        ({"steps": "abc"}, "option steps='abc' to be a non-negative number"),  # the engine's, not a job's
+        ({"steps": "abc"}, "option steps='abc' to be a whole number, 1 or more"),  # the engine's, not a job's
     ],
 )
 def test_says_which_control_folder_it_needs(tiny_wan, options, message):

@@ -61,6 +61,18 @@ def write_i2v(root: Path, in_channels: int = 36) -> Path:
     return root
 
 
+def write_wan22_i2v(root: Path) -> Path:
+    """A Wan2.2-I2V-A14B-shaped folder: two experts (transformer, transformer_2), no CLIP image encoder."""
+    import torch
+    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+
+    parts = _shared(torch)
+    experts = [WanTransformer3DModel(in_channels=36, out_channels=16, **_transformer_kwargs()) for _ in range(2)]
+    WanImageToVideoPipeline(transformer=experts[0], transformer_2=experts[1], image_encoder=None, image_processor=None,
+                            boundary_ratio=0.9, **parts).save_pretrained(root)
+    return root
+
+
 def write_vace(root: Path, experts: int = 1) -> Path:
     """A Wan2.1-VACE-shaped folder; with two experts, a Wan2.2-VACE-Fun-shaped one (transformer_2)."""
     import torch

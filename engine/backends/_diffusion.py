@@ -2,7 +2,7 @@
 
 Everything above `load_pipeline` is numpy/cv2 only, so `missing()` and the registry stay cheap.
 Options come from `BackendConfig.options` (strings, `--backend-option key=value`); render params override
-`steps`, `guidance_scale` and `negative_prompt` per job:
+`steps`, `guidance_scale`, `conditioning_scale`, `negative_prompt` and `resolution` per job:
     dtype=bf16|fp16|fp32          weights' dtype (default bf16 on a GPU, fp32 on a CPU)
     offload=none|model|group      CPU offload (model: a 24 GB card; group: less memory, slower)
     fp8=1                         FP8 weight storage, bf16 compute (layerwise casting)
@@ -10,10 +10,15 @@ Options come from `BackendConfig.options` (strings, `--backend-option key=value`
                                   dreamstyle, T2V for vace): defaults to 4 steps, guidance 1
     cache=fbc[:THRESHOLD]         First Block Cache (skips blocks when step outputs barely change)
     compile=1                     torch.compile of the repeated transformer blocks
-    resolution=480p|720p|WxH      model size: area of 480p/720p at the shot's aspect, or exactly WxH
+    resolution=480p|720p|WxH      model size: area of 480p/720p at the shot's aspect (rounded to multiples
+                                  of 16), or exactly WxH (multiples of 16; others are refused, naming the nearest)
+    steps=N, guidance_scale=G, conditioning_scale=C
+                                  defaults a job's params override: N a whole number >= 1, G and C finite >= 0
     attention=native|cudnn|flash|efficient|math
                                   the attention kernel (native: torch chooses; cudnn is the fastest on
                                   Hopper GPUs; all but native and math need a CUDA GPU)
+A backend's pipeline loads once, on first use, and is shared by the engine's workers, one segment at a time;
+folders and adapters are checked at start from their JSON files and safetensors headers (`folder_missing`).
 The VAE and the CLIP image encoder always run in float32 (diffusers' advice for Wan: bf16 decoding
 loses detail, and chained segments compound it). Every option applies to both experts of a Wan2.2
 folder (`transformer` and `transformer_2`).
@@ -22,11 +27,13 @@ folder (`transformer` and `transformer_2`).
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..models.model_files import component_problems, wan_transformer_problem
 from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, BackendError, Guidance
 
 __all__ = [
@@ -45,12 +53,14 @@ __all__ = [
     "folder_missing",
     "gpu_missing",
     "letterbox",
+    "load_failure",
     "load_pipeline",
     "ml_missing",
     "model_size",
     "option",
     "option_problems",
     "pad_frames",
+    "resolve_device",
     "unletterbox",
 ]
 
@@ -70,10 +80,12 @@ def gpu_missing(config: BackendConfig) -> list[str]:
     return ["a CUDA GPU (or --device cpu, practical only for tiny test models)"]
 
 
-def folder_missing(
-    model_dir: Path | None, what: str, transformer_check: Callable[[dict[str, Any]], str | None]
-) -> list[str]:
-    """Checks a Diffusers folder by its JSON files alone; `transformer_check(config)` returns a problem or None."""
+def folder_missing(model_dir: Path | None, what: str, model_check: Callable[[Path], str | None]) -> list[str]:
+    """Checks a Diffusers folder by its JSON files and safetensors headers alone (no weights are read).
+
+    `model_check(folder)` says why the folder holds the wrong kind of model, or None; then every component
+    model_index.json lists must be whole (config, weights, every shard) and each transformer's config must
+    match its weights."""
     if model_dir is None:
         return [f"a model folder (--model-dir): {what}"]
     folder = Path(model_dir)
@@ -82,8 +94,19 @@ def folder_missing(
     absent = [p for p in ("model_index.json", "transformer/config.json", "vae/config.json") if not (folder / p).is_file()]
     if absent:
         return [f"{folder} is not a Diffusers model folder (no {', '.join(absent)}); expected {what}"]
-    problem = transformer_check(json.loads((folder / "transformer/config.json").read_text()))
-    return [f"{folder}: {problem}"] if problem else []
+    try:
+        if problem := model_check(folder):
+            return [f"{folder}: {problem}"]
+        problems = component_problems(folder)
+        if not problems:
+            experts = [folder / t for t in ("transformer", "transformer_2") if (folder / t / "config.json").is_file()]
+            problems = [p for t in experts if (p := wan_transformer_problem(t))]
+    except (OSError, ValueError) as exc:
+        problems = [str(exc)]
+    if problems:
+        return [f"a whole model folder (--model-dir): {folder} is incomplete or damaged: {'; '.join(problems)}; "
+                "copy or download it again"]
+    return []
 
 
 # Every `--backend-option` key the backends read (`control`, `depth_model`, `pose_model`: vace's, in engine/control.py).
@@ -95,7 +118,29 @@ OPTION_KEYS = frozenset({
 ATTENTION = {"native": "native", "cudnn": "_native_cudnn", "flash": "_native_flash",
              "efficient": "_native_efficient", "math": "_native_math"}
 CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group"), "attention": tuple(ATTENTION)}
-NUMBERS = ("steps", "guidance_scale", "conditioning_scale")
+
+
+def _whole(value: str) -> bool:
+    try:
+        return int(value) >= 1
+    except ValueError:
+        return False
+
+
+def _non_negative(value: str) -> bool:
+    try:
+        return math.isfinite(number := float(value)) and number >= 0
+    except ValueError:
+        return False
+
+
+# The numeric options and job params: what each accepts and how a refusal says it (one rule, at start and per job).
+NUMBERS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "steps": (_whole, "a whole number, 1 or more"),
+    "guidance_scale": (_non_negative, "a finite number, 0 or more"),
+    "conditioning_scale": (_non_negative, "a finite number, 0 or more"),
+}
+MULTIPLE = 16  # Wan's VAE (8) times its transformer's patch (2): model sizes are multiples of it
 
 
 def option_problems(config: BackendConfig) -> list[str]:
@@ -109,14 +154,12 @@ def option_problems(config: BackendConfig) -> list[str]:
     kind, _, threshold = options.get("cache", "fbc").partition(":")
     if kind != "fbc" or (threshold and not threshold.replace(".", "", 1).isdigit()):
         problems.append(f"option cache={options['cache']!r} to be fbc or fbc:THRESHOLD")
-    try:
-        model_size((9, 16), options.get("resolution", "480p"))
-    except (BackendError, ValueError):
-        problems.append(f"option resolution={options['resolution']!r} to be 480p, 720p or WIDTHxHEIGHT")
+    if "resolution" in options and (rule := resolution_rule(options["resolution"])):
+        problems.append(f"option resolution={options['resolution']!r} to be {rule}")
     if options.get("attention", "native") not in ("native", "math") and config.device.startswith("cpu"):
         problems.append(f"option attention={options['attention']!r} to run on a CUDA GPU (on a CPU use native)")
-    problems += [f"option {key}={options[key]!r} to be a non-negative number"
-                 for key in NUMBERS if key in options and not _non_negative(options[key])]
+    problems += [f"option {key}={options[key]!r} to be {rule}"
+                 for key, (ok, rule) in NUMBERS.items() if key in options and not ok(options[key])]
     if "distill_lora" in options and not Path(options["distill_lora"]).is_file():
         problems.append(f"option distill_lora: file {options['distill_lora']} does not exist")
     elif "distill_lora" in options and config.model_dir and (Path(config.model_dir) / "transformer_2").is_dir():
@@ -127,19 +170,31 @@ def option_problems(config: BackendConfig) -> list[str]:
     return problems
 
 
-def _non_negative(value: str) -> bool:
-    try:
-        return float(value) >= 0
-    except ValueError:
-        return False
-
-
 def check_numbers(config: BackendConfig, params: dict[str, str]) -> None:
-    """Raises BackendError when a numeric param (or the option it falls back to) does not parse."""
-    for key in NUMBERS:
+    """Raises BackendError when a job's numeric param or resolution (or the option it falls back to) is refused."""
+    for key, (ok, rule) in NUMBERS.items():
         value = params.get(key) or config.options.get(key)
-        if value is not None and not _non_negative(value):
-            raise BackendError(f"{key}={value!r} must be a non-negative number")
+        if value is not None and not ok(value):
+            raise BackendError(f"{key}={value!r} must be {rule}")
+    if (value := params.get("resolution")) and (rule := resolution_rule(value)):
+        raise BackendError(f"resolution={value!r} must be {rule}")
+
+
+def resolution_rule(value: str) -> str | None:
+    """What a `resolution` value must be, when `value` is not that; None when it is fine."""
+    if value in AREAS:
+        return None
+    rule = f"480p, 720p or WIDTHxHEIGHT in multiples of {MULTIPLE}"
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        return rule
+    if width <= 0 or height <= 0:
+        return f"{rule} (both above 0)"
+    if width % MULTIPLE or height % MULTIPLE:
+        nearest = "x".join(str(max(MULTIPLE, round(v / MULTIPLE) * MULTIPLE)) for v in (width, height))
+        return f"{rule} (the nearest is {nearest})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -152,16 +207,16 @@ class Box:
     width: int
 
 
-def model_size(shape: tuple[int, int], resolution: str, multiple: int = 16) -> tuple[int, int]:
-    """(height, width) for the model: `resolution`'s area at the shot's aspect, or an exact `WxH`."""
-    if "x" in resolution:
+def model_size(shape: tuple[int, int], resolution: str) -> tuple[int, int]:
+    """(height, width) for the model: `resolution`'s area at the shot's aspect, or exactly `WxH`."""
+    if rule := resolution_rule(resolution):
+        raise BackendError(f"resolution={resolution!r} must be {rule}")
+    if resolution not in AREAS:
         width, height = (int(v) for v in resolution.lower().split("x"))
-    elif resolution in AREAS:
-        aspect = shape[1] / shape[0]
-        width, height = math.sqrt(AREAS[resolution] * aspect), math.sqrt(AREAS[resolution] / aspect)
-    else:
-        raise BackendError(f"resolution {resolution!r}: use 480p, 720p or WIDTHxHEIGHT")
-    height, width = (max(multiple, round(v / multiple) * multiple) for v in (height, width))
+        return height, width
+    aspect = shape[1] / shape[0]
+    width, height = math.sqrt(AREAS[resolution] * aspect), math.sqrt(AREAS[resolution] / aspect)
+    height, width = (max(MULTIPLE, round(v / MULTIPLE) * MULTIPLE) for v in (height, width))
     return height, width
 
 
@@ -199,6 +254,30 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes", "on")
 
 
+def resolve_device(config: BackendConfig) -> str:
+    """The torch device to run on: `config.device`, where auto is cuda when torch sees a GPU, else cpu."""
+    if config.device != "auto":
+        return config.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@contextmanager
+def load_failure(what: str, advice: str) -> Iterator[None]:
+    """Re-raises a failure to load `what` as BackendError("`what` could not be loaded: why; `advice`"): the
+    file is at fault, and an OSError would tell the job to check the engine's own folders' permissions."""
+    try:
+        yield
+    except (BackendError, ImportError, MemoryError):
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # torch's: the GPU is too small, not the file at fault
+            raise
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise BackendError(f"{what} could not be loaded: {why}; {advice}") from exc
+
+
 def load_pipeline(
     pipeline_cls: Any, config: BackendConfig, token_lora: Callable[[Any], Any] | None = None
 ) -> tuple[Any, str]:
@@ -213,17 +292,19 @@ def load_pipeline(
     import torch
 
     opts = config.options
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(config)
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     name = opts.get("dtype", "fp32" if device == "cpu" else "bf16")
     dtype = {"default": dtypes[name], "vae": torch.float32, "image_encoder": torch.float32}
-    pipe = pipeline_cls.from_pretrained(str(config.model_dir), dtype=dtype)
+    with load_failure(f"model folder {config.model_dir}", "it must be a whole copy of one model, its configs "
+                      "matching its weights: copy or download it again (--model-dir)"):
+        pipe = pipeline_cls.from_pretrained(str(config.model_dir), dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     if opts.get("distill_lora"):
-        pipe.load_lora_weights(opts["distill_lora"], adapter_name="distill")
-        pipe.fuse_lora(adapter_names=["distill"])
+        with load_failure(f"option distill_lora: {opts['distill_lora']}", "give a LoRA trained for this model and "
+                          "its own task (I2V for dreamstyle, T2V for vace), or leave distill_lora out"):
+            pipe.load_lora_weights(opts["distill_lora"], adapter_name="distill")
+            pipe.fuse_lora(adapter_names=["distill"])
         pipe.unload_lora_weights()
     if token_lora is not None:
         pipe.token_router = token_lora(pipe.transformer)
@@ -253,8 +334,14 @@ def load_pipeline(
     return pipe, device
 
 
+_LOADING = threading.Lock()
+"""One load at a time in this process: diffusers and transformers load through process-wide patches of torch
+(weights first made on the meta device) and lazy imports, which two threads loading at once break."""
+
+
 class DiffusionBackend(Backend):
-    """What the diffusion backends share: all three guidances, 81-frame segments, lazy pipelines."""
+    """What the diffusion backends share: all three guidances, 81-frame segments, one lazily loaded pipeline
+    shared by every caller (the engine's workers), which runs one segment at a time."""
 
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
     segment_frames = 81
@@ -263,6 +350,27 @@ class DiffusionBackend(Backend):
         super().__init__(config)
         self._pipe: Any = None
         self._device = "cpu"
+        self._running = threading.Lock()  # the pipeline's scheduler and token router hold one call's state
+
+    def pipeline(self) -> Any:
+        """The loaded pipeline: loaded once, on first use, after `missing()` finds nothing to fix. A load that
+        fails keeps nothing, so the next job loads again."""
+        if self._pipe is None:
+            with _LOADING:
+                if self._pipe is None:
+                    self._require_ready()
+                    self._pipe, self._device = self._load()
+        return self._pipe
+
+    @abstractmethod
+    def _load(self) -> tuple[Any, str]:
+        """Loads the pipeline and whatever else a segment needs; returns (pipeline, device)."""
+
+    def denoise(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the pipeline, one caller at a time (two calls at once would mix their steps)."""
+        pipe = self.pipeline()
+        with self._running:
+            return pipe(*args, **kwargs)
 
     def _require_ready(self) -> None:
         """Raises BackendError naming what `missing()` still finds, before anything loads."""

@@ -8,12 +8,12 @@ Memory/speed options: see `engine.backends._diffusion`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..models.model_files import read_json, read_token_lora, token_lora_fit_problem
 from . import _diffusion as dif
 from .base import BackendConfig, Guidance
 
@@ -22,35 +22,42 @@ __all__ = ["DreamStyleBackend"]
 WHAT = "Wan2.1 image-to-video in Diffusers format (e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers)"
 
 
-def _i2v_problem(config: dict[str, Any]) -> str | None:
-    if config.get("in_channels") != 36 or config.get("image_dim") is None:
+def _listed(index: dict[str, Any], component: str) -> bool:
+    """Whether model_index.json lists `component` (not left out as [null, null])."""
+    spec = index.get(component)
+    return isinstance(spec, list) and bool(spec) and spec[0] is not None
+
+
+def _i2v_problem(folder: Path) -> str | None:
+    """Why `folder` is not a Wan2.1 I2V model this backend runs, from its JSON files; None when it is."""
+    config, index = read_json(folder / "transformer" / "config.json"), read_json(folder / "model_index.json")
+    two_experts, no_clip = _listed(index, "transformer_2"), config.get("image_dim") is None
+    if config.get("in_channels") == 36 and (two_experts or no_clip):
+        traits = [t for t, has in (("two experts, transformer and transformer_2", two_experts),
+                                   ("no CLIP image branch", no_clip)) if has]
+        return (f"a Wan2.2 image-to-video model ({' and '.join(traits)}), which the dreamstyle backend does not "
+                f"support (it runs Wan2.1 I2V: one transformer and a CLIP image branch): use {WHAT}, "
+                "or the vace backend (e.g. Wan2.2-VACE-Fun)")
+    if config.get("in_channels") != 36 or no_clip:
         return (
             f"not a Wan image-to-video model (in_channels={config.get('in_channels')}, image_dim="
             f"{config.get('image_dim')}; DreamStyle needs in_channels=36 and a CLIP image branch): {WHAT}"
         )
+    if not _listed(index, "image_encoder"):
+        return f"model_index.json lists no image_encoder (the CLIP image branch DreamStyle needs): {WHAT}"
     return None
 
 
 def _adapter_problem(adapter: Path, model_dir: Path | None) -> str | None:
-    """Checks the adapter's safetensors header (format, layer width) against the model; reads no tensors."""
+    """Checks the adapter's safetensors header (whole file, metadata, tensors, shapes against the model's
+    transformer/config.json); reads no tensors."""
     try:
-        with open(adapter, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size > 100_000_000:  # the safetensors format caps its JSON header at 100 MB
-                raise ValueError(size)
-            header = json.loads(f.read(size))
-    except (OSError, ValueError):
-        return f"adapter {adapter} is not a safetensors file (--adapter)"
-    if header.get("__metadata__", {}).get("format") != "dreamstyle-token-lora":
-        return f"adapter {adapter} is not a DreamStyle token LoRA (no format=dreamstyle-token-lora metadata)"
-    config_path = Path(model_dir or "") / "transformer" / "config.json"
-    downs = [v["shape"][1] for k, v in header.items() if k.endswith("attn1.to_q.lora_down.weight")]
-    if config_path.is_file() and downs:
-        config = json.loads(config_path.read_text())
-        width = config.get("num_attention_heads", 0) * config.get("attention_head_dim", 0)
-        if downs[0] != width:
-            return f"adapter {adapter} was trained for a transformer of width {downs[0]}, this model's is {width}"
-    return None
+        lora = read_token_lora(adapter)
+        config_path = Path(model_dir or "") / "transformer" / "config.json"
+        problem = token_lora_fit_problem(lora, read_json(config_path)) if config_path.is_file() else None
+    except ValueError as exc:
+        problem = str(exc)
+    return f"{problem} (--adapter)" if problem else None
 
 
 class DreamStyleBackend(dif.DiffusionBackend):
@@ -71,20 +78,18 @@ class DreamStyleBackend(dif.DiffusionBackend):
             needs.append(problem)
         return needs + dif.option_problems(config) + dif.gpu_missing(config)
 
-    def pipeline(self) -> Any:
-        """The loaded `WanV2VPipeline` (loads on first use, after `missing()` found nothing to fix)."""
-        if self._pipe is None:
-            self._require_ready()
-            from ..models.wan_v2v import WanV2VPipeline
+    def _load(self) -> tuple[Any, str]:
+        """The `WanV2VPipeline` with the token LoRA in its transformer."""
+        from ..models.wan_v2v import WanV2VPipeline
 
-            self._pipe, self._device = dif.load_pipeline(WanV2VPipeline, self.config, self._adapter)
-        return self._pipe
+        return dif.load_pipeline(WanV2VPipeline, self.config, self._adapter)
 
     def _adapter(self, transformer: Any) -> Any:
         """Loads the token LoRA and folds the video tokens' update into the weights (see merge_token_lora)."""
         from ..models.token_lora import load_token_lora, merge_token_lora
 
-        router = load_token_lora(transformer, self.config.adapter)
+        with dif.load_failure("the adapter (--adapter)", "use a token LoRA trained for this model"):
+            router = load_token_lora(transformer, self.config.adapter)
         merge_token_lora(transformer)
         return router
 
@@ -103,7 +108,7 @@ class DreamStyleBackend(dif.DiffusionBackend):
         size = dif.model_size(frames.shape[1:3], dif.option(self.config, params, "resolution", "480p"))
         clip, box = dif.letterbox(frames, size)
         first = dif.letterbox(condition[None], size)[0][0] if condition is not None else None
-        out = pipe(
+        out = self.denoise(
             dif.pad_frames(clip, pipe.vae_scale_factor_temporal),
             prompt=guidance.prompt,
             first_frame=first,

@@ -12,7 +12,9 @@ peft's state dict cannot hold several up matrices per layer; targeting follows p
 Safetensors key schema (paths are relative to the transformer, e.g. `blocks.0.attn1.to_q`):
     {path}.lora_down.weight            (rank, in_features)
     {path}.lora_up.{type}.weight       (out_features, rank), one per token type
-metadata: format="dreamstyle-token-lora", version="1", rank, alpha, token_types (comma separated).
+metadata: format="dreamstyle-token-lora", version="1", rank, alpha, token_types (comma separated, all
+three, in any order: the key names decide which token type an up matrix serves). `model_files.read_token_lora`
+checks all of this from the header alone, at start and before loading.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from .model_files import FORMAT, TOKEN_TYPES, read_token_lora
 
 __all__ = [
     "TOKEN_TYPES",
@@ -37,13 +41,8 @@ __all__ = [
     "save_token_lora",
 ]
 
-TOKEN_TYPES: tuple[str, ...] = ("first_frame", "style_image", "video")
-"""Token types in id order: 0 = prepended stylized first frame, 1 = appended style image, 2 = video."""
-
 WAN_TARGETS = r"blocks\.\d+\.(attn1\.(to_q|to_k|to_v|to_out\.0)|ffn\.net\.(0\.proj|2))"
 """Wan's full self-attention and FFN linears (cross-attention is left alone, as in the paper)."""
-
-FORMAT = "dreamstyle-token-lora"
 
 
 class TokenRouter:
@@ -191,27 +190,30 @@ def save_token_lora(model: nn.Module, path: str | Path) -> None:
 def load_token_lora(model: nn.Module, path: str | Path) -> TokenRouter:
     """Wraps `model`'s linears named in the file at `path` and loads the adapter; returns the router.
 
-    Raises ValueError naming the problem when the file is not a token LoRA or does not fit `model`.
+    Each up matrix goes to the slot of the token type its key names (the metadata's order does not
+    matter). Raises ValueError naming the file and the problem when it is not a whole token LoRA
+    (see `read_token_lora`) or does not fit `model`.
     """
     from safetensors import safe_open
 
+    layout = read_token_lora(Path(path))
+    if _wrapped(model):
+        raise ValueError(f"{path}: the model already holds a token LoRA; load the adapter into a fresh model")
     with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a DreamStyle token LoRA (metadata format={meta.get('format')!r})")
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    kinds = meta["token_types"].split(",")
-    names = sorted({k.split(".lora_", 1)[0] for k in tensors})
-    router = inject_token_lora(model, int(meta["rank"]), float(meta["alpha"]), names, len(kinds))
+    names = sorted(layout.layers)
+    router = inject_token_lora(model, layout.rank, layout.alpha, names, len(TOKEN_TYPES))
     layers = _wrapped(model)
     if sorted(layers) != names:
         raise ValueError(f"{path}: layers {sorted(set(names) - set(layers))[:3]} are not in the model")
     with torch.no_grad():
         for name, layer in layers.items():
             down = tensors[f"{name}.lora_down.weight"]
-            if down.shape != layer.lora_down.shape:
-                raise ValueError(f"{path}: {name} has shape {tuple(down.shape)}, model needs {tuple(layer.lora_down.shape)}")
+            up_shape = tuple(tensors[f"{name}.lora_up.{TOKEN_TYPES[0]}.weight"].shape)
+            if down.shape != layer.lora_down.shape or up_shape != tuple(layer.lora_up.shape[1:]):
+                raise ValueError(f"{path}: {name} has shapes {tuple(down.shape)} (down), {up_shape} (up); the model "
+                                 f"needs {tuple(layer.lora_down.shape)}, {tuple(layer.lora_up.shape[1:])}")
             layer.lora_down.copy_(down)
-            for i, kind in enumerate(kinds):
+            for i, kind in enumerate(TOKEN_TYPES):
                 layer.lora_up[i].copy_(tensors[f"{name}.lora_up.{kind}.weight"])
     return router
