@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import hmac
-import ipaddress
 import logging
 import math
 import time
@@ -17,6 +16,7 @@ from urllib.parse import unquote
 import grpc
 
 from dreamstyle import token
+from dreamstyle.network import is_loopback
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -50,17 +50,6 @@ def read_token_file(path: Path) -> str:
         return token.read_token_file(path)
     except ValueError as exc:
         raise TokenFileError(str(exc)) from None
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (a wildcard such as 0.0.0.0 is not)."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, token: str | None, tls: bool, insecure: bool) -> None:

@@ -8,7 +8,6 @@ Watching survives an engine restart (jobs are durable there): the watch reconnec
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import shutil
 import ssl
@@ -19,6 +18,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from dreamstyle import network
 from dreamstyle.token import checked_token
 from dreamstyle.token import read_token_file as token_file
 from dreamstyle.v1 import engine_pb2 as pb
@@ -50,15 +50,8 @@ class RunSettingRefused(EngineCallError):
 
 
 def is_loopback(address: str) -> bool:
-    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1) at any port; a name that only
-    starts like one (`127.0.0.1.example.com`) is not."""
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True when HOST:PORT names a loopback host (`dreamstyle.network.is_loopback`)."""
+    return network.is_loopback(address.rsplit(":", 1)[0])
 
 
 def read_token_file(path: Path) -> str:
