@@ -212,9 +212,9 @@ class Renderer:
         self.priority = priority
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()
+        self._rendering: set[int] = set()  # shots of the renders under way (renders may overlap: the panel's)
         self._cancel_all = False
         self._interrupted = False
-        self._refused: RunSettingRefused | None = None
         self._uploads: dict[Path, str] = {}
         self._upload_locks: dict[Path, threading.Lock] = {}
         self._uploads_lock = threading.Lock()
@@ -226,7 +226,10 @@ class Renderer:
         """Jobs keep running on the engine; only an explicit cancel stops them."""
 
     def cancel(self, shot: Shot) -> None:
-        """Cancels a shot's job, or stops it from being submitted if it has not been yet."""
+        """Cancels a shot's job, or stops it from being submitted if it has not been yet; a shot no render
+        under way holds is left alone (its render has ended)."""
+        if shot.number not in self._rendering:
+            return
         self._cancelled.add(shot.number)
         job_id = self._jobs.get(shot.number)
         if job_id:
@@ -247,28 +250,33 @@ class Renderer:
         for one render of its shot: asked again later, the shot renders. Raises RunSettingRefused, once the shots
         on their way are answered, when the engine refuses a setting they share; the others are not sent."""
         style.check()
-        self._refused = None
         self.renders.mkdir(parents=True, exist_ok=True)
         if not os.access(self.renders, os.W_OK | os.X_OK):
             raise SettingsError(f"renders folder {self.renders}: not writable; make it writable or choose another "
                                 "output folder")
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
+        numbers = {shot.number for shot in shots}
+        refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
+        self._rendering |= numbers
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
-            results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update), shots))
+            results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update, refused), shots))
         except KeyboardInterrupt:  # Ctrl-C: stop waiting now; the jobs are the engine's (see __exit__)
             self._interrupted = True
             pool.shutdown(wait=False, cancel_futures=True)
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
+        finally:
+            self._rendering -= numbers
+            self._cancelled -= numbers  # a cancel holds for one render, however it ended
         pool.shutdown()
-        if self._refused is not None:
-            raise self._refused
-        self._cancelled -= {r.shot.number for r in results}  # a cancel holds for one render, however it ended
+        if refused:
+            raise refused[0]
         return results
 
     def _render_one(
-        self, shot: Shot, style: StyleSettings, fingerprint: str, on_update: Callable[[ShotUpdate], None]
+        self, shot: Shot, style: StyleSettings, fingerprint: str, on_update: Callable[[ShotUpdate], None],
+        refused: list[RunSettingRefused],
     ) -> ShotResult:
         total = shot.frames + shot.head + shot.tail
         try:
@@ -281,8 +289,8 @@ class Renderer:
             if self._is_cancelled(shot):
                 on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
-            if self._refused is not None:  # the run stops: `render` raises the refusal
-                return ShotResult(shot, "cancelled", error=str(self._refused))
+            if refused:  # the run stops: `render` raises the refusal
+                return ShotResult(shot, "cancelled", error=str(refused[0]))
             reply = self.client.submit(self._request(shot, style, key, stem))
             self._jobs[shot.number] = reply.job.job_id
             if self._is_cancelled(shot):  # cancelled while the request was in flight
@@ -299,7 +307,7 @@ class Renderer:
                     return ShotResult(shot, state, error=job.error or event.message)
             raise DreamStyleError("the engine stopped reporting before the job ended; run again to resume")
         except RunSettingRefused as exc:
-            self._refused = self._refused or exc
+            refused.append(exc)
             return ShotResult(shot, "cancelled", error=str(exc))
         except (DreamStyleError, MediaError, OSError) as exc:
             if self._interrupted:

@@ -36,7 +36,7 @@ def window(tmp_path_factory):
 
 
 def look(window, prompt: str) -> None:
-    window.style_form.from_dict({"prompt": prompt, "backend": "classic", "seed": 1})
+    window.style_form.from_dict({"prompt": prompt, "backend": "classic", "seed": 1, "handles": window.plan_handles})
 
 
 def status(window) -> str:
@@ -171,3 +171,41 @@ def test_a_timeline_folder_that_cannot_take_the_version_is_said_before_rendering
     finally:
         window.writeback.folder.setText("")
     assert f"timeline folder {sample.parent}: not writable" in status(window) and window.batches == []
+
+
+def test_the_hero_holds_across_a_handles_change_and_its_look_names_the_others(window, qtbot):
+    """The anchored shots render from the hero's still, but under the look the editor chose."""
+    look(window, "noir")
+    shots = window.table.shots
+    window.set_hero(shots[1])
+    window.style_form.handles.setValue(window.plan_handles + 1)
+    try:
+        window.render([shots[0]])
+        qtbot.waitUntil(lambda: window.plan_handles == window.style_form.handles.value() and not window.batches
+                        and window._reading is None and 1 in window.table.results, timeout=WAIT)
+        assert window.hero is not None and window.hero.number == 2
+    finally:
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+    results = window.table.results
+    assert [(results[n].status in ("done", "cached"), results[n].look) for n in (1, 2)] == [(True, "classic noir")] * 2
+
+
+def test_a_batch_whose_engine_never_answers_fails_all_but_the_shots_cancelled(window, qtbot):
+    box = window.engine
+    box.stop()
+    box.mode.setCurrentIndex(1)  # a remote engine where none listens
+    box.address.setText("127.0.0.1:1")
+    box.connect_timeout = 1.0
+    shots = window.table.shots
+    try:
+        look(window, "comic")
+        window.render(shots)
+        window.cancel(shots[:1])
+        assert "Cancelling 1 shot(s)" in status(window)
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        box.mode.setCurrentIndex(0)
+    results = window.table.results
+    assert [results[n].status for n in (1, 2, 3)] == ["cancelled", "failed", "failed"]
+    assert "no engine answers at 127.0.0.1:1" in results[2].error

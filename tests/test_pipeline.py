@@ -287,6 +287,30 @@ def test_a_streamed_run_uploads_each_media_file_once(edit, tmp_path, capsys):
     assert len(shots) == 3 and uploads == ["a.mp4", "b.mp4"]
 
 
+def test_overlapping_renders_on_one_renderer_keep_their_own_refusals_and_cancels(edit, engine, tmp_path):
+    """The panel's batches share a renderer: a restyle refused for its params stops only itself, and a cancel
+    that arrives after its shot's render ended does not cancel the shot's next render."""
+    import threading
+
+    from host_plugin.client import EngineClient, RunSettingRefused
+    from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
+
+    shots = plan_edit(load_edit(edit), None).shots
+    with EngineClient(engine) as client:
+        renderer = Renderer(client, tmp_path / "out")
+        batch: list[object] = []
+        first = threading.Thread(target=lambda: batch.append(
+            renderer.render(shots, StyleSettings(backend="passthrough", prompt="first"))))
+        first.start()
+        with pytest.raises(RunSettingRefused, match="overlap"):
+            renderer.render(shots[:1], StyleSettings(backend="passthrough", prompt="x", params={"overlap": "0"}))
+        first.join(120)
+        assert [r.status for r in batch[0]] == ["done"] * len(shots), "the other render was not stopped by that refusal"
+        renderer.cancel(shots[0])  # late: its render has ended
+        again = renderer.render(shots[:1], StyleSettings(backend="passthrough", prompt="second"))
+    assert [r.status for r in again] == ["done"]
+
+
 def test_a_renders_folder_that_cannot_be_written_is_said_once_before_any_shot(edit, engine, tmp_path, capsys):
     out = tmp_path / "out"
     (out / "renders").mkdir(parents=True)

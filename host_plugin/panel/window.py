@@ -52,7 +52,7 @@ class Batch:
     look: str
     frames: dict[int, tuple[int, int]]
     open: set[int] = field(default_factory=set)  # shots not ended yet
-    withdrawn: set[int] = field(default_factory=set)  # cancelled before the engine answered
+    withdrawn: set[int] = field(default_factory=set)  # cancelled by the editor: those not sent yet never are
     renderer: Renderer | None = None
 
 
@@ -317,9 +317,13 @@ class MainWindow(QMainWindow):
             self.status("Select shots to render (or Render all).")
             return
         if self.style_form.handles.value() != self.plan_handles:
-            numbers = {s.number for s in shots}
-            if self.load(self.edit.path, host=self.host,
-                         then=lambda: self.render([s for s in self.table.shots if s.number in numbers], style)):
+            numbers, hero = {s.number for s in shots}, self.hero.number if self.hero else None
+
+            def then() -> None:  # the same shots, and hero, of the plan read again
+                self.set_hero(next((s for s in self.table.shots if s.number == hero), None) if hero else None)
+                self.render([s for s in self.table.shots if s.number in numbers], style)
+
+            if self.load(self.edit.path, host=self.host, then=then):
                 self.status("Handles changed: finding the shots again, then rendering them.")
             return
         busy = [s.name for s in shots if s.number in self.rendering]
@@ -350,7 +354,7 @@ class MainWindow(QMainWindow):
         roots = [out_dir, *(s.media.parent for s in shots)]
         roots += [p.parent for p in (style.style_image, style.first_frame) if p]
         self.engine.ensure(roots, lambda client: self._start(batch, client, list(shots), style, hero if anchored else None),
-                           lambda message: self._batch_failed(batch, shots, message))
+                           lambda message: self._batch_failed(batch, message))
 
     def _start(self, batch: Batch, client: EngineClient, shots: list[Shot], style: StyleSettings,
                hero: Shot | None) -> None:
@@ -377,16 +381,23 @@ class MainWindow(QMainWindow):
             if first[0].output is None:
                 return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
                                                        f"{first[0].error}") for s in others]
+            unsent = set(batch.withdrawn)  # cancelled while the hero rendered
+            late = [ShotResult(s, "cancelled", error="cancelled before it was sent") for s in others if s.number in unsent]
             look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
-            return withdrawn + first + renderer.render(others, look, emit)
+            rendered = renderer.render([s for s in others if s.number not in unsent], look, emit)
+            # Their look is the hero's, through its still: named as the look the editor chose.
+            return withdrawn + first + late + [dataclasses.replace(r, look=style.label) for r in rendered]
 
         run_task(self, work, progress=lambda update: self._progress(batch, update),
                  done=lambda results: self._rendered(batch, results),
-                 failed=lambda message: self._batch_failed(batch, shots, message))
+                 failed=lambda message: self._batch_failed(batch, message))
 
-    def _batch_failed(self, batch: Batch, shots: Sequence[Shot], message: str) -> None:
-        """The batch as a whole could not run (each shot's own failure is a result)."""
-        self._rendered(batch, [ShotResult(s, "failed", error=message) for s in shots if s.number in batch.open])
+    def _batch_failed(self, batch: Batch, message: str) -> None:
+        """The batch as a whole could not run (each shot's own failure is a result): its shots not ended
+        fail, but for those the editor cancelled."""
+        self._rendered(batch, [ShotResult(s, "cancelled", error="cancelled")
+                               if s.number in batch.withdrawn else ShotResult(s, "failed", error=message)
+                               for s in batch.plan.shots if s.number in batch.open])
         self.error(message)
 
     def _progress(self, batch: Batch, update: ShotUpdate) -> None:
@@ -419,16 +430,16 @@ class MainWindow(QMainWindow):
         """Cancels the shots not ended yet, in whichever batch renders them."""
         numbers = {s.number for s in shots}
         wanted: list[tuple[Renderer, Shot]] = []
+        count = 0
         for batch in self.batches:
             mine = [s for s in batch.plan.shots if s.number in numbers & batch.open]
-            if batch.renderer is None:
-                batch.withdrawn |= {s.number for s in mine}
-            else:
-                wanted += [(batch.renderer, s) for s in mine]
-        if not wanted:
-            return
-        self.status(f"Cancelling {len(wanted)} shot(s)…")
-        run_task(self, lambda emit: [renderer.cancel(s) for renderer, s in wanted], failed=self.error)
+            batch.withdrawn |= {s.number for s in mine}  # those not sent yet stay unsent
+            wanted += [(batch.renderer, s) for s in mine if batch.renderer is not None]
+            count += len(mine)
+        if count:
+            self.status(f"Cancelling {count} shot(s)…")
+        if wanted:
+            run_task(self, lambda emit: [renderer.cancel(s) for renderer, s in wanted], failed=self.error)
 
     def restyle(self, shot: Shot, style: StyleSettings | None = None) -> None:
         """Renders one shot alone with its own settings (asked for in a dialog when `style` is None)."""
