@@ -252,7 +252,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> li
         if number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN:
             continue
         try:
-            loop.add_signal_handler(number, _stopping, number, stop)
+            loop.add_signal_handler(number, _stopping, undo, number, stop)
             undo.append(functools.partial(loop.remove_signal_handler, number))
         except NotImplementedError:
             if number == signal.SIGTERM and threading.current_thread() is threading.main_thread():
@@ -262,7 +262,10 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> li
     return undo
 
 
-def _stopping(number: signal.Signals, stop: asyncio.Event) -> None:
-    if not stop.is_set():
-        log.info("%s: stopping; unfinished jobs resume at the next start", number.name)
+def _stopping(undo: list[Callable[[], object]], number: signal.Signals, stop: asyncio.Event) -> None:
+    """The first signal stops gracefully; `undo` puts the signals back, so a second one stops at once."""
+    log.info("%s: stopping; unfinished jobs resume at the next start (the same signal again stops at once)",
+             number.name)
+    for step in undo:
+        step()
     stop.set()

@@ -216,7 +216,8 @@ class EngineService(pb_grpc.EngineServicer):
     async def FindUpload(self, request, context):
         try:
             check_find_upload(request)
-            upload_id = self.storage.find_upload(request.sha256, request.size_bytes)
+            # Off the event loop: it reads a small file per kept upload (a slow share must not stall other calls).
+            upload_id = await asyncio.to_thread(self.storage.find_upload, request.sha256, request.size_bytes)
             if upload_id is None:
                 raise UploadMissing(f"no upload of these bytes (sha256 {request.sha256[:12]}...) is kept: upload them")
         except _DOMAIN_ERRORS as exc:

@@ -277,7 +277,12 @@ class JobStore:
         self._lock = threading.Lock()
         try:
             self._db = _database(path, busy_timeout_s)
-        except BaseException:  # a database that is no database, an unwritable folder: the folder is free again
+        except sqlite3.Error as exc:  # no database, a folder in its place, held by another program too long
+            _release(self._owner)
+            raise StateUnusable(f"the state folder {path.parent}: its job store {path.name} cannot be opened "
+                                f"({exc}): give the engine another --state-dir, or move {path.name} out of that "
+                                "folder to start without its jobs") from exc
+        except BaseException:  # the folder is free again, whatever failed
             _release(self._owner)
             raise
 

@@ -271,6 +271,7 @@ class EngineClient:
                 with open(partial, "wb") as out:
                     for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id),
                                                            metadata=self._metadata):
+                        lost_at = None
                         if chunk.total_bytes:
                             _check_room(dest, chunk.total_bytes)
                         out.write(chunk.data)

@@ -95,6 +95,25 @@ def test_a_stop_signal_mid_render_stops_gracefully_and_the_job_resumes(tmp_path,
     assert pids == [str(first.pid), str(engines[-1].pid)], "the first engine stopped its render; the second finished it"
 
 
+def test_a_second_stop_signal_stops_at_once(tmp_path):
+    """An operator who does not want to wait for the graceful stop signals again."""
+    media = write_video(tmp_path / "media" / "clip.mp4", [70, 60])
+    engine, port = start_engine(tmp_path / "state", media.parent, tmp_path / "out.txt", tmp_path / "segments.log")
+    try:
+        with EngineClient(f"127.0.0.1:{port}", reconnect_s=0) as client:
+            job = client.submit(shot(media, media.parent / "out")).job
+            watching = client.watch(job.job_id)
+            next(watching)  # an open stream: the graceful stop gives it 2 s
+            engine.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while "SIGTERM: stopping" not in (tmp_path / "out.txt").read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            engine.send_signal(signal.SIGTERM)
+            assert engine.wait(30) == -signal.SIGTERM, (tmp_path / "out.txt").read_text()
+    finally:
+        engine.kill()
+
+
 def test_a_second_engine_refused_on_the_state_folder_leaves_the_first_ones_uploads(tmp_path):
     """Starting clears the uploads a killed engine cut off, but only once the folder is its own."""
     data = write_video(tmp_path / "media" / "clip.mp4", [20]).read_bytes()

@@ -21,7 +21,7 @@ from engine.chain import Cancelled, Resume, SegmentDone
 from engine.jobs import Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.storage import OutsideRoots
-from engine.store import JobStore
+from engine.store import JobStore, StateUnusable
 from engine.workers import Backends, LocalRunner
 from mediagen import write_video
 
@@ -252,12 +252,17 @@ def test_kept_segments_from_other_models_or_options_are_not_resumed(tmp_path):
     assert BackendConfig(adapter=media).fingerprint() != BackendConfig(adapter=tmp_path / "other").fingerprint()
 
 
-def test_a_store_that_cannot_open_frees_its_state_folder(tmp_path):
-    (tmp_path / "jobs.sqlite3").write_bytes(b"not a database, but a file someone put here" * 100)
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_store_that_cannot_open_frees_its_state_folder(tmp_path, kind):
+    store = tmp_path / "jobs.sqlite3"
+    if kind == "file":
+        store.write_bytes(b"not a database, but a file someone put here" * 100)
+    else:
+        store.mkdir()
     errors = []  # kept, as a log or a message box keeps them (with their tracebacks)
     for _ in range(2):  # the second try meets the same error, not "another engine is running"
-        with pytest.raises(sqlite3.DatabaseError) as error:
-            JobStore(tmp_path / "jobs.sqlite3")
+        with pytest.raises(StateUnusable, match=f"the state folder {tmp_path}: .* give the engine another") as error:
+            JobStore(store)
         errors.append(error)
 
 
