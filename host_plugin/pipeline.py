@@ -212,7 +212,7 @@ class Renderer:
         self.priority = priority
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()
-        self._rendering: set[int] = set()  # shots of the renders under way (renders may overlap: the panel's)
+        self._ended: set[int] = set()  # shots whose last render has ended (renders may overlap: the panel's)
         self._cancel_all = False
         self._interrupted = False
         self._uploads: dict[Path, str] = {}
@@ -226,9 +226,9 @@ class Renderer:
         """Jobs keep running on the engine; only an explicit cancel stops them."""
 
     def cancel(self, shot: Shot) -> None:
-        """Cancels a shot's job, or stops it from being submitted if it has not been yet; a shot no render
-        under way holds is left alone (its render has ended)."""
-        if shot.number not in self._rendering:
+        """Cancels a shot's job, or stops it from being submitted if it has not been yet (also by a render
+        still to come); a cancel that arrives after the shot's render ended is dropped."""
+        if shot.number in self._ended:
             return
         self._cancelled.add(shot.number)
         job_id = self._jobs.get(shot.number)
@@ -257,7 +257,7 @@ class Renderer:
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         numbers = {shot.number for shot in shots}
         refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
-        self._rendering |= numbers
+        self._ended -= numbers
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
             results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update, refused), shots))
@@ -267,7 +267,7 @@ class Renderer:
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         finally:
-            self._rendering -= numbers
+            self._ended |= numbers
             self._cancelled -= numbers  # a cancel holds for one render, however it ended
         pool.shutdown()
         if refused:
