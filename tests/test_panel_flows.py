@@ -53,7 +53,7 @@ def test_a_cancelled_shot_renders_when_asked_again(window, qtbot):
     window.render([shot])
     qtbot.waitUntil(lambda: shot.number in window.rendering and window.renderer is not None, timeout=WAIT)
     window.cancel([shot])
-    qtbot.waitUntil(lambda: shot.number not in window.rendering, timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
     assert window.table.results[shot.number].status == "cancelled"
     window.render([shot])
     qtbot.waitUntil(lambda: window.table.results[shot.number].status != "cancelled", timeout=WAIT)

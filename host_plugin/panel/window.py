@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.renderer: Renderer | None = None
         self.hero: Shot | None = None
         self.batches: list[Batch] = []
+        self._latest: dict[int, Batch] = {}  # per shot, the batch of its latest render: only it updates the row
         self._loading = 0  # counts loads: only the latest one's result is shown
         self._reading: Path | None = None  # the timeline being read, until its shots are shown
         self.plan_handles = 0
@@ -245,7 +246,7 @@ class MainWindow(QMainWindow):
 
     def _loaded(self, value: tuple[Edit, Plan, int], host: Host | None) -> None:
         self.edit, self.plan, self.plan_handles = value
-        self.host, self.renderer = host, None
+        self.host, self.renderer, self._latest = host, None, {}
         self.source.setText(f"{'Resolve: ' if host else ''}{self.edit.path}")
         self.set_hero(None)
         self.settings.setValue("timeline", "" if self.host else str(self.edit.path))
@@ -347,6 +348,7 @@ class MainWindow(QMainWindow):
         batch = Batch(self.plan, out_dir, style.label, {s.number: (0, s.frames + s.head + s.tail) for s in shots})
         batch.open = set(batch.frames)
         self.batches.append(batch)
+        self._latest.update((s.number, batch) for s in shots)
         for shot in shots:
             self.table.update_shot(ShotUpdate(shot, "queued", 0, batch.frames[shot.number][1]))
         self.status(f"Rendering {len(shots)} shot(s) with {style.label}…"
@@ -406,7 +408,7 @@ class MainWindow(QMainWindow):
                                 update.frames_total)
         if update.state in _FINAL:
             batch.open.discard(number)
-        if self.plan is not batch.plan:
+        if self._latest.get(number) is not batch:  # another timeline, or a later render of the shot
             return
         self.table.update_shot(update)
         if update.output is not None:  # usable now, not once the whole batch has ended
@@ -420,8 +422,8 @@ class MainWindow(QMainWindow):
             return
         self.batches.remove(batch)
         self.engine.busy = bool(self.batches)
-        if self.plan is batch.plan:
-            for result in results:
+        for result in results:
+            if self._latest.get(result.shot.number) is batch:
                 self.table.set_result(result)
         counts = {s: sum(r.status == s for r in results) for s in ("done", "cached", "failed", "cancelled")}
         self.status(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing rendered")
