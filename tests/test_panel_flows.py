@@ -153,3 +153,17 @@ def test_reading_resolve_while_shots_render_leaves_the_timeline_and_host_alone(w
     finally:
         window.batches.clear()
         window.host_factory = None
+
+
+def test_a_panel_closed_while_its_engine_starts_leaves_no_engine_running(tmp_path, qtbot):
+    from engine.store import JobStore
+
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    answers: list[object] = []
+    window.engine.ensure([tmp_path], answers.append, answers.append)  # starting the local engine
+    window.close()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=WAIT)
+    JobStore(tmp_path / "s" / "engine" / "jobs.sqlite3").close()  # its state folder is free: no engine holds it
+    window.engine.ensure([tmp_path], answers.append, answers.append)
+    assert answers[-1] == "the panel is closed"

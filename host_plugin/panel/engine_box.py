@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QL
 
 from dreamstyle.v1 import engine_pb2 as pb
 from host_plugin.client import EngineClient
+from host_plugin.errors import EngineUnavailable
 from host_plugin.local_engine import LocalEngine
 
 from .widgets import StatusDot
@@ -57,6 +58,7 @@ class EngineBox(QGroupBox):
         self._waiting: list[tuple[list[Path], Callable[[EngineClient], None], Callable[[str], None]]] = []
         self._roots: list[Path] = []
         self.busy = False  # set by the window while renders run: never restart under them
+        self._closed = False  # the panel closed: no engine starts any more
         self._timer = QTimer(self, interval=3000, timeout=self._poll)
         self._timer.start()
         self._mode_changed(LOCAL)
@@ -80,6 +82,9 @@ class EngineBox(QGroupBox):
         """Calls `then(client)` once an engine answers; a local engine is (re)started to reach `roots`, or
         when it has died. Calls made while connecting wait for that connection instead of starting another."""
         roots = sorted({Path(r).resolve() for r in roots})
+        if self._closed:
+            failed("the panel is closed")
+            return
         if self._waiting:
             self._waiting.append((roots, then, failed))
             return
@@ -127,9 +132,12 @@ class EngineBox(QGroupBox):
         """Worker thread: (re)starts the local engine or reaches `remote`; returns the capabilities."""
         self.stop()
         if remote is None:
-            self._local = LocalEngine(self.state_dir, roots or [self.state_dir])
-            address, token, ca = self._local.start(), None, None
+            self._local = local = LocalEngine(self.state_dir, roots or [self.state_dir])
+            address, token, ca = local.start(), None, None
             self._roots = roots
+            if self._closed:  # closed while it started: it would outlive the panel
+                local.stop()
+                raise EngineUnavailable("the panel closed while its engine started")
         else:
             address, token, ca = remote
         # A local engine that stops answering is gone (`ensure` starts a new one): shots fail in seconds.
@@ -176,6 +184,12 @@ class EngineBox(QGroupBox):
     def stop(self) -> None:
         """Closes the connection and stops the local engine, if the panel started one."""
         self._close(*self._detach())
+
+    def shutdown(self) -> None:
+        """The panel closes: stops the engine, also one still starting, and starts none any more."""
+        self._closed = True
+        self._timer.stop()
+        self.stop()
 
     def _detach(self) -> tuple[EngineClient | None, LocalEngine | None]:
         parts = self._client, self._local

@@ -542,5 +542,5 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.save()
-        self.engine.stop()
+        self.engine.shutdown()
         super().closeEvent(event)
