@@ -148,7 +148,8 @@ class EngineService(pb_grpc.EngineServicer):
     async def SubmitShot(self, request, context):
         try:
             shot = shot_request(request, self.storage)
-            check_runnable(shot, self.backend_config)
+            # Off the event loop: it reads the model folder's JSON and safetensors headers and checks the files.
+            await asyncio.to_thread(check_runnable, shot, self.backend_config)
             job, created = await self.jobs.submit(shot)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
