@@ -228,9 +228,12 @@ class MediaPool:
             items = []
             for clip in track.find_clips():
                 record = track.range_of_child(clip).start_time.rescaled_to(start.rate).to_frames()
-                pool_item = MediaPoolItem(Path(url_to_path(clip.media_reference.target_url)))
-                if options.get("importSourceClips"):
-                    self.root.clips.append(pool_item)
+                path = Path(url_to_path(clip.media_reference.target_url))
+                pool_item = next((c for c in self.root.clips if c.path == path), None)  # already in the pool
+                if pool_item is None:
+                    pool_item = MediaPoolItem(path)
+                    if options.get("importSourceClips"):
+                        self.root.clips.append(pool_item)
                 src = clip.source_range
                 items.append(TimelineItem(clip.name, pool_item, int(start.value) + record,
                                           src.duration.to_frames(), src.start_time.to_frames()))

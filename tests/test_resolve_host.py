@@ -121,6 +121,29 @@ def test_import_new_version_round_trips_the_export(resolve, media, tmp_path):
     assert host.import_new_version(path, "Edit 1 DreamStyle v1") == "Edit 1 DreamStyle v1 (2)"
 
 
+def test_import_new_version_puts_the_renders_in_the_pool_first_and_names_any_left_unlinked(
+        resolve, media, tmp_path, monkeypatch):
+    """A scripted OTIO import has been seen to leave clips offline that it had to import itself: the renders
+    go into the media pool before the import, and one the imported timeline does not link to is named."""
+    host = host_for(resolve)
+    host.add_version_track([Placement(media[1], 86400, 0, 10, "b")], "v1")  # the export holds a "render"
+    edit = host.export_timeline(tmp_path / "edit")
+    pool = resolve.project.pool.root
+    pool.clips = [c for c in pool.clips if c.path != media[1]]
+    imports = []
+    monkeypatch.setattr(fake_resolve.MediaPool, "ImportTimelineFromFile",
+                        lambda self, *a, real=fake_resolve.MediaPool.ImportTimelineFromFile: imports.append(
+                            [c.path for c in self.root.clips]) or real(self, *a))
+    assert host.import_new_version(edit, "Edit 1 DreamStyle v1", [media[1]]) == "Edit 1 DreamStyle v1"
+    assert media[1] in imports[0]  # in the pool before the timeline came in
+
+    monkeypatch.setattr(fake_resolve.TimelineItem, "GetMediaPoolItem",
+                        lambda self: None if self.item.path == media[1] else self.item)  # offline after import
+    with pytest.raises(HostError, match=r"left 1 render\(s\) unlinked \(b v2.mp4\).*Relink"):
+        host.import_new_version(edit, "Edit 1 DreamStyle v2", [media[1]])
+    assert resolve.project.GetCurrentTimeline().GetName() == "Edit 1 DreamStyle v2"
+
+
 def test_each_source_track_gets_its_own_version_track(resolve, media):
     """An insert on V2 overlaps V1: their renders on one track would overwrite each other."""
     timeline = resolve.project.GetCurrentTimeline()
@@ -203,6 +226,22 @@ def test_library_is_loaded_from_resolve_script_api(tmp_path, monkeypatch):
     with pytest.raises(HostUnavailable, match="did not answer"):
         connect()
     monkeypatch.delitem(sys.modules, "DaVinciResolveScript")
+
+
+def test_linux_finds_resolve_installed_under_home_resolve(tmp_path, monkeypatch):
+    """Resolve's README: a standard ISO installation is under /home/resolve instead of /opt/resolve."""
+    from host_plugin.hosts import resolve as resolve_host
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("RESOLVE_SCRIPT_API", raising=False)
+    monkeypatch.delenv("RESOLVE_SCRIPT_LIB", raising=False)
+    opt, home = tmp_path / "opt_resolve", tmp_path / "home_resolve"
+    monkeypatch.setattr(resolve_host, "LINUX_ROOTS", (opt, home))
+    assert resolve_host.scripting_paths() == (opt / "Developer/Scripting", opt / "libs/Fusion/fusionscript.so")
+    home.mkdir()
+    assert resolve_host.scripting_paths() == (home / "Developer/Scripting", home / "libs/Fusion/fusionscript.so")
+    opt.mkdir()
+    assert resolve_host.scripting_paths()[0] == opt / "Developer/Scripting"
 
 
 def test_utility_scripts_folder_is_per_user(tmp_path):

@@ -284,6 +284,30 @@ def test_an_edls_version_track_lines_up_with_its_record_timecodes(tmp_path):
         c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time for c in renders]
 
 
+@pytest.mark.parametrize("as_url", [False, True])
+def test_renders_are_referenced_in_the_form_the_source_clips_are(tmp_path, as_url):
+    """Resolve's OTIO export writes raw absolute paths and its import is only known to read that form:
+    a version of such a timeline references its renders the same way; a file:// timeline gets file:// URLs."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    media = write_video(tmp_path / "media" / "a b.mov", [40], rate=Fraction(25), width=64, height=36)
+    ref = otio.schema.ExternalReference(media.as_uri() if as_url else str(media),
+                                        available_range=TimeRange(RationalTime(0, 25), RationalTime(40, 25)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("a", media_reference=ref, source_range=TimeRange(RationalTime(5, 25), RationalTime(20, 25))))
+    timeline = otio.schema.Timeline("forms")
+    timeline.tracks.append(track)
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    render = write_video(tmp_path / "renders" / "a b_s001.mov", [20], rate=Fraction(25), width=64, height=36)
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", render) for s in plan.shots], "look", plan.rate)
+    (rendered,) = otio.adapters.read_from_file(str(written)).tracks[1].find_clips()
+    assert rendered.media_reference.target_url == (render.resolve().as_uri() if as_url else str(render.resolve()))
+
+
 @pytest.mark.parametrize("rate,media_rate", [(23.976, Fraction(24000, 1001)), (29.97, Fraction(2997, 100)),
                                              (59.94, Fraction(60000, 1001))])
 def test_a_timeline_rate_written_rounded_still_finds_the_media_timecode(tmp_path, capsys, rate, media_rate):

@@ -43,13 +43,18 @@ _DEFAULTS = {  # (RESOLVE_SCRIPT_API, RESOLVE_SCRIPT_LIB) per OS, from Resolve's
         r"%PROGRAMDATA%\Blackmagic Design\DaVinci Resolve\Support\Developer\Scripting",
         r"C:\Program Files\Blackmagic Design\DaVinci Resolve\fusionscript.dll",
     ),
-    "linux": ("/opt/resolve/Developer/Scripting", "/opt/resolve/libs/Fusion/fusionscript.so"),
 }
+# Linux: /opt/resolve, or /home/resolve where a standard ISO installation put Resolve (the same README).
+LINUX_ROOTS = (Path("/opt/resolve"), Path("/home/resolve"))
 
 
 def scripting_paths() -> tuple[Path, Path]:
     """Resolve's scripting folder and library: `RESOLVE_SCRIPT_API`/`RESOLVE_SCRIPT_LIB` or the OS default."""
-    api, lib = _DEFAULTS.get(sys.platform, _DEFAULTS["linux"])
+    if sys.platform in _DEFAULTS:
+        api, lib = _DEFAULTS[sys.platform]
+    else:
+        root = next((r for r in LINUX_ROOTS if r.exists()), LINUX_ROOTS[0])
+        api, lib = str(root / "Developer/Scripting"), str(root / "libs/Fusion/fusionscript.so")
     api = os.environ.get("RESOLVE_SCRIPT_API") or os.path.expandvars(api)
     lib = os.environ.get("RESOLVE_SCRIPT_LIB") or lib
     return Path(api), Path(lib)
@@ -144,12 +149,16 @@ class ResolveHost:
         base, n = name, 2
         while name in taken:  # another workstation may have imported a version of the same number
             name, n = f"{base} ({n})", n + 1
+        pool = project.GetMediaPool()
+        # In the media pool first: a scripted timeline import has been seen to leave clips offline that it
+        # would have had to import itself, and a render Resolve cannot read is named before anything changes.
+        self._pool_items(pool, renders)
         options = {"timelineName": name, "importSourceClips": True}
-        timeline = project.GetMediaPool().ImportTimelineFromFile(str(timeline_path), options)
+        timeline = pool.ImportTimelineFromFile(str(timeline_path), options)
         if timeline is None:
             raise HostError(f"Resolve could not import {timeline_path} as timeline '{name}': check that the "
                             "file exists and that no timeline of that name is already in the project.")
-        wanted, found = {Path(r).resolve() for r in renders}, {}
+        wanted, found = {Path(r).resolve(): Path(r) for r in renders}, {}
         for track in range(1, int(timeline.GetTrackCount("video")) + 1):
             for item in timeline.GetItemListInTrack("video", track) or []:
                 pool_item = item.GetMediaPoolItem()
@@ -158,6 +167,11 @@ class ResolveHost:
                     found.setdefault(path, pool_item)
         _straight_alpha(found.values())
         project.SetCurrentTimeline(timeline)
+        if offline := [wanted[path].name for path in wanted if path not in found]:
+            raise HostError(
+                f"Resolve imported timeline '{timeline.GetName()}' but left {len(offline)} render(s) unlinked "
+                f"({', '.join(offline[:3])}{', ...' if len(offline) > 3 else ''}): select the offline clips in "
+                f"the media pool and use Relink Clips on {Path(next(iter(wanted))).parent} (the renders folder).")
         return str(timeline.GetName())
 
     def add_version_track(self, placements: Sequence[Placement], track_name: str) -> list[int]:

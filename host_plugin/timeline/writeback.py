@@ -52,7 +52,7 @@ def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
     shot = result.shot
     rate = float(shot.rate)
     frames = probe(result.output).frames
-    url = result.output.resolve().as_uri()
+    url = _url(result.output, shot.clip.media_url if shot.clip else None)
     reference = otio.schema.ExternalReference(target_url=url, available_range=TimeRange(RationalTime(0, rate), RationalTime(frames, rate)))
     clip = otio.schema.Clip(
         name=f"{shot.name} DreamStyle v{version}",
@@ -71,6 +71,15 @@ def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
         )
     )
     return clip
+
+
+def _url(render: Path, source_url: str | None) -> str:
+    """The render's reference in the form the source clip's takes: a raw absolute path where the NLE wrote
+    one (Resolve's OTIO export does, and its import is only known to read that form), else a file:// URL."""
+    path = render.resolve()
+    if source_url and "://" not in source_url and not source_url.lower().startswith("file:"):
+        return str(path)
+    return path.as_uri()
 
 
 def _transition_between(left: Shot, right: Shot) -> otio.schema.Transition | None:
