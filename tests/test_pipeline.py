@@ -1,7 +1,6 @@
 """End to end: timeline files in, a real engine on 127.0.0.1, rendered clips and a version timeline out."""
 
 import hashlib
-import math
 import json
 import re
 import shutil
