@@ -17,7 +17,7 @@ from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
 from .timeline.timecode import NTSC_RATES, from_timecode
 
-__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots"]
+__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots", "timecode_labels"]
 
 
 def exact_rate(rate: float) -> Fraction:
@@ -84,8 +84,8 @@ def _media_offset(clip: ClipRef, info: MediaInfo) -> RationalTime:
             start = from_timecode(info.timecode, rate)
         except ValueError:  # a file's timecode that is not one
             return RationalTime(0, rate)
-        source = clip.source.start_time  # timecode labels count in frames (see _labels)
-        if (source.value >= start.value) if _labels(source, info.rate) else (source >= start):
+        source = clip.source.start_time  # timecode labels count in frames (see timecode_labels)
+        if (source.value >= start.value) if timecode_labels(source, info.rate) else (source >= start):
             return start
     return RationalTime(0, rate)
 
@@ -94,7 +94,7 @@ def _frames(time: RationalTime, rate: Fraction) -> int:
     return round(Fraction(time.to_seconds()).limit_denominator(10**9) * rate)
 
 
-def _labels(time: RationalTime, rate: Fraction) -> bool:
+def timecode_labels(time: RationalTime, rate: Fraction) -> bool:
     """Whether `time` is at `rate` or its NTSC twin (24 for 23.976 media): timecode labels, which NLEs
     count in frames whichever of the two they write (through seconds, 01:00:00:00 would be 86 frames off)."""
     ratio = Fraction(time.rate).limit_denominator(1001) / rate
@@ -103,7 +103,7 @@ def _labels(time: RationalTime, rate: Fraction) -> bool:
 
 def _source_frames(source: TimeRange, offset: RationalTime, rate: Fraction) -> tuple[int, int]:
     """The media frames [start, end) a clip's source range uses, `offset` being the media's first frame."""
-    if _labels(source.start_time, rate) and _labels(offset, rate):
+    if timecode_labels(source.start_time, rate) and timecode_labels(offset, rate):
         start = round(source.start_time.value) - round(offset.value)
         return start, start + round(source.duration.value_rescaled_to(source.start_time.rate))
     start = _frames(source.start_time - offset, rate)

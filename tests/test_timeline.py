@@ -8,6 +8,7 @@ import opentimelineio as otio
 import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 from mediagen import write_video
+from dreamstyle.frames import probe
 from premiere_export import fcp7_xml
 
 from host_plugin.cli import main as cli_main
@@ -306,6 +307,71 @@ def test_renders_are_referenced_in_the_form_the_source_clips_are(tmp_path, as_ur
     written = write_version(cut, edit.timeline, [ShotResult(s, "done", render) for s in plan.shots], "look", plan.rate)
     (rendered,) = otio.adapters.read_from_file(str(written)).tracks[1].find_clips()
     assert rendered.media_reference.target_url == (render.resolve().as_uri() if as_url else str(render.resolve()))
+
+
+def _one_track_version(tmp_path, clips, suffix=".otio", render_timecode=None):
+    """Writes a timeline of `clips` (name, media, source start, duration, rate), renders each shot as a file
+    of its frames (with `render_timecode`, as the engine stamps the source's) and returns the version's path."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    track = otio.schema.Track("V1")
+    for name, media, start, duration, rate in clips:
+        info = probe(media)
+        first = otio.opentime.from_timecode(info.timecode, rate) if info.timecode else RationalTime(0, rate)
+        available = TimeRange(first, RationalTime(info.frames, float(info.rate)).rescaled_to(rate))
+        track.append(otio.schema.Clip(name, media_reference=otio.schema.ExternalReference(str(media), available),
+                                      source_range=TimeRange(RationalTime(start, rate), RationalTime(duration, rate))))
+    timeline = otio.schema.Timeline("edit", global_start_time=RationalTime(0, clips[0][4]))
+    timeline.tracks.append(track)
+    cut = tmp_path / f"edit{suffix}"
+    otio.adapters.write_to_file(timeline, str(cut), **({"adapter_name": "fcp_xml"} if suffix == ".xml" else {}))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None, handles=2)
+    assert not plan.problems, plan.problems
+    results = [ShotResult(s, "done", write_video(tmp_path / "renders" / f"{s.name}.mov", [s.head + s.frames + s.tail],
+                                                 rate=s.rate, width=64, height=36, timecode=render_timecode))
+               for s in plan.shots]
+    return write_version(cut, edit.timeline, results, "look", plan.rate), plan
+
+
+def test_clips_labelled_at_the_medias_ntsc_twin_rate_get_version_clips_frame_for_frame(tmp_path):
+    """Some exporters write 23.976 media's source times at 24 (timecode labels, counted in frames): the
+    version clips count the same way, so each is as long as its original (through seconds each lost a frame)."""
+    media = write_video(tmp_path / "media" / "a.mov", [700], width=64, height=36)  # 24000/1001
+    written, _ = _one_track_version(tmp_path, [("a", media, 10, 600, 24), ("b", media, 20, 50, 24)])
+    back = otio.adapters.read_from_file(str(written))
+    originals, renders = (list(t.find_clips()) for t in back.tracks)
+    assert [(c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in renders] == [
+        (c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in originals] == [(0, 600), (600, 50)]
+    assert [c.source_range.start_time for c in renders] == [RationalTime(2, 24)] * 2  # the handles, in frames
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml"])
+def test_a_version_clip_says_the_timecode_its_render_carries(tmp_path, suffix):
+    """Renders carry the source's timecode: the version timeline says the file starts there (drop-frame
+    shown as drop-frame), so an NLE that conforms by timecode finds the frames it asks for."""
+    ntsc = 30000 / 1001
+    media = write_video(tmp_path / "media" / "a.mov", [90], rate=Fraction(30000, 1001), width=64, height=36,
+                        timecode="01:00:00;00")
+    hour = otio.opentime.from_timecode("01:00:00;00", ntsc).value
+    # the render starts 2 frames (the handles) before source frame 30, and carries that frame's timecode
+    written, _ = _one_track_version(tmp_path, [("a", media, hour + 30, 40, ntsc)], suffix, render_timecode="01:00:00;28")
+    (render,) = otio.adapters.read_from_file(str(written)).tracks[1].find_clips()
+    first = otio.opentime.from_timecode("01:00:00;28", ntsc)
+    assert render.media_reference.available_range.start_time.to_frames() == first.to_frames()
+    assert render.source_range.start_time.to_frames() == first.to_frames() + 2
+    if suffix == ".xml":
+        assert "<string>01:00:00;28</string>" in written.read_text()
+
+
+def test_a_version_number_is_taken_by_any_formats_file(tmp_path):
+    """edit.xml's v1 beside edit.otio: the OTIO's version is v2, so their contact sheets never share a name."""
+    media = write_video(tmp_path / "media" / "a.mov", [40], rate=Fraction(25), width=64, height=36)
+    (tmp_path / "edit.dreamstyle-v1.xml").write_text("another format's version")
+    written, _ = _one_track_version(tmp_path, [("a", media, 5, 20, 25)])
+    assert written.name == "edit.dreamstyle-v2.otio"
+    assert (tmp_path / "edit.dreamstyle-v1.xml").read_text() == "another format's version"
 
 
 @pytest.mark.parametrize("rate,media_rate", [(23.976, Fraction(24000, 1001)), (29.97, Fraction(2997, 100)),

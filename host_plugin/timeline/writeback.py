@@ -9,6 +9,7 @@ file is never touched: the result is written to `<stem>.dreamstyle-v<N><suffix>`
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import tempfile
@@ -24,8 +25,9 @@ from dreamstyle.frames import probe
 
 from ..errors import TimelineError
 from ..hosts.premiere import prepare as prepare_fcp7
-from ..plan import Shot
+from ..plan import Shot, timecode_labels
 from .reader import NAMESPACE, version_of
+from .timecode import from_timecode
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
 
@@ -51,26 +53,41 @@ def next_version(timeline: otio.schema.Timeline) -> int:
 def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
     shot = result.shot
     rate = float(shot.rate)
-    frames = probe(result.output).frames
-    url = _url(result.output, shot.clip.media_url if shot.clip else None)
-    reference = otio.schema.ExternalReference(target_url=url, available_range=TimeRange(RationalTime(0, rate), RationalTime(frames, rate)))
-    clip = otio.schema.Clip(
-        name=f"{shot.name} DreamStyle v{version}",
-        media_reference=reference,
+    info = probe(result.output)
+    first = _first_frame(info.timecode, rate)  # the render's own start timecode (the source's), as its file says
+    reference = otio.schema.ExternalReference(target_url=_url(result.output, shot.clip.media_url if shot.clip else None),
+                                              available_range=TimeRange(first, RationalTime(info.frames, rate)))
+    if info.timecode and ";" in info.timecode:  # FCP7 XML's writer shows a file's timecode drop-frame only if told
+        reference.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF"}}
+    labelled = shot.clip.source.start_time if shot.clip else None
+    if labelled is not None and labelled.rate != rate and timecode_labels(labelled, shot.rate):
+        # The source clip counts the media's frames at its NTSC twin rate (24 for 23.976 media), as some
+        # exporters write them: so does this one, frame for frame (through seconds each clip would lose a frame).
+        at = labelled.rate
+        source_range = TimeRange(RationalTime(round(first.value) + shot.head, at), RationalTime(shot.frames, at))
+    else:
         # As long as the shot on the record side: media at another rate than the timeline's would
         # otherwise drift by a fraction of a frame per clip (25 frames at 25 fps are 29.97 frames at 29.97).
-        source_range=TimeRange(RationalTime(shot.head, rate), shot.record.duration.rescaled_to(rate)),
-    )
+        source_range = TimeRange(first + RationalTime(shot.head, rate), shot.record.duration.rescaled_to(rate))
+    clip = otio.schema.Clip(name=f"{shot.name} DreamStyle v{version}", media_reference=reference, source_range=source_range)
     look = result.look or label
     clip.metadata[NAMESPACE] = {"version": version, "style": look, "source": str(shot.media), "shot": shot.name}
     clip.markers.append(
         otio.schema.Marker(
             name=f"DreamStyle v{version}: {look}",
-            marked_range=TimeRange(RationalTime(shot.head, rate), RationalTime(1, rate)),
+            marked_range=TimeRange(source_range.start_time, RationalTime(1, source_range.start_time.rate)),
             color=otio.schema.MarkerColor.PURPLE,
         )
     )
     return clip
+
+
+def _first_frame(text: str | None, rate: float) -> RationalTime:
+    """A render's first frame on its own timecode (0 without one, or with one that is not a timecode)."""
+    try:
+        return from_timecode(text, rate) if text else RationalTime(0, rate)
+    except ValueError:
+        return RationalTime(0, rate)
 
 
 def _url(render: Path, source_url: str | None) -> str:
@@ -203,7 +220,8 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
     def named(version: int, suffix: str) -> Path:
         return source_path.with_name(f"{source_path.stem}.dreamstyle-v{version}{suffix}")
 
-    while named(version, suffix).exists() or named(version, ".otio").exists():  # never over an earlier version
+    # A number is taken by any format's file of it: edit.xml's v1 and edit.otio's v1 would share a contact sheet.
+    while any(source_path.parent.glob(f"{glob.escape(source_path.stem)}.dreamstyle-v{version}.*")):
         version += 1
     copy = timeline.deepcopy()
     target = named(version, suffix)
