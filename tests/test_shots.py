@@ -133,6 +133,64 @@ def test_flashes_are_not_cuts(tmp_path):
     assert detect(tmp_path / "flash.mp4", 0, truth.frames).cuts == (60,)
 
 
+def _gain(source, gain):
+    """`source` at another exposure: frame t times gain(t), clipped."""
+    return lambda t: np.clip(source(t).astype(np.float32) * gain(t), 0, 255).astype(np.uint8)
+
+
+def test_a_flash_as_long_as_the_shortest_shot_is_not_a_cut(tmp_path):
+    """Seen from its last frame, a 6-frame flash has only flash frames just before it: the picture must be
+    looked for further back (as far as the shortest shot) to see it come back."""
+    scene = synthetic(1)
+    flashed = lambda t: scene(t) // 4 + 190 if 30 <= t < 36 else scene(t)
+    truth = write_edit(tmp_path / "flash.mp4", [(flashed, 60), (synthetic(2), 40)], [("cut", 0)])
+    assert detect(tmp_path / "flash.mp4", 0, truth.frames).cuts == (60,)
+
+
+def test_an_exposure_ramp_inside_a_shot_is_no_dissolve(tmp_path):
+    """A gain ramp is a perfect mix of its two ends, but of one picture with itself: not two shots."""
+    ramp = _gain(synthetic(1), lambda t: 1.0 - 0.45 * min(max(t - 40, 0), 12) / 12)
+    truth = write_edit(tmp_path / "ramp.mp4", [(ramp, 90)], [])
+    assert detect(tmp_path / "ramp.mp4", 0, truth.frames) == Detection()
+
+
+def test_a_dark_shot_cut_into_and_out_of_is_two_cuts_not_a_fade(tmp_path):
+    dark = _gain(synthetic(2), lambda t: 0.12)
+    truth = write_edit(tmp_path / "dark.mp4", [(synthetic(1), 50), (dark, 16), (synthetic(3), 50)],
+                       [("cut", 0), ("cut", 0)])
+    assert detect(tmp_path / "dark.mp4", 0, truth.frames) == Detection(cuts=(50, 66))
+
+
+def test_fades_through_white_and_at_the_clip_edges(tmp_path):
+    """A fade through white is a fade; a fade in from black at the clip's first frame is no boundary."""
+    a, b = synthetic(1), synthetic(2)
+    fade_in = _gain(a, lambda t: min(1.0, (t + 1) / 14))
+    white = lambda t: np.full_like(a(0), 255)
+    to_white = lambda t: (a(t).astype(np.float32) * max(0.0, 1 - (t - 49) / 10) + 255 * min(1.0, max(0.0, (t - 49) / 10))).astype(np.uint8)
+    from_white = lambda t: (b(t).astype(np.float32) * min(1.0, (t + 1) / 10) + 255 * max(0.0, 1 - (t + 1) / 10)).astype(np.uint8)
+    path = tmp_path / "white.mp4"
+    write_edit(path, [(lambda t: fade_in(t) if t < 50 else to_white(t), 60), (white, 4), (from_white, 50)],
+               [("cut", 0), ("cut", 0)])
+    found = detect(path, 0, 114)
+    assert found.cuts == () and [(t.kind, t.start_frame <= 62 <= t.end_frame) for t in found.transitions] == [("fade", True)]
+
+
+def test_a_cut_between_shaky_textured_shots_is_found(tmp_path):
+    """Hand-held shake over fine texture makes every step large, so a cut is only ~2.7x its neighbours: too
+    little to be sure of by itself, and TransNetV2 is asked (and says so)."""
+    def shaky(seed: int):
+        rng = np.random.default_rng(seed)
+        texture = cv2.resize(rng.integers(0, 256, (22, 40, 3)).astype(np.uint8), (480, 270), interpolation=cv2.INTER_CUBIC)
+
+        def frame(t: int) -> np.ndarray:
+            dx, dy = np.random.default_rng(seed * 1000 + t + 500).integers(-6, 7, 2)
+            return np.ascontiguousarray(texture[40 + dy : 220 + dy, 80 + dx : 400 + dx])
+        return frame
+
+    truth = write_edit(tmp_path / "shaky.mp4", [(shaky(1), 50), (shaky(2), 50)], [("cut", 0)])
+    assert detect(tmp_path / "shaky.mp4", 0, truth.frames) == Detection(cuts=(50,))
+
+
 def test_a_fast_blurred_pan_is_not_a_cut(tmp_path):
     still = scene_frame(3, 0, 960, 180)
 

@@ -25,9 +25,11 @@ def adaptive_ratio(step: np.ndarray, width: int = 2) -> np.ndarray:
 
 
 def returns_to(thumbs: np.ndarray, at: int, reach: int = 4) -> float:
-    """The smallest difference between a frame just before `at` and one at or just after it.
+    """The smallest difference between one of the `reach` frames before `at` and one of the `reach` + 1
+    from `at` on.
 
-    Small for a flash or a one-off glitch (the picture comes back), as large as the step for a cut.
+    Small for a flash or a one-off glitch shorter than `reach` (the picture comes back, seen from either
+    end of it), as large as the step for a cut.
     """
     before = thumbs[max(0, at - reach) : at].astype(np.int16)
     after = thumbs[at : at + reach + 1].astype(np.int16)
@@ -94,6 +96,24 @@ def blend_fit(thumbs: np.ndarray, start: int, end: int) -> tuple[float, float]:
     residual = np.linalg.norm(frames - alpha[:, None] * direction, axis=1) / np.sqrt(norm)
     ramp = np.arange(1, end - start + 1) / (end - start + 1)
     return float(np.median(residual)), float(np.abs(alpha - ramp).mean())
+
+
+def same_picture(a: np.ndarray, b: np.ndarray, correlation: float = 0.9) -> bool:
+    """Whether two thumbnails show one picture at another exposure or gain: their grey levels correlate
+    this well (a dissolve joins two different pictures; an exposure ramp inside a shot mixes one with itself)."""
+    x, y = a.astype(np.float32).mean(axis=2).ravel(), b.astype(np.float32).mean(axis=2).ravel()
+    if x.std() < 1 or y.std() < 1:  # a flat frame (black, white) is no picture to compare
+        return False
+    return float(np.corrcoef(x, y)[0, 1]) >= correlation
+
+
+def abrupt_edges(luma: np.ndarray, start: int, end: int, share: float = 0.6) -> tuple[bool, bool]:
+    """Whether the dip [start, end) of `luma` is entered and left in one frame (a cut, not a fade): the
+    step at each edge makes up `share` of the dip's depth on that side. A clip's own edge is not abrupt."""
+    deepest = float(luma[start:end].min())
+    enter = start > 0 and luma[start - 1] - luma[start] >= share * (luma[start - 1] - deepest) > 0
+    leave = end < len(luma) and luma[end] - luma[end - 1] >= share * (luma[end] - deepest) > 0
+    return bool(enter), bool(leave)
 
 
 def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[tuple[int, int]]:
