@@ -318,14 +318,15 @@ def _one_track_version(tmp_path, clips, suffix=".otio", render_timecode=None):
     track = otio.schema.Track("V1")
     for name, media, start, duration, rate in clips:
         info = probe(media)
-        first = otio.opentime.from_timecode(info.timecode, rate) if info.timecode else RationalTime(0, rate)
-        available = TimeRange(first, RationalTime(info.frames, float(info.rate)).rescaled_to(rate))
+        first = otio.opentime.from_timecode(info.timecode, float(info.rate)).value if info.timecode else 0
+        available = TimeRange(RationalTime(first, rate), RationalTime(info.frames, rate))  # in frames, as NLEs label them
         track.append(otio.schema.Clip(name, media_reference=otio.schema.ExternalReference(str(media), available),
                                       source_range=TimeRange(RationalTime(start, rate), RationalTime(duration, rate))))
     timeline = otio.schema.Timeline("edit", global_start_time=RationalTime(0, clips[0][4]))
     timeline.tracks.append(track)
     cut = tmp_path / f"edit{suffix}"
-    otio.adapters.write_to_file(timeline, str(cut), **({"adapter_name": "fcp_xml"} if suffix == ".xml" else {}))
+    options = {".xml": {"adapter_name": "fcp_xml"}, ".aaf": {"adapter_name": "AAF", "use_empty_mob_ids": True}}
+    otio.adapters.write_to_file(timeline, str(cut), **options.get(suffix, {}))
     edit = load_edit(cut)
     plan = plan_edit(edit, None, handles=2)
     assert not plan.problems, plan.problems
@@ -335,16 +336,39 @@ def _one_track_version(tmp_path, clips, suffix=".otio", render_timecode=None):
     return write_version(cut, edit.timeline, results, "look", plan.rate), plan
 
 
-def test_clips_labelled_at_the_medias_ntsc_twin_rate_get_version_clips_frame_for_frame(tmp_path):
-    """Some exporters write 23.976 media's source times at 24 (timecode labels, counted in frames): the
-    version clips count the same way, so each is as long as its original (through seconds each lost a frame)."""
-    media = write_video(tmp_path / "media" / "a.mov", [700], width=64, height=36)  # 24000/1001
-    written, _ = _one_track_version(tmp_path, [("a", media, 10, 600, 24), ("b", media, 20, 50, 24)])
+@pytest.mark.parametrize("label", [24, 23.976])
+@pytest.mark.parametrize("timecode", [None, "10:00:00:00"])
+def test_clips_labelled_at_another_spelling_of_the_medias_rate_get_version_clips_frame_for_frame(tmp_path, label, timecode):
+    """Some exporters write 23.976 media's source times at 24 (its NTSC twin: timecode labels, counted in
+    frames), many at a rounded 23.976: the version clips count the same way, their renders' frames too, so
+    each is as long as its original (through seconds each lost a frame) and starts on the frame it should."""
+    media = write_video(tmp_path / "media" / "a.mov", [700], width=64, height=36, timecode=timecode)  # 24000/1001
+    start = 10 * 3600 * 24 if timecode else 0  # the media's first frame, as a timecode label
+    written, plan = _one_track_version(tmp_path, [("a", media, start + 10, 600, label), ("b", media, start + 20, 50, label)],
+                                       render_timecode=timecode and "10:00:00:08")
     back = otio.adapters.read_from_file(str(written))
     originals, renders = (list(t.find_clips()) for t in back.tracks)
     assert [(c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in renders] == [
         (c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in originals] == [(0, 600), (600, 50)]
-    assert [c.source_range.start_time for c in renders] == [RationalTime(2, 24)] * 2  # the handles, in frames
+    for clip, shot in zip(renders, plan.shots):  # the render's first frame is source frame shot.start - shot.head
+        available = clip.media_reference.available_range
+        assert clip.source_range.start_time.rate == available.start_time.rate == label
+        assert clip.source_range.start_time.value - available.start_time.value == shot.head == 2
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".aaf"])
+def test_a_timeline_at_a_rounded_rate_keeps_every_clip_on_its_version_track(tmp_path, suffix):
+    """Times at 23.976 (as many files write 24000/1001) compared with times at the exact rate are a hair
+    apart: butted clips were taken for overlapping and dropped. The version track counts in whole frames,
+    and writes its gaps at the timeline's own spelling (the AAF writer refuses any other)."""
+    media = write_video(tmp_path / "media" / "a.mov", [300], width=64, height=36)
+    clips = [("a", media, 10, 100, 23.976), ("b", media, 120, 50, 23.976), ("c", media, 200, 40, 23.976)]
+    written, _ = _one_track_version(tmp_path, clips, suffix)
+    assert written.suffix == suffix
+    back = otio.adapters.read_from_file(str(written), **({"adapter_name": "AAF"} if suffix == ".aaf" else {}))
+    originals, renders = (list(t.find_clips()) for t in back.video_tracks()[:2])
+    assert [(c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in renders] == [
+        (c.range_in_parent().start_time.to_frames(), c.duration().to_frames()) for c in originals] == [(0, 100), (100, 50), (150, 40)]
 
 
 @pytest.mark.parametrize("suffix", [".otio", ".xml"])

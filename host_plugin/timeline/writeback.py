@@ -55,20 +55,24 @@ def _clip(result: Rendered, version: int, label: str) -> otio.schema.Clip:
     rate = float(shot.rate)
     info = probe(result.output)
     first = _first_frame(info.timecode, rate)  # the render's own start timecode (the source's), as its file says
-    reference = otio.schema.ExternalReference(target_url=_url(result.output, shot.clip.media_url if shot.clip else None),
-                                              available_range=TimeRange(first, RationalTime(info.frames, rate)))
-    if info.timecode and ";" in info.timecode:  # FCP7 XML's writer shows a file's timecode drop-frame only if told
-        reference.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF"}}
     labelled = shot.clip.source.start_time if shot.clip else None
     if labelled is not None and labelled.rate != rate and timecode_labels(labelled, shot.rate):
-        # The source clip counts the media's frames at its NTSC twin rate (24 for 23.976 media), as some
-        # exporters write them: so does this one, frame for frame (through seconds each clip would lose a frame).
+        # The source clip counts the media's frames at another spelling of its rate (23.976 for 24000/1001)
+        # or at its NTSC twin (24 for 23.976 media), as some exporters write them: so does this one, the
+        # render's frames too, frame for frame (through seconds each clip would lose a frame, and an AAF
+        # writer refuses clips at another rate than the edit's).
         at = labelled.rate
-        source_range = TimeRange(RationalTime(round(first.value) + shot.head, at), RationalTime(shot.frames, at))
+        available = TimeRange(RationalTime(round(first.value), at), RationalTime(info.frames, at))
+        source_range = TimeRange(available.start_time + RationalTime(shot.head, at), RationalTime(shot.frames, at))
     else:
         # As long as the shot on the record side: media at another rate than the timeline's would
         # otherwise drift by a fraction of a frame per clip (25 frames at 25 fps are 29.97 frames at 29.97).
+        available = TimeRange(first, RationalTime(info.frames, rate))
         source_range = TimeRange(first + RationalTime(shot.head, rate), shot.record.duration.rescaled_to(rate))
+    reference = otio.schema.ExternalReference(target_url=_url(result.output, shot.clip.media_url if shot.clip else None),
+                                              available_range=available)
+    if info.timecode and ";" in info.timecode:  # FCP7 XML's writer shows a file's timecode drop-frame only if told
+        reference.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF"}}
     clip = otio.schema.Clip(name=f"{shot.name} DreamStyle v{version}", media_reference=reference, source_range=source_range)
     look = result.look or label
     clip.metadata[NAMESPACE] = {"version": version, "style": look, "source": str(shot.media), "shot": shot.name}
@@ -140,21 +144,27 @@ def _track(results: Sequence[Rendered], version: int, label: str, rate: float, s
     if source.source_range is not None:
         track.source_range = source.source_range
         offset = source.source_range.start_time  # a time on this track is the timeline time + offset
-    cursor = RationalTime(0, rate)
+
+    def frame(time: RationalTime) -> int:  # in whole frames: 23.976 and 24000/1001 are one rate, spelled two ways
+        return round(time.value_rescaled_to(rate))
+
+    cursor = 0
     previous = None
     for result in sorted(results, key=lambda r: r.shot.record.start_time.to_seconds()):
-        record = TimeRange(result.shot.record.start_time + offset, result.shot.record.duration)
-        if record.start_time < cursor:
+        record = result.shot.record
+        start = frame(record.start_time + offset)
+        if start < cursor:
             continue  # shots of one track do not overlap (see timeline.nesting); never place one over another
-        if record.start_time > cursor or previous is None:
+        if start > cursor or previous is None:
             _append_fade(track, previous, head=False)
-            if record.start_time > cursor:
-                track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, rate), record.start_time - cursor)))
+            if start > cursor:  # at the records' own spelling of the rate, as the NLE wrote it
+                gap = RationalTime(start - cursor, record.duration.rate)
+                track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, gap.rate), gap)))
             _append_fade(track, result, head=True)
         elif transition := _transition_between(previous.shot, result.shot) or _detected_transition(previous.shot, result.shot):
             track.append(transition)
         track.append(_clip(result, version, label))
-        cursor = record.end_time_exclusive()
+        cursor = start + frame(record.duration)
         previous = result
     _append_fade(track, previous, head=False)
     return track
