@@ -147,6 +147,36 @@ def test_a_flash_as_long_as_the_shortest_shot_is_not_a_cut(tmp_path):
     assert detect(tmp_path / "flash.mp4", 0, truth.frames).cuts == (60,)
 
 
+def test_black_between_shots_and_a_cutaway_as_long_as_the_shortest_shot_are_not_flashes(tmp_path):
+    """A flash is the picture coming back after an excursion shorter than the shortest shot: a black slug
+    between two shots is not one (black is no picture to come back), nor is a 10-frame cutaway."""
+    black = lambda t: np.zeros_like(synthetic(1)(0))
+    a = synthetic(1)
+    path = tmp_path / "slug.mp4"
+    write_edit(path, [(synthetic(2), 40), (black, 6), (a, 40), (synthetic(3), 10), (lambda t: a(t + 40), 40)],
+               [("cut", 0)] * 4)
+    found = detect(path, 0, 136)
+    assert found.transitions == () and len(found.cuts) == 3
+    assert found.cuts[0] in (40, 46) and found.cuts[1:] == (86, 96)
+
+
+def test_a_dark_shot_at_the_start_of_a_range_is_no_fade_hiding_the_cut_out_of_it(tmp_path):
+    dark = _gain(synthetic(2), lambda t: 0.1)
+    path = tmp_path / "dark_first.mp4"
+    write_edit(path, [(synthetic(1), 30), (dark, 30), (synthetic(3), 50)], [("cut", 0), ("cut", 0)])
+    assert detect(path, 40, 110) == Detection(cuts=(60,))
+
+
+def test_a_soft_flash_to_white_is_no_fade(tmp_path):
+    """Rising over 3 frames and fading over 4, a flash is gradual on both sides, but it comes back to its
+    own picture: a fade through white joins two."""
+    gains = {40: 0.35, 41: 0.7, 42: 1.0, 43: 1.0, 44: 0.75, 45: 0.5, 46: 0.25}
+    scene = synthetic(1)
+    flash = lambda t: (scene(t) * (1 - gains.get(t, 0)) + 255 * gains.get(t, 0)).astype(np.uint8)
+    write_edit(tmp_path / "soft.mp4", [(flash, 90)], [])
+    assert detect(tmp_path / "soft.mp4", 0, 90) == Detection()
+
+
 def test_an_exposure_ramp_inside_a_shot_is_no_dissolve(tmp_path):
     """A gain ramp is a perfect mix of its two ends, but of one picture with itself: not two shots."""
     ramp = _gain(synthetic(1), lambda t: 1.0 - 0.45 * min(max(t - 40, 0), 12) / 12)

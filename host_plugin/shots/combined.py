@@ -4,9 +4,10 @@ Measured on benchmarks/shot_detection.py: AdaptiveDetector-style step ratios fin
 shots that TransNetV2 scores near zero, but they also fire on flashes and whip pans and never see
 dissolves; TransNetV2 sees dissolves and shrugs off pans, at a fraction of the speed on a CPU. So:
 
-1. on 48x27 thumbnails: the step ratio (cut candidates), whether the picture comes back within the
-   shortest shot (a flash, not a cut), colour-histogram gradualness (dissolve candidates), and dips to
-   black or white (fades; a dark shot cut into and out of is two cuts, a flash to white no fade);
+1. on 48x27 thumbnails: the step ratio (cut candidates), whether the picture comes back within a few
+   frames or right after an excursion shorter than the shortest shot (a flash, not a cut),
+   colour-histogram gradualness (dissolve candidates), and dips to black or white (fades; a dark shot
+   cut into and out of is two cuts, a flash to white no fade);
 2. clear cuts (a large, isolated step that does not come back) and clear dissolves/wipes (a gradual
    colour change whose frames fit a mix of its two ends, or a moving edge, and whose ends are two
    pictures, not one at two exposures) are taken as they are;
@@ -33,7 +34,7 @@ RATIO_CANDIDATE, STEP_CANDIDATE = 4.0, 3.0  # a step this many times its neighbo
 RATIO_WEAK, STEP_WEAK = 2.0, 12.0  # a large step only this many times its neighbours' (shaky, textured
 # footage raises a cut's neighbours): a cut if TransNetV2 says so at its own threshold
 RATIO_CLEAR, RETURN_CLEAR = 10.0, 0.9  # a cut without asking TransNetV2
-FLASH_RETURN = 0.6  # the picture coming back (within the shortest shot) to under this share of the step: a flash
+FLASH_RETURN = 0.6  # the picture coming back to under this share of the step: a flash
 FLASH_REACH = 4  # frames a flash may last at least, whatever the shortest shot
 GRADUAL_CANDIDATE, GRADUAL_CLEAR = 0.1, 0.15  # colour-histogram gradualness (see features)
 BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a steady mix of its two ends this well (see features)
@@ -74,13 +75,13 @@ def combine(
 
     Of two cuts closer than `min_shot`, the one with the larger step ratio stays.
     """
-    dips = _fades(thumbs.mean(axis=(1, 2, 3)))
+    dips = _fades(thumbs)
     # A fade in or out at the clip's own edge is no boundary, but no cut or dissolve either.
     transitions = [Transition("fade", s, e) for s, e in dips if s > 0 and e < len(thumbs)]
     near_fade = np.zeros(len(thumbs), bool)
     for s, e in dips:
         near_fade[max(0, s - MARGIN) : e + MARGIN] = True
-    cuts, unclear, weak = _cut_candidates(thumbs, near_fade, reach=max(FLASH_REACH, min_shot))
+    cuts, unclear, weak = _cut_candidates(thumbs, near_fade, min_shot)
     unsure = unclear + weak
     hist = features.histograms(thumbs)
     gradualness = features.gradualness(hist)
@@ -128,26 +129,29 @@ def _one_picture(thumbs: np.ndarray, start: int, end: int) -> bool:
     return features.same_picture(thumbs[max(0, start - 1)], thumbs[min(len(thumbs) - 1, end)])
 
 
-def _fades(luma: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of fades through black, unless cut into and out of (a dark shot between two cuts),
-    and through white, when gradual on both sides (a flash to white is abrupt)."""
+def _fades(thumbs: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of fades through black, unless cut into and out of (a dark shot between two cuts), and
+    through white, when gradual on both sides and between two pictures (a flash to white comes back to its own)."""
+    luma = thumbs.mean(axis=(1, 2, 3))
     black = [(s, e) for s, e in features.dark_dips(luma) if not all(features.abrupt_edges(luma, s, e))]
     inverse = 255.0 - luma
-    white = [(s, e) for s, e in features.dark_dips(inverse) if not any(features.abrupt_edges(inverse, s, e))]
+    white = [(s, e) for s, e in features.dark_dips(inverse)
+             if not any(features.abrupt_edges(inverse, s, e)) and not _one_picture(thumbs, s, e)]
     return sorted(black + white)
 
 
-def _cut_candidates(thumbs: np.ndarray, near_fade: np.ndarray, reach: int) -> tuple[list[int], list[int], list[int]]:
+def _cut_candidates(thumbs: np.ndarray, near_fade: np.ndarray, min_shot: int) -> tuple[list[int], list[int], list[int]]:
     """Clear cuts, candidates TransNetV2 must confirm, and weak ones it is asked about at its own
-    threshold. A picture that comes back within `reach` frames is a flash, not a cut."""
+    threshold. A flash is no cut: the picture comes back within a few frames, or right after an
+    excursion shorter than the shortest shot."""
     step = features.step_difference(thumbs)
     ratio = features.adaptive_ratio(step)
     clear, unclear, weak = [], [], []
     for t in np.flatnonzero((ratio >= RATIO_WEAK) & (step >= STEP_CANDIDATE) & ~near_fade).tolist():
         if step[t] < step[max(0, t - 1) : t + 2].max():
             continue
-        back = features.returns_to(thumbs, t, reach) / step[t]
-        if back < FLASH_RETURN:
+        back = features.returns_to(thumbs, t) / step[t]
+        if back < FLASH_RETURN or features.excursion(thumbs, step, t, max(FLASH_REACH, min_shot), FLASH_RETURN):
             continue
         if ratio[t] < RATIO_CANDIDATE:
             if step[t] >= STEP_WEAK:

@@ -25,17 +25,35 @@ def adaptive_ratio(step: np.ndarray, width: int = 2) -> np.ndarray:
 
 
 def returns_to(thumbs: np.ndarray, at: int, reach: int = 4) -> float:
-    """The smallest difference between one of the `reach` frames before `at` and one of the `reach` + 1
-    from `at` on.
+    """The smallest difference between a frame just before `at` and one at or just after it.
 
-    Small for a flash or a one-off glitch shorter than `reach` (the picture comes back, seen from either
-    end of it), as large as the step for a cut.
+    Small for a flash or a one-off glitch (the picture comes back), as large as the step for a cut.
     """
     before = thumbs[max(0, at - reach) : at].astype(np.int16)
     after = thumbs[at : at + reach + 1].astype(np.int16)
     if not len(before) or not len(after):
         return float("inf")
     return float(np.abs(before[:, None] - after[None, :]).mean(axis=(2, 3, 4)).min())
+
+
+def excursion(thumbs: np.ndarray, step: np.ndarray, at: int, shorter_than: int, share: float) -> bool:
+    """Whether the step at `at` starts or ends an excursion shorter than `shorter_than` frames (a flash, a
+    blink): another step at least half as large that close, with the picture before the first of the two
+    seen again right after the second. "Seen again": differing by under `share` of this step, and by no more
+    than the shot itself moves in that time (twice its usual frame-to-frame change a frame, plus noise), so
+    two pictures of a like brightness either side of a black slug are not one. The frames in between are not
+    compared: flashes on both sides of a cut are no excursion either.
+    """
+    for other in range(max(1, at - shorter_than + 1), min(len(step), at + shorter_than)):
+        if other == at or step[other] < 0.5 * step[at]:
+            continue
+        first, last = min(at, other), max(at, other)
+        around = np.concatenate([step[max(1, first - 3) : first], step[last + 1 : last + 4]])
+        usual = float(np.median(around)) if len(around) else 0.0
+        allowed = min(share * step[at], 3.0 + 2.0 * (last - first + 1) * usual)
+        if np.abs(thumbs[first - 1].astype(np.int16) - thumbs[last]).mean() < allowed:
+            return True
+    return False
 
 
 def histograms(thumbs: np.ndarray) -> np.ndarray:
@@ -109,16 +127,18 @@ def same_picture(a: np.ndarray, b: np.ndarray, correlation: float = 0.9) -> bool
 
 def abrupt_edges(luma: np.ndarray, start: int, end: int, share: float = 0.6) -> tuple[bool, bool]:
     """Whether the dip [start, end) of `luma` is entered and left in one frame (a cut, not a fade): the
-    step at each edge makes up `share` of the dip's depth on that side. A clip's own edge is not abrupt."""
+    step at each edge makes up `share` of the dip's depth on that side. The clip's own first and last
+    frames count as abrupt: a fade there is known only by its gradual side."""
     deepest = float(luma[start:end].min())
-    enter = start > 0 and luma[start - 1] - luma[start] >= share * (luma[start - 1] - deepest) > 0
-    leave = end < len(luma) and luma[end] - luma[end - 1] >= share * (luma[end] - deepest) > 0
+    enter = start == 0 or luma[start - 1] - luma[start] >= share * (luma[start - 1] - deepest) > 0
+    leave = end == len(luma) or luma[end] - luma[end - 1] >= share * (luma[end] - deepest) > 0
     return bool(enter), bool(leave)
 
 
 def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[tuple[int, int]]:
     """[start, end) of each fade through black: a dip below `black` and a quarter of the local level,
-    widened to the frames that still darken before it and brighten after it.
+    widened to the frames as dark as its edges (a long dark stretch lowers its own local level) and to
+    those that still darken before it and brighten after it.
     """
     n = len(luma)
     level = np.array([np.median(luma[max(0, t - around) : t + around + 1]) for t in range(n)])
@@ -127,6 +147,10 @@ def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[t
     edges = np.flatnonzero(np.diff(np.concatenate([[0], dark.astype(np.int8), [0]])))
     for start, end in zip(edges[::2], edges[1::2]):
         slope = max(1.0, 0.03 * level[start])  # a fade's frames darken faster than a shot drifts
+        while start > 0 and luma[start - 1] < black and luma[start - 1] <= luma[start] + slope:
+            start -= 1
+        while end < n and luma[end] < black and luma[end] <= luma[end - 1] + slope:
+            end += 1
         while start > 1 and luma[start - 2] > luma[start - 1] + slope:
             start -= 1
         while end + 1 < n and luma[end + 1] > luma[end] + slope:
