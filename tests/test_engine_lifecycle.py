@@ -43,9 +43,10 @@ def start(command: list[str], output: Path, env: dict[str, str] | None = None) -
     raise AssertionError(f"the engine did not start (exit {process.wait()}):\n{output.read_text()}")
 
 
-def start_engine(state: Path, root: Path, output: Path, log: Path, port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+def start_engine(state: Path, root: Path, output: Path, log: Path, port: int = 0,
+                 segment_s: float = 0.3) -> tuple[subprocess.Popen[bytes], int]:
     """`engine serve` with the slow "chained" test backend on 127.0.0.1, once it listens; and its port."""
-    env = {**os.environ, SEGMENT_DELAY: "0.3", SEGMENT_LOG: str(log)}
+    env = {**os.environ, SEGMENT_DELAY: str(segment_s), SEGMENT_LOG: str(log)}
     command = [sys.executable, str(HERE / "chainedbackend.py"), "serve", "--port", str(port), "--state-dir", str(state),
                "--media-root", str(root)]
     process, address = start(command, output, env)
@@ -98,12 +99,15 @@ def test_a_stop_signal_mid_render_stops_gracefully_and_the_job_resumes(tmp_path,
 def test_a_second_stop_signal_stops_at_once(tmp_path):
     """An operator who does not want to wait for the graceful stop signals again."""
     media = write_video(tmp_path / "media" / "clip.mp4", [70, 60])
-    engine, port = start_engine(tmp_path / "state", media.parent, tmp_path / "out.txt", tmp_path / "segments.log")
+    # A 20 s segment: the graceful stop waits for the one under way, however slowly this test gets to signal again.
+    engine, port = start_engine(tmp_path / "state", media.parent, tmp_path / "out.txt", tmp_path / "segments.log",
+                                segment_s=20)
     try:
         with EngineClient(f"127.0.0.1:{port}", reconnect_s=0) as client:
             job = client.submit(shot(media, media.parent / "out")).job
             watching = client.watch(job.job_id)
-            next(watching)  # an open stream: the graceful stop gives it 2 s
+            while next(watching).job.state != pb.JOB_STATE_RUNNING:  # a segment under way
+                pass
             engine.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 10
             while "SIGTERM: stopping" not in (tmp_path / "out.txt").read_text() and time.monotonic() < deadline:
