@@ -160,6 +160,15 @@ def test_black_between_shots_and_a_cutaway_as_long_as_the_shortest_shot_are_not_
     assert found.cuts[0] in (40, 46) and found.cuts[1:] == (86, 96)
 
 
+def test_a_cutaway_shorter_than_a_long_shortest_shot_keeps_one_cut(tmp_path):
+    """Flashes last 10 frames at most: with a shortest shot of 24 frames, a 20-frame cutaway is two cuts too
+    close together (one stays), not a flash (which would make the other picture part of the shot)."""
+    a = synthetic(1)
+    path = tmp_path / "cutaway.mp4"
+    write_edit(path, [(a, 40), (synthetic(2), 20), (lambda t: a(t + 60), 40)], [("cut", 0), ("cut", 0)])
+    assert len(detect(path, 0, 100, DetectionSettings(min_shot_frames=24)).cuts) == 1
+
+
 def test_a_dark_shot_at_the_start_of_a_range_is_no_fade_hiding_the_cut_out_of_it(tmp_path):
     dark = _gain(synthetic(2), lambda t: 0.1)
     path = tmp_path / "dark_first.mp4"
@@ -192,20 +201,22 @@ def test_a_dark_shot_cut_into_and_out_of_is_two_cuts_not_a_fade(tmp_path):
 
 
 def test_fades_through_white_and_at_the_clip_edges(tmp_path):
-    """A fade through white is a fade; a fade in from black at the clip's first frame is no boundary."""
+    """A fade through white is a fade; a fade in from black at the clip's first frame, or out to white at
+    its last, is no boundary (nor a dissolve)."""
     a, b = synthetic(1), synthetic(2)
     fade_in = _gain(a, lambda t: min(1.0, (t + 1) / 14))
     white = lambda t: np.full_like(a(0), 255)
     to_white = lambda t: (a(t).astype(np.float32) * max(0.0, 1 - (t - 49) / 10) + 255 * min(1.0, max(0.0, (t - 49) / 10))).astype(np.uint8)
     from_white = lambda t: (b(t).astype(np.float32) * min(1.0, (t + 1) / 10) + 255 * max(0.0, 1 - (t + 1) / 10)).astype(np.uint8)
+    out_white = lambda t: (from_white(t) * (1 - (k := min(1.0, max(0.0, (t - 35) / 14)))) + 255 * k).astype(np.uint8)
     path = tmp_path / "white.mp4"
-    write_edit(path, [(lambda t: fade_in(t) if t < 50 else to_white(t), 60), (white, 4), (from_white, 50)],
+    write_edit(path, [(lambda t: fade_in(t) if t < 50 else to_white(t), 60), (white, 4), (out_white, 50)],
                [("cut", 0), ("cut", 0)])
     found = detect(path, 0, 114)
     assert found.cuts == () and [(t.kind, t.start_frame <= 62 <= t.end_frame) for t in found.transitions] == [("fade", True)]
 
 
-def test_a_cut_between_shaky_textured_shots_is_found(tmp_path):
+def test_a_cut_between_shaky_textured_shots_is_found(tmp_path, monkeypatch, caplog):
     """Hand-held shake over fine texture makes every step large, so a cut is only ~2.7x its neighbours: too
     little to be sure of by itself, and TransNetV2 is asked (and says so)."""
     def shaky(seed: int):
@@ -219,6 +230,8 @@ def test_a_cut_between_shaky_textured_shots_is_found(tmp_path):
 
     truth = write_edit(tmp_path / "shaky.mp4", [(shaky(1), 50), (shaky(2), 50)], [("cut", 0)])
     assert detect(tmp_path / "shaky.mp4", 0, truth.frames) == Detection(cuts=(50,))
+    monkeypatch.setattr("host_plugin.shots.combined._transnet_available", lambda: False)  # a host install
+    assert detect(tmp_path / "shaky.mp4", 0, truth.frames) == Detection() and "weak cuts" in caplog.text
 
 
 def test_a_fast_blurred_pan_is_not_a_cut(tmp_path):

