@@ -234,6 +234,41 @@ def test_a_cut_between_shaky_textured_shots_is_found(tmp_path, monkeypatch, capl
     assert detect(tmp_path / "shaky.mp4", 0, truth.frames) == Detection() and "weak cuts" in caplog.text
 
 
+def test_a_cut_transnetv2_finds_on_a_flash_is_dropped_like_any_flash():
+    """TransNetV2 too takes an over-exposed frame for a cut: a cut it adds gets the same flash check as
+    the step-ratio candidates (here it is asked about an unclear cut 7 frames later)."""
+    from host_plugin.shots import combined
+
+    rng = np.random.default_rng(3)
+    first = rng.integers(40, 200, (27, 48, 3)).astype(np.int16)
+    second = first.copy()
+    second[:, 24:] += 24  # a cut that changes half the picture a little: unclear, so TransNetV2 is asked
+    frames = [np.clip((first if t < 60 else second) + rng.integers(-2, 3, first.shape), 0, 255) for t in range(100)]
+    frames[53] = np.clip(frames[53] + 120, 0, 255)  # one over-exposed frame
+
+    def score(thumbs, lo, hi):  # TransNetV2's verdicts: a cut at the flash and at the real cut
+        single = np.zeros(hi - lo)
+        single[[53 - lo, 60 - lo]] = 0.9
+        return single, np.zeros(hi - lo)
+
+    thumbs = np.stack(frames).astype(np.uint8)
+    assert combined.combine(thumbs, 0.5, 5, score) == ([60], [])
+
+
+def test_a_wipe_is_one_picture_swept_off_for_another_not_a_zoom():
+    """A wipe's changing pixels are still the first picture's or already the second's; a zoom's pass
+    through values of neither (and was taken for a wipe: its change sweeps over the frame too)."""
+    from host_plugin.shots import features
+
+    rng = np.random.default_rng(5)
+    a = cv2.resize(rng.integers(0, 256, (9, 16, 3)).astype(np.uint8), (48, 27), interpolation=cv2.INTER_CUBIC)
+    b = cv2.resize(rng.integers(0, 256, (9, 16, 3)).astype(np.uint8), (48, 27), interpolation=cv2.INTER_CUBIC)
+    wipe = [a] + [np.concatenate([b[:, : 4 * k], a[:, 4 * k :]], axis=1) for k in range(1, 12)] + [b]
+    zoom = [cv2.resize(a[: 27 - k, : 48 - 2 * k], (48, 27), interpolation=cv2.INTER_LINEAR) for k in range(0, 13)]
+    assert features.wipe_fit(np.stack(wipe), 1, 12) > 0.9
+    assert features.wipe_fit(np.stack(zoom), 1, 12) < 0.5
+
+
 def test_a_fast_blurred_pan_is_not_a_cut(tmp_path):
     still = scene_frame(3, 0, 960, 180)
 

@@ -38,6 +38,7 @@ FLASH_RETURN = 0.6  # the picture coming back to under this share of the step: a
 FLASH_REACH, FLASH_LONGEST = 4, 10  # frames a flash lasts at least, whatever the shortest shot, and at most
 GRADUAL_CANDIDATE, GRADUAL_CLEAR = 0.1, 0.15  # colour-histogram gradualness (see features)
 BLEND_CLEAR = 0.3  # a clear dissolve's frames fit a steady mix of its two ends this well (see features)
+WIPE_CLEAR = 0.7  # a clear wipe's changing pixels are, this often, still one end's or already the other's
 CUT_CONFIRM = 0.01  # TransNetV2's probability that confirms an unclear cut candidate
 MARGIN = 8  # frames around a candidate that TransNetV2 scores
 
@@ -81,7 +82,9 @@ def combine(
     near_fade = np.zeros(len(thumbs), bool)
     for s, e in dips:
         near_fade[max(0, s - MARGIN) : e + MARGIN] = True
-    cuts, unclear, weak = _cut_candidates(thumbs, near_fade, min_shot)
+    step = features.step_difference(thumbs)
+    ratio = features.adaptive_ratio(step)
+    cuts, unclear, weak = _cut_candidates(thumbs, step, ratio, near_fade, min_shot)
     unsure = unclear + weak
     hist = features.histograms(thumbs)
     gradualness = features.gradualness(hist)
@@ -94,7 +97,8 @@ def combine(
             extent
             and extent[1] - extent[0] >= 3
             and float(gradualness[s:e].max()) >= GRADUAL_CLEAR
-            and (kind == "wipe" or all(fit <= BLEND_CLEAR for fit in features.blend_fit(thumbs, *extent)))
+            and (features.wipe_fit(thumbs, *extent) >= WIPE_CLEAR if kind == "wipe"
+                 else all(fit <= BLEND_CLEAR for fit in features.blend_fit(thumbs, *extent)))
             and not _one_picture(thumbs, *extent)
         ):
             transitions.append(Transition(kind, *extent))
@@ -109,14 +113,13 @@ def combine(
         single, many = score(thumbs, lo, hi)
         found_cuts, found = boundaries(single, many, thumbs[lo:hi], threshold, lo)
         cuts += [c for c in unclear if lo <= c < hi and single[max(0, c - 2 - lo) : c + 1 - lo].max() >= CUT_CONFIRM]
-        cuts += [c for c in found_cuts if not any(abs(c - k) <= 2 for k in cuts)]
+        cuts += [c for c in found_cuts if not any(abs(c - k) <= 2 for k in cuts) and not _flash(thumbs, step, c, min_shot)]
         transitions += [
             t
             for t in found
             if not any(t.start_frame < u.end_frame and u.start_frame < t.end_frame for u in transitions)
             and (t.kind == "fade" or not _one_picture(thumbs, t.start_frame, t.end_frame))
         ]
-    ratio = features.adaptive_ratio(features.step_difference(thumbs))
     kept: list[int] = []
     for cut in sorted(set(cuts), key=lambda c: -ratio[c]):
         if all(abs(cut - k) >= min_shot for k in kept):
@@ -144,20 +147,22 @@ def _fades(thumbs: np.ndarray) -> list[tuple[int, int]]:
     return sorted(black + white)
 
 
-def _cut_candidates(thumbs: np.ndarray, near_fade: np.ndarray, min_shot: int) -> tuple[list[int], list[int], list[int]]:
+def _flash(thumbs: np.ndarray, step: np.ndarray, at: int, min_shot: int) -> bool:
+    """Whether the step at `at` is a flash, not a cut: the picture comes back within a few frames, or right
+    after an excursion shorter than the shortest shot (and than FLASH_LONGEST)."""
+    return bool(step[at] <= 0 or features.returns_to(thumbs, at) < FLASH_RETURN * step[at]
+                or features.excursion(thumbs, step, at, min(max(FLASH_REACH, min_shot), FLASH_LONGEST), FLASH_RETURN))
+
+
+def _cut_candidates(thumbs: np.ndarray, step: np.ndarray, ratio: np.ndarray, near_fade: np.ndarray,
+                    min_shot: int) -> tuple[list[int], list[int], list[int]]:
     """Clear cuts, candidates TransNetV2 must confirm, and weak ones it is asked about at its own
-    threshold. A flash is no cut: the picture comes back within a few frames, or right after an
-    excursion shorter than the shortest shot."""
-    step = features.step_difference(thumbs)
-    ratio = features.adaptive_ratio(step)
+    threshold; flashes (`_flash`) are none of them."""
     clear, unclear, weak = [], [], []
     for t in np.flatnonzero((ratio >= RATIO_WEAK) & (step >= STEP_CANDIDATE) & ~near_fade).tolist():
-        if step[t] < step[max(0, t - 1) : t + 2].max():
+        if step[t] < step[max(0, t - 1) : t + 2].max() or _flash(thumbs, step, t, min_shot):
             continue
         back = features.returns_to(thumbs, t) / step[t]
-        if back < FLASH_RETURN or features.excursion(thumbs, step, t, min(max(FLASH_REACH, min_shot), FLASH_LONGEST),
-                                                     FLASH_RETURN):
-            continue
         if ratio[t] < RATIO_CANDIDATE:
             if step[t] >= STEP_WEAK:
                 weak.append(t)

@@ -135,6 +135,21 @@ def abrupt_edges(luma: np.ndarray, start: int, end: int, share: float = 0.6) -> 
     return bool(enter), bool(leave)
 
 
+def wipe_fit(thumbs: np.ndarray, start: int, end: int) -> float:
+    """The median share, over frames [start, end), of the pixels that change between frame start - 1 and
+    frame end which are still like the first or already like the last (within a quarter of their change):
+    near 1 for a wipe, whose edge sweeps one picture off for the other; low for a zoom or a skewed pan,
+    whose pixels pass through values of neither."""
+    a, b = (thumbs[i].astype(np.float32).mean(axis=2) for i in (max(0, start - 1), min(len(thumbs) - 1, end)))
+    change = np.abs(b - a)
+    moving = change > 24
+    if not moving.any() or end <= start:
+        return 0.0
+    frames = thumbs[start:end].astype(np.float32).mean(axis=3)
+    near = (np.abs(frames - a) < 0.25 * change) | (np.abs(frames - b) < 0.25 * change)
+    return float(np.median(near[:, moving].mean(axis=1)))
+
+
 def dark_dips(luma: np.ndarray, black: float = 40.0, around: int = 24) -> list[tuple[int, int]]:
     """[start, end) of each fade through black: a dip below `black` and a quarter of the local level,
     widened to the frames as dark as its edges (a long dark stretch lowers its own local level) and to
