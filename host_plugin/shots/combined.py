@@ -113,7 +113,8 @@ def combine(
         single, many = score(thumbs, lo, hi)
         found_cuts, found = boundaries(single, many, thumbs[lo:hi], threshold, lo)
         cuts += [c for c in unclear if lo <= c < hi and single[max(0, c - 2 - lo) : c + 1 - lo].max() >= CUT_CONFIRM]
-        cuts += [c for c in found_cuts if not any(abs(c - k) <= 2 for k in cuts) and not _flash(thumbs, step, c, min_shot)]
+        cuts += [c for c in found_cuts if not any(abs(c - k) <= 2 for k in cuts)
+                 and not _flash(thumbs, step, _step_near(step, c), min_shot)]
         transitions += [
             t
             for t in found
@@ -152,6 +153,12 @@ def _flash(thumbs: np.ndarray, step: np.ndarray, at: int, min_shot: int) -> bool
     after an excursion shorter than the shortest shot (and than FLASH_LONGEST)."""
     return bool(step[at] <= 0 or features.returns_to(thumbs, at) < FLASH_RETURN * step[at]
                 or features.excursion(thumbs, step, at, min(max(FLASH_REACH, min_shot), FLASH_LONGEST), FLASH_RETURN))
+
+
+def _step_near(step: np.ndarray, at: int) -> int:
+    """The largest step within a frame of `at` (a cut TransNetV2 places may be a frame off its step)."""
+    lo = max(0, at - 1)
+    return lo + int(np.argmax(step[lo : at + 2]))
 
 
 def _cut_candidates(thumbs: np.ndarray, step: np.ndarray, ratio: np.ndarray, near_fade: np.ndarray,
