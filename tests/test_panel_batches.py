@@ -209,3 +209,26 @@ def test_a_batch_whose_engine_never_answers_fails_all_but_the_shots_cancelled(wi
     results = window.table.results
     assert [results[n].status for n in (1, 2, 3)] == ["cancelled", "failed", "failed"]
     assert "no engine answers at 127.0.0.1:1" in results[2].error
+
+
+def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_render(window, sample, qtbot):
+    """Shot 1 finishes in batch A and is restyled in batch B, which ends at once (cached) while A still renders
+    shot 3: A's end must not put its older render of shot 1 back in the row."""
+    if window.edit is None:
+        window.load(sample)
+        qtbot.waitUntil(lambda: window._reading is None and window.table.rowCount() == 3, timeout=WAIT)
+    shots = window.table.shots
+    earlier = StyleSettings(prompt="teal-orange", backend="classic", seed=1)
+    window.restyle(shots[0], earlier)  # rendered now, so that B below is cached
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    look(window, "cyberpunk")
+    window.render([shots[0], shots[2]])
+    results = window.table.results
+    qtbot.waitUntil(lambda: results[1].look == "classic cyberpunk" and 3 in window.rendering, timeout=WAIT)
+    window.restyle(shots[0], earlier)
+    assert len(window.batches) == 2
+    qtbot.waitUntil(lambda: len(window.batches) == 1, timeout=WAIT)
+    assert window.batches[0].open == {3}, "batch A still renders shot 3 after B ended"
+    qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    assert (results[1].status, results[1].look) == ("cached", "classic teal-orange")
+    assert window.table.item(0, 7).text() == str(results[1].output)
