@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,7 +213,6 @@ class Renderer:
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()
         self._ended: set[int] = set()  # shots whose last render has ended (renders may overlap: the panel's)
-        self._cancel_all = False
         self._interrupted = False
         self._uploads: dict[Path, str] = {}
         self._upload_locks: dict[Path, threading.Lock] = {}
@@ -235,13 +234,15 @@ class Renderer:
         if job_id:
             self.client.cancel(job_id)
 
-    def cancel_all(self) -> None:
-        self._cancel_all = True
-        for job_id in list(self._jobs.values()):
-            self.client.cancel(job_id)
+    def expect(self, shots: Iterable[Shot]) -> None:
+        """A cancel of `shots` holds from now until their render ends: for a render started on another thread."""
+        self._ended -= {shot.number for shot in shots}
 
-    def _is_cancelled(self, shot: Shot) -> bool:
-        return self._cancel_all or shot.number in self._cancelled
+    def forget(self, shots: Iterable[Shot]) -> None:
+        """`shots` ended (rendered, or not sent after all): a cancel still held for them is spent."""
+        numbers = {shot.number for shot in shots}
+        self._ended |= numbers
+        self._cancelled -= numbers
 
     def render(
         self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
@@ -255,9 +256,8 @@ class Renderer:
             raise SettingsError(f"renders folder {self.renders}: not writable; make it writable or choose another "
                                 "output folder")
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
-        numbers = {shot.number for shot in shots}
         refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
-        self._ended -= numbers
+        self.expect(shots)
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
             results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update, refused), shots))
@@ -267,8 +267,7 @@ class Renderer:
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         finally:
-            self._ended |= numbers
-            self._cancelled -= numbers  # a cancel holds for one render, however it ended
+            self.forget(shots)  # a cancel holds for one render, however it ended
         pool.shutdown()
         if refused:
             raise refused[0]
@@ -286,14 +285,14 @@ class Renderer:
             if cached:
                 on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings", cached))
                 return ShotResult(shot, "cached", cached, look=style.label)
-            if self._is_cancelled(shot):
+            if shot.number in self._cancelled:
                 on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
             if refused:  # the run stops: `render` raises the refusal
                 return ShotResult(shot, "cancelled", error=str(refused[0]))
             reply = self.client.submit(self._request(shot, style, key, stem))
             self._jobs[shot.number] = reply.job.job_id
-            if self._is_cancelled(shot):  # cancelled while the request was in flight
+            if shot.number in self._cancelled:  # cancelled while the request was in flight
                 self.client.cancel(reply.job.job_id)
             for event in self.client.watch(reply.job.job_id):
                 job = event.job

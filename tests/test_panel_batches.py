@@ -39,6 +39,14 @@ def look(window, prompt: str) -> None:
     window.style_form.from_dict({"prompt": prompt, "backend": "classic", "seed": 1, "handles": window.plan_handles})
 
 
+def loaded(window, sample, qtbot) -> list:
+    """The sample's shots, read if this test runs alone."""
+    if window.edit is None:
+        window.load(sample)
+        qtbot.waitUntil(lambda: window._reading is None and window.table.rowCount() == 3, timeout=WAIT)
+    return window.table.shots
+
+
 def status(window) -> str:
     return window.statusBar().currentMessage()
 
@@ -125,6 +133,30 @@ def test_cancelling_the_hero_cancels_the_shots_waiting_for_its_look(window, qtbo
         window.set_hero(None)
     assert [window.table.results[n].status for n in (1, 2, 3)] == ["cancelled"] * 3
     assert "failed" not in {r.status for r in window.table.results.values()}
+
+
+def test_shots_cancelled_with_their_rendering_hero_render_when_asked_again(window, sample, qtbot, tmp_path):
+    """A new renders folder (a new renderer, which has rendered none of them): the cancel reaches the hero's
+    job and the shots waiting for its look, and holds for that render only."""
+    shots = loaded(window, sample, qtbot)
+    window.style_form.from_dict({"prompt": "noir", "backend": "classic", "seed": 41, "handles": window.plan_handles})
+    window.writeback.folder.setText(str(tmp_path / "renders"))
+    window.set_hero(shots[2])  # 84 frames: seconds of rendering
+    try:
+        window.render(shots[:2])
+        qtbot.waitUntil(lambda: bool(window.batches) and 3 in getattr(window.batches[0].renderer, "_jobs", {}),
+                        timeout=WAIT)  # the hero's job is on the engine
+        window.cancel(shots)
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+        assert [window.table.results[n].status for n in (1, 2, 3)] == ["cancelled"] * 3
+        window.style_form.anchor.setChecked(False)
+        window.render(shots[:2])
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        window.writeback.folder.setText("")
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+    assert [window.table.results[n].status for n in (1, 2)] == ["done"] * 2, window.table.results[1].error
 
 
 def test_the_version_track_is_named_after_the_looks_rendered(window, sample, qtbot):
@@ -214,10 +246,7 @@ def test_a_batch_whose_engine_never_answers_fails_all_but_the_shots_cancelled(wi
 def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_render(window, sample, qtbot):
     """Shot 1 finishes in batch A and is restyled in batch B, which ends at once (cached) while A still renders
     shot 3: A's end must not put its older render of shot 1 back in the row."""
-    if window.edit is None:
-        window.load(sample)
-        qtbot.waitUntil(lambda: window._reading is None and window.table.rowCount() == 3, timeout=WAIT)
-    shots = window.table.shots
+    shots = loaded(window, sample, qtbot)
     earlier = StyleSettings(prompt="teal-orange", backend="classic", seed=1)
     window.restyle(shots[0], earlier)  # rendered now, so that B below is cached
     qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)

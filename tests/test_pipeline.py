@@ -410,8 +410,12 @@ def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
         renderer.cancel(shots[0])
         results = renderer.render(shots, StyleSettings(backend="passthrough", seed=99))
         assert [r.status for r in results] == ["cancelled", "done"]
-        renderer.cancel_all()
-        assert {r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=98))} == {"cancelled"}
+        renderer.cancel(shots[1])  # its render has ended: the cancel is dropped, not kept for the next one
+        assert [r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=98))] == ["done"] * 2
+        renderer.expect(shots[1:])  # a render about to start on another thread takes cancels from now on
+        renderer.cancel(shots[1])
+        assert [r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=97))] == [
+            "done", "cancelled"]
 
 
 def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the_renders_folder(edit, engine, tmp_path, capsys):

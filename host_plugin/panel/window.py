@@ -371,24 +371,24 @@ class MainWindow(QMainWindow):
                      if s.number in batch.withdrawn]
         shots = [s for s in shots if s.number not in batch.withdrawn]
         hero = hero if shots else None
+        renderer.expect(shots)  # a cancel from now on reaches them, though `work` has not started yet
 
         def work(emit: Callable[[object], None]) -> list[ShotResult]:
             if hero is None:
                 return withdrawn + renderer.render(shots, style, emit)
             first = renderer.render([hero], style, emit)
             others = [s for s in shots if s.number != hero.number]
-            if first[0].status == "cancelled":
-                return withdrawn + first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor {hero.name} "
-                                                       "was cancelled") for s in others]
             if first[0].output is None:
+                renderer.forget(others)
+                if first[0].status == "cancelled":
+                    return withdrawn + first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor "
+                                                           f"{hero.name} was cancelled") for s in others]
                 return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
                                                        f"{first[0].error}") for s in others]
-            unsent = set(batch.withdrawn)  # cancelled while the hero rendered
-            late = [ShotResult(s, "cancelled", error="cancelled before it was sent") for s in others if s.number in unsent]
             look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
-            rendered = renderer.render([s for s in others if s.number not in unsent], look, emit)
+            rendered = renderer.render(others, look, emit)  # those cancelled while the hero rendered are not sent
             # Their look is the hero's, through its still: named as the look the editor chose.
-            return withdrawn + first + late + [dataclasses.replace(r, look=style.label) for r in rendered]
+            return withdrawn + first + [dataclasses.replace(r, look=style.label) for r in rendered]
 
         run_task(self, work, progress=lambda update: self._progress(batch, update),
                  done=lambda results: self._rendered(batch, results),
