@@ -254,6 +254,8 @@ class JobManager:
             other = entry.job
             if other.request.key != request.key and other.request.out_path_stem == stem and other.state is not JobState.CANCELLED:
                 raise Conflict(f"output {stem}: job {other.id} writes its clip there; choose another output.name.")
+        if self._results_root and stem.is_relative_to(self._results_root):
+            return  # the engine's own folder: a clip there is one it wrote (a kill may come before the job says so)
         known = self._by_key.get(request.key)
         own = self._entries[known].job.result if known else None  # the clip this key's job wrote, if any
         for suffix in (".mp4", ".mov"):

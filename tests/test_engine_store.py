@@ -369,6 +369,31 @@ def test_a_job_that_finished_before_its_cancel_landed_is_returned_as_it_is(tmp_p
     assert not created and job.state is JobState.DONE and job.message == ""
 
 
+def test_a_job_cancelled_across_a_restart_after_its_clip_was_written_renders_when_asked_again(tmp_path):
+    """Killed after the clip was renamed into place but before the job was stored done, with a cancel under
+    way: the job is cancelled at the restart, and its clip in the engine's own results folder is no stranger's."""
+    media, state = write_video(tmp_path / "a.mp4", [12]), tmp_path / "state"
+    clip = state / "results" / "k.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"the clip of the render the kill interrupted")
+    store = JobStore(state / "jobs.sqlite3")
+    store.save(Job("j", _passthrough(media, state), JobState.RUNNING, message="cancelling", cancel_requested=True))
+    store.close()
+
+    async def scenario() -> tuple[Job, bool, Job]:
+        jobs = manager(state)
+        await jobs.start()
+        cancelled = jobs.get("j")
+        again, created = await jobs.submit(_passthrough(media, state))
+        seen = [j async for j in jobs.watch(again.id)]
+        await jobs.stop()
+        return cancelled, created, seen[-1]
+
+    cancelled, created, done = asyncio.run(scenario())
+    assert cancelled.state is JobState.CANCELLED and created
+    assert done.state is JobState.DONE and done.result.path == clip and done.result.frames == 6
+
+
 def test_a_failed_job_is_logged_once_with_its_id_shot_and_error(tmp_path, caplog):
     """The operator sees each failure in the engine's log: a shot that cannot be rendered as asked in one
     line, an unexpected exception with its traceback."""
