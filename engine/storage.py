@@ -60,8 +60,9 @@ class Storage:
         for folder in (self.uploads, self.results):
             folder.mkdir(parents=True, exist_ok=True)
         self.roots = [root.resolve() for root in media_roots] + [self.uploads, self.results]
-        for partial in self.uploads.glob("*/.*.partial"):  # uploads cut off by a killed engine
-            shutil.rmtree(partial.parent, ignore_errors=True)
+        for folder in self.uploads.iterdir():  # uploads cut off by a killed engine: a partial file, or none yet
+            if folder.is_dir() and (any(folder.glob(".*.partial")) or not any(folder.glob("[!.]*"))):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def resolve(self, path: str, what: str) -> Path:
         """The real path of `path` (symlinks and `..` resolved) if it lies inside a media root."""
@@ -125,8 +126,8 @@ class Storage:
         try:
             folder.mkdir()
             digest = await self._write(partial, filename, size, sha256, chunks, limit)
+            (folder / _DIGEST).write_text(digest)  # first: FindUpload finds every upload that is in place
             os.replace(partial, folder / name)
-            (folder / _DIGEST).write_text(digest)
         except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
             if isinstance(exc, OSError):

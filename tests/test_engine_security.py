@@ -3,6 +3,8 @@ the upload limit, and fuzzed requests that get a specific status code while the 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import os
 import resource
@@ -147,8 +149,30 @@ def test_uploads_cut_off_by_a_killed_engine_are_removed_at_start(tmp_path):
     done = tmp_path / "state" / "uploads" / ("b" * 32) / "clip.mov"
     done.parent.mkdir()
     done.write_bytes(b"whole")
+    empty = tmp_path / "state" / "uploads" / ("c" * 32)  # killed before its file was opened
+    empty.mkdir()
     Storage([], tmp_path / "state")
-    assert not partial.parent.exists() and done.exists()
+    assert not partial.parent.exists() and not empty.exists() and done.exists()
+
+
+def test_an_upload_is_in_place_only_with_its_digest_so_it_is_found_again(tmp_path, monkeypatch):
+    """A kill between the two steps leaves a partial file (removed at the next start), never an upload that
+    FindUpload cannot match and nothing removes."""
+    storage = Storage([], tmp_path / "state")
+    data = b"frames" * 100
+    digest = hashlib.sha256(data).hexdigest()
+    seen: list[bool] = []
+
+    def replace(src, dst):
+        seen.append((Path(src).parent / ".sha256").read_text() == digest)
+        os.rename(src, dst)
+
+    async def chunks():
+        yield data
+
+    monkeypatch.setattr("engine.storage.os.replace", replace)
+    path = asyncio.run(storage.receive("clip.mov", len(data), digest, chunks(), 10_000))
+    assert seen == [True] and storage.find_upload(digest, len(data)) == path.parent.name
 
 
 def test_path_maps_translate_workstation_paths_both_ways(tmp_path):
