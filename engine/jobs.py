@@ -241,9 +241,10 @@ class JobManager:
         if not same:
             self._discard_work(existing)  # its kept segments were rendered with the old settings
         job = Job(id=existing or uuid.uuid4().hex, request=request)
-        self._entries[job.id] = _Entry(job, watchers=self._entries[existing].watchers if existing else [])
+        self._store.save(job)  # first: a store that fails leaves no job that is known but never queued
+        self._entries[job.id] = entry = _Entry(job, watchers=self._entries[existing].watchers if existing else [])
         self._by_key[request.key] = job.id
-        self._update(job.id)
+        self._tell(entry)
         await self._queue.put((-request.priority, next(self._order), job.id))
         return job, True
 
@@ -296,8 +297,13 @@ class JobManager:
     def _update(self, job_id: str, **changes: object) -> None:
         """Applies `changes`, stores the job, then tells its watchers."""
         entry = self._entries[job_id]
-        entry.job = replace(entry.job, **changes)
-        self._store.save(entry.job)
+        job = replace(entry.job, **changes)
+        self._store.save(job)  # first: a store that fails leaves the job as it was
+        entry.job = job
+        self._tell(entry)
+
+    @staticmethod
+    def _tell(entry: _Entry) -> None:
         for queue in entry.watchers:
             queue.put_nowait(entry.job)
 
@@ -344,8 +350,7 @@ class JobManager:
             self._store.save(entry.job)
         except Exception:
             log.warning("job %s: its failure could not be stored either", job_id, exc_info=True)
-        for queue in entry.watchers:
-            queue.put_nowait(entry.job)
+        self._tell(entry)
 
     def _render(self, entry: _Entry) -> dict[str, object] | None:
         job = entry.job

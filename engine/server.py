@@ -40,7 +40,7 @@ from .storage import (
     UploadNotStored,
     UploadTooLarge,
 )
-from .store import JobStore
+from .store import JobStore, StoreFailed
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
 __all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "host_port", "running_engine", "serve"]
@@ -74,6 +74,7 @@ _STATUS = {
     BackendError: grpc.StatusCode.FAILED_PRECONDITION,
     QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    StoreFailed: grpc.StatusCode.INTERNAL,
 }
 _DOMAIN_ERRORS = tuple(_STATUS)
 

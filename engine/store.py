@@ -24,6 +24,8 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -34,7 +36,7 @@ from .chain import Resume, SegmentDone
 from .jobs import Job, JobState
 from .render import RenderResult, ShotRequest
 
-__all__ = ["SCHEMA_VERSION", "JobStore", "StateInUse", "StateUnusable"]
+__all__ = ["SCHEMA_VERSION", "JobStore", "StateInUse", "StateUnusable", "StoreFailed"]
 
 SCHEMA_VERSION = 2
 """0: condition frames as blobs in `segments` (before versions were kept); 1: condition frames as files in
@@ -124,6 +126,10 @@ class StateInUse(Exception):
 
 class StateUnusable(Exception):
     """The state folder's job store has a layout this engine cannot use (a newer engine's, or unknown)."""
+
+
+class StoreFailed(Exception):
+    """The job store could not be read or written while the engine ran (a full disk, a lost volume)."""
 
 
 def _own(lock: Path) -> IO[str]:
@@ -291,9 +297,21 @@ class JobStore:
             self._db.close()
         _release(self._owner)
 
-    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held; a SQLite error is a StoreFailed that says what to check."""
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                raise StoreFailed(f"the engine's job store in {self._folder} failed ({exc}); check that folder's "
+                                  "free space and permissions, then submit the shot again") from exc
+
+    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._connection() as db:
+            return db.execute(sql, args).fetchall()
 
     def save(self, job: Job) -> None:
         """Inserts or updates `job`; a new job goes after every job already stored."""
@@ -345,14 +363,14 @@ class JobStore:
                 np.save(out, np.ascontiguousarray(done.condition), allow_pickle=False)
             os.replace(partial, path)
         anchor = np.stack(done.anchor) if done.anchor is not None else None
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute(
+        with self._connection() as db:
+            db.execute("BEGIN")
+            db.execute(
                 "INSERT OR REPLACE INTO segments (job_id, idx, conditioned, anchor) VALUES (?, ?, ?, ?)",
                 (job_id, done.index, int(conditioned), _array_bytes(anchor)),
             )
-            self._db.execute("DELETE FROM segments WHERE job_id = ? AND idx != ?", (job_id, done.index))
-            self._db.execute("COMMIT")
+            db.execute("DELETE FROM segments WHERE job_id = ? AND idx != ?", (job_id, done.index))
+            db.execute("COMMIT")
         for stale in self._condition_path(job_id, 0).parent.glob("condition_*.npy"):
             if stale.name != self._condition_path(job_id, done.index).name:
                 stale.unlink(missing_ok=True)

@@ -409,3 +409,23 @@ def test_using_an_upload_counts_its_retention_from_then(tmp_path):
     (folder / "clip.mov").write_bytes(b"x")
     os.utime(folder, (0, 0))
     assert storage.upload_path("a" * 32) == folder / "clip.mov" and folder.stat().st_mtime > 0
+
+
+def test_a_job_store_that_cannot_be_written_fails_the_submit_in_words_and_the_engine_goes_on(open_engine, media):
+    """A full disk under the state folder: the submit is refused naming the folder, nothing is left half made
+    (asked again once there is room, the same key renders), and the engine keeps serving."""
+    address, state = open_engine
+    request = shot(str(media))
+    with EngineClient(address) as client:
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))  # every write that grows a file fails, as on a full disk
+        try:
+            with pytest.raises(EngineCallError) as refused:
+                client.submit(request)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert refused.value.code == grpc.StatusCode.INTERNAL
+        assert f"job store in {state.resolve()} failed" in str(refused.value) and "free space" in str(refused.value)
+        reply = client.submit(request)
+        assert reply.created
+        assert [e.job.state for e in client.watch(reply.job.job_id)][-1] == pb.JOB_STATE_DONE
