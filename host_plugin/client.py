@@ -109,6 +109,7 @@ class EngineClient:
             ("grpc.max_reconnect_backoff_ms", 3000),
         ]
         self._tls = tls_ca is not None
+        self._answered = False  # set once the engine has answered in plaintext or TLS, as asked
         if tls_ca is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=_read_tls_ca(tls_ca))
             self._channel = grpc.secure_channel(address, credentials, options=options)
@@ -129,9 +130,11 @@ class EngineClient:
 
     def _call(self, method, request, timeout: float | None = 30):
         try:
-            return method(request, metadata=self._metadata, timeout=timeout)
+            reply = method(request, metadata=self._metadata, timeout=timeout)
         except grpc.RpcError as exc:
             raise self._error(exc) from None
+        self._answered = True
+        return reply
 
     def _error(self, exc: grpc.RpcError) -> DreamStyleError:
         details = exc.details() or ""
@@ -148,6 +151,9 @@ class EngineClient:
             message = (f"TLS verification failed for the engine at {self.address}: its certificate is not signed by "
                        "--tls-ca, or has expired; give --tls-ca the engine's certificate (or its CA) and check the "
                        "certificate's dates")
+        elif self._answered and "socket closed" in said:
+            message = (f"the engine at {self.address} stopped answering (it stopped or restarted during a call): "
+                       f"{self.unreachable_hint}; then run the same command again (finished shots are kept)")
         elif not self._tls and "socket closed" in said:  # how a TLS engine drops a plaintext hello
             message = (f"the engine at {self.address} closed the connection: if it serves TLS (--tls-cert), give "
                        f"--tls-ca with its certificate (or its CA); otherwise {self.unreachable_hint}")
@@ -169,6 +175,7 @@ class EngineClient:
             reply = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         except grpc.RpcError as exc:
             raise self._error(exc) from None
+        self._answered = True
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise EngineUnavailable(f"the engine at {self.address} is not serving (it may be shutting down); try again.")
 
@@ -180,7 +187,9 @@ class EngineClient:
         attempt = 0
         while True:
             try:
-                return self._stub.SubmitShot(request, metadata=self._metadata, timeout=30)
+                reply = self._stub.SubmitShot(request, metadata=self._metadata, timeout=30)
+                self._answered = True
+                return reply
             except grpc.RpcError as exc:
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
                 if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint or attempt == SUBMIT_RETRIES:
@@ -210,7 +219,7 @@ class EngineClient:
         while True:
             try:
                 for event in self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata):
-                    lost_at = None
+                    lost_at, self._answered = None, True
                     yield event
                 return
             except grpc.RpcError as exc:

@@ -25,6 +25,7 @@ from dreamstyle.v1 import engine_pb2 as pb
 from engine.chain import segment_bounds
 from engine.render import ShotRequest, part_starts, render_shot
 from host_plugin.client import EngineCallError, EngineClient
+from host_plugin.errors import EngineUnavailable
 
 HERE = Path(__file__).parent
 FRAMES = 60
@@ -191,3 +192,20 @@ def test_rerunning_stylize_after_engine_and_client_died_picks_up_the_same_job(tm
         assert len(lines) <= len(range(0, FRAMES, 5)) + 1, "no segment rendered twice but the one in flight"
     finally:
         engine.stop()
+
+
+def test_an_engine_killed_under_a_call_is_said_to_have_stopped(tmp_path):
+    """A plaintext engine that answered before and then dies: not taken for a TLS engine refusing plaintext."""
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    engine = Engine(tmp_path / "state", media.parent, tmp_path / "segments.log")
+    address = engine.start()
+    try:
+        with EngineClient(address, reconnect_s=0) as client, pytest.raises(EngineUnavailable) as lost:
+            job = client.submit(request(media, "killed", tmp_path / "m")).job
+            for _ in client.watch(job.job_id):
+                if engine.process.poll() is None:
+                    engine.kill()
+    finally:
+        engine.stop()
+    said = str(lost.value)
+    assert said.startswith(f"the engine at {address} stopped answering") and "TLS" not in said
