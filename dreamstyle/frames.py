@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 __all__ = ["FULL_RANGE", "UNSPECIFIED", "Colour", "MediaError", "MediaInfo", "probe", "iter_frames", "frame_index"]
 
@@ -29,6 +30,10 @@ class MediaError(Exception):
 _MATRICES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # 709, FCC, 470BG/170M (601), 240M, 2020 (NCL)
 _BT709, _BT601, UNSPECIFIED = 1, 5, 2
 FULL_RANGE = 2
+# swscale's default YUV->RGB rounds down (about 2 levels on 10-bit 4:2:x, 1 on 8-bit): frames to render take
+# exact rounding and full-resolution chroma (twice the time of a 1080p conversion); scaled ones, for analysis
+# and previews, the default.
+_EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 @dataclass(frozen=True)
@@ -312,7 +317,8 @@ def iter_frames(
                         "again from the camera card or the backup, or export it again, and relink."
                     )
                 expected = index + 1
-                yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix)
+                yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix,
+                                       interpolation=_EXACT if width is None and height is None else None)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
         if end is not None and expected < end:

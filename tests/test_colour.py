@@ -167,3 +167,37 @@ def test_prores_renders_keep_every_rows_colour(tmp_path, width, height):
             writer.write(frame)
     for decoded in iter_frames(path):
         assert np.abs(decoded.astype(int) - frame).max() <= 6
+
+
+@pytest.mark.parametrize(("codec", "pix_fmt", "codes"), [
+    ("libx264", "yuv420p", (150, 110, 150)),  # 8-bit 4:2:0, stored losslessly
+    ("prores_ks", "yuv422p10le", (600, 440, 600)),  # 10-bit 4:2:2, a flat field ProRes keeps exactly
+])
+def test_frames_decode_to_their_exact_rgb_and_a_render_keeps_it(tmp_path, codec, pix_fmt, codes):
+    """swscale's default conversion came out 1 (8-bit) to 2 (10-bit) levels dark on every channel: a one-sided
+    loss each round trip adds to."""
+    bits = 10 if pix_fmt.endswith("10le") else 8
+    source = tmp_path / "flat.mov"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, pix_fmt
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1  # BT.709, limited range
+        stream.options = {"qp": "0"} if codec == "libx264" else {}
+        dtype = np.uint16 if bits > 8 else np.uint8
+        for index in range(3):
+            frame = av.VideoFrame(64, 32, pix_fmt)
+            for plane, code in zip(frame.planes, codes, strict=True):
+                plane.update(np.full(plane.buffer_size // dtype().itemsize, code, dtype).tobytes())
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    scale = 2 ** (bits - 8)
+    y, cb, cr = codes[0] / scale - 16, codes[1] / scale - 128, codes[2] / scale - 128
+    exact = np.array([1.164384 * y + 1.792741 * cr, 1.164384 * y - 0.213249 * cb - 0.532909 * cr, 1.164384 * y + 2.112402 * cb])
+    decoded = next(iter_frames(source, 0, 1)).reshape(-1, 3).mean(0)
+    assert np.abs(decoded - exact).max() <= 0.5, (decoded, exact)
+    request = ShotRequest(key="k", media=source, start=0, end=3, rate=None, label="flat", backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "render", codec="prores")
+    rendered = next(iter_frames(render_shot(request, create_backend("passthrough")).path)).reshape(-1, 3).mean(0)
+    assert np.abs(rendered - exact).max() <= 0.75, (rendered, exact)
