@@ -101,6 +101,8 @@ class ClipWriter:
 
     def write(self, frame: np.ndarray) -> None:
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self._format).reformat(**self._convert)
+        ctx = self._stream.codec_context  # ProRes writes the frame's tags into each frame's header, not the stream's
+        video_frame.color_primaries, video_frame.color_trc = ctx.color_primaries, ctx.color_trc  # (the matrix: reformat's)
         video_frame.pts = self.frames
         video_frame.time_base = self._stream.codec_context.time_base
         for packet in self._stream.encode(video_frame):

@@ -80,6 +80,9 @@ def test_a_render_keeps_its_sources_colours(tmp_path, case, out_codec):
         expected = Colour(colour.yuv_matrix_tag(height) if colour.matrix != 2 else colour.conversion_matrix(height),
                           colour.primaries, colour.transfer, 1)
     assert probe(result.path).colour == expected
+    with av.open(str(result.path)) as container:  # the tags in the frames themselves (ProRes: each frame's header)
+        decoded = next(container.decode(video=0))
+    assert (decoded.color_primaries, decoded.color_trc) == (expected.primaries, expected.transfer)
     source_bars = sample(next(iter_frames(source, 1, 2)))
     assert np.abs(source_bars - np.array(BARS)).max() <= 3  # the source itself decodes to its bars
     for frame in iter_frames(result.path):
