@@ -1,8 +1,9 @@
 """The gRPC client the CLI and the panel use to talk to an engine.
 
-Watching survives an engine restart (jobs are durable there): the watch reconnects for up to
-`reconnect_s` seconds. A full queue answers RESOURCE_EXHAUSTED with a `retry-after-s` hint, which
-`submit` honours a few times. The token is only sent over TLS or to a loopback engine.
+Watching, submitting, uploading and downloading survive an engine restart (jobs are durable there, submits
+idempotent by key, uploads found by digest): once the engine has answered, a lost engine is waited for up to
+`reconnect_s` seconds. A full queue answers RESOURCE_EXHAUSTED with a `retry-after-s` hint, which `submit`
+honours a few times. The token is only sent over TLS or to a loopback engine.
 """
 
 from __future__ import annotations
@@ -183,14 +184,17 @@ class EngineClient:
         return self._call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
 
     def submit(self, request: pb.SubmitShotRequest) -> pb.SubmitShotResponse:
-        """Submits a shot; waits as the engine asks while its queue is full."""
-        attempt = 0
+        """Submits a shot; waits as the engine asks while its queue is full, and while it restarts."""
+        attempt, lost_at = 0, None
         while True:
             try:
                 reply = self._stub.SubmitShot(request, metadata=self._metadata, timeout=30)
                 self._answered = True
                 return reply
             except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and self._answered:
+                    lost_at = self._wait_for_restart(exc, lost_at)
+                    continue
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
                 if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint or attempt == SUBMIT_RETRIES:
                     raise self._submit_error(exc) from None
@@ -252,13 +256,6 @@ class EngineClient:
             for block in iter(lambda: source.read(CHUNK), b""):
                 digest.update(block)
         header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest())
-        try:
-            found = self._stub.FindUpload(pb.FindUploadRequest(sha256=header.sha256, size_bytes=header.size_bytes),
-                                          metadata=self._metadata, timeout=30)
-            return found.upload_id
-        except grpc.RpcError as exc:
-            if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
-                raise self._error(exc) from None
 
         def chunks() -> Iterator[pb.UploadChunk]:
             yield pb.UploadChunk(header=header)
@@ -266,7 +263,21 @@ class EngineClient:
                 for block in iter(lambda: source.read(CHUNK), b""):
                     yield pb.UploadChunk(data=block)
 
-        return self._call(self._stub.UploadMedia, chunks(), timeout=None).upload_id
+        lost_at: float | None = None
+        while True:
+            try:
+                try:
+                    found = self._stub.FindUpload(pb.FindUploadRequest(sha256=header.sha256, size_bytes=header.size_bytes),
+                                                  metadata=self._metadata, timeout=30)
+                    return found.upload_id
+                except grpc.RpcError as exc:
+                    if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
+                        raise
+                return self._stub.UploadMedia(chunks(), metadata=self._metadata).upload_id
+            except grpc.RpcError as exc:
+                if not self._answered:
+                    raise self._error(exc) from None
+                lost_at = self._wait_for_restart(exc, lost_at)
 
     def download(self, job_id: str, dest: Path) -> Path:
         """Streams a finished job's clip to `dest`, atomically, starting again while the engine restarts. A disk

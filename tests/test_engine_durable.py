@@ -209,3 +209,31 @@ def test_an_engine_killed_under_a_call_is_said_to_have_stopped(tmp_path):
         engine.stop()
     said = str(lost.value)
     assert said.startswith(f"the engine at {address} stopped answering") and "TLS" not in said
+
+
+def test_a_submit_and_an_upload_while_the_engine_restarts_wait_for_it(tmp_path):
+    """An overnight run whose engine crashed and is started again (by systemd, by hand): shots sent during the
+    restart are sent once it is back, not failed."""
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    engine = Engine(tmp_path / "state", media.parent, tmp_path / "segments.log")
+    address = engine.start()
+    restarts: list[threading.Timer] = []
+
+    def crash() -> None:
+        engine.kill()
+        restarts.append(threading.Timer(2.0, engine.start))
+        restarts[-1].start()
+
+    try:
+        with EngineClient(address, reconnect_s=60) as client:
+            client.wait_ready()
+            crash()
+            reply = client.submit(request(media, "during", tmp_path / "m"))
+            assert reply.created and list(client.watch(reply.job.job_id))[-1].job.state == pb.JOB_STATE_DONE
+            crash()
+            upload_id = client.upload(media)
+            assert client.upload(media) == upload_id, "the upload is kept, and found again"
+    finally:
+        for restart in restarts:
+            restart.join()
+        engine.stop()
