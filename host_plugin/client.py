@@ -266,18 +266,21 @@ class EngineClient:
         lost_at: float | None = None
         while True:
             try:
-                try:
-                    found = self._stub.FindUpload(pb.FindUploadRequest(sha256=header.sha256, size_bytes=header.size_bytes),
-                                                  metadata=self._metadata, timeout=30)
-                    return found.upload_id
-                except grpc.RpcError as exc:
-                    if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
-                        raise
-                return self._stub.UploadMedia(chunks(), metadata=self._metadata).upload_id
+                return self._kept_upload(header) or self._stub.UploadMedia(chunks(), metadata=self._metadata).upload_id
             except grpc.RpcError as exc:
                 if not self._answered:
                     raise self._error(exc) from None
                 lost_at = self._wait_for_restart(exc, lost_at)
+
+    def _kept_upload(self, header: pb.UploadHeader) -> str | None:
+        """The id of an upload of these bytes the engine keeps, or None."""
+        try:
+            return self._stub.FindUpload(pb.FindUploadRequest(sha256=header.sha256, size_bytes=header.size_bytes),
+                                         metadata=self._metadata, timeout=30).upload_id
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
+                return None
+            raise
 
     def download(self, job_id: str, dest: Path) -> Path:
         """Streams a finished job's clip to `dest`, atomically, starting again while the engine restarts. A disk
