@@ -577,7 +577,9 @@ def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--out", str(out),
                  "--no-detect", "--format", "json"]) == 0
-    report = json.loads(capsys.readouterr().out)  # stdout is the JSON alone; progress went to stderr
+    said = capsys.readouterr()
+    report = json.loads(said.out)  # stdout is the JSON alone; progress went to stderr
+    assert "all shots" in said.err and not any(s["shot"] in said.err for s in report["shots"]), "no row of a shot ended"
     assert [s["status"] for s in report["shots"]] in (["done", "done"], ["cached", "cached"], ["done", "cached"], ["cached", "done"])
     assert all(Path(s["output"]).is_file() and probe(Path(s["output"])).frames == s["frames"] for s in report["shots"])
     assert report["shots"][0]["record_in"] == "01:00:00:00" and Path(report["version_timeline"]).is_file()

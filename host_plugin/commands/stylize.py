@@ -72,7 +72,8 @@ def report_json(report: Report) -> dict[str, object]:
 
 
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
-    """Runs `stylize()` with an overall bar and a bar per shot."""
+    """Runs `stylize()` with an overall bar and a bar per shot in flight (a row per shot of a 2000-shot edit
+    would be redrawn at every update)."""
     console = Console(stderr=True)
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -92,6 +93,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
                 tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
             progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
             if update.state in _FINAL and overall is not None:
+                progress.remove_task(tasks.pop(shot.number))
                 progress.advance(overall, update.frames_total)
                 if update.state == "failed":
                     console.print(f"[red]failed[/] {update.message}", soft_wrap=True)
