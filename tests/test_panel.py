@@ -17,7 +17,7 @@ from dreamstyle.frames import probe
 from host_plugin.hosts.resolve import connect
 from host_plugin.panel import make_app, make_window
 from host_plugin.panel.window import Batch
-from host_plugin.pipeline import StyleSettings
+from host_plugin.pipeline import ShotUpdate, StyleSettings
 from host_plugin.sample import make_sample
 
 STYLE_IMAGE = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
@@ -80,6 +80,20 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
         shots[0].record.start_time.to_frames(), shots[2].record.start_time.to_frames()]
     assert [c.source_range.duration.to_frames() for c in clips] == [shots[0].frames, shots[2].frames]
     assert otio.opentime.to_timecode(timeline.global_start_time) == "01:00:00:00"
+
+
+def test_the_shot_lists_columns_fit_their_text_and_keep_the_width_the_editor_gives_them(session):
+    """Sized once per timeline, not measured over every row at each progress message (a minute per pass over
+    a 2000-shot edit)."""
+    window, _ = session
+    table = window.table
+    clip = table.item(0, 1)
+    assert table.columnWidth(1) >= table.fontMetrics().horizontalAdvance(clip.text())
+    table.setColumnWidth(1, 333)  # the editor widens the clip column
+    shot = table.shots[0]
+    table.update_shot(ShotUpdate(shot, "running", 1, shot.frames, "segment 1 of 2: " + "a long message " * 20))
+    table.set_result(table.results[1])
+    assert table.columnWidth(1) == 333
 
 
 def test_before_after_viewer(session, qtbot):

@@ -60,7 +60,9 @@ class ShotTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(THUMB[1] + 8)
         self.setIconSize(QPixmap(*THUMB).size())
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        # Sized to their contents once per plan (`set_plan`), then the editor's: ResizeToContents measured every
+        # row again at each progress message, a minute per pass over a 2000-shot edit.
+        header.setSectionResizeMode(QHeaderView.Interactive)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
         for column, width in ((0, THUMB[0] + 12), (6, 150)):
             header.setSectionResizeMode(column, QHeaderView.Fixed)
@@ -99,6 +101,8 @@ class ShotTable(QTableWidget):
             box.addWidget(bar, 0, Qt.AlignVCenter)
             self.setCellWidget(row, 6, cell)
             self._bars[shot.number] = bar
+        for column in range(1, 6):
+            self.resizeColumnToContents(column)
 
     def set_thumbnail(self, number: int, rgb: np.ndarray) -> None:
         row = self._rows.get(number)
