@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -291,6 +292,24 @@ def test_cache_makes_a_second_run_instant(cuts_clip, tmp_path, monkeypatch):
     assert detect(copy, 0, 145, settings) == first
     with pytest.raises(pytest.fail.Exception):  # other settings: computed, not served from the cache
         detect(cuts_clip, 0, 145, DetectionSettings("adaptive", 2.5, cache_dir=tmp_path / "cache"))
+
+
+def test_the_cache_keeps_a_result_per_range_and_knows_a_file_changed_in_place(tmp_path):
+    """An EDL of one flattened master: every shot's range has its own result. A file re-exported under the
+    same name is hashed anew (the hash is remembered per file version)."""
+    from host_plugin.shots import cache
+
+    media = tmp_path / "master.mov"
+    media.write_bytes(b"a" * 4096)
+    digest = cache.content_hash(media)
+    results = {start: Detection((start + 5,)) for start in range(0, 3000, 10)}
+    for start, found in results.items():
+        cache.store(tmp_path / "cache", digest, cache.key("adaptive", None, 10, start, start + 10), found)
+    assert all(cache.load(tmp_path / "cache", digest, cache.key("adaptive", None, 10, start, start + 10)) == found
+               for start, found in results.items())
+    media.write_bytes(b"b" * 4096)
+    os.utime(media, ns=(1, 1))  # even with a time that says older
+    assert cache.content_hash(media) != digest
 
 
 def test_combined_without_torch_keeps_clear_decisions(cuts_clip, monkeypatch, caplog):

@@ -1,11 +1,15 @@
 """Detection results cached per media file, keyed by a content hash and the detection settings.
 
 The hash reads the file's size and three 1 MiB samples (start, middle, end): the same bytes always give
-the same key wherever the file lives, and hashing stays instant on multi-gigabyte masters.
+the same key wherever the file lives, and hashing stays instant on multi-gigabyte masters. Each result is a
+small file of its own (`<hash>/<key hash>.json`): an EDL cutting a flattened master into 2000 shots reads and
+writes 2000 small files, not one file 2000 times (quadratic), and two runs on one master never drop each
+other's results.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,8 +28,13 @@ def default_cache_dir() -> Path:
 
 
 def content_hash(media: Path) -> str:
-    """A hex digest of the file's size and sampled content."""
-    size = media.stat().st_size
+    """A hex digest of the file's size and sampled content, worked out once per file version in a process."""
+    stat = media.stat()
+    return _sampled_hash(media.resolve(), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=512)
+def _sampled_hash(media: Path, inode: int, size: int, mtime_ns: int) -> str:
     digest = hashlib.blake2b(str(size).encode(), digest_size=16)
     with media.open("rb") as f:
         for offset in sorted({0, max(0, size // 2 - SAMPLE // 2), max(0, size - SAMPLE)}):
@@ -39,28 +48,31 @@ def key(detector: str, threshold: float | None, min_shot: int, start: int, end: 
     return json.dumps([VERSION, detector, threshold, min_shot, start, end])
 
 
+def _path(cache_dir: Path, digest: str, entry_key: str) -> Path:
+    return cache_dir / digest / f"{hashlib.blake2b(entry_key.encode(), digest_size=16).hexdigest()}.json"
+
+
 def load(cache_dir: Path, digest: str, entry_key: str) -> Detection | None:
     """The cached result, or None."""
     try:
-        entry = json.loads((cache_dir / f"{digest}.json").read_text())[entry_key]
-    except (OSError, ValueError, KeyError):
+        entry = json.loads(_path(cache_dir, digest, entry_key).read_text())
+        if entry["key"] != entry_key:
+            return None
+        return Detection(tuple(entry["cuts"]), tuple(Transition(*t) for t in entry["transitions"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return Detection(tuple(entry["cuts"]), tuple(Transition(*t) for t in entry["transitions"]))
 
 
 def store(cache_dir: Path, digest: str, entry_key: str, detection: Detection) -> None:
-    """Adds a result to the media file's cache file (written atomically)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{digest}.json"
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError):
-        entries = {}
-    entries[entry_key] = {
+    """Writes a result (atomically)."""
+    path = _path(cache_dir, digest, entry_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "key": entry_key,
         "cuts": list(detection.cuts),
         "transitions": [[t.kind, t.start_frame, t.end_frame] for t in detection.transitions],
     }
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(entries, f)
+        json.dump(entry, f)
     os.replace(tmp, path)
