@@ -154,8 +154,11 @@ class JobManager:
         self._uploads_root = uploads_root
         self._max_queued = max_queued
         self._retention_s = retention_days * 86400 if retention_days else None
+        # Indexes kept with `_entries`, so a submit costs the same with 50,000 jobs kept as with ten.
         self._entries: dict[str, _Entry] = {}
         self._by_key: dict[str, str] = {}
+        self._by_stem: dict[Path, str] = {}  # the job that last claimed each output stem
+        self._unfinished: set[str] = set()
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=runner.slots, thread_name_prefix="render")
@@ -175,6 +178,8 @@ class JobManager:
                 self._store.save(job)
             self._entries[job.id] = _Entry(job)
             self._by_key[job.request.key] = job.id
+            self._by_stem[job.request.out_path_stem] = job.id  # oldest first: the last claim wins
+            self._note(job)
             if job.state is JobState.QUEUED:
                 self._queue.put_nowait((-job.request.priority, next(self._order), job.id))
         self._work_root.mkdir(parents=True, exist_ok=True)
@@ -233,10 +238,9 @@ class JobManager:
                     self._store.save(job)  # asked for again: the retention period counts from now
                 return self._entries[existing].job, False
         self._check_output(request)
-        unfinished = sum(1 for e in self._entries.values() if not e.job.state.final)
-        if unfinished >= self._max_queued:
+        if len(self._unfinished) >= self._max_queued:
             raise QueueFull(
-                f"{unfinished} jobs are waiting (limit {self._max_queued}); retry in {RETRY_AFTER_S} s.", RETRY_AFTER_S
+                f"{len(self._unfinished)} jobs are waiting (limit {self._max_queued}); retry in {RETRY_AFTER_S} s.", RETRY_AFTER_S
             )
         if not same:
             self._discard_work(existing)  # its kept segments were rendered with the old settings
@@ -244,6 +248,8 @@ class JobManager:
         self._store.save(job)  # first: a store that fails leaves no job that is known but never queued
         self._entries[job.id] = entry = _Entry(job, watchers=self._entries[existing].watchers if existing else [])
         self._by_key[request.key] = job.id
+        self._by_stem[request.out_path_stem] = job.id
+        self._note(job)
         self._tell(entry)
         await self._queue.put((-request.priority, next(self._order), job.id))
         return job, True
@@ -251,10 +257,9 @@ class JobManager:
     def _check_output(self, request: ShotRequest) -> None:
         """A job's clip never replaces another job's, nor a file the engine did not write (source media)."""
         stem = request.out_path_stem
-        for entry in self._entries.values():
-            other = entry.job
-            if other.request.key != request.key and other.request.out_path_stem == stem and other.state is not JobState.CANCELLED:
-                raise Conflict(f"output {stem}: job {other.id} writes its clip there; choose another output.name.")
+        claimed = self._entries.get(self._by_stem.get(stem, ""))
+        if claimed and claimed.job.request.key != request.key and claimed.job.state is not JobState.CANCELLED:
+            raise Conflict(f"output {stem}: job {claimed.job.id} writes its clip there; choose another output.name.")
         if self._results_root and stem.is_relative_to(self._results_root):
             return  # the engine's own folder: a clip there is one it wrote (a kill may come before the job says so)
         known = self._by_key.get(request.key)
@@ -300,7 +305,12 @@ class JobManager:
         job = replace(entry.job, **changes)
         self._store.save(job)  # first: a store that fails leaves the job as it was
         entry.job = job
+        self._note(job)
         self._tell(entry)
+
+    def _note(self, job: Job) -> None:
+        """Keeps the set of unfinished jobs (the queue limit counts them at every submit)."""
+        (self._unfinished.discard if job.state.final else self._unfinished.add)(job.id)
 
     @staticmethod
     def _tell(entry: _Entry) -> None:
@@ -345,6 +355,7 @@ class JobManager:
         unfinished and is queued again at the next start)."""
         entry = self._entries[job_id]
         entry.job = replace(entry.job, state=JobState.FAILED, error=error)
+        self._note(entry.job)
         _log_failure(entry.job, error, trace=True)  # called while handling the store's exception
         try:
             self._store.save(entry.job)
@@ -404,9 +415,11 @@ class JobManager:
                     path.unlink(missing_ok=True)
                 self._discard_work(job.id)
                 self._store.delete(job.id)
-                entry = self._entries.pop(job.id, None)
-                if entry is not None and self._by_key.get(job.request.key) == job.id:
+                self._entries.pop(job.id, None)
+                if self._by_key.get(job.request.key) == job.id:
                     del self._by_key[job.request.key]
+                if self._by_stem.get(job.request.out_path_stem) == job.id:
+                    del self._by_stem[job.request.out_path_stem]
             self._forget_uploads(cutoff)
             await asyncio.sleep(3600)
 

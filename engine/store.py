@@ -175,6 +175,7 @@ def _database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         db.execute("PRAGMA foreign_keys=ON")
         if version != SCHEMA_VERSION:
             _upgrade(db, version, path.parent.resolve())
+        db.execute("CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs (seq)")  # a save's MAX(seq) scanned every job
     except BaseException:
         db.close()
         raise
