@@ -155,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="Ray actors, 1 or more (default: one per GPU in the cluster)")
     serve.add_argument("--farm-gpus", type=_bounded(float, 0, give="GPUs, 0 or more (0 for CPU actors)"), default=1.0,
                        help="GPUs per Ray actor; 0 for CPU actors (default: 1)")
+    serve.add_argument("--stop-with-stdin", action="store_true",
+                       help="stop gracefully when standard input closes (a client's private engine: it ends with that "
+                            "client, even a killed one)")
     _backend_args(serve)
     backends = sub.add_parser("backends", help="list backends, their guidances and what they still need here")
     _backend_args(backends)
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         farm_gpus=args.farm_gpus,
     )
     try:
-        asyncio.run(_serve_until_signalled(config))
+        asyncio.run(_serve_until_signalled(config, args.stop_with_stdin))
     except KeyboardInterrupt:  # where the event loop takes no signals (Windows): Python's Ctrl-C path
         pass
     except StateInUse as exc:
@@ -229,13 +232,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _serve_until_signalled(config: EngineConfig) -> None:
-    """Runs the engine until SIGTERM (a service manager's stop) or SIGINT (Ctrl-C): both take the
-    graceful stop (RPCs, then the jobs, which resume at the next start, the job store, a local Ray farm)."""
+async def _serve_until_signalled(config: EngineConfig, stop_with_stdin: bool) -> None:
+    """Runs the engine until SIGTERM (a service manager's stop) or SIGINT (Ctrl-C), or with `stop_with_stdin`
+    until standard input closes: each takes the graceful stop (RPCs, then the jobs, which resume at the next
+    start, the job store, a local Ray farm)."""
     from .server import serve
 
     stop = asyncio.Event()
-    undo = _stop_on_signals(asyncio.get_running_loop(), stop)
+    loop = asyncio.get_running_loop()
+    undo = _stop_on_signals(loop, stop)
+    if stop_with_stdin:
+        def wait_for_eof() -> None:
+            while sys.stdin.buffer.read(4096):
+                pass
+            log.info("standard input closed (the client that started this engine is gone): stopping")
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the engine stopped first (its loop is closed)
+                pass
+
+        threading.Thread(target=wait_for_eof, name="stdin", daemon=True).start()
     try:
         await serve(config, stop=stop)
     finally:

@@ -34,41 +34,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Sigint:
-    """While entered, notes a Ctrl-C (SIGINT) before raising KeyboardInterrupt as Python does: code that catches
-    the interrupt half-way (an import cut short) can fail with another exception, which is then known to be the
-    interrupt's doing. Left alone where SIGINT is ignored (a background job) or handled by someone else."""
+class _Interrupts:
+    """While entered, takes Ctrl-C (SIGINT), SIGTERM and SIGHUP (a farm scheduler's or `timeout`'s stop, a closed
+    ssh session) as one clean stop: KeyboardInterrupt, noted first, so that code catching it half-way (an import
+    cut short) and failing with another exception is known to be the signal's doing. A signal ignored (a
+    background job, nohup) or handled by someone else is left alone."""
+
+    _DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+                 **({signal.SIGHUP: signal.SIG_DFL} if hasattr(signal, "SIGHUP") else {})}
 
     def __init__(self) -> None:
-        self.received = False
+        self.received: int | None = None
+        self._taken: list[int] = []
 
-    def __enter__(self) -> _Sigint:
-        main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
-        self._previous = signal.getsignal(signal.SIGINT) if main_thread else None
-        if self._previous is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._note)
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self._taken = [n for n, default in self._DEFAULTS.items() if signal.getsignal(n) is default]
+            for number in self._taken:
+                signal.signal(number, self._note)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._previous)
+        for number in self._taken:
+            signal.signal(number, self._DEFAULTS[number])
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
-        self.received = True
-        signal.default_int_handler(signum, frame)
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports it (130 for Ctrl-C)."""
+        return 128 + (self.received or signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _Sigint() as sigint:
+    with _Interrupts() as interrupts:
         try:
             args = build_parser().parse_args(argv)
             reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
             return args.func(args)
         except KeyboardInterrupt:
-            return _interrupted()
+            return _interrupted(interrupts.exit_code())
         except Exception as exc:
-            if sigint.received:
-                return _interrupted()
+            if interrupts.received:
+                return _interrupted(interrupts.exit_code())
             if not isinstance(exc, (DreamStyleError, MediaError, OSError)):
                 raise  # a bug: its traceback is the report
             print(f"dreamstyle: error: {_described(exc)}", file=sys.stderr)
@@ -81,7 +90,7 @@ def _described(exc: Exception) -> str:
     return str(exc)
 
 
-def _interrupted() -> int:
+def _interrupted(code: int) -> int:
     print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "
           "(on a shared engine the jobs keep running).", file=sys.stderr)
-    return 130
+    return code

@@ -34,14 +34,18 @@ class LocalEngine:
         self.address: str | None = None
 
     def start(self) -> str:
-        command = [sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(self.state_dir)]
+        command = [sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(self.state_dir),
+                   "--stop-with-stdin"]
         for root in self.media_roots:
             command += ["--media-root", str(root)]
         command += self.extra_args
         # Its own process group: a terminal's Ctrl-C is the client's to handle, which then stops this
-        # engine cleanly (SIGTERM; unfinished jobs resume at the next run) instead of both dying mid-job.
+        # engine cleanly (SIGTERM; unfinished jobs resume at the next run) instead of both dying mid-job. Its
+        # standard input is a pipe only this process holds: when this process ends, however (killed, crashed),
+        # the engine sees it close and stops the same way, never left running on its own.
         group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {"start_new_session": True}
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **group)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         text=True, **group)
         found = threading.Event()
         lines: list[str] = []
 

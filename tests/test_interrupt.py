@@ -1,5 +1,6 @@
-"""Ctrl-C in a terminal during `dreamstyle stylize`: the command stops at once, its local engine stops
-cleanly (not left running, not killed mid-write), and running the command again finishes the edit."""
+"""Ctrl-C in a terminal, a scheduler's SIGTERM or a closed session's SIGHUP during `dreamstyle stylize`: the
+command stops at once, its local engine stops cleanly (not left running, not killed mid-write; also when the
+command itself is killed), and running the command again finishes the edit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import opentimelineio as otio
+import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from mediagen import write_video
@@ -31,7 +33,13 @@ def _engines_for(state_dir: Path) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_the_run_and_its_engine_and_a_rerun_finishes(tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [
+    (lambda run: os.killpg(run.pid, signal.SIGINT), 130),  # what Ctrl-C in a terminal sends
+    (lambda run: run.send_signal(signal.SIGTERM), 143),  # a farm scheduler, `timeout`
+    (lambda run: run.send_signal(signal.SIGHUP), 129),  # an ssh session closed
+    (lambda run: run.kill(), -9),  # no chance to stop anything: the engine notices on its own
+], ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_stopped_run_stops_its_engine_and_a_rerun_finishes(tmp_path, stop, code):
     media = write_video(tmp_path / "media" / "long.mp4", [400], width=320, height=180)
     timeline = otio.schema.Timeline("long")
     track = otio.schema.Track("V1")
@@ -49,13 +57,18 @@ def test_ctrl_c_stops_the_run_and_its_engine_and_a_rerun_finishes(tmp_path):
     while not _engines_for(state) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1.5)  # shots are on the engine
-    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    stop(run)
     sent = time.monotonic()
     out, err = run.communicate(timeout=60)
-    assert run.returncode == 130 and "interrupted" in err, err
+    assert run.returncode == code and (code < 0 or "interrupted" in err), err
     assert time.monotonic() - sent < 15, "the command waited for the render instead of stopping"
-    time.sleep(0.5)
-    assert _engines_for(state) == [], "the local engine was left running"
+    deadline = time.monotonic() + 30  # a killed command's engine stops at its segment's end
+    while _engines_for(state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _engines_for(state)
+    for pid in left:  # not to outlive the test
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "the local engine was left running"
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "long.dreamstyle-v1.otio").is_file()

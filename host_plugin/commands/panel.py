@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,12 +49,24 @@ def run(args: argparse.Namespace) -> int:
     if args.engine:
         window.engine.mode.setCurrentIndex(1)
         window.engine.address.setText(args.engine)
+    _close_on_signals(window)
     window.show()
     if args.resolve:
         window.load_from_host()
     elif args.timeline:
         window.load(args.timeline)
     return app.exec()
+
+
+def _close_on_signals(window) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP close the window as its close button does (settings saved, the local engine
+    stopped): raised in a Qt slot, the command line's KeyboardInterrupt would only be printed. Ignored ones
+    (nohup) stay ignored."""
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        return
+    for number in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, lambda *_: window.close())
 
 
 def screenshot(app, window, timeline: Path | None, dest: Path, scratch: Path, timeout: float = 120) -> int:
