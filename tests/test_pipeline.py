@@ -584,3 +584,17 @@ def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):
     assert all(Path(s["output"]).is_file() and probe(Path(s["output"])).frames == s["frames"] for s in report["shots"])
     assert report["shots"][0]["record_in"] == "01:00:00:00" and Path(report["version_timeline"]).is_file()
     assert report["problems"] == [] and Path(report["contact_sheet"]).is_file()
+
+
+def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, capsys):
+    """Square brackets in a clip name or a folder are no markup: "[/graded]" crashed the summary, "[red]" vanished."""
+    media = edit.parent / "media" / "b.mp4"
+    cut = _cut(tmp_path / "brackets.otio", [_clip("A001 [/graded]", media, 0, 8, 90),
+                                            _clip("B002 [red]REVIEW", media, 10, 8, 90)])
+    out = tmp_path / "out[/old]"
+    assert main(["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--out", str(out),
+                 "--no-detect"]) == 0
+    said = capsys.readouterr()
+    printed = said.out.replace("\n", "").replace("│", "").replace(" ", "")  # the table may wrap a long cell
+    assert "A001[/graded]_s001" in printed and "B002[red]REVIEW_s002" in printed
+    assert f"renders:          {out / 'renders'}" in said.out

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     token = read_token_file(args.token_file) if args.token_file else None
     with EngineClient(args.engine, token=token, tls_ca=args.tls_ca, unreachable_hint=UNREACHABLE) as client:
         status = client.farm_status()
-    console = Console()
+    console = Console(markup=False, highlight=False)  # names and labels as they are
     table = Table(title=f"{args.engine}: farm {status.farm}")
     for column in ("worker", "node", "GPUs", "state", "shot"):
         table.add_column(column)

@@ -11,6 +11,7 @@ from opentimelineio.opentime import RationalTime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..pipeline import ShotUpdate
 from ..plan import Plan
@@ -21,6 +22,15 @@ from . import options
 __all__ = ["add_parser", "run", "print_report", "report_json"]
 
 _FINAL = {"done", "cached", "failed", "cancelled"}
+
+
+def _console(**options: object) -> Console:
+    """A console that prints clip names, paths and messages as they are: `[red]` in a clip name is no markup."""
+    return Console(markup=False, highlight=False, **options)
+
+
+def _labelled(label: str, style: str, message: str) -> Text:
+    return Text.assemble((label, style), f" {message}")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,8 +84,9 @@ def report_json(report: Report) -> dict[str, object]:
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
     """Runs `stylize()` with an overall bar and a bar per shot in flight (a row per shot of a 2000-shot edit
     would be redrawn at every update)."""
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+    console = _console(stderr=True)
+    columns = (TextColumn("{task.description:<28}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[state]}", markup=False), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall: TaskID | None = None
         tasks: dict[int, TaskID] = {}
@@ -83,7 +94,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
         def on_plan(plan: Plan) -> None:
             nonlocal overall
             for problem in plan.problems:
-                console.print(f"[yellow]skipped[/] {problem.message}", soft_wrap=True)
+                console.print(_labelled("skipped", "yellow", problem.message), soft_wrap=True)
             total = sum(s.frames + s.head + s.tail for s in plan.shots)
             overall = progress.add_task("all shots", total=total, state=f"{len(plan.shots)} shots")
 
@@ -96,7 +107,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
                 progress.remove_task(tasks.pop(shot.number))
                 progress.advance(overall, update.frames_total)
                 if update.state == "failed":
-                    console.print(f"[red]failed[/] {update.message}", soft_wrap=True)
+                    console.print(_labelled("failed", "red", update.message), soft_wrap=True)
 
         return stylize(
             timeline,
@@ -115,7 +126,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
 
 def print_report(report: Report) -> None:
     """The summary table, then where the results are."""
-    console = Console()
+    console = _console()
     start = report.edit.timeline.global_start_time
     drop = drop_frame_of(report.edit.timeline)
     table = Table(title=f"DreamStyle: {report.edit.path.name}")
@@ -130,9 +141,9 @@ def print_report(report: Report) -> None:
     console.print(table)
     for result in report.results:
         if result.error:
-            console.print(f"[red]{result.status}[/]: {result.error}", soft_wrap=True)
+            console.print(_labelled(f"{result.status}:", "red", result.error), soft_wrap=True)
     for problem in report.plan.problems:
-        console.print(f"[yellow]not rendered[/]: {problem.message}", soft_wrap=True)
+        console.print(_labelled("not rendered:", "yellow", problem.message), soft_wrap=True)
     for reason in report.edit.skipped:
         console.print(f"ignored: {reason}", soft_wrap=True)
     if any(r.output for r in report.results):
