@@ -243,7 +243,7 @@ async def _serve_until_signalled(config: EngineConfig, stop_with_stdin: bool) ->
     undo = _stop_on_signals(loop, stop)
     if stop_with_stdin:
         def wait_for_eof() -> None:
-            while sys.stdin.buffer.read(4096):
+            while os.read(sys.stdin.fileno(), 4096):  # not sys.stdin's reader: its lock would fail interpreter exit
                 pass
             log.info("standard input closed (the client that started this engine is gone): stopping")
             try:
