@@ -7,6 +7,7 @@ H.264 files written with PyAV, so the sample exercises decoding, detection and c
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -84,8 +85,9 @@ def _is_sample_timeline(path: Path) -> bool:
 @contextmanager
 def _written_as(path: Path) -> Iterator[Path]:
     """Yields a hidden name beside `path` to write, renamed to `path` once written: an interrupted write leaves
-    nothing behind, never a truncated file."""
-    partial = path.with_name(f".{path.name}.partial")
+    nothing behind, never a truncated file. The name is this writer's own: two samples made in one folder at
+    once each write their own file (the same bytes) instead of one's rename taking the other's."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
     try:
         yield partial
         os.replace(partial, path)

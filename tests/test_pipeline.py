@@ -553,6 +553,20 @@ def test_a_sample_folder_made_before_samples_were_marked_is_still_taken(tmp_path
     assert {p: _digest(p) for p in (tmp_path / "sample").rglob("*") if p.is_file()} == before
 
 
+def test_two_samples_made_in_one_folder_at_once_both_succeed(tmp_path):
+    """Two scripts (or a script and the panel) setting up the same sample folder: each writes its own partial
+    files; the second rename replaces the first with the same bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from host_plugin import sample
+
+    with ThreadPoolExecutor(2) as pool:
+        timelines = list(pool.map(lambda _: sample.make_sample(tmp_path / "sample"), range(2)))
+    assert timelines[0] == timelines[1]
+    assert probe(tmp_path / "sample" / "media" / "clip_a.mp4").frames == 132
+    assert not [p for p in (tmp_path / "sample").rglob("*") if p.name.endswith(".partial")]
+
+
 def test_an_interrupted_sample_leaves_no_half_written_clip(tmp_path, monkeypatch):
     from host_plugin import sample
 
