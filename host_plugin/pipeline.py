@@ -129,9 +129,10 @@ def load_edit(
     read at `edl_rate`, or at DEFAULT_EDL_RATE when None."""
     timeline = read_timeline(path, edl_rate or DEFAULT_EDL_RATE)
     clips, skipped = video_clips(timeline)
-    search = [*media_dirs, path.parent]  # the folders the editor names come first
+    folder = path.resolve().parent  # a relative media path is the file's own: also when it is opened through a link
+    search = [*media_dirs, folder]  # the folders the editor names come first
     assumed = edl_rate is None and path.suffix.lower() == ".edl"
-    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps, base=path.absolute().parent), assumed)
+    return Edit(path, timeline, clips, skipped, Relinker(search, path_maps, base=folder), assumed)
 
 
 def timeline_rate(edit: Edit) -> float:

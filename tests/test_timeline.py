@@ -258,6 +258,11 @@ def test_relative_media_paths_are_read_from_the_timelines_folder(tmp_path, monke
     assert cli_main(["shots", "bundle/cut.otio", "--format", "json"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert Path(shot["media"]) == (edit / "B" / "clip.mov").absolute()
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "cut.otio").symlink_to(edit / "cut.otio")  # opened through a link: still the file's own
+    assert cli_main(["shots", "links/cut.otio", "--format", "json"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert Path(shot["media"]) == (edit / "B" / "clip.mov").resolve()
 
 
 @pytest.mark.parametrize("rate,media_rate", [(23.976, Fraction(24000, 1001)), (29.97, Fraction(2997, 100)),

@@ -242,7 +242,7 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
         copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
     if suffix == ".xml":
-        prepare_fcp7(copy, source_path.absolute().parent)  # a filled <format>, Premiere-style URLs, track names
+        prepare_fcp7(copy, source_path.resolve().parent)  # a filled <format>, Premiere-style URLs, track names
     try:
         _atomic_write(copy, target)
     except FileExistsError:
