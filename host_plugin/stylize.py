@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .client import EngineClient, is_loopback, read_token_file
 from .contact_sheet import write_contact_sheet
-from .errors import SettingsError
+from .errors import SettingsError, TimelineError
 from .local_engine import LocalEngine, StateFolderInUse
 from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from .plan import Plan
@@ -119,6 +119,10 @@ def stylize(
     style.check()
     # Every check that holds for the whole run comes before a long detection pass and before any render.
     edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
+    if not edit.clips:
+        why = f" ({'; '.join(edit.skipped[:3])}{'; ...' if len(edit.skipped) > 3 else ''})" if edit.skipped else ""
+        raise TimelineError(f"{timeline}: its video tracks hold no clip to render{why}; check that this is the "
+                            "timeline you meant, or enable its tracks and clips in the NLE and export it again")
     check_timeline_folder(timeline)
     out_dir = output_folder(out_dir or timeline.parent / f"{timeline.stem}_dreamstyle")
     with ExitStack() as stack:

@@ -612,3 +612,21 @@ def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, 
     printed = said.out.replace("\n", "").replace("│", "").replace(" ", "")  # the table may wrap a long cell
     assert "A001[/graded]_s001" in printed and "B002[red]REVIEW_s002" in printed
     assert f"renders:          {out / 'renders'}" in said.out
+
+
+def test_a_timeline_with_no_clip_to_render_is_said_to_be_one(tmp_path, capsys):
+    """Not exit 1 ("a shot failed") with nothing named: exit 2 and why, before any folder is made."""
+    timeline = otio.schema.Timeline("empty")
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Clip("off", otio.schema.ExternalReference(str(tmp_path / "x.mov")),
+                                  TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    track[0].enabled = False
+    timeline.tracks.append(track)
+    cut = tmp_path / "empty.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert main(["stylize", str(cut), "--backend", "passthrough", "--format", "json"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (f"dreamstyle: error: {cut}: its video tracks hold no clip to render (clip off: "
+                                           "disabled); check that this is the timeline you meant, or enable its tracks "
+                                           "and clips in the NLE and export it again\n")
+    assert not (tmp_path / "empty_dreamstyle").exists()

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(report), indent=2))
     else:
         print_report(report)
-    return 1 if report.failed or report.plan.problems or not report.results else 0
+    return 1 if report.failed or report.plan.problems else 0
 
 
 def report_json(report: Report) -> dict[str, object]:
@@ -83,32 +83,34 @@ def report_json(report: Report) -> dict[str, object]:
 
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
     """Runs `stylize()` with an overall bar and a bar per shot in flight (a row per shot of a 2000-shot edit
-    would be redrawn at every update)."""
+    would be redrawn at every update), shown once the shots are found: an error before that is said alone."""
     console = _console(stderr=True)
     columns = (TextColumn("{task.description:<28}", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[state]}", markup=False), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall: TaskID | None = None
-        tasks: dict[int, TaskID] = {}
+    progress = Progress(*columns, console=console, transient=False)
+    overall: TaskID | None = None
+    tasks: dict[int, TaskID] = {}
 
-        def on_plan(plan: Plan) -> None:
-            nonlocal overall
-            for problem in plan.problems:
-                console.print(_labelled("skipped", "yellow", problem.message), soft_wrap=True)
-            total = sum(s.frames + s.head + s.tail for s in plan.shots)
-            overall = progress.add_task("all shots", total=total, state=f"{len(plan.shots)} shots")
+    def on_plan(plan: Plan) -> None:
+        nonlocal overall
+        for problem in plan.problems:
+            console.print(_labelled("skipped", "yellow", problem.message), soft_wrap=True)
+        total = sum(s.frames + s.head + s.tail for s in plan.shots)
+        overall = progress.add_task("all shots", total=total, state=f"{len(plan.shots)} shots")
+        progress.start()
 
-        def on_update(update: ShotUpdate) -> None:
-            shot = update.shot
-            if shot.number not in tasks:
-                tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
-            progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
-            if update.state in _FINAL and overall is not None:
-                progress.remove_task(tasks.pop(shot.number))
-                progress.advance(overall, update.frames_total)
-                if update.state == "failed":
-                    console.print(_labelled("failed", "red", update.message), soft_wrap=True)
+    def on_update(update: ShotUpdate) -> None:
+        shot = update.shot
+        if shot.number not in tasks:
+            tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
+        progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
+        if update.state in _FINAL and overall is not None:
+            progress.remove_task(tasks.pop(shot.number))
+            progress.advance(overall, update.frames_total)
+            if update.state == "failed":
+                console.print(_labelled("failed", "red", update.message), soft_wrap=True)
 
+    try:
         return stylize(
             timeline,
             options.style_settings(args),
@@ -122,6 +124,9 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
             on_plan=on_plan,
             on_update=on_update,
         )
+    finally:
+        if overall is not None:  # started (a progress never started would still print a blank line)
+            progress.stop()
 
 
 def print_report(report: Report) -> None:
