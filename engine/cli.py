@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from dreamstyle import exits
 from dreamstyle.heap import reuse_large_blocks
 from dreamstyle.pathmap import PathMap
+from dreamstyle.xdg import xdg_folder
 
 from .backends._diffusion import OPTION_KEYS
 from .backends.base import BackendConfig
@@ -39,7 +40,7 @@ def default_state_dir() -> Path:
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        base = xdg_folder("XDG_DATA_HOME", Path.home() / ".local" / "share")
     return base / "dreamstyle" / "engine"
 
 

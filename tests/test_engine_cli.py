@@ -130,3 +130,20 @@ def test_the_known_option_keys_include_the_vace_controls():
     from engine.control import CONTROLS
 
     assert {"control", *(key for key, _ in CONTROLS.values())} <= OPTION_KEYS
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG folders are the Linux defaults")
+@pytest.mark.parametrize("value", ["", "relative/data"])
+def test_an_empty_or_relative_xdg_folder_is_ignored(monkeypatch, tmp_path, value):
+    """A cron job's environment: an empty or relative XDG_DATA_HOME / XDG_CACHE_HOME put the engine's jobs
+    and the detection cache under whatever folder the job started in."""
+    from engine.cli import default_state_dir
+    from host_plugin.shots.cache import default_cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", value)
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    assert default_state_dir() == tmp_path / "home" / ".local" / "share" / "dreamstyle" / "engine"
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "dreamstyle" / "shots"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_state_dir() == tmp_path / "data" / "dreamstyle" / "engine"

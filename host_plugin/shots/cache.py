@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from dreamstyle.xdg import xdg_folder
+
 from .base import Detection, Transition
 
 VERSION = 1  # bump when detection changes what it returns for the same settings
@@ -24,7 +26,7 @@ SAMPLE = 1 << 20
 
 def default_cache_dir() -> Path:
     """The per-user cache folder for detection results (XDG_CACHE_HOME, else ~/.cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dreamstyle" / "shots"
+    return xdg_folder("XDG_CACHE_HOME", Path.home() / ".cache") / "dreamstyle" / "shots"
 
 
 def content_hash(media: Path) -> str:
