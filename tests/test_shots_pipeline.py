@@ -88,10 +88,16 @@ def test_shots_command_reports_transitions_and_takes_detection_flags(dissolve_ed
     assert [t["kind"] for t in data["transitions"]] == ["dissolve", "fade"]
     assert all(set(t) == {"kind", "start_frame", "end_frame"} for t in data["transitions"])
     assert len(data["shots"]) == 3
-    assert list(tmp_path.glob("dreamstyle/shots/*.json"))  # cached for the next run
+    assert list(tmp_path.glob("dreamstyle/shots/*/*.json"))  # cached for the next run
     assert main(["shots", str(path), "--format", "json", "--detector", "adaptive", "--min-shot", "3s"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["transitions"] == [] and len(data["shots"]) <= 2
+    for flags in (["--threshold", "nan"], ["--threshold", "-5"], ["--min-shot", "0"], ["--min-shot", "infs"]):
+        try:
+            code = main(["shots", str(path), "--format", "json", *flags])
+        except SystemExit as refused:  # argparse's own refusal
+            code = refused.code
+        assert code == 2 and "over 0" in capsys.readouterr().err, flags
 
 
 def test_stylize_end_to_end_keeps_the_dissolve(dissolve_edit, tmp_path, monkeypatch, capsys):

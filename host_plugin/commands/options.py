@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import re
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default=DetectionSettings().detector, choices=sorted(DETECTORS),
                         help="shot-boundary detector inside clips (default: %(default)s)")
-    parser.add_argument("--threshold", type=float, help="detector threshold (default: the detector's own)")
+    parser.add_argument("--threshold", type=threshold, help="detector threshold, over 0 (default: the detector's own)")
     parser.add_argument("--min-shot", default=None, metavar="N|Ns",
                         help="minimum shot length in frames (15) or seconds (0.6s)")
     parser.add_argument("--no-detect", action="store_true", help="split only at the timeline's own edit points")
@@ -118,6 +119,17 @@ def edl_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def threshold(text: str) -> float:
+    """argparse's reading of --threshold: a finite number over 0 (each detector has its own scale)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number over 0 (the detector's own scale)")
+    return value
+
+
 def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
     if args.no_detect:
         return None
@@ -127,7 +139,9 @@ def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
         try:
             minimum = {"min_shot_seconds": float(text[:-1])} if text.endswith("s") else {"min_shot_frames": int(text)}
         except ValueError:
-            raise SettingsError(f"--min-shot {args.min_shot!r}: give frames (15) or seconds (0.6s)") from None
+            minimum = {}
+        if not minimum or not 0 < next(iter(minimum.values())) < math.inf:
+            raise SettingsError(f"--min-shot {args.min_shot!r}: give frames (15) or seconds (0.6s), over 0")
     return DetectionSettings(detector=args.detector, threshold=args.threshold, cache_dir=default_cache_dir(), **minimum)
 
 
