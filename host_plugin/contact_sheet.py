@@ -1,4 +1,4 @@
-"""A before/after contact sheet: one row per shot, source beside render at the shot's middle frame."""
+"""Before/after contact sheets: one row per shot, source beside render at the shot's middle frame."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from dreamstyle.frames import MediaError, iter_frames
 
 from .timeline.writeback import Rendered
 
-__all__ = ["write_contact_sheet"]
+__all__ = ["ROWS_PER_SHEET", "write_contact_sheets"]
 
 THUMB_W, THUMB_H, LABEL_H, PAD = 320, 180, 22, 8
+ROWS_PER_SHEET = 100
+"""A sheet's shots: a feature's 2000 in one image took 1.2 GB to draw, and image viewers refuse such a PNG."""
 
 
 def _frame(path: Path, index: int) -> Image.Image:
@@ -22,9 +24,16 @@ def _frame(path: Path, index: int) -> Image.Image:
     return Image.fromarray(array)
 
 
-def write_contact_sheet(results: Sequence[Rendered], path: Path) -> Path:
-    """Writes a PNG with a before | after row per rendered shot (atomically); returns its path."""
+def write_contact_sheets(results: Sequence[Rendered], path: Path) -> list[Path]:
+    """Writes PNGs with a before | after row per rendered shot, ROWS_PER_SHEET to a sheet (atomically): `path`,
+    then `<stem>_2.png`, `<stem>_3.png`...; returns their paths."""
     rows = [r for r in results if r.output is not None]
+    pages = [rows[first:first + ROWS_PER_SHEET] for first in range(0, max(1, len(rows)), ROWS_PER_SHEET)]
+    return [_write_sheet(page, path if number == 1 else path.with_name(f"{path.stem}_{number}{path.suffix}"))
+            for number, page in enumerate(pages, 1)]
+
+
+def _write_sheet(rows: Sequence[Rendered], path: Path) -> Path:
     width = 2 * THUMB_W + 3 * PAD
     sheet = Image.new("RGB", (width, PAD + max(1, len(rows)) * (THUMB_H + LABEL_H + PAD)), (24, 24, 28))
     draw = ImageDraw.Draw(sheet)

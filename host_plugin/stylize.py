@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client import EngineClient, is_loopback, read_token_file
-from .contact_sheet import write_contact_sheet
+from .contact_sheet import write_contact_sheets
 from .errors import SettingsError, TimelineError
 from .local_engine import LocalEngine, StateFolderInUse
 from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
@@ -45,7 +45,8 @@ class Report:
     out_dir: Path
     results: list[ShotResult] = field(default_factory=list)
     timeline_out: Path | None = None
-    contact_sheet: Path | None = None
+    contact_sheets: list[Path] = field(default_factory=list)
+    """Before | after, 100 shots a sheet: the first is named as the version timeline, the others add _2, _3..."""
 
     @property
     def failed(self) -> list[ShotResult]:
@@ -146,5 +147,5 @@ def stylize(
     if rendered:
         report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)
         sheet = out_dir / f"{report.timeline_out.stem}_contact_sheet.png"  # one per version, as the timeline
-        report.contact_sheet = write_contact_sheet(rendered, sheet)
+        report.contact_sheets = write_contact_sheets(rendered, sheet)
     return report

@@ -598,6 +598,23 @@ def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):
     assert all(Path(s["output"]).is_file() and probe(Path(s["output"])).frames == s["frames"] for s in report["shots"])
     assert report["shots"][0]["record_in"] == "01:00:00:00" and Path(report["version_timeline"]).is_file()
     assert report["problems"] == [] and Path(report["contact_sheet"]).is_file()
+    assert report["contact_sheets"] == [report["contact_sheet"]]
+
+
+def test_a_long_edits_contact_sheets_hold_a_hundred_shots_each(edit, engine, tmp_path, monkeypatch):
+    """A feature's 2000 shots in one image took 1.2 GB to draw and made a PNG viewers refuse."""
+    from PIL import Image
+
+    from host_plugin import contact_sheet
+    from host_plugin.pipeline import StyleSettings
+    from host_plugin.stylize import EngineSettings, stylize
+
+    monkeypatch.setattr(contact_sheet, "ROWS_PER_SHEET", 1)  # two shots: two sheets
+    report = stylize(edit, StyleSettings(backend="passthrough", seed=5), engine=EngineSettings(engine),
+                     out_dir=tmp_path / "out", detection=None)
+    first = tmp_path / "out" / f"{report.timeline_out.stem}_contact_sheet.png"
+    assert report.contact_sheets == [first, first.with_name(f"{first.stem}_2.png")]
+    assert [Image.open(sheet).height for sheet in report.contact_sheets] == [8 + 180 + 22 + 8] * 2  # a row each
 
 
 def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, capsys):

@@ -77,7 +77,8 @@ def report_json(report: Report) -> dict[str, object]:
         "problems": [{"clip": p.clip_name, "message": p.message} for p in report.plan.problems],
         "skipped": list(report.edit.skipped),
         "version_timeline": str(report.timeline_out.absolute()) if report.timeline_out else None,
-        "contact_sheet": str(report.contact_sheet.absolute()) if report.contact_sheet else None,
+        "contact_sheet": str(report.contact_sheets[0].absolute()) if report.contact_sheets else None,  # the first
+        "contact_sheets": [str(sheet.absolute()) for sheet in report.contact_sheets],
     }
 
 
@@ -155,6 +156,7 @@ def print_report(report: Report) -> None:
         console.print(f"renders:          {report.out_dir / 'renders'}", soft_wrap=True)
     if report.timeline_out:
         console.print(f"version timeline: {report.timeline_out}", soft_wrap=True)
-    if report.contact_sheet:
-        console.print(f"contact sheet:    {report.contact_sheet}", soft_wrap=True)
+    if report.contact_sheets:
+        more = f" (and {len(report.contact_sheets) - 1} more, _2 on)" if len(report.contact_sheets) > 1 else ""
+        console.print(f"contact sheet:    {report.contact_sheets[0]}{more}", soft_wrap=True)
 
