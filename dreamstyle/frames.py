@@ -30,9 +30,9 @@ class MediaError(Exception):
 _MATRICES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # 709, FCC, 470BG/170M (601), 240M, 2020 (NCL)
 _BT709, _BT601, UNSPECIFIED = 1, 5, 2
 FULL_RANGE = 2
-# swscale's default YUV->RGB rounds down (about 2 levels on 10-bit 4:2:x, 1 on 8-bit): frames to render take
-# exact rounding and full-resolution chroma (twice the time of a 1080p conversion); scaled ones, for analysis
-# and previews, the default.
+# swscale's default YUV->RGB rounds down (about 2 levels on 10-bit 4:2:x, 1 on 8-bit): frames at their own
+# size take exact rounding and full-resolution chroma (twice the time of a 1080p conversion); scaled ones, for
+# analysis and thumbnails, the default.
 _EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
@@ -297,6 +297,8 @@ def iter_frames(
         rate = _rate(stream, path)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
         matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
+        own_size = (width or stream.codec_context.width, height or stream.codec_context.height) == (
+            stream.codec_context.width, stream.codec_context.height)
         expected = start
         try:
             start_pts = _start_pts(container, stream)
@@ -318,7 +320,7 @@ def iter_frames(
                     )
                 expected = index + 1
                 yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix,
-                                       interpolation=_EXACT if width is None and height is None else None)
+                                       interpolation=_EXACT if own_size else None)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
         if end is not None and expected < end:
