@@ -258,8 +258,10 @@ class JobManager:
         """A job's clip never replaces another job's, nor a file the engine did not write (source media)."""
         stem = request.out_path_stem
         claimed = self._entries.get(self._by_stem.get(stem, ""))
-        if claimed and claimed.job.request.key != request.key and claimed.job.state is not JobState.CANCELLED:
-            raise Conflict(f"output {stem}: job {claimed.job.id} writes its clip there; choose another output.name.")
+        other = claimed.job if claimed else None
+        if (other and other.request.key != request.key and other.request.out_path_stem == stem  # (asked again with
+                and other.state is not JobState.CANCELLED):  # other settings, a job may write elsewhere now)
+            raise Conflict(f"output {stem}: job {other.id} writes its clip there; choose another output.name.")
         if self._results_root and stem.is_relative_to(self._results_root):
             return  # the engine's own folder: a clip there is one it wrote (a kill may come before the job says so)
         known = self._by_key.get(request.key)
