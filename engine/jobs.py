@@ -157,7 +157,7 @@ class JobManager:
         # Indexes kept with `_entries`, so a submit costs the same with 50,000 jobs kept as with ten.
         self._entries: dict[str, _Entry] = {}
         self._by_key: dict[str, str] = {}
-        self._by_stem: dict[Path, str] = {}  # the job that last claimed each output stem
+        self._by_stem: dict[Path, str] = {}  # the job that last claimed each output stem (cancelled ones at start: none)
         self._unfinished: set[str] = set()
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -178,7 +178,8 @@ class JobManager:
                 self._store.save(job)
             self._entries[job.id] = _Entry(job)
             self._by_key[job.request.key] = job.id
-            self._by_stem[job.request.out_path_stem] = job.id  # oldest first: the last claim wins
+            if job.state is not JobState.CANCELLED:  # the one job that may write there (a cancelled one never will)
+                self._by_stem[job.request.out_path_stem] = job.id
             self._note(job)
             if job.state is JobState.QUEUED:
                 self._queue.put_nowait((-job.request.priority, next(self._order), job.id))

@@ -18,7 +18,7 @@ import pytest
 
 from engine.backends.base import BackendConfig
 from engine.chain import Cancelled, Resume, SegmentDone
-from engine.jobs import Job, JobManager, JobState
+from engine.jobs import Conflict, Job, JobManager, JobState
 from engine.render import RenderResult, ShotRequest
 from engine.storage import OutsideRoots
 from engine.store import JobStore, StateUnusable
@@ -392,6 +392,34 @@ def test_a_job_cancelled_across_a_restart_after_its_clip_was_written_renders_whe
     cancelled, created, done = asyncio.run(scenario())
     assert cancelled.state is JobState.CANCELLED and created
     assert done.state is JobState.DONE and done.result.path == clip and done.result.frames == 6
+
+
+def test_after_a_restart_a_clip_stays_its_jobs_whatever_claimed_its_name_before(tmp_path):
+    """X cancelled, Y took X's output name and was cancelled, X asked for again and done (keeping its place in
+    the store): after a restart a third job on that name is refused, X's clip is there."""
+    media, state = write_video(tmp_path / "a.mp4", [12]), tmp_path / "state"
+
+    def on_x_name(key: str) -> ShotRequest:
+        return replace(_passthrough(media, state), key=key)
+
+    clip = state / "results" / "k.mp4"
+    store = JobStore(state / "jobs.sqlite3")
+    store.save(Job("X", on_x_name("x"), JobState.CANCELLED))
+    store.save(Job("Y", on_x_name("y"), JobState.CANCELLED))
+    store.save(Job("X", on_x_name("x"), JobState.DONE, result=RenderResult(clip, 6, Fraction(24), 2, 2)))
+    store.close()
+
+    async def scenario() -> None:
+        jobs = manager(state)
+        jobs._runner.slots = 0
+        await jobs.start()
+        try:
+            with pytest.raises(Conflict, match="job X writes its clip there"):
+                await jobs.submit(on_x_name("z"))
+        finally:
+            await jobs.stop()
+
+    asyncio.run(scenario())
 
 
 def test_a_failed_job_is_logged_once_with_its_id_shot_and_error(tmp_path, caplog):
