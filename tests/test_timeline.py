@@ -263,6 +263,10 @@ def test_relative_media_paths_are_read_from_the_timelines_folder(tmp_path, monke
     assert cli_main(["shots", "links/cut.otio", "--format", "json"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert Path(shot["media"]) == (edit / "B" / "clip.mov").resolve()
+    assert cli_main(["stylize", "links/cut.otio", "--backend", "passthrough", "--no-detect", "--format", "json"]) == 0
+    version = otio.adapters.read_from_file(json.loads(capsys.readouterr().out)["version_timeline"])
+    assert [url_to_path(c.media_reference.target_url) for c in version.video_tracks()[0].find_clips()] == [
+        str((edit / "B" / "clip.mov").resolve())], "beside the link, its media named as the link's folder cannot"
 
 
 @pytest.mark.parametrize("rate,media_rate", [(23.976, Fraction(24000, 1001)), (29.97, Fraction(2997, 100)),

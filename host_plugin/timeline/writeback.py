@@ -26,6 +26,7 @@ from dreamstyle.frames import probe
 from ..errors import TimelineError
 from ..hosts.premiere import prepare as prepare_fcp7
 from ..plan import Shot, timecode_labels
+from .media import is_relative, url_to_path
 from .reader import NAMESPACE, version_of
 from .timecode import from_timecode
 
@@ -223,6 +224,15 @@ def write_version(
                                 "kept: make that folder writable (or free space) and write back again") from None
 
 
+def _anchor_relative(timeline: otio.schema.Timeline, folder: Path) -> None:
+    """Makes relative media paths absolute from `folder`: a version written beside a link to the timeline, in
+    another folder, would read them from there."""
+    for clip in timeline.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.target_url and is_relative(url_to_path(ref.target_url)):
+            ref.target_url = str(folder / url_to_path(ref.target_url))
+
+
 def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str,
                    rate: Fraction, version: int) -> Path:
     suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
@@ -241,8 +251,11 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
     for track_index in sorted(by_track, reverse=True):
         copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
     copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
+    folder = source_path.resolve().parent  # where relative media paths are read from (not a link's folder)
     if suffix == ".xml":
-        prepare_fcp7(copy, source_path.resolve().parent)  # a filled <format>, Premiere-style URLs, track names
+        prepare_fcp7(copy, folder)  # a filled <format>, Premiere-style URLs, track names
+    elif folder != source_path.parent.resolve():
+        _anchor_relative(copy, folder)
     try:
         _atomic_write(copy, target)
     except FileExistsError:
