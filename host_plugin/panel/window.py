@@ -376,19 +376,21 @@ class MainWindow(QMainWindow):
         def work(emit: Callable[[object], None]) -> list[ShotResult]:
             if hero is None:
                 return withdrawn + renderer.render(shots, style, emit)
-            first = renderer.render([hero], style, emit)
             others = [s for s in shots if s.number != hero.number]
-            if first[0].output is None:
-                renderer.forget(others)
+            try:
+                first = renderer.render([hero], style, emit)
                 if first[0].status == "cancelled":
                     return withdrawn + first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor "
                                                            f"{hero.name} was cancelled") for s in others]
-                return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
-                                                       f"{first[0].error}") for s in others]
-            look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
-            rendered = renderer.render(others, look, emit)  # those cancelled while the hero rendered are not sent
-            # Their look is the hero's, through its still: named as the look the editor chose.
-            return withdrawn + first + [dataclasses.replace(r, look=style.label) for r in rendered]
+                if first[0].output is None:
+                    return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
+                                                           f"{first[0].error}") for s in others]
+                look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
+                rendered = renderer.render(others, look, emit)  # those cancelled while the hero rendered are not sent
+                # Their look is the hero's, through its still: named as the look the editor chose.
+                return withdrawn + first + [dataclasses.replace(r, look=style.label) for r in rendered]
+            finally:
+                renderer.forget(others)  # not sent (the hero failed, or raised: a refused setting): cancels spent
 
         run_task(self, work, progress=lambda update: self._progress(batch, update),
                  done=lambda results: self._rendered(batch, results),
