@@ -258,17 +258,26 @@ class Renderer:
                                 "output folder")
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
+        ended: set[int] = set()
         self.expect(shots)
+
+        def one(shot: Shot) -> ShotResult:
+            try:
+                return self._render_one(shot, style, fingerprint, on_update, refused)
+            finally:  # a cancel holds for one render: spent at the shot's own end, so that a later render of
+                self.forget([shot])  # it (the panel's, while this one goes on) keeps the cancels it is given
+                ended.add(shot.number)
+
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
-            results = list(pool.map(lambda shot: self._render_one(shot, style, fingerprint, on_update, refused), shots))
+            results = list(pool.map(one, shots))
         except KeyboardInterrupt:  # Ctrl-C: stop waiting now; the jobs are the engine's (see __exit__)
             self._interrupted = True
             pool.shutdown(wait=False, cancel_futures=True)
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         finally:
-            self.forget(shots)  # a cancel holds for one render, however it ended
+            self.forget([shot for shot in shots if shot.number not in ended])  # those never started
         pool.shutdown()
         if refused:
             raise refused[0]

@@ -418,6 +418,37 @@ def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
             "done", "cancelled"]
 
 
+def test_a_cancel_for_a_later_render_of_a_shot_holds_while_an_earlier_render_goes_on(edit, engine, tmp_path):
+    """The panel: shot 1 ends in batch A, which goes on with shot 2; batch B renders shot 1 again and the editor
+    cancels it after A has ended. A's end must not spend B's cancel."""
+    import threading
+
+    from host_plugin.client import EngineClient
+    from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
+
+    first, second = plan_edit(load_edit(edit), detection=None).shots
+    first_ended, go_on = threading.Event(), threading.Event()
+
+    def on_update(update) -> None:
+        if update.shot is first and update.state in ("done", "cached"):
+            first_ended.set()
+        if update.shot is second:
+            go_on.wait(30)  # batch A holds on shot 2 until batch B has begun
+
+    with EngineClient(engine) as client:
+        renderer = Renderer(client, tmp_path)
+        batch_a = threading.Thread(target=renderer.render,
+                                   args=([first, second], StyleSettings(backend="passthrough", seed=71), on_update))
+        batch_a.start()
+        assert first_ended.wait(60)
+        renderer.expect([first])  # batch B begins, as the panel's does: its thread has not started yet
+        go_on.set()
+        batch_a.join(60)
+        renderer.cancel(first)
+        (result,) = renderer.render([first], StyleSettings(backend="passthrough", seed=72))
+    assert result.status == "cancelled"
+
+
 def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the_renders_folder(edit, engine, tmp_path, capsys):
     """NLEs name clips after their files (A001.mov); a name may hold folders or run long. Each shot still
     gets its own render, in the renders folder."""
