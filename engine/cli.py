@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from .auth import read_token_file
     from .farm import FarmError
     from .server import EngineConfig, PortUnavailable, UnsafeConfig
-    from .store import StateInUse, StateUnusable
+    from .store import StateInUse, StateUnusable, StoreFailed
 
     args = _parser().parse_args(argv)
     if args.command == "backends":
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except StateInUse as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return exits.STATE_IN_USE
-    except (UnsafeConfig, FarmError, PortUnavailable, StateUnusable) as exc:
+    except (UnsafeConfig, FarmError, PortUnavailable, StateUnusable, StoreFailed) as exc:
         print(f"dreamstyle engine: {exc}", file=sys.stderr)
         return 2
     return 0

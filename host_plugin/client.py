@@ -279,6 +279,7 @@ class EngineClient:
                                          metadata=self._metadata, timeout=30).upload_id
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # UNIMPLEMENTED: an older engine
+                self._answered = True
                 return None
             raise
 

@@ -49,6 +49,11 @@ class Report:
     """Before | after, 100 shots a sheet: the first is named as the version timeline, the others add _2, _3..."""
 
     @property
+    def contact_sheet(self) -> Path | None:
+        """The first contact sheet (the only one up to 100 shots)."""
+        return self.contact_sheets[0] if self.contact_sheets else None
+
+    @property
     def failed(self) -> list[ShotResult]:
         return [r for r in self.results if r.status not in ("done", "cached")]
 

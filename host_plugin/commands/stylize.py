@@ -77,7 +77,7 @@ def report_json(report: Report) -> dict[str, object]:
         "problems": [{"clip": p.clip_name, "message": p.message} for p in report.plan.problems],
         "skipped": list(report.edit.skipped),
         "version_timeline": str(report.timeline_out.absolute()) if report.timeline_out else None,
-        "contact_sheet": str(report.contact_sheets[0].absolute()) if report.contact_sheets else None,  # the first
+        "contact_sheet": str(report.contact_sheet.absolute()) if report.contact_sheet else None,  # the first
         "contact_sheets": [str(sheet.absolute()) for sheet in report.contact_sheets],
     }
 
