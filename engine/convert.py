@@ -17,7 +17,7 @@ import numpy as np
 
 from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendConfig, BackendError, Guidance
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
-from .drift import canonical_params, drift_options
+from .drift import DRIFT_DEFAULTS, canonical_params, drift_options
 from .jobs import Job, JobState
 from .render import MAX_SIDE, ShotRequest
 from .storage import Storage, UploadError
@@ -167,6 +167,10 @@ def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
     """What can be told before a job is queued: the backend runs here (BackendError), takes this guidance
     and these params, and the files named exist (InvalidRequest, the field named)."""
     cls = backend_class(request.backend)
+    takes = cls.params | set(DRIFT_DEFAULTS)
+    if unknown := sorted(set(request.params) - takes):  # a misspelt key would be ignored by every shot
+        raise InvalidRequest(f"params[{unknown[0]!r}]: the {request.backend} backend takes no such param; it takes "
+                             f"{', '.join(sorted(takes))}")
     missing = cls.missing(config)
     if missing:
         raise BackendError(f"backend {request.backend!r} cannot run on this engine: needs {'; '.join(missing)}")

@@ -240,6 +240,8 @@ def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
 
 @pytest.mark.parametrize("settings,refusal", [
     (["--prompt", "noir", "--param", "overlap=abc"], "params: "),
+    (["--prompt", "noir", "--param", "strenght=0.5"],  # misspelt: it would have been ignored by every shot
+     "params['strenght']: the classic backend takes no such param; it takes color_match, overlap, strength"),
     (["--prompt", "a cat in space"], "guidance: the classic backend only knows the named looks"),
     ([], "guidance: backend 'classic' needs a guidance"),
 ])

@@ -344,6 +344,7 @@ class DiffusionBackend(Backend):
     shared by every caller (the engine's workers), which runs one segment at a time."""
 
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    params = OPTION_KEYS  # a job may set any option the engine was started with
     segment_frames = 81
 
     def __init__(self, config: BackendConfig | None = None) -> None:

@@ -71,6 +71,8 @@ class Backend(ABC):
     description: ClassVar[str]
     guidances: ClassVar[frozenset[str]]
     named_looks: ClassVar[tuple[str, ...]] = ()
+    params: ClassVar[frozenset[str]] = frozenset()
+    """The job params it reads (besides the chainer's overlap and color_match): others are refused at submit."""
     segment_frames: int = 33
     part_frames: int = 0
     """Frames an encoded part of a shot holds at least (whole segments): each part costs an encoder start

@@ -72,6 +72,7 @@ class ClassicBackend(Backend):
     )
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
     named_looks = tuple(LOOKS)
+    params = frozenset({"strength"})
     segment_frames = 49
 
     def check(self, guidance: Guidance, params: dict[str, str]) -> None:
