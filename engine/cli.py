@@ -8,6 +8,7 @@ import functools
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -123,6 +124,13 @@ def _backend_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _farm(text: str) -> str:
+    """argparse's reading of --farm: `local` or a Ray Client address (HEAD:PORT alone is Ray's other form)."""
+    if text != "local" and not re.fullmatch(r"ray://(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d{1,5}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: give local, or ray://HEAD:PORT (the Ray Client port, 10001 by default)")
+    return text
+
+
 def _backend_config(args: argparse.Namespace) -> BackendConfig:
     return BackendConfig(model_dir=args.model_dir, adapter=args.adapter, device=args.device,
                          options=dict(args.backend_option))
@@ -151,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
                             "0 or left out: keep them forever")
     serve.add_argument("--workers", type=_bounded(int, 1, give=_COUNT), default=1,
                        help="shots rendered at the same time without --farm, 1 or more (default: %(default)s)")
-    serve.add_argument("--farm", metavar="ray://HEAD:PORT|local", help="render on Ray actors (local: start a local Ray)")
+    serve.add_argument("--farm", type=_farm, metavar="ray://HEAD:PORT|local",
+                       help="render on Ray actors (local: start a local Ray)")
     serve.add_argument("--farm-workers", type=_bounded(int, 1, give=_COUNT + " (leave it out for one per GPU)"),
                        help="Ray actors, 1 or more (default: one per GPU in the cluster)")
     serve.add_argument("--farm-gpus", type=_bounded(float, 0, give="GPUs, 0 or more (0 for CPU actors)"), default=1.0,

@@ -91,6 +91,8 @@ def test_a_port_outside_0_to_65535_is_a_usage_error(tmp_path, capsys, started, p
     ("--path-map", "/Volumes/Show=mnt/show", "'/Volumes/Show=mnt/show': TO 'mnt/show' is not an absolute folder"),
     ("--path-map", "=/mnt/show", "'=/mnt/show' is not FROM=TO (e.g. /Volumes/Show=/mnt/show)"),
     ("--path-map", "/Volumes/Show", "'/Volumes/Show' is not FROM=TO"),
+    ("--farm", "bogus", "'bogus': give local, or ray://HEAD:PORT"),  # was a traceback
+    ("--farm", "head:10001", "'head:10001': give local, or ray://HEAD:PORT"),  # Ray retried it forever
 ])
 def test_an_option_out_of_its_range_is_a_usage_error_naming_the_range(tmp_path, capsys, started, option, value, needle):
     """A negative --keep-days deleted every finished job at start; --workers 0 was a traceback."""

@@ -236,6 +236,10 @@ def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
     assert "style image" in capsys.readouterr().err
     assert main(["stylize", str(edit), "--engine", "127.0.0.1:9", "--prompt", "noir"]) == 2
     assert "no engine answers at 127.0.0.1:9" in capsys.readouterr().err
+    for seed in ("-1", str(2**64)):  # the proto's uint64: a traceback at the first submit
+        with pytest.raises(SystemExit) as refused:
+            main(["stylize", str(edit), "--prompt", "noir", "--seed", seed])
+        assert refused.value.code == 2 and f"argument --seed: {seed} is outside 0..{2**64 - 1}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("settings,refusal", [

@@ -47,7 +47,8 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-image", type=Path, help="style reference image")
     parser.add_argument("--first-frame", type=Path, help="a stylized first frame to carry through each shot")
     parser.add_argument("--backend", default="classic", help="engine backend (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed of the diffusion backends (default: %(default)s)")
+    parser.add_argument("--seed", type=_bounded(0, 2**64 - 1), default=0,
+                        help="noise seed of the diffusion backends, 0 or more (default: %(default)s)")
     parser.add_argument("--codec", choices=["h264", "prores"], default="h264", help="render codec (default: %(default)s)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="backend parameter such as strength=0.8 or steps=4 (repeatable)")
