@@ -378,6 +378,11 @@ class Renderer:
         )
 
     def _fetch(self, job: pb.Job, stem: Path) -> Path:
-        if not self.stream_media:
-            return Path(job.result.path)
-        return self.client.download(job.job_id, stem.with_name(stem.name + Path(job.result.path).suffix))
+        """The finished clip on this machine: where the engine says (mapped back through its --path-map), else
+        where this client asked for it (a client naming the engine's own folders, whom the map does not fit),
+        or downloaded there."""
+        reported = Path(job.result.path)
+        asked = stem.with_name(stem.name + reported.suffix)
+        if self.stream_media:
+            return self.client.download(job.job_id, asked)
+        return asked if not reported.exists() and asked.exists() else reported

@@ -455,6 +455,17 @@ def test_a_cancel_for_a_later_render_of_a_shot_holds_while_an_earlier_render_goe
     assert result.status == "cancelled"
 
 
+def test_a_client_naming_the_engines_own_folders_gets_its_clips_from_an_engine_with_a_path_map(edit, tmp_path, capsys):
+    """An engine mapping /Volumes/Show (the Macs') to its own folder, asked by a client on a machine that mounts
+    that folder at the engine's path: results mapped back to /Volumes/Show must not send it looking there."""
+    out = tmp_path / "out"
+    with engine_thread(tmp_path / "state", [edit.parent, tmp_path], path_maps=[("/Volumes/Show", str(tmp_path))]) as address:
+        assert main(["stylize", str(edit), "--engine", address, "--backend", "passthrough", "--out", str(out),
+                     "--no-detect", "--format", "json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert all(Path(s["output"]).parent == out / "renders" and Path(s["output"]).is_file() for s in report["shots"])
+
+
 def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the_renders_folder(edit, engine, tmp_path, capsys):
     """NLEs name clips after their files (A001.mov); a name may hold folders or run long. Each shot still
     gets its own render, in the renders folder."""
