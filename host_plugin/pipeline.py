@@ -214,6 +214,8 @@ class Renderer:
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()
         self._ended: set[int] = set()  # shots whose last render has ended (renders may overlap: the panel's)
+        self._renders: dict[int, int] = {}  # per shot, how many renders were asked for: which one is the latest
+        self._lock = threading.Lock()  # for the three above, which the render threads and the caller change
         self._interrupted = False
         self._uploads: dict[Path, str] = {}
         self._upload_locks: dict[Path, threading.Lock] = {}
@@ -235,15 +237,23 @@ class Renderer:
         if job_id:
             self.client.cancel(job_id)
 
-    def expect(self, shots: Iterable[Shot]) -> None:
-        """A cancel of `shots` holds from now until their render ends: for a render started on another thread."""
-        self._ended -= {shot.number for shot in shots}
+    def expect(self, shots: Iterable[Shot]) -> dict[int, int]:
+        """A cancel of `shots` holds from now until their render ends (for a render started on another thread);
+        returns the render's tokens for `forget`."""
+        with self._lock:
+            for shot in shots:
+                self._renders[shot.number] = self._renders.get(shot.number, 0) + 1
+                self._ended.discard(shot.number)
+            return {shot.number: self._renders[shot.number] for shot in shots}
 
-    def forget(self, shots: Iterable[Shot]) -> None:
-        """`shots` ended (rendered, or not sent after all): a cancel still held for them is spent."""
-        numbers = {shot.number for shot in shots}
-        self._ended |= numbers
-        self._cancelled -= numbers
+    def forget(self, shots: Iterable[Shot], tokens: dict[int, int]) -> None:
+        """`shots` ended (rendered, or not sent after all): a cancel still held for them is spent, unless a later
+        render of the shot has been asked for meanwhile (its cancels are its own)."""
+        with self._lock:
+            for shot in shots:
+                if self._renders.get(shot.number) == tokens.get(shot.number):
+                    self._ended.add(shot.number)
+                    self._cancelled.discard(shot.number)
 
     def render(
         self, shots: Sequence[Shot], style: StyleSettings, on_update: Callable[[ShotUpdate], None] = lambda u: None
@@ -259,13 +269,13 @@ class Renderer:
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
         ended: set[int] = set()
-        self.expect(shots)
+        tokens = self.expect(shots)
 
         def one(shot: Shot) -> ShotResult:
             try:
                 return self._render_one(shot, style, fingerprint, on_update, refused)
             finally:  # a cancel holds for one render: spent at the shot's own end, so that a later render of
-                self.forget([shot])  # it (the panel's, while this one goes on) keeps the cancels it is given
+                self.forget([shot], tokens)  # it (the panel's, while this one goes on) keeps the cancels it is given
                 ended.add(shot.number)
 
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
@@ -277,7 +287,7 @@ class Renderer:
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         finally:
-            self.forget([shot for shot in shots if shot.number not in ended])  # those never started
+            self.forget([shot for shot in shots if shot.number not in ended], tokens)  # those never started
         pool.shutdown()
         if refused:
             raise refused[0]

@@ -179,6 +179,18 @@ def test_looks_persist_as_presets_and_settings(session, tmp_path):
     form.prompt.setEditText("")
 
 
+def test_the_strength_control_is_the_classic_backends_only(session):
+    """The diffusion backends read no strength: sent, the engine would refuse it as a param they do not take."""
+    form = session[0].style_form
+    before = form.to_dict()
+    try:
+        for backend, sent in (("classic", {"strength": "0.5"}), ("dreamstyle", {}), ("passthrough", {})):
+            form.from_dict({**before, "backend": backend, "strength": 0.5})
+            assert {k: v for k, v in form.settings().params.items() if k == "strength"} == sent, backend
+    finally:
+        form.from_dict(before)
+
+
 def test_keyboard_shortcuts_cover_the_main_actions(session):
     window, _ = session
     shortcuts = {a.text(): a.shortcut().toString() for a in window.actions()}

@@ -20,7 +20,7 @@ from .widgets import ImageField
 __all__ = ["StyleForm", "PRESET_FILTER", "ask_style"]
 
 PRESET_FILTER = "DreamStyle look (*.dslook.json *.json)"
-_PLAIN_BACKENDS = {"classic", "passthrough"}  # no diffusion steps; passthrough has no strength either
+_PLAIN_BACKENDS = {"classic", "passthrough"}  # no diffusion steps; only classic blends by a strength
 
 
 class StyleForm(QWidget):
@@ -95,7 +95,7 @@ class StyleForm(QWidget):
     def _backend_changed(self, _text: str) -> None:
         name = self.backend_name()
         info = self._caps.get(name)
-        for field, shown in ((self.strength, name != "passthrough"), (self.steps, name not in _PLAIN_BACKENDS)):
+        for field, shown in ((self.strength, name == "classic"), (self.steps, name not in _PLAIN_BACKENDS)):
             field.setEnabled(shown)
             self.form.setRowVisible(field, shown)
         text = self.prompt.currentText()

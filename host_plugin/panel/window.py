@@ -371,7 +371,7 @@ class MainWindow(QMainWindow):
                      if s.number in batch.withdrawn]
         shots = [s for s in shots if s.number not in batch.withdrawn]
         hero = hero if shots else None
-        renderer.expect(shots)  # a cancel from now on reaches them, though `work` has not started yet
+        tokens = renderer.expect(shots)  # a cancel from now on reaches them, though `work` has not started yet
 
         def work(emit: Callable[[object], None]) -> list[ShotResult]:
             if hero is None:
@@ -390,7 +390,7 @@ class MainWindow(QMainWindow):
                 # Their look is the hero's, through its still: named as the look the editor chose.
                 return withdrawn + first + [dataclasses.replace(r, look=style.label) for r in rendered]
             finally:
-                renderer.forget(others)  # not sent (the hero failed, or raised: a refused setting): cancels spent
+                renderer.forget(others, tokens)  # not sent (the hero failed or raised): their cancels are spent
 
         run_task(self, work, progress=lambda update: self._progress(batch, update),
                  done=lambda results: self._rendered(batch, results),
