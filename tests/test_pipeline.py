@@ -343,17 +343,6 @@ def test_a_version_timeline_that_cannot_be_written_names_the_folder_and_keeps_th
     assert list(folder.iterdir()) == [timeline]
 
 
-def test_a_timeline_that_cannot_be_read_leaves_no_output_folder(tmp_path, capsys):
-    notes, edl = tmp_path / "notes.txt", tmp_path / "broken.edl"
-    notes.write_text("not a timeline\n")
-    edl.write_text("TITLE: broken\n001  AX       V     C        01:00:00:00 bad\n")
-    for path, said in ((tmp_path / "sampel.otio", "timeline file not found"), (notes, "unsupported timeline format"),
-                       (edl, "cannot be read as cmx_3600")):
-        assert main(["stylize", str(path), "--prompt", "noir"]) == 2
-        assert said in capsys.readouterr().err
-    assert sorted(tmp_path.iterdir()) == [edl, notes], "no *_dreamstyle folder"
-
-
 def test_a_second_run_into_the_same_folder_is_told_to_wait(edit, tmp_path, capsys):
     """Two runs of one timeline at once: the second's local engine finds the first's holding the output folder."""
     out = tmp_path / "out"
@@ -386,24 +375,6 @@ def test_shots_of_a_plain_media_file(edit, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
     assert data["shots"][0]["record_start"] == "00:00:00:00"
-
-
-@pytest.mark.parametrize("start_tc,display", [("01:00:00:00", "NDF"), ("01:00:00;00", "DF")])
-def test_ntsc_2997_timecode_keeps_the_timelines_drop_frame_setting(tmp_path, capsys, start_tc, display):
-    rate = 30000 / 1001
-    media = write_video(tmp_path / "m.mp4", [60], rate=Fraction(30000, 1001))
-    timeline = otio.schema.Timeline("ntsc", global_start_time=otio.opentime.from_timecode(start_tc, rate))
-    track = otio.schema.Track("V1")
-    ref = otio.schema.ExternalReference(str(media), TimeRange(RationalTime(0, rate), RationalTime(60, rate)))
-    track.append(otio.schema.Clip("c", media_reference=ref, source_range=TimeRange(RationalTime(0, rate), RationalTime(45, rate))))
-    timeline.tracks.append(track)
-    xml = tmp_path / "ntsc.xml"
-    otio.adapters.write_to_file(timeline, str(xml), adapter_name="fcp_xml")
-    xml.write_text(xml.read_text().replace("<displayformat>NDF</displayformat>", f"<displayformat>{display}</displayformat>"))
-    assert main(["shots", str(xml), "--format", "json", "--no-detect"]) == 0
-    shot = json.loads(capsys.readouterr().out)["shots"][0]
-    assert (shot["record_start"], shot["end_frame"]) == (start_tc, 45)
-    assert shot["record_end"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")
 
 
 def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
@@ -555,86 +526,6 @@ def test_restyling_a_version_timeline_leaves_its_earlier_versions_alone(edit, en
     assert any(": DreamStyle version " in s for s in data["skipped"])
 
 
-def test_the_sample_runs_again_from_its_finished_renders(tmp_path, capsys):
-    """A second `dreamstyle sample` keeps its media and the editor's sample.otio, and renders nothing again."""
-    folder = tmp_path / "sample"
-    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 0
-    media = {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()}
-    renders = sorted((folder / "out" / "renders").iterdir())
-    (folder / "sample.otio").write_text((folder / "sample.otio").read_text())  # the editor saved it
-    edited = (folder / "sample.otio").stat().st_mtime_ns
-    capsys.readouterr()
-    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 0
-    assert "cached" in capsys.readouterr().out
-    assert {p: p.stat().st_mtime_ns for p in (folder / "media").iterdir()} == media
-    assert sorted((folder / "out" / "renders").iterdir()) == renders
-    assert (folder / "sample.otio").stat().st_mtime_ns == edited
-
-
-@pytest.mark.parametrize("name", ["media/clip_a.mp4", "sample.otio"])
-def test_the_sample_never_replaces_a_file_it_did_not_write(tmp_path, capsys, name):
-    """A folder holding the user's own clip_a.mp4 or sample.otio: refused before anything is written."""
-    folder = tmp_path / "project"
-    mine = folder / name
-    if name.endswith(".mp4"):
-        write_video(mine, [50], width=64, height=36)
-    else:
-        mine.parent.mkdir(parents=True)
-        mine.write_text("my own notes\n")
-    before = _digest(mine)
-    assert main(["sample", "--dir", str(folder), "--backend", "passthrough"]) == 2
-    err = capsys.readouterr().err
-    assert f"{mine} is not a file `dreamstyle sample` wrote, and it is left alone: choose an empty folder" in err
-    assert _digest(mine) == before and {p for p in folder.rglob("*") if p.is_file()} == {mine}
-
-
-def test_a_sample_folder_made_before_samples_were_marked_is_still_taken(tmp_path, monkeypatch):
-    """The README's first command, run again after an upgrade, finds the sample an earlier version wrote."""
-    from host_plugin import sample
-
-    with monkeypatch.context() as earlier:  # files as an earlier version wrote them: no mark of this one
-        earlier.setattr(sample, "MARK", "")
-        earlier.setattr(sample, "_MADE_BY", "")
-        timeline = sample.make_sample(tmp_path / "sample")
-    before = {p: _digest(p) for p in (tmp_path / "sample").rglob("*") if p.is_file()}
-    assert sample.make_sample(tmp_path / "sample") == timeline
-    assert {p: _digest(p) for p in (tmp_path / "sample").rglob("*") if p.is_file()} == before
-
-
-def test_two_samples_made_in_one_folder_at_once_both_succeed(tmp_path):
-    """Two scripts (or a script and the panel) setting up the same sample folder: each writes its own partial
-    files; the second rename replaces the first with the same bytes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from host_plugin import sample
-
-    with ThreadPoolExecutor(2) as pool:
-        timelines = list(pool.map(lambda _: sample.make_sample(tmp_path / "sample"), range(2)))
-    assert timelines[0] == timelines[1]
-    assert probe(tmp_path / "sample" / "media" / "clip_a.mp4").frames == 132
-    assert not [p for p in (tmp_path / "sample").rglob("*") if p.name.endswith(".partial")]
-
-
-def test_an_interrupted_sample_leaves_no_half_written_clip(tmp_path, monkeypatch):
-    from host_plugin import sample
-
-    drawn, landscape = [], sample.landscape
-
-    def interrupted(scene, t):
-        drawn.append(t)
-        if len(drawn) == 30:
-            raise KeyboardInterrupt  # Ctrl-C mid-clip
-        return landscape(scene, t)
-
-    monkeypatch.setattr(sample, "landscape", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        sample.make_sample(tmp_path)
-    assert list((tmp_path / "media").iterdir()) == [], "no clip, no temporary file"
-    monkeypatch.undo()
-    timeline = sample.make_sample(tmp_path)
-    assert probe(tmp_path / "media" / "clip_a.mp4").frames == 132 and timeline.is_file()
-
-
 def test_stylize_reports_json_for_scripts(edit, engine, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["stylize", str(edit), "--engine", engine, "--backend", "passthrough", "--out", str(out),
@@ -677,21 +568,3 @@ def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, 
     printed = said.out.replace("\n", "").replace("│", "").replace(" ", "")  # the table may wrap a long cell
     assert "A001[/graded]_s001" in printed and "B002[red]REVIEW_s002" in printed
     assert f"renders:          {out / 'renders'}" in said.out
-
-
-def test_a_timeline_with_no_clip_to_render_is_said_to_be_one(tmp_path, capsys):
-    """Not exit 1 ("a shot failed") with nothing named: exit 2 and why, before any folder is made."""
-    timeline = otio.schema.Timeline("empty")
-    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
-    track.append(otio.schema.Clip("off", otio.schema.ExternalReference(str(tmp_path / "x.mov")),
-                                  TimeRange(RationalTime(0, R), RationalTime(10, R))))
-    track[0].enabled = False
-    timeline.tracks.append(track)
-    cut = tmp_path / "empty.otio"
-    otio.adapters.write_to_file(timeline, str(cut))
-    assert main(["stylize", str(cut), "--backend", "passthrough", "--format", "json"]) == 2
-    said = capsys.readouterr()
-    assert said.out == "" and said.err == (f"dreamstyle: error: {cut}: its video tracks hold no clip to render (clip off: "
-                                           "disabled); check that this is the timeline you meant, or enable its tracks "
-                                           "and clips in the NLE and export it again\n")
-    assert not (tmp_path / "empty_dreamstyle").exists()

@@ -437,3 +437,50 @@ def test_an_exact_file_name_wins_over_a_stem_in_an_earlier_folder(tmp_path):
     relinker = Relinker([tmp_path / "proxies", tmp_path / "media"])
     assert relinker.find("/Volumes/Gone/A001.mov") == (tmp_path / "media" / "A001.mov").absolute()
     assert relinker.find(None, ["A001"]) == (tmp_path / "proxies" / "A001.mp4").absolute()
+
+
+@pytest.mark.parametrize("start_tc,display", [("01:00:00:00", "NDF"), ("01:00:00;00", "DF")])
+def test_ntsc_2997_timecode_keeps_the_timelines_drop_frame_setting(tmp_path, capsys, start_tc, display):
+    rate = 30000 / 1001
+    media = write_video(tmp_path / "m.mp4", [60], rate=Fraction(30000, 1001))
+    timeline = otio.schema.Timeline("ntsc", global_start_time=otio.opentime.from_timecode(start_tc, rate))
+    track = otio.schema.Track("V1")
+    ref = otio.schema.ExternalReference(str(media), TimeRange(RationalTime(0, rate), RationalTime(60, rate)))
+    track.append(otio.schema.Clip("c", media_reference=ref, source_range=TimeRange(RationalTime(0, rate), RationalTime(45, rate))))
+    timeline.tracks.append(track)
+    xml = tmp_path / "ntsc.xml"
+    otio.adapters.write_to_file(timeline, str(xml), adapter_name="fcp_xml")
+    xml.write_text(xml.read_text().replace("<displayformat>NDF</displayformat>", f"<displayformat>{display}</displayformat>"))
+    assert cli_main(["shots", str(xml), "--format", "json", "--no-detect"]) == 0
+    shot = json.loads(capsys.readouterr().out)["shots"][0]
+    assert (shot["record_start"], shot["end_frame"]) == (start_tc, 45)
+    assert shot["record_end"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")
+
+
+def test_a_timeline_that_cannot_be_read_leaves_no_output_folder(tmp_path, capsys):
+    notes, edl = tmp_path / "notes.txt", tmp_path / "broken.edl"
+    notes.write_text("not a timeline\n")
+    edl.write_text("TITLE: broken\n001  AX       V     C        01:00:00:00 bad\n")
+    for path, said in ((tmp_path / "sampel.otio", "timeline file not found"), (notes, "unsupported timeline format"),
+                       (edl, "cannot be read as cmx_3600")):
+        assert cli_main(["stylize", str(path), "--prompt", "noir"]) == 2
+        assert said in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [edl, notes], "no *_dreamstyle folder"
+
+
+def test_a_timeline_with_no_clip_to_render_is_said_to_be_one(tmp_path, capsys):
+    """Not exit 1 ("a shot failed") with nothing named: exit 2 and why, before any folder is made."""
+    timeline = otio.schema.Timeline("empty")
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Clip("off", otio.schema.ExternalReference(str(tmp_path / "x.mov")),
+                                  TimeRange(RationalTime(0, R), RationalTime(10, R))))
+    track[0].enabled = False
+    timeline.tracks.append(track)
+    cut = tmp_path / "empty.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert cli_main(["stylize", str(cut), "--backend", "passthrough", "--format", "json"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (f"dreamstyle: error: {cut}: its video tracks hold no clip to render (clip off: "
+                                           "disabled); check that this is the timeline you meant, or enable its tracks "
+                                           "and clips in the NLE and export it again\n")
+    assert not (tmp_path / "empty_dreamstyle").exists()
