@@ -230,9 +230,10 @@ class Renderer:
     def cancel(self, shot: Shot) -> None:
         """Cancels a shot's job, or stops it from being submitted if it has not been yet (also by a render
         still to come); a cancel that arrives after the shot's render ended is dropped."""
-        if shot.number in self._ended:
-            return
-        self._cancelled.add(shot.number)
+        with self._lock:  # not between a render's end and its spending of the shot's cancels
+            if shot.number in self._ended:
+                return
+            self._cancelled.add(shot.number)
         job_id = self._jobs.get(shot.number)
         if job_id:
             self.client.cancel(job_id)
