@@ -11,7 +11,7 @@ from host_plugin.client import EngineClient
 from mediagen import write_video
 
 ROOT = Path(__file__).resolve().parent.parent
-PADDING_MIB = 64
+PADDING_MIB = 128  # the download, against the fixed faults of starting a process (about 1000 pages)
 
 _DOWNLOADS = """
 import resource, statistics, sys
