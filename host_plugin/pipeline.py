@@ -269,7 +269,6 @@ class Renderer:
                                 "output folder")
         fingerprint = style_fingerprint(style)  # reads the guidance images once, not once per shot
         refused: list[RunSettingRefused] = []  # this render's own: another under way has its settings
-        ended: set[int] = set()
         tokens = self.expect(shots)
 
         def one(shot: Shot) -> ShotResult:
@@ -277,7 +276,6 @@ class Renderer:
                 return self._render_one(shot, style, fingerprint, on_update, refused)
             finally:  # a cancel holds for one render: spent at the shot's own end, so that a later render of
                 self.forget([shot], tokens)  # it (the panel's, while this one goes on) keeps the cancels it is given
-                ended.add(shot.number)
 
         pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(shots))))
         try:
@@ -288,7 +286,7 @@ class Renderer:
             self.client.close()  # ends the watches still streaming on the pool's threads
             raise
         finally:
-            self.forget([shot for shot in shots if shot.number not in ended], tokens)  # those never started
+            self.forget(shots, tokens)  # those never started too (a shot's later render keeps its own)
         pool.shutdown()
         if refused:
             raise refused[0]
