@@ -1,4 +1,4 @@
-"""`dreamstyle shots TIMELINE_OR_MEDIA --format json`: the shots that would be sent to the engine."""
+"""`dreamstyle shots TIMELINE_OR_MEDIA [--format json]`: the shots that would be sent to the engine."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from opentimelineio.opentime import RationalTime
 
 from ..pipeline import load_edit, plan_edit
-from ..plan import Plan, plan_media
+from ..plan import Plan, Shot, plan_media
 from ..timeline.reader import ADAPTERS
-from ..timeline.timecode import drop_frame_of, timecode
+from ..timeline.timecode import drop_frame_of, record_timecodes
 from . import options
 
 __all__ = ["add_parser", "run", "plan_json"]
@@ -21,7 +21,8 @@ __all__ = ["add_parser", "run", "plan_json"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("shots", help="list the shots of a timeline or a media file")
     parser.add_argument("source", type=Path, help="a timeline (.otio, .xml, .edl, .aaf) or a video file")
-    parser.add_argument("--format", choices=["json", "table"], default="table")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="a line per shot, or JSON for scripts (default: %(default)s)")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     options.add_media_options(parser)
     options.add_detection_options(parser)
@@ -33,34 +34,30 @@ def plan_json(
 ) -> dict:
     """The JSON shape: frames in the media's own numbering, end exclusive; record timecodes absolute; media paths
     absolute; `skipped` says why timeline items (disabled, generators, retimed clips...) send no shot."""
-    rate = float(plan.rate)
-    offset = start if start is not None else RationalTime(0, rate)
-
-    def record(time: RationalTime) -> str:
-        return timecode(time + offset, rate, drop_frame)
-
     return {
         "fps": f"{plan.rate.numerator}/{plan.rate.denominator}",
-        "shots": [
-            {
-                "shot": s.name,
-                "clip": s.clip_name,
-                "media": str(s.media.resolve()),  # absolute and without `..`: the path sent to the engine
-                "start_frame": s.start,
-                "end_frame": s.end,
-                "frames": s.frames,
-                "handles": [s.head, s.tail],
-                "media_fps": f"{s.rate.numerator}/{s.rate.denominator}",
-                "record_start": record(s.record.start_time),
-                "record_end": record(s.record.end_time_exclusive()),
-            }
-            for s in plan.shots
-        ],
+        "shots": [_shot_json(shot, start, drop_frame) for shot in plan.shots],
         "transitions": [
             {"kind": t.kind, "start_frame": t.start_frame, "end_frame": t.end_frame} for t in plan.transitions
         ],
         "problems": [{"clip": p.clip_name, "message": p.message} for p in plan.problems],
         "skipped": list(skipped),
+    }
+
+
+def _shot_json(shot: Shot, start: RationalTime | None, drop_frame: bool | None) -> dict:
+    record_in, record_out = record_timecodes(shot.record, start, drop_frame)
+    return {
+        "shot": shot.name,
+        "clip": shot.clip_name,
+        "media": str(shot.media.resolve()),  # absolute and without `..`: the path sent to the engine
+        "start_frame": shot.start,
+        "end_frame": shot.end,
+        "frames": shot.frames,
+        "handles": [shot.head, shot.tail],
+        "media_fps": f"{shot.rate.numerator}/{shot.rate.denominator}",
+        "record_in": record_in,
+        "record_out": record_out,
     }
 
 
@@ -76,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         for shot in data["shots"]:
-            print(f"{shot['shot']:<24} {shot['record_start']} - {shot['record_end']}  "
+            print(f"{shot['shot']:<24} {shot['record_in']} - {shot['record_out']}  "
                   f"{shot['media']} [{shot['start_frame']}, {shot['end_frame']})")
         for problem in data["problems"]:
             print(f"problem: {problem['message']}")

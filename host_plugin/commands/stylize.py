@@ -13,10 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ..pipeline import ShotUpdate
+from ..pipeline import ShotResult, ShotUpdate
 from ..plan import Plan
 from ..stylize import Report, stylize
-from ..timeline.timecode import drop_frame_of, timecode
+from ..timeline.timecode import drop_frame_of, record_timecodes
 from . import options
 
 __all__ = ["add_parser", "run", "print_report", "report_json"]
@@ -61,19 +61,9 @@ def report_json(report: Report) -> dict[str, object]:
     """The run as data: each shot's status and render, what was not rendered and why, the files written."""
     start = report.edit.timeline.global_start_time
     drop = drop_frame_of(report.edit.timeline)
-
-    def tc(time: RationalTime) -> str:
-        time = time + start if start is not None else time
-        return timecode(time, time.rate, drop)
-
     return {
         "timeline": str(report.edit.path.absolute()),
-        "shots": [
-            {"shot": r.shot.name, "clip": r.shot.clip_name, "record_in": tc(r.shot.record.start_time),
-             "record_out": tc(r.shot.record.end_time_exclusive()), "frames": r.shot.frames, "status": r.status,
-             "output": str(r.output.absolute()) if r.output else None, "error": r.error or None}
-            for r in report.results
-        ],
+        "shots": [_result_json(result, start, drop) for result in report.results],
         "problems": [{"clip": p.clip_name, "message": p.message} for p in report.plan.problems],
         "skipped": list(report.edit.skipped),
         "version_timeline": str(report.timeline_out.absolute()) if report.timeline_out else None,
@@ -130,6 +120,13 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
             progress.stop()
 
 
+def _result_json(result: ShotResult, start: RationalTime | None, drop_frame: bool | None) -> dict[str, object]:
+    record_in, record_out = record_timecodes(result.shot.record, start, drop_frame)
+    return {"shot": result.shot.name, "clip": result.shot.clip_name, "record_in": record_in, "record_out": record_out,
+            "frames": result.shot.frames, "status": result.status,
+            "output": str(result.output.absolute()) if result.output else None, "error": result.error or None}
+
+
 def print_report(report: Report) -> None:
     """The summary table, then where the results are."""
     console = _console()
@@ -141,9 +138,8 @@ def print_report(report: Report) -> None:
     table.add_column("output file", overflow="fold")
     for result in report.results:
         shot = result.shot
-        record_in = shot.record.start_time + start if start is not None else shot.record.start_time
-        record_out = shot.record.end_time_exclusive() + start if start is not None else shot.record.end_time_exclusive()
-        table.add_row(shot.name, timecode(record_in, record_in.rate, drop), timecode(record_out, record_out.rate, drop), str(shot.frames), result.status, result.output.name if result.output else "")
+        table.add_row(shot.name, *record_timecodes(shot.record, start, drop), str(shot.frames), result.status,
+                      result.output.name if result.output else "")
     console.print(table)
     for result in report.results:
         if result.error:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMenu, QProgressB
 
 from host_plugin.pipeline import ShotResult, ShotUpdate
 from host_plugin.plan import Plan, Shot
-from host_plugin.timeline.timecode import timecode
+from host_plugin.timeline.timecode import record_timecodes
 
 from .theme import STATUS_COLOURS
 
@@ -83,12 +83,8 @@ class ShotTable(QTableWidget):
         self._bars = {}
         self.setRowCount(len(self.shots))
         for row, shot in enumerate(self.shots):
-            record_in, record_out = shot.record.start_time, shot.record.end_time_exclusive()
-            if start is not None:
-                record_in, record_out = record_in + start, record_out + start
-            cells = ["", shot.clip_name, timecode(record_in, record_in.rate, drop_frame),
-                     timecode(record_out, record_out.rate, drop_frame),
-                     f"{shot.frames} fr", transitions_of(shot, plan), "", ""]
+            cells = ["", shot.clip_name, *record_timecodes(shot.record, start, drop_frame), f"{shot.frames} fr",
+                     transitions_of(shot, plan), "", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignVCenter | (Qt.AlignRight if column == 4 else Qt.AlignLeft))

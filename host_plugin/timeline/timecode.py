@@ -6,9 +6,9 @@ import math
 from fractions import Fraction
 
 import opentimelineio as otio
-from opentimelineio.opentime import RationalTime
+from opentimelineio.opentime import RationalTime, TimeRange
 
-__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "timecode"]
+__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "record_timecodes", "timecode"]
 
 NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001, "59.94": 60000 / 1001}
 """NTSC rates by the names editors use for them."""
@@ -38,6 +38,15 @@ def timecode(time: RationalTime, rate: float, drop_frame: bool | None = None) ->
         base, frames = _base(rate), round(time.value_rescaled_to(rate))
         seconds, frame = divmod(frames, base)
         return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frame:02d}"
+
+
+def record_timecodes(record: TimeRange, start: RationalTime | None, drop_frame: bool | None = None) -> tuple[str, str]:
+    """A shot's record in and out (exclusive) as the timeline shows them: counted from the timeline's
+    start timecode `start` (None: 00:00:00:00) at the record's own rate."""
+    rate = record.start_time.rate
+    offset = start if start is not None else RationalTime(0, rate)
+    return (timecode(record.start_time + offset, rate, drop_frame),
+            timecode(record.end_time_exclusive() + offset, rate, drop_frame))
 
 
 def from_timecode(text: str, rate: float) -> RationalTime:
