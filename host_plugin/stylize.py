@@ -130,7 +130,9 @@ def stylize(
         raise TimelineError(f"{timeline}: its video tracks hold no clip to render{why}; check that this is the "
                             "timeline you meant, or enable its tracks and clips in the NLE and export it again")
     check_timeline_folder(timeline)
-    out_dir = output_folder(out_dir or timeline.parent / f"{timeline.stem}_dreamstyle")
+    out_dir = out_dir or timeline.parent / f"{timeline.stem}_dreamstyle"
+    made = not out_dir.exists()
+    output_folder(out_dir)
     with ExitStack() as stack:
         client = connect(engine, stack, out_dir, []) if engine.address else None
         if client is not None:
@@ -138,7 +140,9 @@ def stylize(
         plan = plan_edit(edit, detection, handles)
         on_plan(plan)
         report = Report(edit, plan, out_dir)
-        if not plan.shots:
+        if not plan.shots:  # every clip offline or refused: leave no empty folder behind
+            if made and not any(out_dir.iterdir()):
+                out_dir.rmdir()
             return report
         if client is None:
             roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}

@@ -179,6 +179,7 @@ def test_edl_media_found_by_name_in_media_dir(edit, engine, tmp_path, capsys):
     args = ["stylize", str(edl), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]
     assert main(args) == 1  # offline media: reported, nothing rendered
     assert "relink with --media-dir" in capsys.readouterr().out
+    assert not (tmp_path / "cut_dreamstyle").exists()  # and no empty output folder left behind
     assert main([*args, "--media-dir", str(edit.parent / "media")]) == 0
     assert (tmp_path / "cut.dreamstyle-v1.otio").exists()
 
