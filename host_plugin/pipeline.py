@@ -203,6 +203,13 @@ def _start_timecode(shot: Shot) -> str | None:
     return timecode(start, rate, drop_frame=";" in shot.media_timecode)
 
 
+def _cached(shot: Shot, output: Path, style: StyleSettings, on_update: Callable[[ShotUpdate], None]) -> ShotResult:
+    """The result of a shot already rendered with these settings."""
+    total = shot.frames + shot.head + shot.tail
+    on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings", output))
+    return ShotResult(shot, "cached", output, look=style.label)
+
+
 class Renderer:
     """Submits shots to one engine and follows them to the end, a watcher thread per shot."""
 
@@ -302,14 +309,15 @@ class Renderer:
             stem = self.renders / f"{file_name(shot.name, 'shot')}_{key[:10]}"
             cached = self._finished(stem, total)
             if cached:
-                on_update(ShotUpdate(shot, "cached", total, total, "already rendered with these settings", cached))
-                return ShotResult(shot, "cached", cached, look=style.label)
+                return _cached(shot, cached, style, on_update)
             if shot.number in self._cancelled:
                 on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
             if refused:  # the run stops: `render` raises the refusal
                 return ShotResult(shot, "cancelled", error=str(refused[0]))
             reply = self.client.submit(self._request(shot, style, key, stem))
+            if not reply.created and reply.job.state == pb.JOB_STATE_DONE:  # the same range earlier in the edit
+                return _cached(shot, self._fetch(reply.job, stem), style, on_update)
             self._jobs[shot.number] = reply.job.job_id
             if shot.number in self._cancelled:  # cancelled while the request was in flight
                 self.client.cancel(reply.job.job_id)

@@ -5,6 +5,7 @@ engine with the CPU backend."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import opentimelineio as otio
@@ -13,7 +14,7 @@ from PySide6.QtCore import QSettings
 
 from dreamstyle.frames import probe
 from host_plugin.panel import make_app, make_window
-from host_plugin.pipeline import StyleSettings
+from host_plugin.pipeline import Renderer, StyleSettings
 from host_plugin.sample import make_sample
 from readonly import read_only
 
@@ -243,21 +244,31 @@ def test_a_batch_whose_engine_never_answers_fails_all_but_the_shots_cancelled(wi
     assert "no engine answers at 127.0.0.1:1" in results[2].error
 
 
-def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_render(window, sample, qtbot):
+def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_render(window, sample, qtbot,
+                                                                                      monkeypatch):
     """Shot 1 finishes in batch A and is restyled in batch B, which ends at once (cached) while A still renders
     shot 3: A's end must not put its older render of shot 1 back in the row."""
     shots = loaded(window, sample, qtbot)
     earlier = StyleSettings(prompt="teal-orange", backend="classic", seed=1)
     window.restyle(shots[0], earlier)  # rendered now, so that B below is cached
     qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    release, render_one = threading.Event(), Renderer._render_one
+
+    def shot_3_held(self, shot, *args):  # batch A's shot 3 is sent once B has ended, however fast the machine
+        if shot.number == 3:
+            release.wait(WAIT / 1000)
+        return render_one(self, shot, *args)
+
+    monkeypatch.setattr(Renderer, "_render_one", shot_3_held)
     look(window, "cyberpunk")
     window.render([shots[0], shots[2]])
     results = window.table.results
-    qtbot.waitUntil(lambda: results[1].look == "classic cyberpunk" and 3 in window.rendering, timeout=WAIT)
+    qtbot.waitUntil(lambda: results[1].look == "classic cyberpunk", timeout=WAIT)
     window.restyle(shots[0], earlier)
     assert len(window.batches) == 2
     qtbot.waitUntil(lambda: len(window.batches) == 1, timeout=WAIT)
     assert window.batches[0].open == {3}, "batch A still renders shot 3 after B ended"
+    release.set()
     qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
     assert (results[1].status, results[1].look) == ("cached", "classic teal-orange")
     assert window.table.item(0, 7).text() == str(results[1].output)

@@ -569,3 +569,17 @@ def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, 
     printed = said.out.replace("\n", "").replace("│", "").replace(" ", "")  # the table may wrap a long cell
     assert "A001[/graded]_s001" in printed and "B002[red]REVIEW_s002" in printed
     assert f"renders:          {out / 'renders'}" in said.out
+
+
+def test_a_range_the_edit_uses_twice_renders_once_and_is_cached_on_a_rerun(edit, engine, tmp_path, capsys):
+    """A repeated shot (a flashback) is one job: both clips get its render, and a re-run renders nothing."""
+    media = edit.parent / "media" / "b.mp4"
+    cut = _cut(tmp_path / "twice.otio", [_clip("B", media, 7, 20, 90), _clip("B again", media, 7, 20, 90)])
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "twice", "--no-detect",
+            "--format", "json"]
+    runs = []
+    for _ in range(2):
+        assert main(args) == 0
+        runs.append(json.loads(capsys.readouterr().out)["shots"])
+    assert [s["status"] for s in runs[1]] == ["cached", "cached"]
+    assert all(probe(Path(s["output"])).frames == 20 for s in runs[0] + runs[1])
