@@ -4,7 +4,7 @@
     plan = plan_edit(edit, detection, handles=0)
     with Renderer(client, out_dir) as renderer:
         results = renderer.render(plan.shots, style, on_update)
-    written = write_version(edit, results, style.label)
+    written = write_version(edit.path, edit.timeline, [r for r in results if r.output], style.label, plan.rate)
 
 Every failure is per shot (a `ShotResult` with status "failed" and a message naming the clip, file and
 what to do), except a setting the engine refuses for every shot: that stops the run (`RunSettingRefused`).
@@ -29,7 +29,7 @@ from dreamstyle.frames import MediaError, probe
 from dreamstyle.names import file_name
 from dreamstyle.v1 import engine_pb2 as pb
 
-from .client import EngineClient, RunSettingRefused
+from .client import EngineClient, RunSettingRefused, is_loopback
 from .errors import DreamStyleError, SettingsError
 from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
@@ -213,10 +213,14 @@ def _cached(shot: Shot, output: Path, style: StyleSettings, on_update: Callable[
 class Renderer:
     """Submits shots to one engine and follows them to the end, a watcher thread per shot."""
 
-    def __init__(self, client: EngineClient, out_dir: Path, *, stream_media: bool = False, priority: int = 0) -> None:
+    def __init__(
+        self, client: EngineClient, out_dir: Path, *, stream_media: bool | None = None, priority: int = 0
+    ) -> None:
+        """`stream_media`: send media as bytes rather than paths; None streams to all but a loopback engine
+        (which shares this machine's storage)."""
         self.client = client
         self.renders = out_dir / "renders"
-        self.stream_media = stream_media
+        self.stream_media = not is_loopback(client.address) if stream_media is None else stream_media
         self.priority = priority
         self._jobs: dict[int, str] = {}
         self._cancelled: set[int] = set()

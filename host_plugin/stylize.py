@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .client import EngineClient, is_loopback, read_token_file
+from .client import EngineClient, read_token_file
 from .contact_sheet import write_contact_sheets
 from .errors import SettingsError, TimelineError
 from .local_engine import LocalEngine, StateFolderInUse
@@ -149,8 +149,7 @@ def stylize(
             roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
             client = connect(engine, stack, out_dir, sorted(roots))
             check_engine_takes(client, style)
-        stream = engine.stream_media if engine.stream_media is not None else not is_loopback(client.address)
-        renderer = Renderer(client, out_dir, stream_media=stream, priority=engine.priority)
+        renderer = Renderer(client, out_dir, stream_media=engine.stream_media, priority=engine.priority)
         report.results = renderer.render(plan.shots, style, on_update)
     rendered = [r for r in report.results if r.output is not None]
     if rendered:

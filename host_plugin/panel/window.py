@@ -15,8 +15,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QWidget)
 
 from dreamstyle.frames import iter_frames
-from host_plugin.client import EngineClient, is_loopback
-from host_plugin.errors import DreamStyleError, SettingsError
+from host_plugin.anchor import generate_first_frame, render_anchored
+from host_plugin.client import EngineClient
+from host_plugin.errors import SettingsError
 from host_plugin.hosts import Host
 from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
@@ -26,7 +27,6 @@ from host_plugin.stylize import check_timeline_folder, output_folder
 from host_plugin.timeline.media import PathMap
 from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
-from .anchor import one_frame, still_of
 from .engine_box import EngineBox
 from .persist import restore, save
 from .shot_table import THUMB, ShotTable
@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
     def _start(self, batch: Batch, client: EngineClient, shots: list[Shot], style: StyleSettings,
                hero: Shot | None) -> None:
         if self.renderer is None or self.renderer.client is not client or self.renderer.renders.parent != batch.out_dir:
-            self.renderer = Renderer(client, batch.out_dir, stream_media=not is_loopback(client.address))
+            self.renderer = Renderer(client, batch.out_dir)
         renderer, anchor_png = self.renderer, batch.out_dir / "anchor" / "look_anchor.png"
         batch.renderer = renderer
         self.engine.busy = True  # never restarted under its renders
@@ -378,17 +378,7 @@ class MainWindow(QMainWindow):
                 return withdrawn + renderer.render(shots, style, emit)
             others = [s for s in shots if s.number != hero.number]
             try:
-                first = renderer.render([hero], style, emit)
-                if first[0].status == "cancelled":
-                    return withdrawn + first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor "
-                                                           f"{hero.name} was cancelled") for s in others]
-                if first[0].output is None:
-                    return withdrawn + first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: "
-                                                           f"{first[0].error}") for s in others]
-                look = dataclasses.replace(style, style_image=still_of(first[0], anchor_png), first_frame=None)
-                rendered = renderer.render(others, look, emit)  # those cancelled while the hero rendered are not sent
-                # Their look is the hero's, through its still: named as the look the editor chose.
-                return withdrawn + first + [dataclasses.replace(r, look=style.label) for r in rendered]
+                return withdrawn + render_anchored(renderer, hero, others, style, anchor_png, emit)
             finally:
                 renderer.forget(others, tokens)  # not sent (the hero failed or raised): their cancels are spent
 
@@ -463,22 +453,16 @@ class MainWindow(QMainWindow):
     def generate_first_frame(self) -> None:
         """Stylizes the selected shot's first frame from the style image on the engine; uses it as first frame."""
         chosen = self.table.selected_shots() or self.table.shots[:1]
-        style = dataclasses.replace(self.style_form.settings(), first_frame=None)
+        style = self.style_form.settings()
         if not chosen or style.style_image is None:
             self.status("Choose a style image and a shot first.")
             return
-        shot = one_frame(chosen[0])
+        shot = chosen[0]
         dest = self.out_dir / "first_frames" / f"{shot.name}.png"
 
-        def generate(emit: Callable[[object], None], renderer: Renderer) -> Path:
-            result = renderer.render([shot], style)[0]
-            if result.output is None:
-                raise DreamStyleError(f"first frame from the style image: {result.error}")
-            return still_of(result, dest)
-
         def work(client: EngineClient) -> None:
-            renderer = Renderer(client, self.out_dir, stream_media=not is_loopback(client.address))
-            run_task(self, lambda emit: generate(emit, renderer),
+            renderer = Renderer(client, self.out_dir)
+            run_task(self, lambda emit: generate_first_frame(renderer, shot, style, dest),
                      done=lambda png: self.style_form.first_frame.set_path(png), failed=self.error)
 
         self.engine.ensure([self.out_dir, shot.media.parent, style.style_image.parent], work, self.error)

@@ -1,0 +1,78 @@
+"""The look anchor and generated first frames, as the panel uses them, against a real engine on 127.0.0.1."""
+
+import dataclasses
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from opentimelineio.opentime import RationalTime, TimeRange
+from PIL import Image
+
+from dreamstyle.frames import iter_frames
+from enginehelp import engine_thread
+from host_plugin.anchor import generate_first_frame, render_anchored
+from host_plugin.client import EngineClient
+from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
+from mediagen import write_video
+
+R = 24
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Three shots: two of a.mp4, one of b.mp4."""
+    root = tmp_path_factory.mktemp("anchor")
+    media = [write_video(root / name, [40], rate=R) for name in ("a.mp4", "b.mp4")]
+    track = otio.schema.Track("V1")
+    for name, path, start in (("A", media[0], 0), ("A2", media[0], 20), ("B", media[1], 5)):
+        ref = otio.schema.ExternalReference(str(path), TimeRange(RationalTime(0, R), RationalTime(40, R)))
+        track.append(otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(12, R))))
+    timeline = otio.schema.Timeline("anchor", tracks=[track])
+    otio.adapters.write_to_file(timeline, str(root / "anchor.otio"))
+    return plan_edit(load_edit(root / "anchor.otio"), None).shots
+
+
+@pytest.fixture(scope="module")
+def renderer(shots, tmp_path_factory):
+    root = shots[0].media.parent
+    roots = [tmp_path_factory.getbasetemp()]  # the tests' own folders hold their style images
+    with engine_thread(tmp_path_factory.mktemp("state"), roots) as address, EngineClient(address) as client:
+        yield Renderer(client, root / "out")
+
+
+def test_the_others_take_the_heros_still_as_their_style_image(shots, renderer, tmp_path):
+    hero, *others = shots
+    style = StyleSettings(prompt="anchored", backend="passthrough", seed=3)
+    still = tmp_path / "look_anchor.png"
+    results = render_anchored(renderer, hero, others, style, still)
+    assert [r.status for r in results] == ["done"] * 3 and {r.look for r in results} == {style.label}
+    hero_first = next(iter_frames(results[0].output, hero.head, hero.head + 1))
+    assert np.array_equal(np.asarray(Image.open(still)), hero_first)
+    # The others were rendered with the still as style image: asked so now, they are already there.
+    look = dataclasses.replace(style, style_image=still)
+    assert [r.status for r in renderer.render(others, look)] == ["cached", "cached"]
+
+
+def test_a_failed_or_cancelled_hero_sends_none_of_the_others(shots, renderer, tmp_path):
+    hero, *others = shots
+    offline = dataclasses.replace(hero, media=tmp_path / "gone.mp4")
+    style = StyleSettings(prompt="offline hero", backend="passthrough")
+    results = render_anchored(renderer, offline, others, style, tmp_path / "still.png")
+    assert [r.status for r in results] == ["failed"] * 3
+    assert all(f"look anchor {hero.name} failed" in r.error for r in results[1:])
+    renderer.expect([hero])  # as the panel does for a render it is about to start
+    renderer.cancel(hero)
+    results = render_anchored(renderer, hero, others, dataclasses.replace(style, prompt="cancelled hero"), tmp_path / "still.png")
+    assert [r.status for r in results] == ["cancelled"] * 3 and "was cancelled" in results[1].error
+    assert not (tmp_path / "still.png").exists()
+    assert not any("hero" in job.label for job in renderer.client.list_jobs()), "nothing was sent for these looks"
+
+
+def test_a_first_frame_generated_from_a_style_image_is_the_shots_first_frame_stylized(shots, renderer, tmp_path):
+    style_image = tmp_path / "style.png"
+    Image.fromarray(np.full((32, 32, 3), (200, 40, 90), np.uint8)).save(style_image)
+    style = StyleSettings(style_image=style_image, backend="classic", first_frame=tmp_path / "ignored.png")
+    png = generate_first_frame(renderer, shots[2], style, tmp_path / "first.png")
+    frame = np.asarray(Image.open(png))
+    source = next(iter_frames(shots[2].media, shots[2].start, shots[2].start + 1))
+    assert frame.shape == source.shape and not np.array_equal(frame, source)
