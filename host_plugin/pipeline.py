@@ -38,6 +38,8 @@ from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_cli
 from .timeline.timecode import from_timecode, timecode
 
 __all__ = [
+    "ENDED",
+    "RENDERED",
     "StyleSettings",
     "Edit",
     "ShotResult",
@@ -103,10 +105,16 @@ class Edit:
     """An EDL read at DEFAULT_EDL_RATE because no rate was given: planning checks it against the media."""
 
 
+RENDERED = frozenset({"done", "cached"})
+"""The states of a shot whose clip is there: rendered now, or found already rendered with its settings."""
+ENDED = RENDERED | {"failed", "cancelled"}
+"""The states a shot's render ends in (`ShotResult.status`); before them it is queued or running."""
+
+
 @dataclass(frozen=True)
 class ShotUpdate:
     shot: Shot
-    state: str  # queued | running | done | cached | failed | cancelled
+    state: str  # queued | running, then one of ENDED
     frames_done: int
     frames_total: int
     message: str = ""
@@ -116,7 +124,7 @@ class ShotUpdate:
 @dataclass(frozen=True)
 class ShotResult:
     shot: Shot
-    status: str  # done | cached | failed | cancelled
+    status: str  # one of ENDED
     output: Path | None = None
     error: str = ""
     look: str = ""  # the label of the look it was rendered with (done and cached)

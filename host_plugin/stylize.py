@@ -16,7 +16,7 @@ from .client import EngineClient, read_token_file
 from .contact_sheet import write_contact_sheets
 from .errors import SettingsError, TimelineError
 from .local_engine import LocalEngine, StateFolderInUse
-from .pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
+from .pipeline import RENDERED, Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from .plan import Plan
 from .shots import DetectionSettings
 from .timeline.media import PathMap
@@ -55,7 +55,7 @@ class Report:
 
     @property
     def failed(self) -> list[ShotResult]:
-        return [r for r in self.results if r.status not in ("done", "cached")]
+        return [r for r in self.results if r.status not in RENDERED]
 
 
 def connect(settings: EngineSettings, stack: ExitStack, out_dir: Path, roots: Sequence[Path]) -> EngineClient:

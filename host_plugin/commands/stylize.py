@@ -13,15 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ..pipeline import ShotResult, ShotUpdate
+from ..pipeline import ENDED, ShotResult, ShotUpdate
 from ..plan import Plan
 from ..stylize import Report, stylize
 from ..timeline.timecode import drop_frame_of, record_timecodes
 from . import options
 
 __all__ = ["add_parser", "run", "print_report", "report_json"]
-
-_FINAL = {"done", "cached", "failed", "cancelled"}
 
 
 def _console(**options: object) -> Console:
@@ -95,7 +93,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
         if shot.number not in tasks:
             tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
         progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
-        if update.state in _FINAL and overall is not None:
+        if update.state in ENDED and overall is not None:
             progress.remove_task(tasks.pop(shot.number))
             progress.advance(overall, update.frames_total)
             if update.state == "failed":

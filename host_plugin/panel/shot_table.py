@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMenu, QProgressBar, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from host_plugin.pipeline import ShotResult, ShotUpdate
+from host_plugin.pipeline import ENDED, RENDERED, ShotResult, ShotUpdate
 from host_plugin.plan import Plan, Shot
 from host_plugin.timeline.timecode import record_timecodes
 
@@ -20,7 +20,6 @@ __all__ = ["ShotTable", "THUMB"]
 
 THUMB = (96, 54)
 COLUMNS = ["", "Clip", "Record in", "Record out", "Duration", "Transitions", "Status", "Output / message"]
-_FINAL = {"done", "cached", "failed", "cancelled"}
 
 
 def transitions_of(shot: Shot, plan: Plan) -> str:
@@ -113,10 +112,10 @@ class ShotTable(QTableWidget):
             return
         bar = self._bars[update.shot.number]
         bar.setMaximum(max(1, update.frames_total))
-        bar.setValue(update.frames_total if update.state in ("done", "cached") else update.frames_done)
-        bar.setFormat(f"{update.state} %p%" if update.state not in _FINAL else update.state)
+        bar.setValue(update.frames_total if update.state in RENDERED else update.frames_done)
+        bar.setFormat(f"{update.state} %p%" if update.state not in ENDED else update.state)
         bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STATUS_COLOURS.get(update.state, '#4a90d9')}; }}")
-        if update.message and update.state not in ("done", "cached"):
+        if update.message and update.state not in RENDERED:
             self.item(row, 7).setText(update.message)
 
     def set_result(self, result: ShotResult) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -15,8 +15,6 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)"
 
 class ImageField(QWidget):
     """A path to an image: drop a file on it or pick one; shows a preview; Clear empties it."""
-
-    changed = Signal()
 
     def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +58,6 @@ class ImageField(QWidget):
             self.preview.setPixmap(pixmap.scaled(self.preview.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation))
         self.name.setText(self._path.name if self._path else "drop an image here")
         self.clear_button.setEnabled(self._path is not None)
-        self.changed.emit()
 
     def _pick(self) -> None:
         start = str(self._path.parent) if self._path else ""

@@ -3,7 +3,6 @@ widgets and calls `pipeline` (and a host) on worker threads; it decides nothing 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,13 @@ from host_plugin.anchor import generate_first_frame, render_anchored
 from host_plugin.client import EngineClient
 from host_plugin.errors import SettingsError
 from host_plugin.hosts import Host
-from host_plugin.pipeline import Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
+from host_plugin.pipeline import ENDED, Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from host_plugin.plan import Plan, Shot
 from host_plugin.shots import DetectionSettings
 from dreamstyle.names import file_name
 from host_plugin.stylize import check_timeline_folder, output_folder
 from host_plugin.timeline.media import PathMap
+from host_plugin.timeline.reader import ADAPTERS
 from host_plugin.timeline.timecode import drop_frame_of, parse_rate
 
 from .engine_box import EngineBox
@@ -37,9 +37,7 @@ from .writeback_box import WritebackBox
 
 __all__ = ["MainWindow", "TIMELINE_FILTER"]
 
-TIMELINE_FILTER = "Timelines (*.otio *.xml *.edl *.aaf)"
-_SUFFIXES = {".otio", ".xml", ".edl", ".aaf"}
-_FINAL = {"done", "cached", "failed", "cancelled"}
+TIMELINE_FILTER = f"Timelines ({' '.join('*' + suffix for suffix in ADAPTERS)})"
 
 
 @dataclass(eq=False)
@@ -396,9 +394,9 @@ class MainWindow(QMainWindow):
 
     def _progress(self, batch: Batch, update: ShotUpdate) -> None:
         number = update.shot.number
-        batch.frames[number] = (update.frames_total if update.state in _FINAL else update.frames_done,
+        batch.frames[number] = (update.frames_total if update.state in ENDED else update.frames_done,
                                 update.frames_total)
-        if update.state in _FINAL:
+        if update.state in ENDED:
             batch.open.discard(number)
         if self._latest.get(number) is not batch:  # another timeline, or a later render of the shot
             return
@@ -515,11 +513,11 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "DreamStyle", message)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
-        if any(Path(u.toLocalFile()).suffix.lower() in _SUFFIXES for u in event.mimeData().urls()):
+        if any(Path(u.toLocalFile()).suffix.lower() in ADAPTERS for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        timelines = [p for u in event.mimeData().urls() if (p := Path(u.toLocalFile())).suffix.lower() in _SUFFIXES]
+        timelines = [p for u in event.mimeData().urls() if (p := Path(u.toLocalFile())).suffix.lower() in ADAPTERS]
         if timelines:
             self.load(timelines[0])
 
