@@ -15,9 +15,10 @@ from pathlib import Path
 from .client import EngineClient, read_token_file
 from .contact_sheet import write_contact_sheets
 from .errors import SettingsError, TimelineError
+from .anchor import render_anchored
 from .local_engine import LocalEngine, StateFolderInUse
 from .pipeline import RENDERED, Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
-from .plan import Plan
+from .plan import Plan, Shot
 from .shots import DetectionSettings
 from .timeline.media import PathMap
 from .timeline.writeback import write_version
@@ -107,6 +108,17 @@ def output_folder(folder: Path) -> Path:
     return folder
 
 
+def _anchor_shot(plan: Plan, name: str, timeline: Path) -> Shot:
+    """The shot named `name`, else the first shot of the clip named so; SettingsError naming some otherwise."""
+    found = next((s for s in plan.shots if s.name == name), None) or next(
+        (s for s in plan.shots if s.clip_name == name), None)
+    if found is None:
+        known = ", ".join(s.name for s in plan.shots[:5]) + (", ..." if len(plan.shots) > 5 else "")
+        raise SettingsError(f"look anchor {name!r}: no shot or clip of that name in {timeline} (its shots: {known}; "
+                            f"`dreamstyle shots {timeline}` lists them all)")
+    return found
+
+
 def stylize(
     timeline: Path,
     style: StyleSettings,
@@ -118,10 +130,13 @@ def stylize(
     edl_rate: float | None = None,
     detection: DetectionSettings | None = DetectionSettings(),
     handles: int = 0,
+    look_anchor: str | None = None,
     on_plan: Callable[[Plan], None] = lambda plan: None,
     on_update: Callable[[ShotUpdate], None] = lambda update: None,
 ) -> Report:
-    """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others."""
+    """Plans, renders and writes back every shot of `timeline`; one bad shot never stops the others. With
+    `look_anchor` (a shot's name, or a clip's for its first shot) that shot renders first and its stylized
+    first frame is every other shot's style image: one look across the edit."""
     style.check()
     # Every check that holds for the whole run comes before a long detection pass and before any render.
     edit = load_edit(timeline, media_dirs, path_maps, edl_rate)
@@ -138,6 +153,7 @@ def stylize(
         if client is not None:
             check_engine_takes(client, style)
         plan = plan_edit(edit, detection, handles)
+        hero = _anchor_shot(plan, look_anchor, timeline) if look_anchor else None
         on_plan(plan)
         report = Report(edit, plan, out_dir)
         if not plan.shots:  # every clip offline or refused: leave no empty folder behind
@@ -150,7 +166,12 @@ def stylize(
             client = connect(engine, stack, out_dir, sorted(roots))
             check_engine_takes(client, style)
         renderer = Renderer(client, out_dir, stream_media=engine.stream_media, priority=engine.priority)
-        report.results = renderer.render(plan.shots, style, on_update)
+        if hero is None:
+            report.results = renderer.render(plan.shots, style, on_update)
+        else:
+            others = [shot for shot in plan.shots if shot is not hero]
+            results = render_anchored(renderer, hero, others, style, out_dir / "anchor" / "look_anchor.png", on_update)
+            report.results = sorted(results, key=lambda result: result.shot.number)
     rendered = [r for r in report.results if r.output is not None]
     if rendered:
         report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)

@@ -1,6 +1,8 @@
 """The look anchor and generated first frames, as the panel uses them, against a real engine on 127.0.0.1."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
@@ -11,6 +13,7 @@ from PIL import Image
 from dreamstyle.frames import iter_frames
 from enginehelp import engine_thread
 from host_plugin.anchor import generate_first_frame, render_anchored
+from host_plugin.cli import main
 from host_plugin.client import EngineClient
 from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
 from mediagen import write_video
@@ -19,8 +22,8 @@ R = 24
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    """Three shots: two of a.mp4, one of b.mp4."""
+def cut(tmp_path_factory) -> Path:
+    """Three clips: two of a.mp4 (A, A2), one of b.mp4 (B)."""
     root = tmp_path_factory.mktemp("anchor")
     media = [write_video(root / name, [40], rate=R) for name in ("a.mp4", "b.mp4")]
     track = otio.schema.Track("V1")
@@ -29,15 +32,25 @@ def shots(tmp_path_factory):
         track.append(otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(12, R))))
     timeline = otio.schema.Timeline("anchor", tracks=[track])
     otio.adapters.write_to_file(timeline, str(root / "anchor.otio"))
-    return plan_edit(load_edit(root / "anchor.otio"), None).shots
+    return root / "anchor.otio"
 
 
 @pytest.fixture(scope="module")
-def renderer(shots, tmp_path_factory):
-    root = shots[0].media.parent
+def shots(cut):
+    return plan_edit(load_edit(cut), None).shots
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
     roots = [tmp_path_factory.getbasetemp()]  # the tests' own folders hold their style images
-    with engine_thread(tmp_path_factory.mktemp("state"), roots) as address, EngineClient(address) as client:
-        yield Renderer(client, root / "out")
+    with engine_thread(tmp_path_factory.mktemp("state"), roots) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def renderer(engine, cut):
+    with EngineClient(engine) as client:
+        yield Renderer(client, cut.parent / "out")
 
 
 def test_the_others_take_the_heros_still_as_their_style_image(shots, renderer, tmp_path):
@@ -76,3 +89,27 @@ def test_a_first_frame_generated_from_a_style_image_is_the_shots_first_frame_sty
     frame = np.asarray(Image.open(png))
     source = next(iter_frames(shots[2].media, shots[2].start, shots[2].start + 1))
     assert frame.shape == source.shape and not np.array_equal(frame, source)
+
+
+def test_stylize_with_a_look_anchor_renders_the_clip_named_first_and_the_others_in_its_look(cut, engine, tmp_path, capsys):
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "cli anchor",
+            "--no-detect", "--out", str(tmp_path), "--format", "json", "--look-anchor", "B"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(s["clip"], s["status"]) for s in report["shots"]] == [("A", "done"), ("A2", "done"), ("B", "done")]
+    still = tmp_path / "anchor" / "look_anchor.png"
+    b_first = next(iter_frames(Path(report["shots"][2]["output"]), 0, 1))
+    assert np.array_equal(np.asarray(Image.open(still)), b_first)
+    again = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "cli anchor",
+             "--no-detect", "--out", str(tmp_path / "again"), "--style-image", str(still)]
+    assert main([*again, "--format", "json"]) == 0  # A and A2 were rendered with B's still as style image
+    assert [s["status"] for s in json.loads(capsys.readouterr().out)["shots"][:2]] == ["cached", "cached"]
+
+
+def test_a_look_anchor_naming_no_shot_is_refused_before_any_render(cut, engine, tmp_path, capsys):
+    args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "no such anchor",
+            "--no-detect", "--out", str(tmp_path), "--look-anchor", "C"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "look anchor 'C': no shot or clip of that name" in err and "(its shots: A_s001, A2_s002, B_s003;" in err
+    assert not list(tmp_path.rglob("*.mp4"))

@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="the summary on stdout: a table, or JSON for scripts (default: %(default)s)")
+    parser.add_argument("--look-anchor", metavar="SHOT",
+                        help="render SHOT (a shot's name as `dreamstyle shots` lists it, or a clip's for its first "
+                             "shot) first, and give every other shot its stylized first frame as style image: one "
+                             "look across the edit")
     options.add_style_options(parser)
     options.add_engine_options(parser)
     options.add_media_options(parser)
@@ -110,6 +114,7 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
             edl_rate=args.edl_rate,
             detection=options.detection_settings(args),
             handles=args.handles,
+            look_anchor=args.look_anchor,
             on_plan=on_plan,
             on_update=on_update,
         )
