@@ -6,10 +6,6 @@ H.264 files written with PyAV, so the sample exercises decoding, detection and c
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +13,8 @@ import av
 import numpy as np
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
+
+from dreamstyle.atomic import written_as
 
 from .errors import DreamStyleError
 from .timeline.reader import NAMESPACE
@@ -82,19 +80,6 @@ def _is_sample_timeline(path: Path) -> bool:
         timeline.metadata.get(NAMESPACE) == _MADE_BY or timeline.name == "DreamStyle sample")
 
 
-@contextmanager
-def _written_as(path: Path) -> Iterator[Path]:
-    """Yields a hidden name beside `path` to write, renamed to `path` once written: an interrupted write leaves
-    nothing behind, never a truncated file. The name is this writer's own: two samples made in one folder at
-    once each write their own file (the same bytes) instead of one's rename taking the other's."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def _encode(path: Path, scenes: list[tuple[int, int]]) -> None:
     with av.open(str(path), "w", format="mp4") as container:
         container.metadata["comment"] = MARK
@@ -144,9 +129,9 @@ def make_sample(folder: Path) -> Path:
     media.mkdir(parents=True, exist_ok=True)
     for path, scenes in clips.items():
         if not path.exists():
-            with _written_as(path) as partial:
+            with written_as(path) as partial:
                 _encode(partial, scenes)
     if not timeline.exists():
-        with _written_as(timeline) as partial:
+        with written_as(timeline) as partial:
             otio.adapters.write_to_file(_timeline(media), str(partial), adapter_name="otio_json")
     return timeline
