@@ -9,7 +9,6 @@ honours a few times. The token is only sent over TLS or to a loopback engine.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import ssl
 import time
@@ -20,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dreamstyle import network
+from dreamstyle.atomic import written_as
 from dreamstyle.token import checked_token
 from dreamstyle.token import read_token_file as token_file
 from dreamstyle.v1 import engine_pb2 as pb
@@ -288,25 +288,20 @@ class EngineClient:
         without room for the whole clip is refused before any byte is written; an interrupted download leaves
         nothing behind."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.partial")
         lost_at: float | None = None
-        while True:
-            try:
-                with open(partial, "wb") as out:
-                    for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id),
-                                                           metadata=self._metadata):
-                        lost_at = None
-                        if chunk.total_bytes:
-                            _check_room(dest, chunk.total_bytes)
-                        out.write(chunk.data)
-                break
-            except grpc.RpcError as exc:
-                partial.unlink(missing_ok=True)
-                lost_at = self._wait_for_restart(exc, lost_at)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-        os.replace(partial, dest)
+        with written_as(dest) as partial:
+            while True:
+                try:
+                    with open(partial, "wb") as out:  # "wb": a new start drops what the lost stream wrote
+                        for chunk in self._stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id),
+                                                               metadata=self._metadata):
+                            lost_at = None
+                            if chunk.total_bytes:
+                                _check_room(dest, chunk.total_bytes)
+                            out.write(chunk.data)
+                    break
+                except grpc.RpcError as exc:
+                    lost_at = self._wait_for_restart(exc, lost_at)
         return dest
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from dreamstyle.atomic import written_as
 from dreamstyle.frames import MediaError, iter_frames
 
 from .timeline.writeback import Rendered
@@ -48,7 +48,6 @@ def _write_sheet(rows: Sequence[Rendered], path: Path) -> Path:
         except MediaError as exc:
             draw.text((PAD, top + LABEL_H + 8), f"cannot read: {exc}"[:90], fill=(255, 120, 120))
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    sheet.save(partial, format="PNG")
-    os.replace(partial, path)
+    with written_as(path) as partial:
+        sheet.save(partial, format="PNG")
     return path

@@ -51,3 +51,12 @@ def test_a_new_file_never_replaces_one_already_there(tmp_path, monkeypatch, hard
     assert (tmp_path / "edit.dreamstyle-v1.otio").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["edit.dreamstyle-v1.otio"]
 
+
+def test_a_failed_cache_write_leaves_nothing_behind(tmp_path):
+    """The shot-detection cache once left its temporary file behind when writing failed."""
+    from host_plugin.shots import cache
+    from host_plugin.shots.base import Detection
+
+    with pytest.raises(TypeError):
+        cache.store(tmp_path, "digest", "key", Detection((object(),), ()))  # not JSON
+    assert not list((tmp_path / "digest").iterdir())

@@ -12,10 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from dreamstyle.atomic import written_as
 from dreamstyle.xdg import xdg_folder
 
 from .base import Detection, Transition
@@ -74,7 +73,5 @@ def store(cache_dir: Path, digest: str, entry_key: str, detection: Detection) ->
         "cuts": list(detection.cuts),
         "transitions": [[t.kind, t.start_frame, t.end_frame] for t in detection.transitions],
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(entry, f)
-    os.replace(tmp, path)
+    with written_as(path) as partial:
+        partial.write_text(json.dumps(entry))

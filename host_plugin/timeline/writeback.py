@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Protocol
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
+from dreamstyle.atomic import written_as
 from dreamstyle.frames import probe
 
 from ..errors import TimelineError
@@ -191,21 +190,8 @@ def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: boo
 def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
     """Writes `path` whole or not at all, never over a file there (FileExistsError: another run took it)."""
     adapter, options = _WRITERS[path.suffix]
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    Path(temp).unlink()  # some adapters refuse to overwrite
-    try:
-        otio.adapters.write_to_file(timeline, temp, adapter_name=adapter, **options)
-        try:
-            os.link(temp, path)  # atomic, and refuses an existing file
-        except FileExistsError:
-            raise
-        except OSError:  # no hard links on this volume (exFAT, some shares): check, then move
-            if path.exists():
-                raise FileExistsError(path) from None
-            os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    with written_as(path, replace=False) as partial:
+        otio.adapters.write_to_file(timeline, str(partial), adapter_name=adapter, **options)
 
 
 def write_version(
