@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from dreamstyle import exits
 from dreamstyle.heap import reuse_large_blocks
 from dreamstyle.pathmap import PathMap
-from dreamstyle.xdg import xdg_folder
+from dreamstyle.user_folders import user_data_folder
 
 from .backends._diffusion import OPTION_KEYS
 from .backends.base import BackendConfig
@@ -36,13 +36,7 @@ log = logging.getLogger(__name__)
 
 def default_state_dir() -> Path:
     """The user's data folder for the engine's jobs, uploads and results."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = xdg_folder("XDG_DATA_HOME", Path.home() / ".local" / "share")
-    return base / "dreamstyle" / "engine"
+    return user_data_folder() / "dreamstyle" / "engine"
 
 
 def _port(text: str) -> int:

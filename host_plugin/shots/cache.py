@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from dreamstyle.atomic import written_as
-from dreamstyle.xdg import xdg_folder
+from dreamstyle.user_folders import user_cache_folder
 
 from .base import Detection, Transition
 
@@ -24,8 +24,8 @@ SAMPLE = 1 << 20
 
 
 def default_cache_dir() -> Path:
-    """The per-user cache folder for detection results (XDG_CACHE_HOME, else ~/.cache)."""
-    return xdg_folder("XDG_CACHE_HOME", Path.home() / ".cache") / "dreamstyle" / "shots"
+    """The per-user cache folder for detection results."""
+    return user_cache_folder() / "dreamstyle" / "shots"
 
 
 def content_hash(media: Path) -> str:
