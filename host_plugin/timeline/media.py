@@ -6,7 +6,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
+
+from opentimelineio.url_utils import filepath_from_url
 
 from dreamstyle.pathmap import PathMap
 
@@ -27,11 +29,8 @@ def url_to_path(url: str) -> str:
     """A plain path from the forms NLEs write: raw paths, file:// URLs, file://localhost/D%3a/..., drive letters."""
     url = url.strip()
     if url.lower().startswith("file:"):
-        parsed = urlparse(url)
-        path = unquote(parsed.path)
-        if parsed.netloc and parsed.netloc.lower() != "localhost":
-            path = f"//{parsed.netloc}{path}"  # a UNC share
-    else:
+        path = filepath_from_url(url)  # also UNC shares (//server/share/...) and file://localhost/D%3a/...
+    else:  # a raw path: OTIO would take "D:" for a URL scheme and drop it
         path = unquote(url) if "%" in url and not os.path.exists(url) else url
     drive = _DRIVE.match(path)
     if drive:
