@@ -19,7 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
-__all__ = ["FULL_RANGE", "UNSPECIFIED", "Colour", "MediaError", "MediaInfo", "probe", "iter_frames", "frame_index"]
+__all__ = ["FULL_RANGE", "Colour", "MediaError", "MediaInfo", "display_rotation", "iter_frames", "probe"]
 
 
 class MediaError(Exception):
@@ -80,10 +80,6 @@ class MediaInfo:
     alpha: bool = False
     variable_rate: bool = False
     """Frames come at varying intervals (see `_variable_rate`): `rate` is then only their average."""
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.frames / self.rate)
 
 
 def _open(path: Path) -> av.container.InputContainer:
