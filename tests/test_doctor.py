@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+
+import pytest
 
 from enginehelp import engine_thread
 from host_plugin.cli import main
@@ -62,3 +65,14 @@ def test_a_model_folder_that_does_not_exist_is_named_so(tmp_path):
         f"{tmp_path / 'a file'} is not a folder: give --model-dir the folder a model was downloaded to",
         f"{tmp_path / 'empty'}: no model_index.json; download a Diffusers-format model",
     ]
+
+
+def test_every_command_reaching_an_engine_takes_the_same_connection_options(capsys):
+    """doctor, farm status and stylize: one --token-file and --tls-ca, said the same way."""
+    helps = []
+    for command in (["doctor"], ["farm", "status"], ["stylize"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        helps.append(re.findall(r"--(?:token-file|tls-ca) [A-Z_]+ .+?(?= -|$)", text))  # not the usage line
+    assert len(helps[0]) == 2 and helps[0] == helps[1] == helps[2]

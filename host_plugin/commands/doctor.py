@@ -141,8 +141,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("doctor", help="check the installation, Resolve, the engine, GPUs and models")
     parser.add_argument("--engine", type=options.engine_address, metavar="HOST:PORT",
                         help="an engine to check (health, backends, GPUs)")
-    parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
-    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify a TLS engine")
+    options.add_connection_options(parser)
     parser.add_argument("--model-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="a model folder to check (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")

@@ -7,7 +7,6 @@ runs on any workstation with the same --engine/--token-file/--tls-ca as `stylize
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -28,8 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     status = actions.add_parser("status", help="workers, GPUs, running and queued shots")
     status.add_argument("--engine", default="127.0.0.1:50051", type=options.engine_address, metavar="HOST:PORT",
                         help="the engine (default: %(default)s)")
-    status.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
-    status.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
+    options.add_connection_options(status)
     status.set_defaults(func=run)
 
 

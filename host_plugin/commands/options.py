@@ -16,8 +16,8 @@ from ..timeline.media import PathMap
 from ..timeline.timecode import parse_rate
 
 __all__ = ["add_media_options", "add_detection_options", "add_style_options", "add_engine_options",
-           "detection_settings", "edl_rate", "engine_address", "folder", "handles", "style_settings", "engine_settings",
-           "path_maps"]
+           "add_connection_options", "detection_settings", "edl_rate", "engine_address", "folder", "handles",
+           "style_settings", "engine_settings", "path_maps"]
 
 _ADDRESS = re.compile(r"(?P<host>\[[^\]]*\]|[^\s:\[\]/]+):(?P<port>[0-9]{1,5})")
 
@@ -57,12 +57,17 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=engine_address, metavar="HOST:PORT",
                         help="a running engine (default: start a local one)")
-    parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
-    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
+    add_connection_options(parser)
     parser.add_argument("--transfer", choices=["auto", "path", "stream"], default="auto",
                         help="send media by path (shared storage) or stream it (default: path on loopback)")
     parser.add_argument("--priority", type=_bounded(-1000, 1000), default=0,
                         help="higher renders first on a shared engine, -1000..1000 (default: %(default)s)")
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that talks to an engine needs besides its address: the token and the TLS CA."""
+    parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")
+    parser.add_argument("--tls-ca", type=Path, help="CA certificate to verify the engine's TLS certificate")
 
 
 def _bounded(low: int, high: int):
