@@ -7,6 +7,7 @@ H.264 files written with PyAV, so the sample exercises decoding, detection and c
 from __future__ import annotations
 
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 
 import av
@@ -19,10 +20,12 @@ from dreamstyle.atomic import written_as
 from .errors import DreamStyleError
 from .timeline.reader import NAMESPACE
 
-__all__ = ["RATE", "make_sample", "landscape"]
+__all__ = ["RATE", "STYLE_IMAGE", "make_sample", "landscape"]
 
 RATE = Fraction(24000, 1001)
 WIDTH, HEIGHT = 640, 360
+STYLE_IMAGE = Path(str(resources.files("host_plugin") / "assets" / "style_night.png"))
+"""The style image the sample is rendered with (`dreamstyle sample`, `dreamstyle panel --screenshot`)."""
 
 
 def landscape(scene: int, t: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from importlib import resources
 from pathlib import Path
 
-from ..sample import make_sample
+from ..sample import STYLE_IMAGE, make_sample
 
-__all__ = ["add_parser", "run", "STYLE_IMAGE"]
-
-STYLE_IMAGE = Path(str(resources.files("host_plugin") / "assets" / "style_night.png"))
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
