@@ -4,12 +4,12 @@ style image of every other shot) and a first frame generated from a style image.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image
 
+from dreamstyle.atomic import written_as
 from dreamstyle.frames import iter_frames
 
 from .errors import DreamStyleError
@@ -52,7 +52,6 @@ def still_of(result: ShotResult, dest: Path) -> Path:
     assert result.output is not None
     frame = next(iter_frames(result.output, result.shot.head, result.shot.head + 1))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.partial.png")
-    Image.fromarray(frame).save(partial)
-    os.replace(partial, dest)
+    with written_as(dest) as partial:
+        Image.fromarray(frame).save(partial, format="PNG")
     return dest

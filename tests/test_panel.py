@@ -18,9 +18,8 @@ from host_plugin.hosts.resolve import connect
 from host_plugin.panel import make_app, make_window
 from host_plugin.panel.window import Batch
 from host_plugin.pipeline import ShotUpdate, StyleSettings
-from host_plugin.sample import make_sample
+from host_plugin.sample import STYLE_IMAGE, make_sample
 
-STYLE_IMAGE = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
 WAIT = 180_000
 
 

@@ -4,7 +4,6 @@ Offscreen, against a real local engine with the CPU backend."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import opentimelineio as otio
 import pytest
@@ -13,9 +12,8 @@ from PySide6.QtCore import QSettings, QThreadPool
 from host_plugin.panel import make_app, make_window
 from host_plugin.panel.window import Batch
 from host_plugin.pipeline import StyleSettings
-from host_plugin.sample import make_sample
+from host_plugin.sample import STYLE_IMAGE, make_sample
 
-STYLE_IMAGE = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
 WAIT = 180_000
 
 

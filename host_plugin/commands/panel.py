@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from ..errors import DreamStyleError
+from ..sample import STYLE_IMAGE
 from . import options
 
 __all__ = ["add_parser", "run"]
 
-STYLE_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "style_night.png"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from dreamstyle.user_folders import user_data_folder
 from host_plugin.hosts import Host
 
 from .theme import apply_dark_theme
@@ -29,6 +30,6 @@ def make_window(host_factory: Callable[[], Host] | None = None, settings: QSetti
                 state_dir: Path | None = None) -> MainWindow:
     """The main window with the user's persisted settings and data folder (or the ones given, for tests)."""
     if state_dir is None:
-        state_dir = Path(QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)) / "panel"
+        state_dir = user_data_folder() / "DreamStyle" / "DreamStyle" / "panel"  # where Qt's AppLocalDataLocation put it
     state_dir.mkdir(parents=True, exist_ok=True)
     return MainWindow(settings or QSettings(), state_dir, host_factory)
