@@ -13,7 +13,7 @@ from host_plugin.hosts import Host, placements_for
 from host_plugin.hosts.premiere import IMPORT_STEPS
 from host_plugin.pipeline import Edit, ShotResult
 from host_plugin.plan import Plan
-from host_plugin.timeline.writeback import write_version
+from host_plugin.timeline.writeback import version_title, write_version
 
 __all__ = ["WritebackBox", "VERSION", "TRACK"]
 
@@ -86,8 +86,7 @@ class WritebackBox(QGroupBox):
             path = write_version(edit.path, edit.timeline, rendered, label, plan.rate)
             if host is None:
                 return f"Wrote {path}"
-            version = path.stem.rsplit("dreamstyle-v", 1)[-1]
-            name = host.import_new_version(path, f"{edit.timeline.name or edit.path.stem} DreamStyle v{version}",
+            name = host.import_new_version(path, version_title(edit.timeline, edit.path, path),
                                            [r.output for r in rendered if r.output is not None])
             return f"Imported '{name}' into {host.name} as a new timeline ({path})."
 

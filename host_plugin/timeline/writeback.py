@@ -29,7 +29,7 @@ from .media import is_relative, url_to_path
 from .reader import NAMESPACE, version_of
 from .timecode import from_timecode
 
-__all__ = ["NAMESPACE", "Rendered", "next_version", "write_version"]
+__all__ = ["NAMESPACE", "Rendered", "next_version", "version_title", "write_version"]
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,12 @@ def _anchor_relative(timeline: otio.schema.Timeline, folder: Path) -> None:
             ref.target_url = str(folder / url_to_path(ref.target_url))
 
 
+def version_title(timeline: otio.schema.Timeline, source_path: Path, written: Path) -> str:
+    """The name of the version timeline `write_version` wrote to `written`: "<timeline> DreamStyle vN"."""
+    version = written.stem.rsplit(".dreamstyle-v", 1)[-1]
+    return f"{timeline.name or source_path.stem} DreamStyle v{version}"
+
+
 def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str,
                    rate: Fraction, version: int) -> Path:
     suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
@@ -236,7 +242,7 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
         by_track.setdefault(result.shot.track_index, []).append(result)
     for track_index in sorted(by_track, reverse=True):
         copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
-    copy.name = f"{timeline.name or source_path.stem} DreamStyle v{version}"
+    copy.name = version_title(timeline, source_path, target)
     folder = source_path.resolve().parent  # where relative media paths are read from (not a link's folder)
     if suffix == ".xml":
         prepare_fcp7(copy, folder)  # a filled <format>, Premiere-style URLs, track names
