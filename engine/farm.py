@@ -40,7 +40,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise FarmError("--farm needs Ray on the engine and every node: pip install 'ray[default]'") from None
+        raise FarmError("--farm needs Ray on the engine and every node: pip install 'dreamstyle[farm]'") from None
     return ray
 
 

@@ -1,9 +1,10 @@
 """The backend seam: a backend stylizes one segment of a shot at a time.
 
-The segment chainer (`engine.chain`) cuts a shot into segments of `segment_frames` frames and passes
-each segment's stylized first frame as its condition: the user's (or generated) first frame for the
-first segment, then the last output frame of the previous segment. Backends never see whole shots, so
-memory does not grow with shot length.
+The segment chainer (`engine.chain`) cuts a shot into segments of `segment_frames` frames that overlap
+by `overlap` frames, and passes each segment's stylized first frame as its condition: the user's (or
+generated) first frame for the first segment, then the previous segment's output at the frame where it
+starts (with the default overlap of one, the previous segment's last output frame). Backends never see
+whole shots, so memory does not grow with shot length.
 """
 
 from __future__ import annotations
