@@ -52,6 +52,10 @@ class PortUnavailable(Exception):
     """The engine cannot listen where it was asked to."""
 
 
+class JobNotDone(Exception):
+    """A job's result was asked for before the job was done."""
+
+
 class ResultMissing(Exception):
     """A done job's clip is no longer on disk."""
 
@@ -62,6 +66,7 @@ class UploadMissing(Exception):
 
 # Domain errors map to status codes here and nowhere else.
 _STATUS = {
+    JobNotDone: grpc.StatusCode.FAILED_PRECONDITION,
     ResultMissing: grpc.StatusCode.NOT_FOUND,
     UploadMissing: grpc.StatusCode.NOT_FOUND,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
@@ -231,7 +236,7 @@ class EngineService(pb_grpc.EngineServicer):
             job = self.jobs.get(job_id(request.job_id))
             if job.state is not JobState.DONE:
                 then = "submit it again" if job.state.final else "watch it until it finishes"
-                raise BackendError(f"job {job.id} is {job.state.value}, not done; {then}")
+                raise JobNotDone(f"job {job.id} is {job.state.value}, not done; {then}")
             path = job.result.path
             if not path.is_file():
                 raise ResultMissing(f"job {job.id}: its clip {path.name} is gone from the engine (removed by the "
