@@ -280,8 +280,8 @@ def load_failure(what: str, advice: str) -> Iterator[None]:
 
 def load_pipeline(
     pipeline_cls: Any, config: BackendConfig, token_lora: Callable[[Any], Any] | None = None
-) -> tuple[Any, str]:
-    """Loads `pipeline_cls` from the model folder and applies the memory/speed options; returns (pipe, device).
+) -> Any:
+    """Loads `pipeline_cls` from the model folder and applies the memory/speed options; returns the pipeline.
 
     Order matters: the distillation LoRA and the token LoRA (`token_lora(transformer)`, which may merge
     updates into the weights) go in before FP8 casting, so their updates are rounded together with the
@@ -331,7 +331,7 @@ def load_pipeline(
         pipe.enable_group_offload(torch.device(device), offload_type="leaf_level", use_stream=device.startswith("cuda"))
     else:
         pipe.to(device)
-    return pipe, device
+    return pipe
 
 
 _LOADING = threading.Lock()
@@ -350,7 +350,6 @@ class DiffusionBackend(Backend):
     def __init__(self, config: BackendConfig | None = None) -> None:
         super().__init__(config)
         self._pipe: Any = None
-        self._device = "cpu"
         self._running = threading.Lock()  # the pipeline's scheduler and token router hold one call's state
 
     def pipeline(self) -> Any:
@@ -360,12 +359,12 @@ class DiffusionBackend(Backend):
             with _LOADING:
                 if self._pipe is None:
                     self._require_ready()
-                    self._pipe, self._device = self._load()
+                    self._pipe = self._load()
         return self._pipe
 
     @abstractmethod
-    def _load(self) -> tuple[Any, str]:
-        """Loads the pipeline and whatever else a segment needs; returns (pipeline, device)."""
+    def _load(self) -> Any:
+        """Loads the pipeline and whatever else a segment needs; returns the pipeline."""
 
     def denoise(self, *args: Any, **kwargs: Any) -> Any:
         """Calls the pipeline, one caller at a time (two calls at once would mix their steps)."""

@@ -78,7 +78,7 @@ class DreamStyleBackend(dif.DiffusionBackend):
             needs.append(problem)
         return needs + dif.option_problems(config) + dif.gpu_missing(config)
 
-    def _load(self) -> tuple[Any, str]:
+    def _load(self) -> Any:
         """The `WanV2VPipeline` with the token LoRA in its transformer."""
         from ..models.wan_v2v import WanV2VPipeline
 

@@ -55,16 +55,16 @@ class VaceBackend(dif.DiffusionBackend):
                 f"{MIN_STYLE_SIDE} pixels a side (VACE rounds a reference image down to multiples of {MIN_STYLE_SIDE})"
             )
 
-    def _load(self) -> tuple[Any, str]:
+    def _load(self) -> Any:
         """The `WanVACEPipeline` and the control estimator; kept only when both load."""
         from diffusers import WanVACEPipeline
 
         from ..control import load_control
 
         control = load_control(self.config.options, dif.resolve_device(self.config))
-        pipe, device = dif.load_pipeline(WanVACEPipeline, self.config)
+        pipe = dif.load_pipeline(WanVACEPipeline, self.config)
         self._control = control
-        return pipe, device
+        return pipe
 
     def render_segment(
         self,
