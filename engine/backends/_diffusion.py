@@ -382,6 +382,27 @@ class DiffusionBackend(Backend):
         super().check(guidance, params)
         check_numbers(self.config, params)
 
+    def _model_size(self, frames: np.ndarray, params: dict[str, str]) -> tuple[int, int]:
+        """The (height, width) the model renders `frames` at: the job's `resolution` at their aspect."""
+        return model_size(frames.shape[1:3], option(self.config, params, "resolution", "480p"))
+
+    def _sampling(self, params: dict[str, str], seed: int, full_steps: int) -> dict[str, Any]:
+        """The pipeline call's steps, guidance scale and seeded generator; with a distillation LoRA the
+        defaults are 4 steps and guidance 1, else `full_steps` and guidance 5."""
+        import torch
+
+        distilled = bool(self.config.options.get("distill_lora"))
+        steps = option(self.config, params, "steps", "4" if distilled else str(full_steps))
+        scale = option(self.config, params, "guidance_scale", "1.0" if distilled else "5.0")
+        return {"num_inference_steps": int(steps), "guidance_scale": float(scale),
+                "generator": torch.Generator("cpu").manual_seed(seed)}
+
+    @staticmethod
+    def _to_frames(out: np.ndarray, box: Box, frames: np.ndarray) -> np.ndarray:
+        """The pipeline's 0..1 float output as uint8 frames of `frames`' count and size (`box` cropped out)."""
+        pixels = (np.clip(out[: len(frames)], 0.0, 1.0) * 255).round().astype(np.uint8)
+        return unletterbox(pixels, box, frames.shape[1:3])
+
     def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:
         """The user's stylized first frame at the source's size; None when only text/style guide the shot."""
         if guidance.first_frame is None:

@@ -101,11 +101,8 @@ class DreamStyleBackend(dif.DiffusionBackend):
         seed: int,
         params: dict[str, str],
     ) -> np.ndarray:
-        import torch
-
         pipe = self.pipeline()
-        distilled = bool(self.config.options.get("distill_lora"))
-        size = dif.model_size(frames.shape[1:3], dif.option(self.config, params, "resolution", "480p"))
+        size = self._model_size(frames, params)
         clip, box = dif.letterbox(frames, size)
         first = dif.letterbox(condition[None], size)[0][0] if condition is not None else None
         out = self.denoise(
@@ -114,9 +111,6 @@ class DreamStyleBackend(dif.DiffusionBackend):
             first_frame=first,
             style_image=guidance.style_image,
             negative_prompt=dif.option(self.config, params, "negative_prompt", ""),
-            num_inference_steps=int(dif.option(self.config, params, "steps", "4" if distilled else "40")),
-            guidance_scale=float(dif.option(self.config, params, "guidance_scale", "1.0" if distilled else "5.0")),
-            generator=torch.Generator("cpu").manual_seed(seed),
-        ).frames[0][: len(frames)]
-        pixels = (np.clip(out, 0.0, 1.0) * 255).round().astype(np.uint8)
-        return dif.unletterbox(pixels, box, frames.shape[1:3])
+            **self._sampling(params, seed, full_steps=40),
+        ).frames[0]
+        return self._to_frames(out, box, frames)

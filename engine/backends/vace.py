@@ -75,11 +75,9 @@ class VaceBackend(dif.DiffusionBackend):
         params: dict[str, str],
     ) -> np.ndarray:
         import PIL.Image
-        import torch
 
         pipe = self.pipeline()
-        distilled = bool(self.config.options.get("distill_lora"))
-        size = dif.model_size(frames.shape[1:3], dif.option(self.config, params, "resolution", "480p"))
+        size = self._model_size(frames, params)
         clip, box = dif.letterbox(dif.pad_frames(frames, pipe.vae_scale_factor_temporal), size)
         control = self._control(clip)
         keep = np.zeros(len(clip), bool)
@@ -97,9 +95,6 @@ class VaceBackend(dif.DiffusionBackend):
             height=size[0],
             width=size[1],
             num_frames=len(clip),
-            num_inference_steps=int(dif.option(self.config, params, "steps", "4" if distilled else "30")),
-            guidance_scale=float(dif.option(self.config, params, "guidance_scale", "1.0" if distilled else "5.0")),
-            generator=torch.Generator("cpu").manual_seed(seed),
-        ).frames[0][: len(frames)]
-        pixels = (np.clip(out, 0.0, 1.0) * 255).round().astype(np.uint8)
-        return dif.unletterbox(pixels, box, frames.shape[1:3])
+            **self._sampling(params, seed, full_steps=30),
+        ).frames[0]
+        return self._to_frames(out, box, frames)
