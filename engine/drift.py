@@ -21,7 +21,7 @@ import numpy as np
 
 from .backends.base import BackendError
 
-__all__ = ["ColorAnchor", "color_distance", "drift_options", "lab_stats"]
+__all__ = ["DRIFT_DEFAULTS", "ColorAnchor", "canonical_params", "drift_options", "lab_stats"]
 
 
 def _lab(frames: np.ndarray) -> np.ndarray:
@@ -33,11 +33,6 @@ def lab_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 frames."""
     lab = _lab(frames).reshape(-1, 3)
     return lab.mean(axis=0), lab.std(axis=0) + 1e-3
-
-
-def color_distance(frames: np.ndarray, reference: np.ndarray) -> float:
-    """Distance (CIE76 Delta E) between the mean Lab colours of two sets of frames."""
-    return float(np.linalg.norm(lab_stats(frames)[0] - lab_stats(reference)[0]))
 
 
 class ColorAnchor:
