@@ -25,6 +25,8 @@ from dreamstyle.user_folders import user_data_folder
 from .backends._diffusion import OPTION_KEYS
 from .backends.base import BackendConfig
 from .backends.registry import BACKENDS, backend_class
+from .jobs import MAX_QUEUED
+from .storage import MAX_UPLOAD_BYTES
 
 if TYPE_CHECKING:
     from .server import EngineConfig
@@ -145,8 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--path-map", type=_path_map, action="append", default=[], metavar="FROM=TO",
                        help="translate client paths starting with FROM to the absolute folder TO on this engine (repeatable)")
     serve.add_argument("--max-upload-mb", type=_bounded(float, 0, above=True, high=1e9, give="megabytes over 0, at most 1e9"),
-                       default=8192, help="largest upload accepted, over 0 (default: %(default)s)")
-    serve.add_argument("--max-queued", type=_bounded(int, 1, give=_COUNT), default=1000,
+                       default=MAX_UPLOAD_BYTES >> 20, help="largest upload accepted, over 0 (default: %(default)s)")
+    serve.add_argument("--max-queued", type=_bounded(int, 1, give=_COUNT), default=MAX_QUEUED,
                        help="unfinished jobs before submits are refused, 1 or more (default: %(default)s)")
     serve.add_argument("--keep-days", type=_bounded(float, 0, give="days, 0 or more (0 keeps finished jobs forever)"),
                        help="forget finished jobs (and their results in the state folder) and unused uploads after N days; "

@@ -41,8 +41,7 @@ class InvalidRequest(ValueError):
     """A request field is missing or out of range; the message names the field."""
 
 
-LIMITS = pb.Limits(
-    max_upload_bytes=8 << 30,
+LIMITS = pb.Limits(  # the upload limit is each engine's own: see `limits`
     max_shot_frames=200_000,
     max_width=MAX_SIDE,
     max_height=MAX_SIDE,

@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from .store import JobStore
     from .workers import Runner
 
-__all__ = ["Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
+__all__ = ["MAX_QUEUED", "Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
+MAX_QUEUED = 1000
+"""Unfinished jobs an engine holds before it refuses submits, unless its operator sets another number."""
 
 
 def _boot_id() -> str:
@@ -138,7 +140,7 @@ class JobManager:
         *,
         results_root: Path | None = None,
         uploads_root: Path | None = None,
-        max_queued: int = 1000,
+        max_queued: int = MAX_QUEUED,
         retention_days: float | None = None,
         admit: Callable[[ShotRequest], None] = lambda request: None,
         engine_id: str = "",

@@ -31,8 +31,9 @@ from .convert import (
     list_page,
     shot_request,
 )
-from .jobs import Conflict, JobManager, JobNotFound, JobState, QueueFull
+from .jobs import MAX_QUEUED, Conflict, JobManager, JobNotFound, JobState, QueueFull
 from .storage import (
+    MAX_UPLOAD_BYTES,
     OutsideRoots,
     Storage,
     StorageFull,
@@ -107,8 +108,8 @@ class EngineConfig:
     """The operator's explicit choice to serve off loopback without TLS or a token."""
     path_maps: list[tuple[str, str]] = field(default_factory=list)
     """(workstation prefix, engine prefix) pairs applied to every path a client sends."""
-    max_upload_bytes: int = 8 << 30
-    max_queued: int = 1000
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    max_queued: int = MAX_QUEUED
     retention_days: float | None = None
     farm: str | None = None
     """None: render in this process; "local" or "ray://HEAD:PORT": dispatch to Ray actors."""

@@ -19,7 +19,11 @@ from pathlib import Path
 
 from dreamstyle.pathmap import PathMap
 
-__all__ = ["OutsideRoots", "Storage", "StorageFull", "UploadError", "UploadNotStored", "UploadTooLarge"]
+__all__ = ["MAX_UPLOAD_BYTES", "OutsideRoots", "Storage", "StorageFull", "UploadError", "UploadNotStored",
+           "UploadTooLarge"]
+
+MAX_UPLOAD_BYTES = 8 << 30
+"""The largest upload an engine accepts unless its operator sets another limit."""
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
