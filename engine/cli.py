@@ -69,15 +69,16 @@ def _bounded(convert: type[int | float], low: float, *, above: bool = False, hig
 _COUNT = "a whole number, 1 or more"
 
 
-def _path_map(text: str) -> tuple[str, str]:
+def _path_map(text: str) -> PathMap:
     """FROM=TO: a client's folder and this engine's absolute folder for it."""
     source, equals, target = text.partition("=")
     if not equals or not source:
         raise argparse.ArgumentTypeError(f"{text!r} is not FROM=TO (e.g. /Volumes/Show=/mnt/show)")
-    if not PathMap.of(source, target).target.is_absolute():  # "" or "mnt/show": the engine's current folder
+    rule = PathMap.of(source, target)
+    if not rule.target.is_absolute():  # "" or "mnt/show": the engine's current folder
         raise argparse.ArgumentTypeError(f"{text!r}: TO {target!r} is not an absolute folder on this engine; give one "
                                          "(e.g. /Volumes/Show=/mnt/show)")
-    return source, target
+    return rule
 
 
 def _media_root(text: str) -> Path:

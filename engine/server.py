@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dreamstyle.pathmap import PathMap
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 
@@ -106,8 +107,8 @@ class EngineConfig:
     tls_key: Path | None = None
     insecure: bool = False
     """The operator's explicit choice to serve off loopback without TLS or a token."""
-    path_maps: list[tuple[str, str]] = field(default_factory=list)
-    """(workstation prefix, engine prefix) pairs applied to every path a client sends."""
+    path_maps: list[PathMap] = field(default_factory=list)
+    """Workstation folder -> engine folder, applied to every path a client sends."""
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_queued: int = MAX_QUEUED
     retention_days: float | None = None

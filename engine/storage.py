@@ -55,9 +55,8 @@ class Storage:
     once the state folder is this engine's (its job store holds the lock): it removes the uploads a killed
     engine cut off, which would be those under way in another engine on the folder."""
 
-    def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: Sequence[tuple[str, str]] = ()) -> None:
-        self.path_maps = sorted((PathMap.of(source, target) for source, target in path_maps),
-                                key=lambda rule: -rule.depth)  # the most specific first
+    def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: Sequence[PathMap] = ()) -> None:
+        self.path_maps = sorted(path_maps, key=lambda rule: -rule.depth)  # the most specific first
         self.state_dir = state_dir.resolve()
         self.uploads = self.state_dir / "uploads"
         self.results = self.state_dir / "results"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import engine.server
+from dreamstyle.pathmap import PathMap
 from engine.cli import main
 from engine.server import EngineConfig
 
@@ -48,7 +49,7 @@ def test_valid_options_reach_the_engine(tmp_path, started):
     assert config.backend.options == {"dtype": "fp16", "cache": "fbc:0.1"}
     assert config.retention_days == 0 and config.workers == 1 and config.max_queued == 1 and config.farm_gpus == 0
     assert config.max_upload_bytes == 1 << 19
-    assert config.path_maps == [("/Volumes/Show", "/mnt/show"), ("X:", "D:\\Media")]
+    assert config.path_maps == [PathMap.of("/Volumes/Show", "/mnt/show"), PathMap.of("X:", "D:\\Media")]
     assert (tmp_path / "new" / "state").is_dir() and not list((tmp_path / "new" / "state").iterdir())
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mediagen import write_video
 
+from dreamstyle.pathmap import PathMap
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 from engine.auth import UnsafeConfig, check_exposure, read_token_file
@@ -137,7 +138,7 @@ def test_oversized_upload_is_refused(engine, tmp_path):
 def test_only_an_engine_on_loopback_or_with_path_maps_says_it_shares_storage(tmp_path, media):
     """A client on another machine is told to upload, unless the engine maps workstation paths."""
     for options, shared in (({}, True), ({"host": "0.0.0.0", "insecure": True}, False),
-                            ({"host": "0.0.0.0", "insecure": True, "path_maps": [("/Volumes/Media", "/mnt")]}, True)):
+                            ({"host": "0.0.0.0", "insecure": True, "path_maps": [PathMap.of("/Volumes/Media", "/mnt")]}, True)):
         with engine_thread(tmp_path / "state", [media.parent], **options) as address, EngineClient(address) as client:
             assert client.capabilities().shared_storage is shared, options
 
@@ -176,7 +177,7 @@ def test_an_upload_is_in_place_only_with_its_digest_so_it_is_found_again(tmp_pat
 
 
 def test_path_maps_translate_workstation_paths_both_ways(tmp_path):
-    storage = Storage([tmp_path / "farm"], tmp_path / "state", [("/Volumes/Show", str(tmp_path / "farm"))])
+    storage = Storage([tmp_path / "farm"], tmp_path / "state", [PathMap.of("/Volumes/Show", str(tmp_path / "farm"))])
     (tmp_path / "farm").mkdir()
     assert storage.resolve("/Volumes/Show/a/clip.mov", "media") == (tmp_path / "farm" / "a" / "clip.mov").resolve()
     assert storage.client_path(tmp_path / "farm" / "out.mp4") == "/Volumes/Show/out.mp4"

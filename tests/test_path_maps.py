@@ -22,7 +22,7 @@ def show(tmp_path: Path) -> Path:
 
 def storage(show: Path, source: str, target: str | None = None) -> Storage:
     target = str(show) if target is None else target
-    return Storage([show, show.parent / "show2"], show.parent / "state", [(source, target)])
+    return Storage([show, show.parent / "show2"], show.parent / "state", [PathMap.of(source, target)])
 
 
 @pytest.mark.parametrize(
@@ -65,11 +65,11 @@ def test_results_are_named_back_in_the_workstations_style(show, source, expected
 
 
 def test_the_most_specific_map_wins_both_ways(show):
-    maps = [("/Volumes/Show", str(show.parent)), ("/Volumes/Cache", str(show))]
+    maps = [PathMap.of("/Volumes/Show", str(show.parent)), PathMap.of("/Volumes/Cache", str(show))]
     both = Storage([show.parent], show.parent / "state", maps)
     assert both.client_path(show / "x.mp4") == "/Volumes/Cache/x.mp4"
     assert both.client_path(show.parent / "show2" / "x.mp4") == "/Volumes/Show/show2/x.mp4"
-    nested = Storage([show.parent], show.parent / "state", [("/V", str(show.parent)), ("/V/Show", str(show))])
+    nested = Storage([show.parent], show.parent / "state", [PathMap.of("/V", str(show.parent)), PathMap.of("/V/Show", str(show))])
     assert nested.resolve("/V/Show/a/clip.mov", "media") == show / "a" / "clip.mov"
 
 

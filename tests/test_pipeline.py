@@ -12,6 +12,7 @@ import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from dreamstyle.frames import iter_frames, probe
+from dreamstyle.pathmap import PathMap
 from enginehelp import engine_thread
 from host_plugin.cli import main
 from host_plugin.local_engine import LocalEngine
@@ -431,7 +432,7 @@ def test_a_client_naming_the_engines_own_folders_gets_its_clips_from_an_engine_w
     """An engine mapping /Volumes/Show (the Macs') to its own folder, asked by a client on a machine that mounts
     that folder at the engine's path: results mapped back to /Volumes/Show must not send it looking there."""
     out = tmp_path / "out"
-    with engine_thread(tmp_path / "state", [edit.parent, tmp_path], path_maps=[("/Volumes/Show", str(tmp_path))]) as address:
+    with engine_thread(tmp_path / "state", [edit.parent, tmp_path], path_maps=[PathMap.of("/Volumes/Show", str(tmp_path))]) as address:
         assert main(["stylize", str(edit), "--engine", address, "--backend", "passthrough", "--out", str(out),
                      "--no-detect", "--format", "json"]) == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
