@@ -36,6 +36,7 @@ from .jobs import MAX_QUEUED, Conflict, JobManager, JobNotFound, JobState, Queue
 from .storage import (
     MAX_UPLOAD_BYTES,
     OutsideRoots,
+    StateFolder,
     Storage,
     StorageFull,
     UploadError,
@@ -282,7 +283,7 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
     tls = server_credentials(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
     # The store first: it refuses a state folder another engine uses before anything in it is touched (Storage
     # clears the uploads a killed engine cut off: those of the engine at work there would go).
-    store = JobStore(config.state_dir.resolve() / "jobs.sqlite3")
+    store = JobStore(StateFolder(config.state_dir.resolve()).jobs_db)
     try:
         storage = Storage(config.media_roots, config.state_dir, config.path_maps)
         async with _serving(config, tls, storage, store) as port:
@@ -298,7 +299,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     jobs = JobManager(
         store,
         runner,
-        storage.state_dir / "work",
+        storage.state.work,
         results_root=storage.results,
         uploads_root=storage.uploads,
         max_queued=config.max_queued,

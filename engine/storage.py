@@ -1,4 +1,5 @@
-"""Where the engine may read and write: its media roots, its uploads and its results.
+"""Where the engine may read and write: its media roots and its state folder (`StateFolder`: the job
+store, uploads, results and the jobs' work).
 
 Client paths go through the path maps first (`dreamstyle.pathmap`: workstation folder -> engine folder,
 the most specific rule first), then are resolved (`..` and symlinks) and must land inside a media root or
@@ -15,12 +16,14 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from dreamstyle.pathmap import PathMap
 
-__all__ = ["MAX_UPLOAD_BYTES", "OutsideRoots", "Storage", "StorageFull", "UploadError", "UploadNotStored",
-           "UploadTooLarge"]
+__all__ = ["MAX_UPLOAD_BYTES", "OutsideRoots", "StateFolder", "Storage", "StorageFull", "UploadError",
+           "UploadNotStored", "UploadTooLarge"]
 
 MAX_UPLOAD_BYTES = 8 << 30
 """The largest upload an engine accepts unless its operator sets another limit."""
@@ -28,6 +31,35 @@ MAX_UPLOAD_BYTES = 8 << 30
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 _DIGEST = ".sha256"  # beside each upload: its data's hex SHA-256, for FindUpload
+
+
+@dataclass(frozen=True)
+class StateFolder:
+    """The layout of an engine's state folder `root`: every part of the engine finds its files here."""
+
+    root: Path
+    FOLDERS: ClassVar[tuple[str, ...]] = ("results", "uploads", "work")
+    """The folder's own folders: a path through one of them is the engine's, wherever the folder is."""
+
+    @property
+    def jobs_db(self) -> Path:
+        """The job store (`engine.store`)."""
+        return self.root / "jobs.sqlite3"
+
+    @property
+    def results(self) -> Path:
+        """Clips rendered for clients that name no output folder."""
+        return self.root / "results"
+
+    @property
+    def uploads(self) -> Path:
+        """Uploaded files, one folder each."""
+        return self.root / "uploads"
+
+    @property
+    def work(self) -> Path:
+        """Each unfinished job's encoded parts and condition frames, one folder each."""
+        return self.root / "work"
 
 
 class OutsideRoots(Exception):
@@ -51,15 +83,15 @@ class StorageFull(UploadNotStored):
 
 
 class Storage:
-    """Resolves client paths inside media roots and keeps uploads and results under `state_dir`. Made only
+    """Resolves client paths inside media roots and keeps uploads and results in `state_dir`. Made only
     once the state folder is this engine's (its job store holds the lock): it removes the uploads a killed
     engine cut off, which would be those under way in another engine on the folder."""
 
     def __init__(self, media_roots: list[Path], state_dir: Path, path_maps: Sequence[PathMap] = ()) -> None:
         self.path_maps = sorted(path_maps, key=lambda rule: -rule.depth)  # the most specific first
-        self.state_dir = state_dir.resolve()
-        self.uploads = self.state_dir / "uploads"
-        self.results = self.state_dir / "results"
+        self.state = StateFolder(state_dir.resolve())
+        self.uploads = self.state.uploads
+        self.results = self.state.results
         for folder in (self.uploads, self.results):
             folder.mkdir(parents=True, exist_ok=True)
         self.roots = [root.resolve() for root in media_roots] + [self.uploads, self.results]

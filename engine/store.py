@@ -35,6 +35,7 @@ import numpy as np
 from .chain import Resume, SegmentDone
 from .jobs import Job, JobState
 from .render import RenderResult, ShotRequest
+from .storage import StateFolder
 
 __all__ = ["SCHEMA_VERSION", "JobStore", "StateInUse", "StateUnusable", "StoreFailed"]
 
@@ -62,8 +63,6 @@ _TABLES = (
 )
 _JOB_COLUMNS = {"id", "key", "seq", "state", "request", "progress", "result", "updated"}
 _PATHS = ("media", "out_path_stem", "style_image", "first_frame")
-_STATE_PARTS = ("results", "uploads", "work")
-"""The state folder's own folders: a path through one of them is the engine's, wherever the folder is."""
 
 
 def _array_bytes(array: np.ndarray | None) -> bytes | None:
@@ -236,7 +235,7 @@ def _relocate(db: sqlite3.Connection, folder: Path) -> None:
     def stored(text: str) -> str:
         path = Path(text)
         for old in moved:
-            if path.is_relative_to(old) and path.relative_to(old).parts[:1] in [(part,) for part in _STATE_PARTS]:
+            if path.is_relative_to(old) and path.relative_to(old).parts[:1] in [(part,) for part in StateFolder.FOLDERS]:
                 path = folder / path.relative_to(old)
         return _stored(path, folder)
 
@@ -266,20 +265,20 @@ def _moved_from(paths: list[Path], folder: Path) -> set[Path]:
             continue
         for index, part in enumerate(path.parts[1:-1], start=1):
             old = Path(*path.parts[:index])
-            if (part in _STATE_PARTS and _exists(folder.joinpath(*path.parts[index:]))
-                    and (not old.is_dir() or (old / "jobs.sqlite3").exists())):
+            if (part in StateFolder.FOLDERS and _exists(folder.joinpath(*path.parts[index:]))
+                    and (not old.is_dir() or StateFolder(old).jobs_db.exists())):
                 found.add(old)
     return found
 
 
 class JobStore:
-    """Jobs and their finished segments in `path` (created with its folder when missing); condition
-    frames go to `path.parent / "work" / <job id>`, the folder the job manager keeps a job's work in."""
+    """Jobs and their finished segments in `path`, a state folder's `jobs_db` (created with its folder when
+    missing); condition frames go to that folder's `work / <job id>`, where the job manager keeps a job's work."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._owner = _own(path.with_name(path.name + ".lock"))
-        self._work = path.parent / "work"
+        self._work = StateFolder(path.parent).work
         self._folder = path.parent.resolve()
         self._lock = threading.Lock()
         try:
