@@ -10,9 +10,8 @@ which only costs re-rendering those segments. One connection, guarded by a lock,
 and the render threads.
 
 Paths inside the state folder (results, uploads) are stored relative to it, so a state folder moved or
-restored elsewhere keeps its jobs and results. The layout's version is the database's `user_version`
-(`SCHEMA_VERSION`): an older store is brought up to date when opened, a newer or unknown one is refused
-(`StateUnusable`) and left as it is.
+restored elsewhere keeps its jobs and results. An older layout is brought up to date when opened, a newer
+or unknown one is refused and left as it is (`engine.store_schema`).
 """
 
 from __future__ import annotations
@@ -36,33 +35,9 @@ from .chain import Resume, SegmentDone
 from .jobs import Job, JobState
 from .render import RenderResult, ShotRequest
 from .storage import StateFolder
+from .store_schema import PATHS, SCHEMA_VERSION, StateUnusable, from_stored, read_version, to_stored, upgrade
 
 __all__ = ["SCHEMA_VERSION", "JobStore", "StateInUse", "StateUnusable", "StoreFailed"]
-
-SCHEMA_VERSION = 2
-"""0: condition frames as blobs in `segments` (before versions were kept); 1: condition frames as files in
-the work folder; 2: paths inside the state folder stored relative to it."""
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
-        key TEXT NOT NULL UNIQUE,
-        seq INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        request TEXT NOT NULL,
-        progress TEXT NOT NULL,
-        result TEXT,
-        updated REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS segments (
-        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        idx INTEGER NOT NULL,
-        conditioned INTEGER NOT NULL,
-        anchor BLOB,
-        PRIMARY KEY (job_id, idx)
-    )""",
-)
-_JOB_COLUMNS = {"id", "key", "seq", "state", "request", "progress", "result", "updated"}
-_PATHS = ("media", "out_path_stem", "style_image", "first_frame")
 
 
 def _array_bytes(array: np.ndarray | None) -> bytes | None:
@@ -77,29 +52,18 @@ def _array(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
 
 
-def _stored(path: Path, folder: Path) -> str:
-    """`path` as stored: relative to the state `folder` when inside it (the folder may move), else absolute."""
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path.absolute())
-
-
-def _read(text: str, folder: Path) -> Path:
-    """A stored path; a relative one lies in the state `folder`, wherever that is now."""
-    path = Path(text)
-    return path if path.is_absolute() else folder / path
-
-
 def _request_json(request: ShotRequest, folder: Path) -> str:
     data = dict(request.__dict__)
-    for name in _PATHS:
-        data[name] = _stored(data[name], folder) if data[name] is not None else None
+    for name in PATHS:
+        data[name] = to_stored(data[name], folder) if data[name] is not None else None
     data["rate"] = [request.rate.numerator, request.rate.denominator] if request.rate else None
     return json.dumps(data)
 
 
 def _request(text: str, folder: Path) -> ShotRequest:
     data = json.loads(text)
-    for name in _PATHS:
-        data[name] = _read(data[name], folder) if data[name] is not None else None
+    for name in PATHS:
+        data[name] = from_stored(data[name], folder) if data[name] is not None else None
     data["rate"] = Fraction(*data["rate"]) if data["rate"] else None
     return ShotRequest(**data)
 
@@ -108,7 +72,7 @@ def _result_json(result: RenderResult | None, folder: Path) -> str | None:
     if result is None:
         return None
     rate = [result.rate.numerator, result.rate.denominator]
-    return json.dumps({"path": _stored(result.path, folder), "frames": result.frames, "rate": rate,
+    return json.dumps({"path": to_stored(result.path, folder), "frames": result.frames, "rate": rate,
                        "size": [result.width, result.height]})
 
 
@@ -116,15 +80,11 @@ def _result(text: str | None, folder: Path) -> RenderResult | None:
     if text is None:
         return None
     data = json.loads(text)
-    return RenderResult(_read(data["path"], folder), data["frames"], Fraction(*data["rate"]), *data["size"])
+    return RenderResult(from_stored(data["path"], folder), data["frames"], Fraction(*data["rate"]), *data["size"])
 
 
 class StateInUse(Exception):
     """Another engine already runs on this state folder."""
-
-
-class StateUnusable(Exception):
-    """The state folder's job store has a layout this engine cannot use (a newer engine's, or unknown)."""
 
 
 class StoreFailed(Exception):
@@ -168,107 +128,17 @@ def _database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     # Another program (a backup, an operator's query) may hold the database a while: wait that long.
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
     try:
-        version = _version(db, path)  # the file is first read here, not at connect; nothing is written before
+        version = read_version(db, path)  # the file is first read here, not at connect; nothing is written before
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         if version != SCHEMA_VERSION:
-            _upgrade(db, version, path.parent.resolve())
+            upgrade(db, version, path.parent.resolve())
         db.execute("CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs (seq)")  # a save's MAX(seq) scanned every job
     except BaseException:
         db.close()
         raise
     return db
-
-
-def _columns(db: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-
-
-def _version(db: sqlite3.Connection, path: Path) -> int | None:
-    """The layout of the job store `path`: None when it holds no tables yet; one stored before versions
-    were kept (0) is told by its tables. Raises StateUnusable for a newer or an unknown layout."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StateUnusable(f"the state folder {path.parent} was written by a newer DreamStyle engine (job store "
-                            f"version {version}; this engine reads up to {SCHEMA_VERSION}): run that version or a "
-                            "newer one on it, or give this engine another --state-dir")
-    if version > 0:
-        return version
-    if version == 0:
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchall():
-            return None
-        segments = _columns(db, "segments")
-        if _JOB_COLUMNS <= _columns(db, "jobs") and {"condition", "conditioned"} & segments:
-            return 0 if "condition" in segments else 1
-    raise StateUnusable(f"the state folder {path.parent} holds a {path.name} this engine does not know: give the "
-                        f"engine another --state-dir, or move {path.name} out of that folder to start without its jobs")
-
-
-def _upgrade(db: sqlite3.Connection, version: int | None, folder: Path) -> None:
-    """Brings the store in `folder` from layout `version` (None: new) to SCHEMA_VERSION, in one transaction."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if version == 0:  # its kept condition frames are blobs no renderer reads: its jobs render from their start
-            db.execute("DROP TABLE segments")
-        for table in _TABLES:
-            db.execute(table)
-        if version is not None and version < 2:
-            _relocate(db, folder)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-
-
-def _relocate(db: sqlite3.Connection, folder: Path) -> None:
-    """Stores the absolute paths of layouts 0 and 1 that lie in the state `folder` relative to it, and those
-    in the folder it was moved or restored from, as `_moved_from` tells it; others stay as they are."""
-    rows = [(job_id, json.loads(request), json.loads(result) if result else None)
-            for job_id, request, result in db.execute("SELECT id, request, result FROM jobs")]
-    texts = [request[name] for _, request, _ in rows for name in _PATHS if request[name]]
-    texts += [result["path"] for _, _, result in rows if result]
-    moved = _moved_from([Path(text) for text in texts], folder)
-
-    def stored(text: str) -> str:
-        path = Path(text)
-        for old in moved:
-            if path.is_relative_to(old) and path.relative_to(old).parts[:1] in [(part,) for part in StateFolder.FOLDERS]:
-                path = folder / path.relative_to(old)
-        return _stored(path, folder)
-
-    for job_id, request, result in rows:
-        for name in _PATHS:
-            request[name] = stored(request[name]) if request[name] else request[name]
-        if result:
-            result["path"] = stored(result["path"])
-        db.execute("UPDATE jobs SET request = ?, result = ? WHERE id = ?",
-                   (json.dumps(request), json.dumps(result) if result else None, job_id))
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # unreadable: taken as there
-        return True
-
-
-def _moved_from(paths: list[Path], folder: Path) -> set[Path]:
-    """The folders the state folder was in before a move or a restore, as its files tell: a folder OLD that is
-    gone (or is another state folder) and some file OLD/results|uploads|work/... of which is missing there
-    and present at the same place in `folder`. A client's folder, which is there, is never taken for one."""
-    found = set()
-    for path in paths:
-        if not path.is_absolute() or path.is_relative_to(folder) or _exists(path):
-            continue
-        for index, part in enumerate(path.parts[1:-1], start=1):
-            old = Path(*path.parts[:index])
-            if (part in StateFolder.FOLDERS and _exists(folder.joinpath(*path.parts[index:]))
-                    and (not old.is_dir() or StateFolder(old).jobs_db.exists())):
-                found.add(old)
-    return found
 
 
 class JobStore:
