@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 from dreamstyle.frames import probe
 from dreamstyle.heap import reuse_large_blocks
 from dreamstyle.v1 import engine_pb2 as pb
+from dreamstyle.wire import CHUNK_BYTES
 from engine.server import EngineConfig, running_engine
 from host_plugin.client import EngineClient
 from host_plugin.local_engine import LocalEngine
 from footage import moving_texture
 
-CHUNK = 1 << 20
 REPEATS = 3
 
 
@@ -104,7 +104,7 @@ def socket_copy_seconds(source: Path, dest: Path) -> float:
     port = int(sender.stdout.readline())
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as receiver, open(dest, "wb") as out:
-        buffer = bytearray(CHUNK)
+        buffer = bytearray(CHUNK_BYTES)
         view = memoryview(buffer)
         while received := receiver.recv_into(buffer):
             out.write(view[:received])

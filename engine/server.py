@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import grpc
@@ -15,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from dreamstyle.pathmap import PathMap
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
+from dreamstyle.wire import CHUNK_BYTES, MESSAGE_SIZE_OPTIONS
 
 from .auth import TokenAuth, UnsafeConfig, check_exposure, is_loopback, server_credentials
 from .backends.base import BackendConfig, BackendError
@@ -48,8 +50,8 @@ from .workers import Backends, LocalRunner, Runner, gpu_count
 
 __all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "host_port", "running_engine", "serve"]
 
-CHUNK = 1 << 20
-VERSION = "0.1.0"
+VERSION = metadata.version("dreamstyle")
+
 
 class PortUnavailable(Exception):
     """The engine cannot listen where it was asked to."""
@@ -249,7 +251,7 @@ class EngineService(pb_grpc.EngineServicer):
         total = path.stat().st_size
         with open(path, "rb") as source:
             first = True
-            while data := source.read(CHUNK):
+            while data := source.read(CHUNK_BYTES):
                 yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
                 first = False
 
@@ -309,8 +311,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     )
     server = grpc.aio.server(
         interceptors=[TokenAuth(config.token)] if config.token else [],
-        options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20),
-                 ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
+        options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
     )
     pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
