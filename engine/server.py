@@ -124,6 +124,9 @@ class EngineConfig:
 
 
 class EngineService(pb_grpc.EngineServicer):
+    """The v1 Engine service: each RPC translates its request (`engine.convert`), calls the job manager or
+    storage, and maps domain errors to status codes (`_abort`)."""
+
     def __init__(self, jobs: JobManager, storage: Storage, config: EngineConfig, runner: Runner) -> None:
         self.jobs = jobs
         self.storage = storage
@@ -133,7 +136,7 @@ class EngineService(pb_grpc.EngineServicer):
         self.shared_storage = is_loopback(config.host) or bool(config.path_maps)
         self.runner = runner
 
-    async def GetCapabilities(self, request, context):
+    async def GetCapabilities(self, request: pb.GetCapabilitiesRequest, context: grpc.aio.ServicerContext) -> pb.Capabilities:
         infos = []
         for name in sorted(BACKENDS):
             cls = backend_class(name)
@@ -156,7 +159,7 @@ class EngineService(pb_grpc.EngineServicer):
             default_backend=DEFAULT_BACKEND,
         )
 
-    async def SubmitShot(self, request, context):
+    async def SubmitShot(self, request: pb.SubmitShotRequest, context: grpc.aio.ServicerContext) -> pb.SubmitShotResponse:
         try:
             shot = shot_request(request, self.storage)
             # Off the event loop: it reads the model folder's JSON and safetensors headers and checks the files.
@@ -166,7 +169,7 @@ class EngineService(pb_grpc.EngineServicer):
             await _abort(context, exc)
         return pb.SubmitShotResponse(job=job_to_pb(job, self.storage), created=created)
 
-    async def WatchJob(self, request, context):
+    async def WatchJob(self, request: pb.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.JobEvent]:
         kinds = {
             JobState.QUEUED: pb.JobEvent.KIND_QUEUED,
             JobState.RUNNING: pb.JobEvent.KIND_PROGRESS,
@@ -180,19 +183,19 @@ class EngineService(pb_grpc.EngineServicer):
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
-    async def GetJob(self, request, context):
+    async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         try:
             return job_to_pb(self.jobs.get(job_id(request.job_id)), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
-    async def CancelJob(self, request, context):
+    async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         try:
             return job_to_pb(await self.jobs.cancel(job_id(request.job_id)), self.storage)
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
 
-    async def ListJobs(self, request, context):
+    async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> pb.ListJobsResponse:
         unknown = [s for s in request.states if s not in STATE_FROM_PB]
         if unknown:
             await _abort(context, InvalidRequest(f"states: unknown value {unknown[0]}; use the JobState values"))
@@ -204,7 +207,8 @@ class EngineService(pb_grpc.EngineServicer):
             await _abort(context, exc)
         return pb.ListJobsResponse(jobs=[job_to_pb(job, self.storage) for job in page], next_page_token=token)
 
-    async def UploadMedia(self, request_iterator, context):
+    async def UploadMedia(self, request_iterator: AsyncIterator[pb.UploadChunk],
+                          context: grpc.aio.ServicerContext) -> pb.UploadResponse:
         try:
             first = await anext(aiter(request_iterator), None)
             if first is None or first.WhichOneof("part") != "header":
@@ -225,7 +229,7 @@ class EngineService(pb_grpc.EngineServicer):
             await _abort(context, exc)
         return pb.UploadResponse(upload_id=path.parent.name, size_bytes=path.stat().st_size)
 
-    async def FindUpload(self, request, context):
+    async def FindUpload(self, request: pb.FindUploadRequest, context: grpc.aio.ServicerContext) -> pb.UploadResponse:
         try:
             check_find_upload(request)
             # Off the event loop: it reads a small file per kept upload (a slow share must not stall other calls).
@@ -236,7 +240,8 @@ class EngineService(pb_grpc.EngineServicer):
             await _abort(context, exc)
         return pb.UploadResponse(upload_id=upload_id, size_bytes=request.size_bytes)
 
-    async def DownloadResult(self, request, context):
+    async def DownloadResult(self, request: pb.DownloadResultRequest,
+                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DataChunk]:
         try:
             job = self.jobs.get(job_id(request.job_id))
             if job.state is not JobState.DONE:
@@ -255,7 +260,7 @@ class EngineService(pb_grpc.EngineServicer):
                 yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
                 first = False
 
-    async def GetFarmStatus(self, request, context):
+    async def GetFarmStatus(self, request: pb.GetFarmStatusRequest, context: grpc.aio.ServicerContext) -> pb.FarmStatus:
         workers = await asyncio.to_thread(self.runner.workers)
         return pb.FarmStatus(
             farm=self.farm,

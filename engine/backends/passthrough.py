@@ -20,5 +20,6 @@ class PassthroughBackend(Backend):
     def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> None:
         return None
 
-    def render_segment(self, frames, condition, guidance, seed, params) -> np.ndarray:
+    def render_segment(self, frames: np.ndarray, condition: np.ndarray | None, guidance: Guidance, seed: int,
+                       params: dict[str, str]) -> np.ndarray:
         return frames

@@ -184,7 +184,8 @@ class WanV2VPipeline(WanImageToVideoPipeline):
         self.maybe_free_model_hooks()
         return WanPipelineOutput(frames=frames)
 
-    def _predict(self, model_input, t, prompt_embeds, negative_embeds, image_embeds, token_types) -> torch.Tensor:
+    def _predict(self, model_input: torch.Tensor, t: torch.Tensor, prompt_embeds: torch.Tensor,
+                 negative_embeds: torch.Tensor | None, image_embeds: torch.Tensor, token_types: torch.Tensor) -> torch.Tensor:
         """One transformer evaluation (two with classifier-free guidance)."""
         router = self.token_router
         routing = router.route(token_types) if router is not None else nullcontext()
