@@ -27,6 +27,7 @@ __all__ = [
     "LIMITS",
     "STATE_FROM_PB",
     "InvalidRequest",
+    "check_find_upload",
     "check_runnable",
     "check_upload_header",
     "job_id",

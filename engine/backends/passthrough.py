@@ -6,6 +6,8 @@ import numpy as np
 
 from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, Guidance
 
+__all__ = ["PassthroughBackend"]
+
 
 class PassthroughBackend(Backend):
     name = "passthrough"
