@@ -186,26 +186,7 @@ def render_shot(
         with tempfile.TemporaryDirectory(prefix="dreamstyle-shot-") as tmp:
             return render_shot(request, backend, work_dir=Path(tmp), on_segment=on_segment, cancelled=cancelled)
     label = request.label or request.media.name
-    try:
-        info = probe(request.media)
-    except MediaError as exc:
-        raise RenderError(f"shot {label}: {exc}") from None
-    if request.rate is not None and request.rate != info.rate:
-        raise RenderError(
-            f"shot {label}: the timeline says {request.media.name} runs at {request.rate} fps but the file "
-            f"runs at {info.rate}; relink the clip to the right media or fix the clip's rate."
-        )
-    if max(info.width, info.height) > MAX_SIDE:
-        raise RenderError(f"shot {label}: {request.media.name} is {info.width}x{info.height}; this engine renders frames "
-                          f"up to {MAX_SIDE} pixels a side: render a proxy of the shot at a smaller size.")
-    if request.timecode and int(re.split("[:;]", request.timecode)[-1]) >= math.ceil(info.rate):
-        raise RenderError(f"shot {label}: output timecode {request.timecode} counts more frames than "
-                          f"{request.media.name} runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
-    if not 0 <= request.start < request.end <= info.frames:
-        raise RenderError(
-            f"shot {label}: frames [{request.start}, {request.end}) fall outside {request.media.name}, "
-            f"which has {info.frames} frames; relink the clip or trim it inside the media."
-        )
+    info = _probe(request, label)
     guidance = _guidance(request)
     try:
         backend.check(guidance, request.params)
@@ -223,47 +204,69 @@ def render_shot(
     codec = "prores" if info.alpha else request.codec  # ProRes 4444 keeps the alpha that H.264 cannot
     work_dir.mkdir(parents=True, exist_ok=True)
     if first < len(bounds):
-        parts = _Parts(work_dir, request, info, codec, starts, len(bounds), bounds[first - 1][1] if first else 0)
-        segment = first
+        start = bounds[first - 1][1] if first else 0  # the first frame no kept part holds
+        parts = _Parts(work_dir, request, info, codec, starts, len(bounds), start)
 
         def produce(emit: Callable[[object], None]) -> None:
-            """Decodes and stylizes on the producer thread."""
+            """Decodes and stylizes on the producer thread, emitting each frame and each SegmentDone."""
             source = iter_frames(request.media, request.start + bounds[first][0], request.end)
-            frames = stylize_shot(
-                backend,
-                source,
-                request.frames,
-                guidance,
-                seed=request.seed,
-                params=request.params,
-                **drift,
-                on_segment=emit,
-                cancelled=cancelled,
-                resume=resume,
-            )
+            frames = stylize_shot(backend, source, request.frames, guidance, seed=request.seed, params=request.params,
+                                  **drift, on_segment=emit, cancelled=cancelled, resume=resume)
             for frame in frames:
                 emit(frame)
 
-        try:
-            for item in in_background(produce):
-                if isinstance(item, SegmentDone):
-                    on_segment(replace(item, kept=parts.finish(item.index)))
-                    segment = item.index + 1
-                    if segment < item.total and cancelled():  # the producer may be a segment ahead
-                        raise Cancelled
-                else:
-                    parts.write(item, segment)
-        except MediaError as exc:
-            parts.abort()
-            raise RenderError(f"shot {label}: {exc}") from None
-        except BaseException:
-            parts.abort()
-            raise
-        finally:
-            parts.close()
+        _encode(produce, parts, first, on_segment, cancelled, label)
     stem = request.out_path_stem  # names hold dots (A001.mov_s001): the suffix is added, not swapped in
     path = stem.with_name(stem.name + output_suffix(codec, request.timecode))
     remove_stale_partials(path)
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)
     return RenderResult(path, request.frames, info.rate, info.width, info.height)
 
+
+def _probe(request: ShotRequest, label: str) -> MediaInfo:
+    """The shot's media, checked against the request (rate, size, timecode, range); RenderError says what to fix."""
+    media = request.media.name
+    try:
+        info = probe(request.media)
+    except MediaError as exc:
+        raise RenderError(f"shot {label}: {exc}") from None
+    if request.rate is not None and request.rate != info.rate:
+        raise RenderError(
+            f"shot {label}: the timeline says {media} runs at {request.rate} fps but the file "
+            f"runs at {info.rate}; relink the clip to the right media or fix the clip's rate."
+        )
+    if max(info.width, info.height) > MAX_SIDE:
+        raise RenderError(f"shot {label}: {media} is {info.width}x{info.height}; this engine renders frames "
+                          f"up to {MAX_SIDE} pixels a side: render a proxy of the shot at a smaller size.")
+    if request.timecode and int(re.split("[:;]", request.timecode)[-1]) >= math.ceil(info.rate):
+        raise RenderError(f"shot {label}: output timecode {request.timecode} counts more frames than "
+                          f"{media} runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
+    if not 0 <= request.start < request.end <= info.frames:
+        raise RenderError(
+            f"shot {label}: frames [{request.start}, {request.end}) fall outside {media}, "
+            f"which has {info.frames} frames; relink the clip or trim it inside the media."
+        )
+    return info
+
+
+def _encode(produce: Callable[[Callable[[object], None]], None], parts: _Parts, segment: int,
+            on_segment: Callable[[SegmentDone], None], cancelled: Callable[[], bool], label: str) -> None:
+    """Runs `produce` on a thread and writes its frames into `parts` from `segment` on, reporting each segment
+    (kept when its part closed); a failure or a cancel aborts the open part."""
+    try:
+        for item in in_background(produce):
+            if isinstance(item, SegmentDone):
+                on_segment(replace(item, kept=parts.finish(item.index)))
+                segment = item.index + 1
+                if segment < item.total and cancelled():  # the producer may be a segment ahead
+                    raise Cancelled
+            else:
+                parts.write(item, segment)
+    except MediaError as exc:
+        parts.abort()
+        raise RenderError(f"shot {label}: {exc}") from None
+    except BaseException:
+        parts.abort()
+        raise
+    finally:
+        parts.close()
