@@ -10,23 +10,24 @@ Colour matching keeps the *style's colour transform* of the anchor segment rathe
 the anchor's per-channel Lab shift and gain from source to output are measured once; every later
 segment's output is moved (one affine map per channel for the whole segment, so motion within the
 segment is kept) to the stats its own source would have under that transform. A shot that pans into
-a darker room stays darker; only the drift goes. Reinhard-style transfer in Lab with cv2; the
+a darker room stays darker; only the drift goes. Reinhard-style transfer in Lab (the conversions of
+`engine.look.paint`; its statistics are over all pixels here, not a downscaled image); the
 `color-matcher` package would add a dependency for the same first-order statistics.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .backends.base import BackendError
+from .look.paint import from_lab, to_lab
 
 __all__ = ["DRIFT_DEFAULTS", "ColorAnchor", "canonical_params", "drift_options", "lab_stats"]
 
 
 def _lab(frames: np.ndarray) -> np.ndarray:
-    flat = frames.reshape(-1, frames.shape[-2], 3).astype(np.float32) / 255.0
-    return cv2.cvtColor(flat, cv2.COLOR_RGB2LAB).reshape(frames.shape).astype(np.float32)
+    """(..., H, W, 3) uint8 frames in float32 CIELAB, as one tall image for OpenCV."""
+    return to_lab(frames.reshape(-1, frames.shape[-2], 3)).reshape(frames.shape)
 
 
 def lab_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,9 +56,7 @@ class ColorAnchor:
         lab = (_lab(output) - out_mean) * (target_std / out_std) + target_mean
         lab[..., 0] = np.clip(lab[..., 0], 0, 100)
         lab[..., 1:] = np.clip(lab[..., 1:], -127, 127)
-        flat = lab.reshape(-1, lab.shape[-2], 3)
-        rgb = cv2.cvtColor(flat, cv2.COLOR_LAB2RGB).reshape(output.shape)
-        return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+        return from_lab(lab.reshape(-1, lab.shape[-2], 3)).reshape(output.shape)
 
 
 DRIFT_DEFAULTS: dict[str, float | int] = {"overlap": 1, "color_match": 0.0}

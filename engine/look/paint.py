@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["painterly", "stylize", "transfer_colour"]
+__all__ = ["from_lab", "painterly", "stylize", "to_lab", "transfer_colour"]
 
 STATS_SIDE = 256  # statistics are taken on images downscaled to this long side
 SCALE_LIMITS = (0.2, 5.0)
