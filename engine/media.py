@@ -21,7 +21,7 @@ from types import TracebackType
 
 import av
 import numpy as np
-from numpy._core._multiarray_umath import __cpu_features__
+from numpy._core._multiarray_umath import __cpu_features__  # private, but numpy's only CPU-feature table (AVX-512)
 
 from dreamstyle.frames import FULL_RANGE, Colour
 

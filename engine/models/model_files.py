@@ -64,6 +64,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1024)
 def _header(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
+    # Read by hand, not with safetensors.safe_open: `missing()` runs these checks on engines without the `ml`
+    # extra (which brings safetensors), to say what to install or fix.
     with open(path, "rb") as f:
         length = int.from_bytes(f.read(8), "little") if size >= 8 else -1
         if not 0 < length <= min(HEADER_MAX, size - 8):
