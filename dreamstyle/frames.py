@@ -78,6 +78,8 @@ class MediaInfo:
     timecode: str | None
     colour: Colour = Colour()
     alpha: bool = False
+    bit_depth: int = 8
+    """Bits per component as stored (10 for ProRes 422 and most HDR): above 8, renders that keep it can too."""
     variable_rate: bool = False
     """Frames come at varying intervals (see `_variable_rate`): `rate` is then only their average."""
 
@@ -238,6 +240,7 @@ def _probe(path: Path) -> MediaInfo:
             raise MediaError(f"{path}: the video stream holds no frames (truncated or empty file).")
         timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio  # ProRes says it in the container only
+        components = av.VideoFormat(ctx.pix_fmt).components if ctx.pix_fmt else ()
         return MediaInfo(
             path=path,
             width=ctx.width,
@@ -249,7 +252,8 @@ def _probe(path: Path) -> MediaInfo:
             sample_aspect=Fraction(sar.numerator, sar.denominator) if sar else Fraction(1),
             timecode=timecode,
             colour=Colour.of(ctx),
-            alpha=bool(ctx.pix_fmt) and any(c.is_alpha for c in av.VideoFormat(ctx.pix_fmt).components),
+            alpha=any(c.is_alpha for c in components),
+            bit_depth=max((c.bits for c in components), default=8),
             variable_rate=_variable_rate(stream),
         )
     finally:

@@ -111,8 +111,9 @@ def stylize_shot(
         if index == 0:
             condition = backend.first_condition(segment[0], guidance, seed)
         output = backend.render_segment(segment, condition, guidance, seed, params)
-        if output.shape != segment.shape:
-            raise ValueError(f"backend {backend.name!r} returned {output.shape} for a segment of {segment.shape}")
+        if output.shape != segment.shape or output.dtype != segment.dtype:
+            raise ValueError(f"backend {backend.name!r} returned {output.shape} {output.dtype} for a segment of "
+                             f"{segment.shape} {segment.dtype}")
         if anchor is not None:
             output = anchor(segment, output)
         # Copies: `output` may be the reused buffer, which the next segment overwrites.

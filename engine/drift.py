@@ -26,12 +26,12 @@ __all__ = ["DRIFT_DEFAULTS", "ColorAnchor", "canonical_params", "drift_options",
 
 
 def _lab(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 frames in float32 CIELAB, as one tall image for OpenCV."""
+    """(..., H, W, 3) uint8 or uint16 frames in float32 CIELAB, as one tall image for OpenCV."""
     return to_lab(frames.reshape(-1, frames.shape[-2], 3)).reshape(frames.shape)
 
 
 def lab_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 frames."""
+    """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 or uint16 frames."""
     lab = _lab(frames).reshape(-1, 3)
     return lab.mean(axis=0), lab.std(axis=0) + 1e-3
 
@@ -56,7 +56,7 @@ class ColorAnchor:
         lab = (_lab(output) - out_mean) * (target_std / out_std) + target_mean
         lab[..., 0] = np.clip(lab[..., 0], 0, 100)
         lab[..., 1:] = np.clip(lab[..., 1:], -127, 127)
-        return from_lab(lab.reshape(-1, lab.shape[-2], 3)).reshape(output.shape)
+        return from_lab(lab.reshape(-1, lab.shape[-2], 3), output.dtype.type).reshape(output.shape)
 
 
 DRIFT_DEFAULTS: dict[str, float | int] = {"overlap": 1, "color_match": 0.0}

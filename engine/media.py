@@ -36,6 +36,9 @@ _X264_NO_AVX512 = (
     else {}
 )
 
+_LAYOUTS = {(np.uint8, 3): "rgb24", (np.uint8, 4): "rgba", (np.uint16, 3): "rgb48le", (np.uint16, 4): "rgba64le"}
+"""PyAV's pixel format of frames by component type and count."""
+
 
 def output_suffix(codec: str, timecode: str | None) -> str:
     """The container a codec is written in: ProRes and anything with a timecode go in .mov."""
@@ -43,8 +46,8 @@ def output_suffix(codec: str, timecode: str | None) -> str:
 
 
 class ClipWriter:
-    """Writes RGB frames (RGBA with `alpha`) to `path` through a temporary file that is renamed into
-    place on success."""
+    """Writes RGB frames (RGBA with `alpha`; 8 or 16 bits a component) to `path` through a temporary file
+    that is renamed into place on success."""
 
     def __init__(
         self,
@@ -97,10 +100,11 @@ class ClipWriter:
         if rotation:
             stream.set_display_rotation(rotation)
         self._stream = stream
-        self._format = "rgba" if alpha else "rgb24"
 
     def write(self, frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self._format).reformat(**self._convert)
+        """Encodes one HxWx3 RGB frame (HxWx4 RGBA with `alpha`), 8 bits a component (uint8) or 16 (uint16)."""
+        layout = _LAYOUTS[frame.dtype.type, frame.shape[-1]]
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=layout).reformat(**self._convert)
         ctx = self._stream.codec_context  # ProRes writes the frame's tags into each frame's header, not the stream's
         video_frame.color_primaries, video_frame.color_trc = ctx.color_primaries, ctx.color_trc  # (the matrix: reformat's)
         video_frame.pts = self.frames

@@ -117,18 +117,19 @@ class _Parts:
     """Encodes a shot's new frames into part files; a file appears only once complete.
 
     A source with an alpha channel keeps it: its alpha is read alongside, from the first frame written,
-    and joined to each stylized frame, and the parts are ProRes 4444 (`codec` says so).
+    and joined to each stylized frame, and the parts are ProRes 4444 (`codec` says so). `deep` frames are
+    16-bit, and so is the alpha read for them.
     """
 
-    def __init__(
-        self, work_dir: Path, request: ShotRequest, info: MediaInfo, codec: str, starts: list[int], total: int, first_frame: int
-    ) -> None:
+    def __init__(self, work_dir: Path, request: ShotRequest, info: MediaInfo, codec: str, starts: list[int], total: int,
+                 first_frame: int, *, deep: bool) -> None:
         self.work_dir, self.request, self.info, self.codec = work_dir, request, info, codec
         self.rotation = display_rotation(request.media)  # a phone clip's render plays upright like its source
         self._ends = {start - 1 for start in starts[1:]} | {total - 1}
         self._writer: ClipWriter | None = None
+        rgba = "rgba64le" if deep else "rgba"
         self._alpha = (
-            (frame[..., 3] for frame in iter_frames(request.media, request.start + first_frame, request.end, fmt="rgba"))
+            (frame[..., 3] for frame in iter_frames(request.media, request.start + first_frame, request.end, fmt=rgba))
             if info.alpha
             else None
         )
@@ -202,14 +203,16 @@ def render_shot(
         resume = None  # the kept parts are gone: render the shot from its start
     first = resume.segment if resume else 0
     codec = "prores" if info.alpha else request.codec  # ProRes 4444 keeps the alpha that H.264 cannot
+    deep = backend.deep and info.bit_depth > 8 and codec == "prores"  # 10-bit out: stylize at 16 bits, not 8
     work_dir.mkdir(parents=True, exist_ok=True)
     if first < len(bounds):
         start = bounds[first - 1][1] if first else 0  # the first frame no kept part holds
-        parts = _Parts(work_dir, request, info, codec, starts, len(bounds), start)
+        parts = _Parts(work_dir, request, info, codec, starts, len(bounds), start, deep=deep)
 
         def produce(emit: Callable[[object], None]) -> None:
             """Decodes and stylizes on the producer thread, emitting each frame and each SegmentDone."""
-            source = iter_frames(request.media, request.start + bounds[first][0], request.end)
+            source = iter_frames(request.media, request.start + bounds[first][0], request.end,
+                                 fmt="rgb48le" if deep else "rgb24")
             frames = stylize_shot(backend, source, request.frames, guidance, seed=request.seed, params=request.params,
                                   **drift, on_segment=emit, cancelled=cancelled, resume=resume)
             for frame in frames:

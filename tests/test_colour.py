@@ -204,3 +204,37 @@ def test_frames_decode_to_their_exact_rgb_and_a_render_keeps_it(tmp_path, codec,
                           out_path_stem=tmp_path / "out" / "render", codec="prores")
     rendered = next(iter_frames(render_shot(request, create_backend("passthrough")).path)).reshape(-1, 3).mean(0)
     assert np.abs(rendered - exact).max() <= 0.75, (rendered, exact)
+
+
+def _ramp(path: Path, height: int = 448) -> Path:
+    """A 10-bit ProRes grey ramp climbing one luma code a row (64 to 64 + height - 1): what a sky in log
+    footage holds, and what 8 bits band."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("prores_ks", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, height, "yuv422p10le"
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1
+        luma = np.repeat(np.arange(64, 64 + height, dtype=np.uint16)[:, None], 32, axis=1)
+        for index in range(3):
+            frame = av.VideoFrame(32, height, "yuv422p10le")
+            for plane, values in zip(frame.planes, (luma, np.full((height, 16), 512, np.uint16), np.full((height, 16), 512, np.uint16)), strict=True):
+                rows = np.zeros((height, plane.line_size // 2), np.uint16)
+                rows[:, : values.shape[1]] = values
+                plane.update(rows.tobytes())
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_a_10_bit_source_renders_to_prores_at_10_bit_precision_with_a_deep_backend(tmp_path):
+    """A deep backend (passthrough, the diffusion ones) gets 16-bit frames from a 10-bit source rendered to ProRes,
+    so a ramp keeps its every level instead of stepping every 4 codes as 8-bit frames would."""
+    source = _ramp(tmp_path / "ramp.mov")
+    assert probe(source).bit_depth == 10
+    request = ShotRequest(key="k", media=source, start=0, end=3, rate=None, label="ramp", backend="passthrough",
+                          out_path_stem=tmp_path / "out" / "render", codec="prores")
+    rendered = next(iter_frames(render_shot(request, create_backend("passthrough")).path, fmt="rgb48le"))[:, 16, 1]
+    original = next(iter_frames(source, fmt="rgb48le"))[:, 16, 1]
+    assert np.abs(rendered.astype(int) - original).max() <= 64, "within a 10-bit code of the source"
+    assert len(np.unique(rendered // 64)) >= 0.9 * len(np.unique(original // 64))

@@ -48,6 +48,17 @@ def test_each_guidance_alone_and_combined_gives_the_shots_frames(backend, kind):
     assert all(f.shape == SHOT.shape[1:] and f.dtype == np.uint8 for f in frames)
 
 
+def test_16_bit_segments_come_back_at_16_bits_from_the_same_8_bit_model_input(backend):
+    """A 10-bit source's frames (uint16, for ProRes renders): the model sees what their 8-bit twins give it, and
+    its float output is kept at 16 bits rather than rounded to 8."""
+    deep = SHOT[:5].astype(np.uint16) * 257
+    out16 = backend.render_segment(deep, None, GUIDANCES["text"], 3, {})
+    out8 = backend.render_segment(SHOT[:5], None, GUIDANCES["text"], 3, {})
+    assert out16.dtype == np.uint16 and out16.shape == deep.shape
+    assert np.abs(out16 / 257 - out8).max() <= 1.5  # the resize back rounds at 8 bits in one, 16 in the other
+    assert not np.array_equal(out16 % 257, np.zeros_like(out16)), "more than 8 bits of output"
+
+
 def test_chaining_passes_the_last_frame_on(backend, monkeypatch):
     pipe = backend.pipeline()
     seen, outputs = [], []

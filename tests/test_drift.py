@@ -38,6 +38,18 @@ def test_content_changes_survive_colour_matching():
     assert lab_stats(anchor(darker, darker))[0][0] < lab_stats(SOURCE[:17])[0][0] - 10
 
 
+def test_16_bit_frames_are_matched_as_their_8_bit_twins_are_and_keep_their_depth():
+    """A deep backend's segments (uint16) are corrected by the same transform, at 16 bits."""
+    first, drifted = shift_lab(SOURCE[:17], np.array([0.0, 5.0, 10.0])), shift_lab(SOURCE[16:], np.array([-4.0, 9.0, 16.0]))
+    deep, shallow = ColorAnchor(1.0), ColorAnchor(1.0)
+    shallow(SOURCE[:17], first)
+    deep(SOURCE[:17].astype(np.uint16) * 257, first.astype(np.uint16) * 257)
+    fixed = deep(SOURCE[16:].astype(np.uint16) * 257, drifted.astype(np.uint16) * 257)
+    assert fixed.dtype == np.uint16
+    assert np.abs(fixed / 257 - shallow(SOURCE[16:], drifted)).max() <= 1.5
+    assert len(np.unique(fixed)) > len(np.unique(fixed // 257)), "not 8-bit values scaled up"
+
+
 def test_strength_zero_changes_nothing():
     anchor = ColorAnchor(0.0)
     anchor(SOURCE[:17], SOURCE[:17])

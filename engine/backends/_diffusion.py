@@ -221,7 +221,8 @@ def model_size(shape: tuple[int, int], resolution: str) -> tuple[int, int]:
 
 
 def letterbox(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Box]:
-    """Fits (T, H, W, 3) frames inside `size` keeping their aspect, padding with black."""
+    """Fits (T, H, W, 3) uint8 or uint16 frames inside `size` keeping their aspect, padding with black, as the
+    8-bit frames the models take."""
     height, width = size
     scale = min(height / frames.shape[1], width / frames.shape[2])
     inner_h, inner_w = max(1, round(frames.shape[1] * scale)), max(1, round(frames.shape[2] * scale))
@@ -229,7 +230,10 @@ def letterbox(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Bo
     out = np.zeros((len(frames), height, width, 3), np.uint8)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     for i, frame in enumerate(frames):
-        out[i, box.top : box.top + inner_h, box.left : box.left + inner_w] = cv2.resize(frame, (inner_w, inner_h), interpolation=interp)
+        resized = cv2.resize(frame, (inner_w, inner_h), interpolation=interp)
+        if resized.dtype == np.uint16:
+            resized = (resized / 257.0).round().astype(np.uint8)
+        out[i, box.top : box.top + inner_h, box.left : box.left + inner_w] = resized
     return out, box
 
 
@@ -346,6 +350,7 @@ class DiffusionBackend(Backend):
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
     params = OPTION_KEYS  # a job may set any option the engine was started with
     segment_frames = 81
+    deep = True  # the models see 8 bits; their float output is kept at the segment's depth (`_to_frames`)
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         super().__init__(config)
@@ -399,8 +404,8 @@ class DiffusionBackend(Backend):
 
     @staticmethod
     def _to_frames(out: np.ndarray, box: Box, frames: np.ndarray) -> np.ndarray:
-        """The pipeline's 0..1 float output as uint8 frames of `frames`' count and size (`box` cropped out)."""
-        pixels = (np.clip(out[: len(frames)], 0.0, 1.0) * 255).round().astype(np.uint8)
+        """The pipeline's 0..1 float output as frames of `frames`' count, size and depth (`box` cropped out)."""
+        pixels = (np.clip(out[: len(frames)], 0.0, 1.0) * np.iinfo(frames.dtype).max).round().astype(frames.dtype)
         return unletterbox(pixels, box, frames.shape[1:3])
 
     def first_condition(self, source_first: np.ndarray, guidance: Guidance, seed: int) -> np.ndarray | None:

@@ -79,6 +79,9 @@ class Backend(ABC):
     """Frames an encoded part of a shot holds at least (whole segments): each part costs an encoder start
     and a crash re-renders up to one part, so a backend whose segments are cheap raises it; 0 encodes
     every segment on its own."""
+    deep: ClassVar[bool] = False
+    """Takes 16-bit frames (uint16, 0..65535) from a source of more than 8 bits rendered to a codec that keeps
+    them (ProRes), and returns them so: the render keeps the source's precision. Others get 8-bit frames."""
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         self.config = config or BackendConfig()
@@ -115,7 +118,8 @@ class Backend(ABC):
         seed: int,
         params: dict[str, str],
     ) -> np.ndarray:
-        """Stylizes a (T, H, W, 3) uint8 segment whose frame 0 is conditioned on `condition`.
+        """Stylizes a (T, H, W, 3) uint8 segment (uint16 for a `deep` backend on a deep source) whose frame 0 is
+        conditioned on `condition` (either depth: the user's first frame is 8-bit, a chained one the segment's).
 
         `frames` is read-only (the chainer refills it for the next segment): return a new array, or
         `frames` itself when nothing changes.

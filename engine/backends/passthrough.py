@@ -13,6 +13,7 @@ class PassthroughBackend(Backend):
     name = "passthrough"
     description = "Returns the source frames unchanged (for measuring pipeline overhead)."
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
+    deep = True
     segment_frames = 5  # the shortest Wan-shaped segment (4k+1): chaining and its bookkeeping run often
     part_frames = 48  # ~12 segments; an encoder start every 17 frames (measured) cost ~10% of a 1080p encode
 

@@ -21,13 +21,15 @@ BAND_PULL = 0.5  # 0 keeps lightness, 1 snaps it to its band
 
 
 def to_lab(image: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> float32 CIELAB (L 0..100)."""
-    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    """uint8 (or uint16) RGB -> float32 CIELAB (L 0..100)."""
+    return cv2.cvtColor(image.astype(np.float32) / np.iinfo(image.dtype).max, cv2.COLOR_RGB2Lab)
 
 
-def from_lab(lab: np.ndarray) -> np.ndarray:
-    """float32 CIELAB -> uint8 RGB, rounded and saturated."""
+def from_lab(lab: np.ndarray, dtype: type[np.integer] = np.uint8) -> np.ndarray:
+    """float32 CIELAB -> uint8 (or uint16) RGB, rounded and saturated."""
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    if dtype == np.uint16:
+        return (np.clip(rgb, 0.0, 1.0) * 65535.0).round().astype(np.uint16)
     return cv2.convertScaleAbs(np.maximum(rgb, 0.0), alpha=255.0)  # cv2.max takes a 1x1 image for a scalar
 
 
