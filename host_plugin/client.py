@@ -24,12 +24,12 @@ from dreamstyle.token import checked_token
 from dreamstyle.token import read_token_file as token_file
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
+from dreamstyle.wire import CHUNK_BYTES, MESSAGE_SIZE_OPTIONS
 
 from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
 __all__ = ["EngineCallError", "EngineClient", "RunSettingRefused", "is_loopback", "read_token_file"]
 
-CHUNK = 1 << 20
 SUBMIT_RETRIES = 5
 _TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
 _RUN_FIELDS = ("params", "guidance", "backend")
@@ -104,8 +104,7 @@ class EngineClient:
         self.reconnect_s = reconnect_s
         self.unreachable_hint = unreachable_hint
         options = [
-            ("grpc.max_receive_message_length", 8 << 20),
-            ("grpc.max_send_message_length", 8 << 20),
+            *MESSAGE_SIZE_OPTIONS,
             ("grpc.initial_reconnect_backoff_ms", 300),
             ("grpc.max_reconnect_backoff_ms", 3000),
         ]
@@ -253,14 +252,14 @@ class EngineClient:
         else the file streamed in 1 MiB chunks."""
         digest = hashlib.sha256()
         with open(path, "rb") as source:
-            for block in iter(lambda: source.read(CHUNK), b""):
+            for block in iter(lambda: source.read(CHUNK_BYTES), b""):
                 digest.update(block)
         header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest())
 
         def chunks() -> Iterator[pb.UploadChunk]:
             yield pb.UploadChunk(header=header)
             with open(path, "rb") as source:
-                for block in iter(lambda: source.read(CHUNK), b""):
+                for block in iter(lambda: source.read(CHUNK_BYTES), b""):
                     yield pb.UploadChunk(data=block)
 
         lost_at: float | None = None
