@@ -83,3 +83,47 @@ def test_cancel_between_segments_and_short_source():
     assert backend.lengths == [5, 5]
     with pytest.raises(ValueError, match="ended after 8 of 20"):
         list(stylize_shot(Recorder(), frames(8), 20, guidance, seed=0, params={}))
+
+
+class Flip(Recorder):
+    """Returns a view of the frames it was given (a channel flip), as a cheap colour-swap backend would."""
+
+    def render_segment(self, frames, condition, guidance, seed, params):
+        self.conditions.append(condition.copy())
+        return frames[..., ::-1]
+
+
+class Cropper(Recorder):
+    def render_segment(self, frames, condition, guidance, seed, params):
+        return frames[:, :2]
+
+
+@pytest.mark.parametrize("n,length,overlap", [(0, 5, 1), (5, 1, 1), (5, 5, 0), (5, 5, 5)])
+def test_segment_bounds_refuses_impossible_segments(n, length, overlap):
+    with pytest.raises(ValueError):
+        segment_bounds(n, length, overlap)
+
+
+def test_with_overlap_the_next_segment_is_conditioned_where_it_starts():
+    backend = Recorder()
+    out = list(stylize_shot(backend, frames(13), 13, Guidance(first_frame=frames(1)[0]), seed=0, params={}, overlap=2))
+    assert len(out) == 13
+    # Bounds (0, 5), (3, 8), (6, 11), (9, 13): segment 2 starts at source frame 3, output 3 + 1 of segment 1.
+    assert [int(c[0, 0, 0]) for c in backend.conditions] == [0, 4, 7, 10]
+
+
+def test_frames_and_conditions_from_a_backend_returning_views_are_kept():
+    """The chainer refills one buffer each segment: views of it must be copied before they are kept."""
+    backend = Flip()
+    out = list(stylize_shot(backend, frames(13), 13, Guidance(first_frame=frames(1)[0]), seed=0, params={}))
+    assert [int(f[0, 0, 0]) for f in out] == list(range(13))
+    assert [int(c[0, 0, 0]) for c in backend.conditions] == [0, 4, 8]
+
+
+@pytest.mark.parametrize("shape", ["size", "depth"])
+def test_frames_of_another_size_or_depth_from_a_backend_are_refused(shape, monkeypatch):
+    backend = Cropper()
+    if shape == "depth":
+        monkeypatch.setattr(backend, "render_segment", lambda frames, *args: frames.astype(np.uint16))
+    with pytest.raises(ValueError, match="'recorder' returned"):
+        list(stylize_shot(backend, frames(5), 5, Guidance(first_frame=frames(1)[0]), seed=0, params={}))

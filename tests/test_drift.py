@@ -54,7 +54,31 @@ def test_strength_zero_changes_nothing():
     anchor = ColorAnchor(0.0)
     anchor(SOURCE[:17], SOURCE[:17])
     drifted = shift_lab(SOURCE[16:], np.array([0.0, 8.0, 8.0]))
-    assert np.abs(anchor(SOURCE[16:], drifted).astype(int) - drifted).max() <= 1
+    assert np.array_equal(anchor(SOURCE[16:], drifted), drifted)
+
+
+def flatten(frames: np.ndarray, factor: float) -> np.ndarray:
+    """Contrast scaled by `factor` around the frames' mean, as a flat, low-contrast look does."""
+    mean = frames.reshape(-1, 3).mean(axis=0)
+    return np.clip((frames - mean) * factor + mean, 0, 255).round().astype(np.uint8)
+
+
+def test_anchor_restores_the_first_segments_contrast_too():
+    anchor = ColorAnchor(1.0)
+    first = flatten(SOURCE[:17], 0.5)
+    anchor(SOURCE[:17], first)
+    gain = lab_stats(first)[1] / lab_stats(SOURCE[:17])[1]
+    fixed = anchor(SOURCE[16:], SOURCE[16:].copy())  # a later segment that lost the look's contrast
+    restored = lab_stats(fixed)[1] / lab_stats(SOURCE[16:])[1]
+    assert np.abs(restored - gain)[0] < 0.05, (restored, gain)
+
+
+def test_a_flat_colour_shot_keeps_its_colour():
+    """A black slug or a title card has no spread in any channel: matching must not divide by it."""
+    black = np.full((17, 24, 32, 3), 16, np.uint8)
+    anchor = ColorAnchor(1.0)
+    anchor(black, black)
+    assert np.abs(anchor(black, black).astype(int) - black).max() <= 1
 
 
 def test_drift_options_from_render_params():

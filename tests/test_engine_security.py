@@ -4,6 +4,7 @@ the upload limit, and fuzzed requests that get a specific status code while the 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import logging
 import os
@@ -14,6 +15,10 @@ from pathlib import Path
 import grpc
 import pytest
 from certs import self_signed
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from enginehelp import engine_thread
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -24,9 +29,9 @@ from mediagen import write_video
 from dreamstyle.pathmap import PathMap
 from dreamstyle.v1 import engine_pb2 as pb
 from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
-from engine.auth import UnsafeConfig, check_exposure, read_token_file
+from engine.auth import TlsFileError, UnsafeConfig, check_exposure, check_tls_files, read_token_file
 from engine.cli import main as engine_main
-from engine.storage import OutsideRoots, Storage
+from engine.storage import OutsideRoots, Storage, UploadError
 from host_plugin.client import EngineCallError, EngineClient
 from host_plugin.client import read_token_file as client_token
 from host_plugin.errors import EngineUnavailable, SettingsError
@@ -430,3 +435,85 @@ def test_a_job_store_that_cannot_be_written_fails_the_submit_in_words_and_the_en
         reply = client.submit(request)
         assert reply.created
         assert [e.job.state for e in client.watch(reply.job.job_id)][-1] == pb.JOB_STATE_DONE
+
+
+def test_a_folder_beside_a_root_whose_name_starts_like_it_is_outside(tmp_path):
+    for name in ("show/clip.mov", "show-private/clip.mov"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    storage = Storage([tmp_path / "show"], tmp_path / "state")
+    assert storage.resolve(str(tmp_path / "show" / "clip.mov"), "media") == tmp_path / "show" / "clip.mov"
+    with pytest.raises(OutsideRoots, match="outside the engine's media roots"):
+        storage.resolve(str(tmp_path / "show-private" / "clip.mov"), "media")
+
+
+def test_a_symlink_swapped_in_inside_the_roots_fails_the_recheck(tmp_path):
+    (tmp_path / "root" / "out").mkdir(parents=True)
+    (tmp_path / "root" / "elsewhere").mkdir()
+    storage = Storage([tmp_path / "root"], tmp_path / "state")
+    out = storage.resolve(str(tmp_path / "root" / "out"), "output")
+    out.rmdir()
+    out.symlink_to(tmp_path / "root" / "elsewhere")
+    with pytest.raises(OutsideRoots, match="a symlink changed since the job was submitted"):
+        storage.recheck(out)
+
+
+def test_an_upload_id_cannot_climb_out_of_the_upload_store(tmp_path):
+    storage = Storage([], tmp_path / "state")
+    folder = storage.uploads / ("a" * 32)
+    folder.mkdir()
+    (folder / "clip.mov").write_bytes(b"x")
+    (tmp_path / "secret.txt").write_text("not an upload")
+    for upload_id in ("a" * 32 + "/../../..", "a" * 32 + "/", "A" * 32):
+        with pytest.raises(UploadError, match="malformed"):
+            storage.upload_path(upload_id)
+
+
+@pytest.fixture(scope="module")
+def uploads_client(tmp_path_factory):
+    media = write_video(tmp_path_factory.mktemp("media") / "clip.mp4", [5])
+    with engine_thread(tmp_path_factory.mktemp("state"), [media.parent]) as address, EngineClient(address) as c:
+        yield c
+
+
+def upload(client, data, size, sha256=""):
+    header = pb.UploadHeader(filename="clip.mp4", size_bytes=size, sha256=sha256)
+    return client._stub.UploadMedia(iter([pb.UploadChunk(header=header), pb.UploadChunk(data=data)]))
+
+
+def test_an_upload_shorter_than_announced_is_refused(uploads_client):
+    with pytest.raises(grpc.RpcError) as info:
+        upload(uploads_client, b"x" * 100, 1000)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "received 100 of the 1000 bytes announced" in info.value.details()
+
+
+def test_an_upper_case_sha256_in_the_header_is_accepted(uploads_client):
+    data = b"y" * 100
+    assert upload(uploads_client, data, len(data), hashlib.sha256(data).hexdigest().upper()).upload_id
+
+
+def certificate(folder, not_before, not_after):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "c.pem", folder / "c.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_a_certificate_not_yet_valid_is_refused(tmp_path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert, key = certificate(tmp_path, now + datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+    with pytest.raises(TlsFileError, match="is not valid before"):
+        check_tls_files(cert, key)
+
+
+def test_a_certificate_that_expired_an_hour_ago_is_refused(tmp_path):
+    cert, key = self_signed(tmp_path, days=-1 / 24)
+    with pytest.raises(TlsFileError, match="expired on"):
+        check_tls_files(cert, key)

@@ -240,3 +240,25 @@ def _version_track(cut: Path) -> tuple[Path, otio.schema.Timeline]:
     plan = plan_edit(edit, None)
     written = write_version(cut, edit.timeline, [ShotResult(s, "done", s.media) for s in plan.shots], "look", plan.rate)
     return written, otio.adapters.read_from_file(str(written))
+
+
+def test_each_source_track_gets_its_version_track_right_above_it(tmp_path):
+    media = write_video(tmp_path / "media" / "a.mov", [40], rate=Fraction(25), width=64, height=36)
+    timeline = otio.schema.Timeline("two tracks")
+    for name, start in (("V1", 0), ("V2", 20)):
+        ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, 25), RationalTime(40, 25)))
+        track = otio.schema.Track(name)
+        track.append(otio.schema.Clip(f"clip {name}", media_reference=ref,
+                                      source_range=TimeRange(RationalTime(start, 25), RationalTime(10, 25))))
+        timeline.tracks.append(track)
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    assert not plan.problems and len(plan.shots) == 2
+    written = write_version(cut, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)
+    tracks = otio.adapters.read_from_file(str(written)).tracks
+    assert [t.name for t in tracks] == ["V1", "DreamStyle v1 - look", "V2", "DreamStyle v1 - look"]
+    for source, version in ((tracks[0], tracks[1]), (tracks[2], tracks[3])):
+        (original,), (render,) = list(source.find_clips()), list(version.find_clips())
+        assert render.name.startswith(f"{original.name}_s")  # "clip V2_s002 DreamStyle v1" over "clip V2"
