@@ -2,9 +2,11 @@
 
 from fractions import Fraction
 
+import av
+import numpy as np
 import pytest
 
-from dreamstyle.frames import MediaError, iter_frames, probe
+from dreamstyle.frames import FULL_RANGE, Colour, MediaError, iter_frames, probe
 from mediagen import damage_frame, frame_number, write_video
 
 
@@ -203,3 +205,22 @@ def test_a_file_is_probed_once_per_version(tmp_path, monkeypatch):
     assert probe(clip).frames == 10 and probe(clip).frames == 10 and len(opened) == 1
     write_video(clip, [14], width=64, height=32)
     assert probe(clip).frames == 14 and len(opened) == 2
+
+
+def test_untagged_pal_is_bt601_and_hd_bt709():
+    """What players assume for an untagged picture: BT.601 up to 576 lines (PAL SD), BT.709 above."""
+    assert (Colour().conversion_matrix(576), Colour().conversion_matrix(577), Colour().conversion_matrix(1080)) == (5, 1, 1)
+
+
+def test_motion_jpeg_is_full_range(tmp_path):
+    """Motion JPEG (a camera's or a webcam's) says full range by its pixel format, yuvj420p, and its tag."""
+    path = tmp_path / "mjpeg.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuvj420p"
+        for index in range(2):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 64, 3), 128, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame.reformat(format="yuvj420p")))
+        container.mux(stream.encode())
+    assert probe(path).colour.range == FULL_RANGE

@@ -82,7 +82,16 @@ def test_the_most_specific_map_wins_both_ways(show):
         ("/Volumes/Show/=/srv/show/", "/Volumes/Show/a/clip.mov", "/srv/show/a/clip.mov"),
         ("/Volumes/Show=/srv/show", "/Volumes/Show2/clip.mov", None),
         ("/Volumes/Show=D:\\Show", "/Volumes/Show/a/clip.mov", "D:\\Show\\a\\clip.mov"),
+        ("D:=/srv/d", "D:\\a\\clip.mov", "/srv/d/a/clip.mov"),  # a whole drive
+        ("//server/share=/srv/show", "\\\\SERVER\\share\\a\\clip.mov", "/srv/show/a/clip.mov"),  # UNC, forward slashes
+        ("/Volumes/Show=/srv/show", "/Volumes/Show/a\\b.mov", "/srv/show/a\\b.mov"),  # a POSIX name may hold "\\"
     ],
 )
 def test_the_hosts_path_maps_match_the_engines(rule, path, expected):
     assert PathMap.parse(rule).apply(path) == expected
+
+
+@pytest.mark.parametrize("rule", ["=/srv/show", "/Volumes/Show=", " = ", "/Volumes/Show"])
+def test_a_rule_without_both_sides_is_refused(rule):
+    with pytest.raises(ValueError, match="must look like FROM=TO"):
+        PathMap.parse(rule)

@@ -484,3 +484,21 @@ def test_a_timeline_with_no_clip_to_render_is_said_to_be_one(tmp_path, capsys):
                                            "disabled); check that this is the timeline you meant, or enable its tracks "
                                            "and clips in the NLE and export it again\n")
     assert not (tmp_path / "empty_dreamstyle").exists()
+
+
+@pytest.mark.parametrize(("rate", "frames", "shown"), [(12.5, 13, "00:00:01:00"), (12.5, 12, "00:00:00:12"),
+                                                       (119.88, 120, "00:00:01:00"), (15, 15, "00:00:01:00")])
+def test_rates_otio_does_not_know_count_whole_timecode_seconds(rate, frames, shown):
+    """12.5 fps (PAL's half rate) counts frames 0-12 in a timecode second, 119.88 counts 0-119."""
+    from host_plugin.timeline.timecode import from_timecode, timecode
+
+    assert timecode(RationalTime(frames, rate), rate) == shown
+    assert from_timecode(shown, rate).value == frames
+
+
+@pytest.mark.parametrize("text", ["0.5", "0", "1001", "-24", "fast"])
+def test_a_frame_rate_outside_1_to_1000_fps_or_not_a_number_is_refused(text):
+    from host_plugin.timeline.timecode import parse_rate
+
+    with pytest.raises(ValueError, match="is not a frame rate"):
+        parse_rate(text)
