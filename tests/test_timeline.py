@@ -502,3 +502,13 @@ def test_a_frame_rate_outside_1_to_1000_fps_or_not_a_number_is_refused(text):
 
     with pytest.raises(ValueError, match="is not a frame rate"):
         parse_rate(text)
+
+
+def test_handles_stop_at_the_medias_first_and_last_frames(tmp_path, capsys):
+    media = write_video(tmp_path / "a.mp4", [40], rate=Fraction(24000, 1001))
+    timeline = otio.schema.Timeline("handles")
+    timeline.tracks.append(otio.schema.Track("V1", children=[clip("a", 2, 36, str(media))]))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "handles.otio"))
+    assert cli_main(["shots", str(tmp_path / "handles.otio"), "--handles", "8", "--no-detect", "--format", "json"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert (shot["start_frame"], shot["end_frame"], shot["handles"]) == (2, 38, [2, 2])
