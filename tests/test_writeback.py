@@ -262,3 +262,25 @@ def test_each_source_track_gets_its_version_track_right_above_it(tmp_path):
     for source, version in ((tracks[0], tracks[1]), (tracks[2], tracks[3])):
         (original,), (render,) = list(source.find_clips()), list(version.find_clips())
         assert render.name.startswith(f"{original.name}_s")  # "clip V2_s002 DreamStyle v1" over "clip V2"
+
+
+def test_a_version_written_beside_a_link_to_the_timeline_keeps_relative_media_found(tmp_path):
+    """Relative media paths are read from the timeline's real folder: written beside a link in another folder,
+    the version names them absolutely, from there."""
+    project, links = tmp_path / "project", tmp_path / "links"
+    write_video(project / "media" / "a.mov", [40], rate=Fraction(25), width=64, height=36)
+    ref = otio.schema.ExternalReference("media/a.mov", available_range=TimeRange(RationalTime(0, 25), RationalTime(40, 25)))
+    clip = otio.schema.Clip("a", media_reference=ref, source_range=TimeRange(RationalTime(5, 25), RationalTime(20, 25)))
+    timeline = otio.schema.Timeline("linked", tracks=[otio.schema.Track("V1", children=[clip])])
+    otio.adapters.write_to_file(timeline, str(project / "cut.otio"))
+    links.mkdir()
+    (links / "cut.otio").symlink_to(project / "cut.otio")
+    edit = load_edit(links / "cut.otio")
+    plan = plan_edit(edit, None)
+    assert not plan.problems
+    render = write_video(tmp_path / "renders" / "a_s001.mov", [20], rate=Fraction(25), width=64, height=36)
+    written = write_version(links / "cut.otio", edit.timeline, [ShotResult(s, "done", render) for s in plan.shots],
+                            "look", plan.rate)
+    assert written.parent == links
+    source = otio.adapters.read_from_file(str(written)).tracks[0].find_clips()[0]
+    assert Path(source.media_reference.target_url) == project / "media" / "a.mov"
