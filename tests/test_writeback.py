@@ -207,6 +207,24 @@ def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
     assert [item.name for item in version if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]
 
 
+def test_a_dissolve_into_a_shot_not_rendered_is_no_fade_on_the_version_track(tmp_path):
+    """b dissolves into c, whose render failed: b's render must not fade to black there (c shows through)."""
+    media = write_video(tmp_path / "media" / "a.mp4", [60], width=64, height=36)
+    ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, R), RationalTime(60, R)))
+    track = otio.schema.Track("V1")
+    for name, start in (("b", 5), ("c", 30)):
+        if name == "c":
+            track.append(otio.schema.Transition("dissolve", in_offset=RationalTime(4, R), out_offset=RationalTime(4, R)))
+        track.append(otio.schema.Clip(name, media_reference=ref.clone(), source_range=TimeRange(RationalTime(start, R), RationalTime(20, R))))
+    cut = tmp_path / "dissolve.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline("dissolve", tracks=[track]), str(cut))
+    edit = load_edit(cut)
+    plan = plan_edit(edit, None)
+    written = write_version(cut, edit.timeline, [ShotResult(plan.shots[0], "done", media)], "look", plan.rate)
+    version = otio.adapters.read_from_file(str(written)).tracks[1]
+    assert [type(item).__name__ for item in version] == ["Clip"]
+
+
 def test_a_version_written_meanwhile_by_another_run_is_never_replaced(tmp_path, monkeypatch):
     """Two editors write versions of one edit at once: the number each looked up free is taken by the
     other between the look and the write; the later one takes the next number."""
