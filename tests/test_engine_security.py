@@ -114,6 +114,20 @@ def test_refused_calls_are_logged_naming_the_peer_and_method_never_the_token(tmp
     assert sent not in caplog.text and TOKEN not in caplog.text
 
 
+def test_the_refusal_log_forgets_clients_quiet_for_a_minute_once_it_holds_many(monkeypatch):
+    """A scan from many addresses must not grow the engine's memory for ever."""
+    import engine.auth
+
+    clock = [0.0]
+    monkeypatch.setattr(engine.auth.time, "monotonic", lambda: clock[0])
+    auth = engine.auth.TokenAuth(TOKEN)
+    for n in range(1001):
+        auth._log_refusal(f"ipv4:10.0.{n // 256}.{n % 256}:5000", "/m", "no token")
+    clock[0] = 61.0
+    auth._log_refusal("ipv4:10.9.9.9:5000", "/m", "no token")
+    assert len(auth._logged) == 1
+
+
 def test_paths_outside_the_media_roots_are_refused(engine, media, tmp_path):
     outside = write_video(tmp_path / "outside.mp4", [5])
     link = media.parent / "escape.mp4"
