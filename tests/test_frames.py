@@ -1,5 +1,6 @@
 """Frame-accurate decoding on long-GOP H.264 with B-frames, and clear errors for bad media."""
 
+import os
 from fractions import Fraction
 
 import av
@@ -205,6 +206,9 @@ def test_a_file_is_probed_once_per_version(tmp_path, monkeypatch):
     assert probe(clip).frames == 10 and probe(clip).frames == 10 and len(opened) == 1
     write_video(clip, [14], width=64, height=32)
     assert probe(clip).frames == 14 and len(opened) == 2
+    stat = clip.stat()  # rewritten in place (same inode and size): its time tells
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert probe(clip).frames == 14 and len(opened) == 3
 
 
 def test_untagged_pal_is_bt601_and_hd_bt709():
