@@ -80,7 +80,7 @@ def test_a_2997_edl_shows_record_timecode_in_its_own_frame_count_mode(tmp_path, 
     cut = edl(tmp_path, event(1, "A001", *timecodes, "FROM CLIP NAME: A001.mov"), fcm=fcm)
     data = shots(cut, "29.97", capsys=capsys)
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(30, 60)]
-    assert [(s["record_in"], s["record_out"]) for s in data["shots"]] == [shown]
+    assert [(s["record_start"], s["record_end"]) for s in data["shots"]] == [shown]
 
 
 def test_butted_events_of_24_fps_media_in_a_23976_edl_leave_no_hole(tmp_path):

@@ -70,7 +70,7 @@ def test_shots_json_splits_at_edit_points_and_cuts(edit, capsys):
     assert main(["shots", str(edit), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["fps"] == "24000/1001"
-    spans = [(Path(s["media"]).name, s["start_frame"], s["end_frame"], s["record_in"], s["record_out"]) for s in data["shots"]]
+    spans = [(Path(s["media"]).name, s["start_frame"], s["end_frame"], s["record_start"], s["record_end"]) for s in data["shots"]]
     assert spans == [
         ("a.mp4", 10, 50, "01:00:00:00", "01:00:01:16"),
         ("a.mp4", 50, 110, "01:00:01:16", "01:00:04:04"),
@@ -376,7 +376,7 @@ def test_shots_of_a_plain_media_file(edit, capsys):
     assert main(["shots", str(edit.parent / "media" / "a.mp4"), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
-    assert data["shots"][0]["record_in"] == "00:00:00:00"
+    assert data["shots"][0]["record_start"] == "00:00:00:00"
 
 
 def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):

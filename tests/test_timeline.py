@@ -208,7 +208,7 @@ def test_an_assumed_edl_rate_is_checked_against_the_media(tmp_path, capsys):
     assert code == 1 and data["shots"] == []
     assert "read at 23.976 fps (EDLs do not say) but pal.mov runs at 25 fps" in data["problems"][0]["message"]
     code, data = shots("--edl-rate", "25")
-    assert code == 0 and [(s["start_frame"], s["end_frame"], s["record_out"]) for s in data["shots"]] == [(0, 45, "10:00:01:20")]
+    assert code == 0 and [(s["start_frame"], s["end_frame"], s["record_end"]) for s in data["shots"]] == [(0, 45, "10:00:01:20")]
     code, data = shots("--edl-rate", "23.976")  # the editor says so: mixed rates, the media at its own speed
     assert code == 0 and data["shots"][0]["end_frame"] == 46
 
@@ -453,8 +453,8 @@ def test_ntsc_2997_timecode_keeps_the_timelines_drop_frame_setting(tmp_path, cap
     xml.write_text(xml.read_text().replace("<displayformat>NDF</displayformat>", f"<displayformat>{display}</displayformat>"))
     assert cli_main(["shots", str(xml), "--format", "json", "--no-detect"]) == 0
     shot = json.loads(capsys.readouterr().out)["shots"][0]
-    assert (shot["record_in"], shot["end_frame"]) == (start_tc, 45)
-    assert shot["record_out"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")
+    assert (shot["record_start"], shot["end_frame"]) == (start_tc, 45)
+    assert shot["record_end"] == ("01:00:01:15" if display == "NDF" else "01:00:01;15")
 
 
 def test_a_timeline_that_cannot_be_read_leaves_no_output_folder(tmp_path, capsys):

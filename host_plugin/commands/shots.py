@@ -21,7 +21,7 @@ __all__ = ["add_parser", "run", "plan_json"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("shots", help="list the shots of a timeline or a media file")
     parser.add_argument("source", type=Path, help="a timeline (.otio, .xml, .edl, .aaf) or a video file")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
+    parser.add_argument("--format", choices=["json", "table"], default="table",
                         help="a line per shot, or JSON for scripts (default: %(default)s)")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     options.add_media_options(parser)
@@ -46,7 +46,7 @@ def plan_json(
 
 
 def _shot_json(shot: Shot, start: RationalTime | None, drop_frame: bool | None) -> dict:
-    record_in, record_out = record_timecodes(shot.record, start, drop_frame)
+    record_start, record_end = record_timecodes(shot.record, start, drop_frame)
     return {
         "shot": shot.name,
         "clip": shot.clip_name,
@@ -56,8 +56,8 @@ def _shot_json(shot: Shot, start: RationalTime | None, drop_frame: bool | None) 
         "frames": shot.frames,
         "handles": [shot.head, shot.tail],
         "media_fps": f"{shot.rate.numerator}/{shot.rate.denominator}",
-        "record_in": record_in,
-        "record_out": record_out,
+        "record_start": record_start,  # the names the JSON shape was specified with (stylize's report says in/out)
+        "record_end": record_end,
     }
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         for shot in data["shots"]:
-            print(f"{shot['shot']:<24} {shot['record_in']} - {shot['record_out']}  "
+            print(f"{shot['shot']:<24} {shot['record_start']} - {shot['record_end']}  "
                   f"{shot['media']} [{shot['start_frame']}, {shot['end_frame']})")
         for problem in data["problems"]:
             print(f"problem: {problem['message']}")
