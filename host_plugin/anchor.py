@@ -27,12 +27,14 @@ def render_anchored(
     their style image; results are named as `style`'s look. The others are not sent when the hero is
     cancelled or fails."""
     first = renderer.render([hero], style, on_update)
-    if first[0].status == "cancelled":
-        return first + [ShotResult(s, "cancelled", error=f"not sent: the look anchor {hero.name} was cancelled")
-                        for s in others]
     if first[0].output is None:
-        return first + [ShotResult(s, "failed", error=f"look anchor {hero.name} failed: {first[0].error}")
-                        for s in others]
+        cancelled = first[0].status == "cancelled"
+        status = "cancelled" if cancelled else "failed"
+        error = f"not sent: the look anchor {hero.name} " + ("was cancelled" if cancelled else f"failed: {first[0].error}")
+        for shot in others:  # each ends now, as a render would have said
+            total = shot.frames + shot.head + shot.tail
+            on_update(ShotUpdate(shot, status, 0, total, error))
+        return first + [ShotResult(shot, status, error=error) for shot in others]
     look = dataclasses.replace(style, style_image=still_of(first[0], still), first_frame=None)
     rendered = renderer.render(others, look, on_update)  # those cancelled while the hero rendered are not sent
     return first + [dataclasses.replace(r, look=style.label) for r in rendered]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .anchor import render_anchored
 from .client import EngineClient, read_token_file
 from .contact_sheet import write_contact_sheets
 from .errors import SettingsError, TimelineError
-from .anchor import render_anchored
 from .local_engine import LocalEngine, StateFolderInUse
 from .pipeline import RENDERED, Edit, Renderer, ShotResult, ShotUpdate, StyleSettings, load_edit, plan_edit
 from .plan import Plan, Shot
@@ -112,11 +112,18 @@ def _anchor_shot(plan: Plan, name: str, timeline: Path) -> Shot:
     """The shot named `name`, else the first shot of the clip named so; SettingsError naming some otherwise."""
     found = next((s for s in plan.shots if s.name == name), None) or next(
         (s for s in plan.shots if s.clip_name == name), None)
+    if found is None and (problem := next((p for p in plan.problems if p.clip_name == name), None)):
+        raise SettingsError(f"look anchor {name!r} has no shot to render: {problem.message}")
     if found is None:
         known = ", ".join(s.name for s in plan.shots[:5]) + (", ..." if len(plan.shots) > 5 else "")
         raise SettingsError(f"look anchor {name!r}: no shot or clip of that name in {timeline} (its shots: {known}; "
                             f"`dreamstyle shots {timeline}` lists them all)")
     return found
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with suppress(OSError):  # not empty: the run wrote something there
+        folder.rmdir()
 
 
 def stylize(
@@ -149,6 +156,8 @@ def stylize(
     made = not out_dir.exists()
     output_folder(out_dir)
     with ExitStack() as stack:
+        if made:  # a run that ends before writing anything (every clip offline, a refusal) leaves no folder
+            stack.callback(_remove_if_empty, out_dir)
         client = connect(engine, stack, out_dir, []) if engine.address else None
         if client is not None:
             check_engine_takes(client, style)
@@ -156,9 +165,7 @@ def stylize(
         hero = _anchor_shot(plan, look_anchor, timeline) if look_anchor else None
         on_plan(plan)
         report = Report(edit, plan, out_dir)
-        if not plan.shots:  # every clip offline or refused: leave no empty folder behind
-            if made and not any(out_dir.iterdir()):
-                out_dir.rmdir()
+        if not plan.shots:
             return report
         if client is None:
             roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}

@@ -70,15 +70,17 @@ def test_a_failed_or_cancelled_hero_sends_none_of_the_others(shots, renderer, tm
     hero, *others = shots
     offline = dataclasses.replace(hero, media=tmp_path / "gone.mp4")
     style = StyleSettings(prompt="offline hero", backend="passthrough")
-    results = render_anchored(renderer, offline, others, style, tmp_path / "still.png")
+    jobs, updates = len(renderer.client.list_jobs()), []
+    results = render_anchored(renderer, offline, others, style, tmp_path / "still.png", updates.append)
     assert [r.status for r in results] == ["failed"] * 3
     assert all(f"look anchor {hero.name} failed" in r.error for r in results[1:])
+    assert {(u.shot.number, u.state) for u in updates} >= {(s.number, "failed") for s in others}, "each said ended"
     renderer.expect([hero])  # as the panel does for a render it is about to start
     renderer.cancel(hero)
     results = render_anchored(renderer, hero, others, dataclasses.replace(style, prompt="cancelled hero"), tmp_path / "still.png")
     assert [r.status for r in results] == ["cancelled"] * 3 and "was cancelled" in results[1].error
     assert not (tmp_path / "still.png").exists()
-    assert not any("hero" in job.label for job in renderer.client.list_jobs()), "nothing was sent for these looks"
+    assert len(renderer.client.list_jobs()) == jobs, "nothing was sent for these looks"
 
 
 def test_a_first_frame_generated_from_a_style_image_is_the_shots_first_frame_stylized(shots, renderer, tmp_path):
@@ -108,8 +110,21 @@ def test_stylize_with_a_look_anchor_renders_the_clip_named_first_and_the_others_
 
 def test_a_look_anchor_naming_no_shot_is_refused_before_any_render(cut, engine, tmp_path, capsys):
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "no such anchor",
-            "--no-detect", "--out", str(tmp_path), "--look-anchor", "C"]
+            "--no-detect", "--out", str(tmp_path / "out"), "--look-anchor", "C"]
     assert main(args) == 2
+    assert not (tmp_path / "out").exists(), "no output folder left behind"
     err = capsys.readouterr().err
     assert "look anchor 'C': no shot or clip of that name" in err and "(its shots: A_s001, A2_s002, B_s003;" in err
     assert not list(tmp_path.rglob("*.mp4"))
+
+
+def test_a_look_anchor_whose_clip_is_offline_says_why(cut, engine, tmp_path, capsys):
+    timeline = otio.adapters.read_from_file(str(cut))
+    timeline.tracks[0][2].media_reference.target_url = str(tmp_path / "gone.mp4")
+    offline = tmp_path / "offline.otio"
+    otio.adapters.write_to_file(timeline, str(offline))
+    args = ["stylize", str(offline), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect",
+            "--look-anchor", "B"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "look anchor 'B' has no shot to render:" in err and "gone.mp4" in err
