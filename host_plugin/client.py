@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dreamstyle import network
-from dreamstyle.atomic import written_as
+from dreamstyle.atomic import remove_abandoned, written_as
 from dreamstyle.token import checked_token
 from dreamstyle.token import read_token_file as token_file
 from dreamstyle.v1 import engine_pb2 as pb
@@ -287,6 +287,7 @@ class EngineClient:
         without room for the whole clip is refused before any byte is written; an interrupted download leaves
         nothing behind."""
         dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(dest, max(3600, 2 * self.reconnect_s))  # a live download may wait out a restart
         lost_at: float | None = None
         with written_as(dest) as partial:
             while True:

@@ -60,3 +60,19 @@ def test_a_failed_cache_write_leaves_nothing_behind(tmp_path):
     with pytest.raises(TypeError):
         cache.store(tmp_path, "digest", "key", Detection((object(),), ()))  # not JSON
     assert not list((tmp_path / "digest").iterdir())
+
+
+def test_partial_files_abandoned_by_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    """A download killed outright leaves a whole clip's partial file; the next download of that clip clears it."""
+    from dreamstyle.atomic import remove_abandoned
+
+    clip = tmp_path / "A001_s001.mov"
+    abandoned, live = (tmp_path / f".A001_s001.mov.{pid}-0a1b2c3d.partial" for pid in (4711, 4712))
+    other = tmp_path / ".A001_s002.mov.4711-0a1b2c3d.partial"  # another clip's
+    for partial in (abandoned, live, other):
+        partial.write_bytes(b"half a clip")
+    an_hour_ago = os.stat(abandoned).st_mtime - 3700
+    for partial in (abandoned, other):
+        os.utime(partial, (an_hour_ago, an_hour_ago))
+    remove_abandoned(clip, 3600)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
