@@ -33,6 +33,8 @@ def clip(name, start, duration, url=None):
         ("file:///C:/Media/a.mov", "C:/Media/a.mov"),
         ("D:\\Media\\a.mov", "D:\\Media\\a.mov"),
         ("file://server/share/a.mov", "//server/share/a.mov"),
+        ("file://LOCALHOST/Volumes/Media/a.mov", "/Volumes/Media/a.mov"),
+        ("FILE://Localhost/D%3a/Media/a.mov", "D:/Media/a.mov"),
     ],
 )
 def test_url_forms(url, path):

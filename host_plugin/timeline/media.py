@@ -25,11 +25,16 @@ def is_relative(path: str) -> bool:
     return not (path.startswith(("/", "\\")) or _DRIVE.match(path))
 
 
+_LOCALHOST = re.compile(r"^file://localhost/", re.IGNORECASE)
+
+
 def url_to_path(url: str) -> str:
     """A plain path from the forms NLEs write: raw paths, file:// URLs, file://localhost/D%3a/..., drive letters."""
     url = url.strip()
     if url.lower().startswith("file:"):
-        path = filepath_from_url(url)  # also UNC shares (//server/share/...) and file://localhost/D%3a/...
+        # OTIO also reads UNC shares (//server/share/...) and file://localhost/D%3a/..., but matches "localhost"
+        # in lower case only: host names are any case, and an NLE writing LOCALHOST would go offline.
+        path = filepath_from_url(_LOCALHOST.sub("file://localhost/", url))
     else:  # a raw path: OTIO would take "D:" for a URL scheme and drop it
         path = unquote(url) if "%" in url and not os.path.exists(url) else url
     drive = _DRIVE.match(path)
