@@ -236,7 +236,7 @@ class Renderer:
         self._renders: dict[int, int] = {}  # per shot, how many renders were asked for: which one is the latest
         self._lock = threading.Lock()  # for the three above, which the render threads and the caller change
         self._interrupted = False
-        self._uploads: dict[Path, str] = {}
+        self._uploads: dict[tuple[Path, int, int], str] = {}  # by path, size and time
         self._upload_locks: dict[Path, threading.Lock] = {}
         self._uploads_lock = threading.Lock()
 
@@ -367,16 +367,19 @@ class Renderer:
         return None
 
     def _ref(self, path: Path) -> pb.MediaRef:
-        """The engine's reference to `path`: the path itself, or an upload made once per file and renderer
-        (shots of one clip, on their own threads, wait for the first one's upload)."""
+        """The engine's reference to `path`: the path itself, or an upload made once per file version and
+        renderer (shots of one clip, on their own threads, wait for the first one's upload; a file written
+        again, such as the look anchor's still, is uploaded again)."""
         if not self.stream_media:
             return pb.MediaRef(path=str(path.resolve()))
+        stat = path.stat()
+        version = (path, stat.st_size, stat.st_mtime_ns)
         with self._uploads_lock:
             lock = self._upload_locks.setdefault(path, threading.Lock())
         with lock:
-            if path not in self._uploads:
-                self._uploads[path] = self.client.upload(path)
-        return pb.MediaRef(upload_id=self._uploads[path])
+            if version not in self._uploads:
+                self._uploads[version] = self.client.upload(path)
+        return pb.MediaRef(upload_id=self._uploads[version])
 
     def _request(self, shot: Shot, style: StyleSettings, key: str, stem: Path) -> pb.SubmitShotRequest:
         guidance = pb.Guidance(prompt=style.prompt)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,17 @@ def test_a_look_anchor_whose_clip_is_offline_says_why(cut, engine, tmp_path, cap
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "look anchor 'B' has no shot to render:" in err and "gone.mp4" in err
+
+
+def test_a_still_written_again_is_uploaded_again_to_a_remote_engine(engine, tmp_path):
+    """The look anchor's still keeps its name from batch to batch: a streaming renderer must send the new one."""
+    with EngineClient(engine) as client:
+        renderer = Renderer(client, tmp_path / "out", stream_media=True)
+        still = tmp_path / "look_anchor.png"
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(still)
+        first = renderer._ref(still).upload_id
+        assert renderer._ref(still).upload_id == first, "uploaded once per version"
+        Image.fromarray(np.full((8, 8, 3), 255, np.uint8)).save(still)
+        stat = still.stat()
+        os.utime(still, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later batch's still
+        assert renderer._ref(still).upload_id != first
