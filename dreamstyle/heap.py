@@ -5,8 +5,9 @@ blocks, and decoding allocates a new array per frame (6 MB at 1080p). glibc serv
 mmap and hands them back with munmap, and its adaptive threshold then trims the heap back so often
 that each streamed message still pays about 500 page faults and the zeroing of fresh pages: a fifth of
 a download's CPU time here (`benchmarks/farm_scaling.py`). Fixed thresholds at glibc's own adaptive
-maximum keep blocks up to 32 MiB (a 4K RGB frame is 25 MB) in the heap for reuse, at the cost of at
-most `TRIM_THRESHOLD` bytes of idle heap per malloc arena. Other C libraries are left alone.
+maximum keep blocks up to 32 MiB (a 4K RGB frame is 25 MB; at 16 bits, 50 MB, it is mmapped each time) in
+the heap for reuse, at the cost of at most `TRIM_THRESHOLD` bytes of idle heap per malloc arena. Other C
+libraries are left alone.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Every job is one row (its request, state, progress and result); an unfinished job's last kept segment
 (see `SegmentDone.kept`) is one row with its colour anchor, and the frame that conditions the next
-segment is a file in the job's work folder (`work/<job>/condition_NNNNN.npy`): a 6 MB 1080p frame in
-the database cost about 60 ms a segment in WAL writes. So an engine killed at any moment resumes each
+segment is a file in the job's work folder (`work/<job>/condition_NNNNN.npy`): a 6 MB 1080p frame (12 MB
+at 16 bits) in the database cost about 60 ms a segment in WAL writes. So an engine killed at any moment resumes each
 job at its last kept segment. `synchronous=NORMAL` in WAL mode
 keeps every committed transaction across a process crash (SIGKILL); a power cut may lose the last few,
 which only costs re-rendering those segments. One connection, guarded by a lock, serves the event loop

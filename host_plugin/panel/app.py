@@ -17,11 +17,14 @@ from .window import MainWindow
 
 __all__ = ["MainWindow", "make_app", "make_window"]
 
+NAME = "DreamStyle"
+"""The organisation and application names: QSettings and the panel's state folder are found by them."""
+
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
-    app.setOrganizationName("DreamStyle")
-    app.setApplicationName("DreamStyle")
+    app.setOrganizationName(NAME)
+    app.setApplicationName(NAME)
     apply_dark_theme(app)
     return app
 
@@ -30,6 +33,6 @@ def make_window(host_factory: Callable[[], Host] | None = None, settings: QSetti
                 state_dir: Path | None = None) -> MainWindow:
     """The main window with the user's persisted settings and data folder (or the ones given, for tests)."""
     if state_dir is None:
-        state_dir = user_data_folder() / "DreamStyle" / "DreamStyle" / "panel"  # where Qt's AppLocalDataLocation put it
+        state_dir = user_data_folder() / NAME / NAME / "panel"  # where Qt's AppLocalDataLocation put it (no XDG on macOS)
     state_dir.mkdir(parents=True, exist_ok=True)
     return MainWindow(settings or QSettings(), state_dir, host_factory)
