@@ -578,9 +578,14 @@ def test_a_range_the_edit_uses_twice_renders_once_and_is_cached_on_a_rerun(edit,
     cut = _cut(tmp_path / "twice.otio", [_clip("B", media, 7, 20, 90), _clip("B again", media, 7, 20, 90)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "twice", "--no-detect",
             "--format", "json"]
-    runs = []
-    for _ in range(2):
-        assert main(args) == 0
-        runs.append(json.loads(capsys.readouterr().out)["shots"])
+    from host_plugin.client import EngineClient
+
+    with EngineClient(engine) as client:
+        jobs = len(client.list_jobs())
+        runs = []
+        for _ in range(2):
+            assert main(args) == 0
+            runs.append(json.loads(capsys.readouterr().out)["shots"])
+        assert len(client.list_jobs()) == jobs + 1, "one job for the range"
     assert [s["status"] for s in runs[1]] == ["cached", "cached"]
     assert all(probe(Path(s["output"])).frames == 20 for s in runs[0] + runs[1])
