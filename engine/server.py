@@ -50,7 +50,10 @@ from .workers import Backends, LocalRunner, Runner, gpu_count
 
 __all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "host_port", "running_engine", "serve"]
 
-VERSION = metadata.version("dreamstyle")
+try:
+    VERSION = metadata.version("dreamstyle")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    VERSION = "0+unknown"
 
 
 class PortUnavailable(Exception):
