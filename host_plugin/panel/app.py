@@ -33,6 +33,6 @@ def make_window(host_factory: Callable[[], Host] | None = None, settings: QSetti
                 state_dir: Path | None = None) -> MainWindow:
     """The main window with the user's persisted settings and data folder (or the ones given, for tests)."""
     if state_dir is None:
-        state_dir = user_data_folder() / NAME / NAME / "panel"  # where Qt's AppLocalDataLocation put it (no XDG on macOS)
+        state_dir = user_data_folder() / NAME / NAME / "panel"  # Qt's AppLocalDataLocation (on macOS while no $XDG_DATA_HOME is set)
     state_dir.mkdir(parents=True, exist_ok=True)
     return MainWindow(settings or QSettings(), state_dir, host_factory)
