@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A run started in the background by a script (`cmd &`) inherits SIGINT ignored, and so would every process the
+# tests start; the tests that press Ctrl-C on them need it as a terminal delivers it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, str(Path(__file__).parent))  # tests/mediagen.py etc., importable as plain modules
 
 from wan_tiny import tiny_wan  # noqa: E402,F401  session fixture: tiny Wan model folders, built once
