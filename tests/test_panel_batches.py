@@ -272,3 +272,26 @@ def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_
     qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
     assert (results[1].status, results[1].look) == ("cached", "classic teal-orange")
     assert window.table.item(0, 7).text() == str(results[1].output)
+
+
+def test_a_look_anchor_whose_hero_fails_sends_none_of_the_others(window, sample, qtbot):
+    """The hero's render fails (a backend the engine cannot run): the others are not sent, each failed naming
+    the hero and the engine's words."""
+    shots = loaded(window, sample, qtbot)
+    window.engine.ensure([], lambda client: None, window.error)  # the backends the engine lists reach the form
+    qtbot.waitUntil(lambda: window.style_form.backend.findData("dreamstyle") >= 0, timeout=WAIT)
+    window.style_form.from_dict({"prompt": "refused hero", "seed": 1, "handles": window.plan_handles})
+    window.style_form.backend.setCurrentIndex(window.style_form.backend.findData("dreamstyle"))
+    window.style_form.anchor.setChecked(True)
+    try:
+        window.set_hero(shots[1])
+        window.render([shots[0], shots[2]])
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+        look(window, "noir")
+    results = window.table.results
+    assert {results[n].status for n in (1, 2, 3)} == {"failed"}
+    assert "backend 'dreamstyle' cannot run on this engine" in results[2].error
+    assert all(results[n].error.startswith(f"not sent: the look anchor {shots[1].name} failed") for n in (1, 3))
