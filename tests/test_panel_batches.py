@@ -295,3 +295,30 @@ def test_a_look_anchor_whose_hero_fails_sends_none_of_the_others(window, sample,
     assert {results[n].status for n in (1, 2, 3)} == {"failed"}
     assert "backend 'dreamstyle' cannot run on this engine" in results[2].error
     assert all(results[n].error.startswith(f"not sent: the look anchor {shots[1].name} failed") for n in (1, 3))
+
+
+def test_a_look_anchor_whose_hero_is_refused_ends_every_shot_and_renders_when_asked_again(window, sample, qtbot):
+    """The engine refuses the run's settings at the hero's submit (its render raises, not fails): the batch
+    ends, every shot failed with the refusal, their held cancels spent; the same shots render when asked again."""
+    shots = loaded(window, sample, qtbot)
+    window.style_form.from_dict({"prompt": "a cat in space", "backend": "classic", "seed": 1,
+                                 "handles": window.plan_handles})
+    window.style_form.anchor.setChecked(True)
+    try:
+        window.set_hero(shots[1])
+        window.render([shots[0], shots[2]])
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+        results = window.table.results
+        assert [results[n].status for n in (1, 2, 3)] == ["failed"] * 3
+        assert all("refused this run's settings: guidance: the classic backend only knows the named looks"
+                   in results[n].error for n in (1, 2, 3))
+        assert {1, 2, 3} <= window.renderer._ended and not window.renderer._cancelled, "no cancel left to hold"
+        look(window, "sepia")
+        window.style_form.anchor.setChecked(True)
+        window.render([shots[0], shots[2]])
+        qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
+    finally:
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+        look(window, "noir")
+    assert [(results[n].status, results[n].look) for n in (1, 2, 3)] == [("done", "classic sepia")] * 3
