@@ -320,6 +320,23 @@ def test_a_compound_clip_shows_its_upper_layers_over_lower_ones_and_never_its_hi
     assert skipped == ["clip title: a generator (Text), not media"]
 
 
+def test_a_sequence_nested_in_a_track_shows_its_clips_within_its_own_range():
+    """A Track inside a Track (OTIO's AAF reader makes one of a sequence in a sequence) plays its clips in
+    turn, trimmed by its own range; a disabled one shows nothing."""
+    inner = otio.schema.Track("inner", source_range=TimeRange(RationalTime(2, R), RationalTime(9, R)))
+    inner.extend([clip("in1", 40, 5), clip("in2", 60, 6)])
+    off = otio.schema.Track("off")
+    off.enabled = False
+    off.append(clip("off", 0, 4))
+    v1 = otio.schema.Track("V1")
+    v1.extend([clip("before", 0, 10), inner, off, clip("after", 80, 3)])
+    timeline = otio.schema.Timeline("sequence in a sequence")
+    timeline.tracks.append(v1)
+    clips, _ = video_clips(timeline)
+    assert [(c.name, c.source.start_time.value, c.record.start_time.value, c.record.duration.value) for c in clips] == [
+        ("before", 0, 0, 10), ("in1", 42, 10, 3), ("in2", 60, 13, 6), ("after", 80, 23, 3)]
+
+
 def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp_path, capsys):
     """A stale copy beside the timeline must not win over the folder given with --media-dir."""
     write_video(tmp_path / "edit" / "old" / "a.mp4", [40], width=64, height=36)

@@ -19,10 +19,13 @@ _Span = tuple[RationalTime, RationalTime]
 
 
 def layers(track: otio.schema.Track) -> Iterator[otio.schema.Clip]:
-    """The clips of `track` and of the enabled video tracks of the stacks nested in it, lower layers first."""
+    """The clips of `track`, of the enabled video tracks nested in it (a sequence in a sequence, as OTIO's AAF
+    reader writes one) and of those of the stacks nested in it, lower layers first."""
     for child in track:
         if isinstance(child, otio.schema.Clip):
             yield child
+        elif isinstance(child, otio.schema.Track) and child.kind == otio.schema.TrackKind.Video and child.enabled:
+            yield from layers(child)
         elif isinstance(child, otio.schema.Stack) and child.enabled:
             for inner in child:
                 if isinstance(inner, otio.schema.Track) and inner.kind == otio.schema.TrackKind.Video and inner.enabled:
