@@ -35,6 +35,8 @@ def clip(name, start, duration, url=None):
         ("file://server/share/a.mov", "//server/share/a.mov"),
         ("file://LOCALHOST/Volumes/Media/a.mov", "/Volumes/Media/a.mov"),
         ("FILE://Localhost/D%3a/Media/a.mov", "D:/Media/a.mov"),
+        ("file:///Media/take%2520two%25.mov", "/Media/take%20two%.mov"),  # "%" in a name: decoded once
+        ("file://localhost/D%3a/Media/100%25%20a.mov", "D:/Media/100% a.mov"),
     ],
 )
 def test_url_forms(url, path):
@@ -335,6 +337,23 @@ def test_a_sequence_nested_in_a_track_shows_its_clips_within_its_own_range():
     clips, _ = video_clips(timeline)
     assert [(c.name, c.source.start_time.value, c.record.start_time.value, c.record.duration.value) for c in clips] == [
         ("before", 0, 0, 10), ("in1", 42, 10, 3), ("in2", 60, 13, 6), ("after", 80, 23, 3)]
+
+
+def test_a_media_name_holding_a_percent_escape_links_to_that_file_not_its_decoded_twin(tmp_path, capsys):
+    """`Path.as_uri()` writes "take%20two.mp4" as take%2520two.mp4: decoded once, it is that file (decoded twice,
+    it would be "take two.mp4", another take beside it)."""
+    wanted = write_video(tmp_path / "take%20two.mp4", [30], width=64, height=36)
+    write_video(tmp_path / "take two.mp4", [30], width=64, height=36)
+    ref = otio.schema.ExternalReference(wanted.as_uri(), available_range=TimeRange(RationalTime(0, R), RationalTime(30, R)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("take", media_reference=ref, source_range=TimeRange(RationalTime(5, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("percent")
+    timeline.tracks.append(track)
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert cli_main(["shots", str(cut), "--format", "json", "--no-detect"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert shot["media"] == str(wanted)
 
 
 def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp_path, capsys):

@@ -33,8 +33,10 @@ def url_to_path(url: str) -> str:
     url = url.strip()
     if url.lower().startswith("file:"):
         # OTIO also reads UNC shares (//server/share/...) and file://localhost/D%3a/..., but matches "localhost"
-        # in lower case only: host names are any case, and an NLE writing LOCALHOST would go offline.
-        path = filepath_from_url(_LOCALHOST.sub("file://localhost/", url))
+        # in lower case only: host names are any case, and an NLE writing LOCALHOST would go offline. It also
+        # decodes twice (a file named "a%20b.mov", written "a%2520b.mov", would read "a b.mov"): so "%" is
+        # escaped once more, and the path is decoded once, as written.
+        path = filepath_from_url(_LOCALHOST.sub("file://localhost/", url).replace("%", "%25"))
     else:  # a raw path: OTIO would take "D:" for a URL scheme and drop it
         path = unquote(url) if "%" in url and not os.path.exists(url) else url
     drive = _DRIVE.match(path)
