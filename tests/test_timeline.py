@@ -322,6 +322,16 @@ def test_a_compound_clip_shows_its_upper_layers_over_lower_ones_and_never_its_hi
     assert skipped == ["clip title: a generator (Text), not media"]
 
 
+def test_a_clip_without_a_name_is_named_for_its_file(tmp_path):
+    track = otio.schema.Track("V1")
+    track.extend([clip("", 0, 5, url="file:///Media/My%20Take%20%C3%A9.mov"), clip("", 0, 5, url="D:\\Media\\B001.mov")])
+    timeline = otio.schema.Timeline("unnamed")
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "unnamed.otio"))
+    clips, _ = video_clips(read_timeline(tmp_path / "unnamed.otio"))
+    assert [c.name for c in clips] == ["My Take é", "B001"]
+
+
 def test_a_sequence_nested_in_a_track_shows_its_clips_within_its_own_range():
     """A Track inside a Track (OTIO's AAF reader makes one of a sequence in a sequence) plays its clips in
     turn, trimmed by its own range; a disabled one shows nothing."""

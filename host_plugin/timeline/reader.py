@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from ..errors import TimelineError
+from .media import url_to_path
 from .nesting import layers, visible_parts
 
 __all__ = ["ADAPTERS", "NAMESPACE", "ClipRef", "read_timeline", "version_of", "video_clips"]
@@ -185,7 +186,7 @@ def _clip_refs(clip: otio.schema.Clip, track: otio.schema.Track, track_index: in
         ClipRef(
             clip=clip,
             track_index=track_index,
-            name=clip.name or Path(url or "clip").stem,
+            name=clip.name or (PureWindowsPath(url_to_path(url)).stem if url else "clip"),  # either OS's path
             media_url=url,
             reel=clip.metadata.get("cmx_3600", {}).get("reel"),
             source_file=_source_file(clip),
