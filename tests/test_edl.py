@@ -45,6 +45,25 @@ def test_an_avid_source_file_comment_finds_the_media(tmp_path, capsys, source_fi
     assert [(s["media"], s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(str(media.absolute()), 25, 50)]
 
 
+@pytest.mark.parametrize("m2,why", [("M2   A001     050.0                11:00:01:00", "a speed change to 200%"),
+                                    ("M2   Take 3   000.0                11:00:01:00", "a freeze frame")])
+def test_an_m2_speed_change_with_equal_source_and_record_durations_is_skipped_not_played_at_full_speed(
+        tmp_path, capsys, m2, why):
+    """Avid writes a motion effect's event with the source as long as the record side, its speed only in the M2
+    line (named by reel, or clip name as OTIO writes it): OTIO's reader then drops it, and the render would
+    show the media at its own speed. A 100% M2 changes nothing."""
+    media = write_video(tmp_path / "media" / "A001.mov", [80], width=64, height=36, rate=Fraction(25),
+                        timecode="11:00:00:00")
+    retimed = event(1, "A001", "11:00:01:00 11:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: Take 3")
+    normal = event(2, "A001", "11:00:02:00 11:00:02:10", "01:00:01:00 01:00:01:10", "FROM CLIP NAME: Take 4")
+    cut = edl(tmp_path, retimed.replace("\n", f"\n{m2}\n", 1), normal.replace("\n", "\nM2   A001     025.0    11:00:02:00\n", 1))
+    data = shots(cut, "25", media.parent, capsys=capsys)
+    assert [s["clip"] for s in data["shots"]] == ["Take 4"]
+    assert data["skipped"] == [f"clip Take 3: {why}; a styled clip plays its media at its own speed, so it would not "
+                               "match. Render the retime first (Resolve: Render in Place; Premiere: Render and "
+                               "Replace) and stylize that clip."]
+
+
 def test_same_named_files_are_told_apart_by_folder_and_timecode_or_reported(tmp_path, capsys):
     """Cameras name clips per card (C0001.MP4 on every card): the card folder named like the reel, else the one
     file whose timecode holds the event's source range, is the clip's media; otherwise the clip is a problem

@@ -45,6 +45,7 @@ _VERSION_TRACK = re.compile(r"DreamStyle(?: v(\d+))? - ")  # its name, where an 
 _SOURCE_FILE = re.compile(r"SOURCE FILE:(.+)", re.IGNORECASE)
 _FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?)?DROP[- ]?FRAME", re.IGNORECASE | re.MULTILINE)
 _EVENT_TIMECODE = re.compile(r"\d\d:\d\d:\d\d([:;])\d\d\s*$", re.MULTILINE)
+_M2 = re.compile(r"^M2\s+(.+?)\s+(-?[\d.]+)\s+(\d\d:\d\d:\d\d[:;]\d\d)\s*$", re.MULTILINE)
 
 
 def version_of(track: otio.schema.Track) -> int:
@@ -90,7 +91,23 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
     if adapter == "cmx_3600" and (fcm := _frame_count_mode(path.read_text(errors="replace"))):
         result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
         result.metadata["cmx_3600"]["fcm"] = fcm
+    if adapter == "cmx_3600":
+        _add_edl_speed_changes(result, path.read_text(errors="replace"), edl_rate)
     return result
+
+
+def _add_edl_speed_changes(timeline: otio.schema.Timeline, edl: str, rate: float) -> None:
+    """A LinearTimeWarp on each clip an M2 line retimes (by its reel or name and source in): the adapter adds
+    one only where the event's source and record durations differ, and Avid writes them equal."""
+    for name, speed, source_in in _M2.findall(edl):
+        try:
+            start = otio.opentime.from_timecode(source_in, rate)
+        except ValueError:  # not a timecode at this rate: no event starts there
+            continue
+        for clip in timeline.find_clips():
+            named = name in (clip.name, clip.metadata.get("cmx_3600", {}).get("reel"))
+            if named and clip.source_range.start_time == start and not clip.effects and abs(float(speed) - rate) > 0.01:
+                clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=float(speed) / rate))
 
 
 def _frame_count_mode(edl: str) -> str | None:
