@@ -64,6 +64,19 @@ def test_an_m2_speed_change_with_equal_source_and_record_durations_is_skipped_no
                                "Replace) and stylize that clip."]
 
 
+def test_an_m2_at_the_nominal_rate_of_an_ntsc_edl_is_no_speed_change(tmp_path, capsys):
+    """A 23.976 EDL (read at its default rate) counts timecode at 24: an M2 of 024.0 is 100%, not 100.1%."""
+    media = write_video(tmp_path / "media" / "A001.mov", [80], width=64, height=36, timecode="11:00:00:00")
+    normal = event(1, "A001", "11:00:01:00 11:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: Take 1")
+    faster = event(2, "A001", "11:00:02:00 11:00:02:12", "01:00:01:00 01:00:01:12", "FROM CLIP NAME: Take 2")
+    cut = edl(tmp_path, normal.replace("\n", "\nM2   A001     024.0    11:00:01:00\n", 1),
+              faster.replace("\n", "\nM2   A001     024.1    11:00:02:00\n", 1))
+    cli_main(["shots", str(cut), "--no-detect", "--format", "json", "--media-dir", str(media.parent)])
+    data = json.loads(capsys.readouterr().out)
+    assert [s["clip"] for s in data["shots"]] == ["Take 1"]
+    assert [s.split(":")[0] for s in data["skipped"]] == ["clip Take 2"]
+
+
 def test_same_named_files_are_told_apart_by_folder_and_timecode_or_reported(tmp_path, capsys):
     """Cameras name clips per card (C0001.MP4 on every card): the card folder named like the reel, else the one
     file whose timecode holds the event's source range, is the clip's media; otherwise the clip is a problem

@@ -88,17 +88,19 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         result = timelines[0]
     if not isinstance(result, otio.schema.Timeline):
         raise TimelineError(f"{path}: holds a {type(result).__name__}, not a timeline.")
-    if adapter == "cmx_3600" and (fcm := _frame_count_mode(path.read_text(errors="replace"))):
-        result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
-        result.metadata["cmx_3600"]["fcm"] = fcm
     if adapter == "cmx_3600":
-        _add_edl_speed_changes(result, path.read_text(errors="replace"), edl_rate)
+        text = path.read_text(errors="replace")
+        if fcm := _frame_count_mode(text):
+            result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
+            result.metadata["cmx_3600"]["fcm"] = fcm
+        _add_edl_speed_changes(result, text, edl_rate)
     return result
 
 
 def _add_edl_speed_changes(timeline: otio.schema.Timeline, edl: str, rate: float) -> None:
     """A LinearTimeWarp on each clip an M2 line retimes (by its reel or name and source in): the adapter adds
-    one only where the event's source and record durations differ, and Avid writes them equal."""
+    one only where the event's source and record durations differ, and Avid writes them equal. A speed within
+    0.2% of the rate is 100% (024.0 in a 23.976 EDL)."""
     for name, speed, source_in in _M2.findall(edl):
         try:
             start = otio.opentime.from_timecode(source_in, rate)
@@ -106,7 +108,7 @@ def _add_edl_speed_changes(timeline: otio.schema.Timeline, edl: str, rate: float
             continue
         for clip in timeline.find_clips():
             named = name in (clip.name, clip.metadata.get("cmx_3600", {}).get("reel"))
-            if named and clip.source_range.start_time == start and not clip.effects and abs(float(speed) - rate) > 0.01:
+            if named and clip.source_range.start_time == start and not clip.effects and abs(float(speed) / rate - 1) > 2e-3:
                 clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=float(speed) / rate))
 
 
