@@ -146,9 +146,14 @@ def _find_media(clip: ClipRef, relinker: Relinker) -> Path:
     path = url_to_path(clip.media_url) if clip.media_url else None
     names = [n for n in (clip.source_file, clip.reel, clip.name) if n]
     media = relinker.find(path, names, fits=lambda candidate: _fits(clip, candidate))
+    if media is None and not (clip.media_url or clip.source_file or clip.reel):
+        raise MediaNotFound(
+            "the timeline names no media file for this clip (offline in the NLE when exported); relink it in the "
+            f"NLE and export again, or give --media-dir FOLDER holding a file named {clip.name}."
+        )
     if media is None:
         raise MediaNotFound(
-            f"media {clip.media_url or clip.source_file or clip.reel or clip.name} not found (offline); "
+            f"media {clip.media_url or clip.source_file or clip.reel} not found (offline); "
             "relink with --media-dir FOLDER or --path-map FROM=TO."
         )
     return media

@@ -184,7 +184,7 @@ def test_an_edl_is_read_at_the_rate_it_is_given(tmp_path, capsys):
     """EDLs do not state their rate: 23.976 unless --edl-rate says otherwise, and a failure says so."""
     edl = tmp_path / "pal.edl"
     edl.write_text(PAL_EDL)
-    with pytest.raises(TimelineError, match=r"read at 23.976 fps: give its rate \(--edl-rate"):
+    with pytest.raises(TimelineError, match=r"read at 23.976 fps: if that is not its rate, give it \(--edl-rate"):
         read_timeline(edl)
     (clip_ref,), _ = video_clips(read_timeline(edl, edl_rate=25))
     assert clip_ref.source.duration == RationalTime(49, 25) and clip_ref.record.start_time.rate == 25
@@ -380,6 +380,27 @@ def test_the_media_folders_an_editor_names_are_searched_before_the_timelines(tmp
     assert cli_main(["shots", str(cut), "--media-dir", str(tmp_path / "media"), "--format", "json", "--no-detect"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert shot["media"] == str(fresh.absolute())
+
+
+def test_a_clip_with_no_media_reference_says_so_and_is_found_by_name_in_a_media_folder(tmp_path, capsys):
+    """A MissingReference (the clip was offline when the NLE exported): the problem says the timeline names no
+    file, not that a file named like the clip is missing; a media folder holding a file of its name links it."""
+    media = write_video(tmp_path / "media" / "B007.mov", [30], width=64, height=36)
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("B007", otio.schema.MissingReference(), TimeRange(RationalTime(5, R), RationalTime(10, R))))
+    timeline = otio.schema.Timeline("missing")
+    timeline.tracks.append(track)
+    cut = tmp_path / "edit" / "cut.otio"
+    cut.parent.mkdir()
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert cli_main(["shots", str(cut), "--format", "json", "--no-detect"]) == 1
+    (problem,) = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["message"] == ("clip B007: the timeline names no media file for this clip (offline in the NLE when exported); "
+                                  "relink it in the NLE and export again, or give --media-dir FOLDER holding a file "
+                                  "named B007.")
+    assert cli_main(["shots", str(cut), "--media-dir", str(media.parent), "--format", "json", "--no-detect"]) == 0
+    (shot,) = json.loads(capsys.readouterr().out)["shots"]
+    assert shot["media"] == str(media.absolute()) and (shot["start_frame"], shot["end_frame"]) == (5, 15)
 
 
 def test_a_nested_sequence_read_empty_is_named_not_dropped_silently():

@@ -75,8 +75,8 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
     except Exception as exc:  # adapters raise many unrelated types for a malformed file
         hint = (
-            f" An EDL does not say its frame rate and this one was read at {edl_rate:.6g} fps: give its rate "
-            "(--edl-rate, or EDL fps in the panel; e.g. 25, 24 or 29.97)."
+            f" An EDL does not say its frame rate and this one was read at {edl_rate:.6g} fps: if that is not its "
+            "rate, give it (--edl-rate, or EDL fps in the panel; e.g. 25, 24 or 29.97)."
             if adapter == "cmx_3600"
             else ""
         )
