@@ -31,11 +31,11 @@ from dreamstyle.v1 import engine_pb2 as pb
 
 from .client import EngineClient, RunSettingRefused, is_loopback
 from .errors import DreamStyleError, SettingsError
-from .plan import ClipProblem, Plan, Shot, plan_shots
+from .plan import ClipProblem, Plan, Shot, exact_rate, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
-from .timeline.timecode import from_timecode, timecode
+from .timeline.timecode import from_timecode, timecode, timecode_labels
 
 __all__ = [
     "ENDED",
@@ -144,11 +144,13 @@ def load_edit(
 
 
 def timeline_rate(edit: Edit) -> float:
-    """The timeline's frame rate: its start time's, else its first clip's record rate."""
+    """The timeline's frame rate: its start time's, else its first clip's record rate, which also wins over a
+    start written at its NTSC twin (01:00:00:00 at 24 for a 23.976 edit): its clips then last whole frames."""
     start = edit.timeline.global_start_time
-    if start is not None and start.rate > 0:
-        return start.rate
-    return edit.clips[0].record.duration.rate if edit.clips else 24.0
+    record = edit.clips[0].record.duration.rate if edit.clips else None
+    if start is None or start.rate <= 0 or (record and timecode_labels(start, exact_rate(record))):
+        return record or 24.0
+    return start.rate
 
 
 def plan_edit(edit: Edit, detection: DetectionSettings | None, handles: int = 0) -> Plan:

@@ -15,9 +15,9 @@ from .errors import MediaNotFound
 from .shots import DetectionSettings, ShotDetectionError, Transition, detect
 from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
-from .timeline.timecode import NTSC_RATES, from_timecode
+from .timeline.timecode import NTSC_RATES, from_timecode, timecode_labels
 
-__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots", "timecode_labels"]
+__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots"]
 
 
 def exact_rate(rate: float) -> Fraction:
@@ -92,13 +92,6 @@ def _media_offset(clip: ClipRef, info: MediaInfo) -> RationalTime:
 
 def _frames(time: RationalTime, rate: Fraction) -> int:
     return round(Fraction(time.to_seconds()).limit_denominator(10**9) * rate)
-
-
-def timecode_labels(time: RationalTime, rate: Fraction) -> bool:
-    """Whether `time` is at `rate` or its NTSC twin (24 for 23.976 media): timecode labels, which NLEs
-    count in frames whichever of the two they write (through seconds, 01:00:00:00 would be 86 frames off)."""
-    ratio = Fraction(time.rate).limit_denominator(1001) / rate
-    return any(abs(ratio - twin) < Fraction(1, 10**5) for twin in (1, Fraction(1001, 1000), Fraction(1000, 1001)))
 
 
 def _source_frames(source: TimeRange, offset: RationalTime, rate: Fraction) -> tuple[int, int]:

@@ -436,6 +436,34 @@ def test_timecode_labels_at_the_ntsc_twin_rate_count_in_frames(tmp_path, rate):
     assert frame_number(next(iter_frames(media, 10, 11))) == 10
 
 
+def test_a_timeline_start_written_at_the_ntsc_twin_rate_counts_in_frames(tmp_path, capsys):
+    """A 23.976 edit whose start 01:00:00:00 is written at 24: its shots keep the clips' rate (whole frames on
+    the version track) and record timecodes count the start in frames, as the NLE shows them."""
+    from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+    from host_plugin.timeline.writeback import write_version
+
+    ntsc = 24000 / 1001
+    media = write_video(tmp_path / "ntsc.mov", [60], width=64, height=36, timecode="01:00:00:00")
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, ntsc), RationalTime(2000, ntsc))))
+    for name in ("a", "b"):
+        track.append(otio.schema.Clip(name, otio.schema.ExternalReference(str(media)),
+                                      TimeRange(RationalTime(86410, ntsc), RationalTime(7, ntsc))))
+    timeline = otio.schema.Timeline("twin", global_start_time=RationalTime(86400, 24))
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    assert cli_main(["shots", str(tmp_path / "edit.otio"), "--no-detect", "--format", "json"]) == 0
+    shots = json.loads(capsys.readouterr().out)["shots"]
+    assert [(s["record_start"], s["record_end"]) for s in shots] == [("01:01:23:08", "01:01:23:15"),
+                                                                      ("01:01:23:15", "01:01:23:22")]
+    edit = load_edit(tmp_path / "edit.otio")
+    plan = plan_edit(edit, None)
+    version = otio.adapters.read_from_file(str(write_version(
+        edit.path, edit.timeline, [ShotResult(s, "done", media) for s in plan.shots], "look", plan.rate)))
+    placed = [(c.range_in_parent().start_time, c.source_range.duration) for c in version.tracks[1].find_clips()]
+    assert placed == [(RationalTime(2000 + 7 * i, ntsc), RationalTime(7, ntsc)) for i in range(2)]
+
+
 def test_same_named_files_are_chosen_by_the_original_paths_folders_or_reported(tmp_path):
     """Cards reuse file names: the folders of the path the NLE wrote pick the copy, never the first found."""
     for card in ("CARD1", "CARD2"):

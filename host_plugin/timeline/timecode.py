@@ -8,7 +8,7 @@ from fractions import Fraction
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "record_timecodes", "timecode"]
+__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "record_timecodes", "timecode", "timecode_labels"]
 
 NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001, "59.94": 60000 / 1001}
 """NTSC rates by the names editors use for them."""
@@ -44,9 +44,21 @@ def record_timecodes(record: TimeRange, start: RationalTime | None, drop_frame: 
     """A shot's record in and out (exclusive) as the timeline shows them: counted from the timeline's
     start timecode `start` (None: 00:00:00:00) at the record's own rate."""
     rate = record.start_time.rate
-    offset = start if start is not None else RationalTime(0, rate)
+    if start is None:
+        offset = RationalTime(0, rate)
+    elif timecode_labels(start, Fraction(rate).limit_denominator(1001)):  # also 01:00:00:00 at 24 for 23.976
+        offset = RationalTime(start.value, rate)
+    else:
+        offset = start
     return (timecode(record.start_time + offset, rate, drop_frame),
             timecode(record.end_time_exclusive() + offset, rate, drop_frame))
+
+
+def timecode_labels(time: RationalTime, rate: Fraction) -> bool:
+    """Whether `time` is at `rate` or its NTSC twin (24 for 23.976 media): timecode labels, which NLEs
+    count in frames whichever of the two they write (through seconds, 01:00:00:00 would be 86 frames off)."""
+    ratio = Fraction(time.rate).limit_denominator(1001) / rate
+    return any(abs(ratio - twin) < Fraction(1, 10**5) for twin in (1, Fraction(1001, 1000), Fraction(1000, 1001)))
 
 
 def from_timecode(text: str, rate: float) -> RationalTime:

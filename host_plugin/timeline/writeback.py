@@ -24,10 +24,10 @@ from dreamstyle.frames import probe
 
 from ..errors import TimelineError
 from ..hosts.premiere import prepare as prepare_fcp7
-from ..plan import Shot, timecode_labels
+from ..plan import Shot
 from .media import is_relative, url_to_path
 from .reader import NAMESPACE, version_of
-from .timecode import from_timecode
+from .timecode import from_timecode, timecode_labels
 
 __all__ = ["NAMESPACE", "Rendered", "next_version", "version_title", "write_version"]
 
