@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -82,6 +83,18 @@ def _check(ok: bool, field: str, problem: str) -> None:
         raise InvalidRequest(f"{field}: {problem}")
 
 
+def _stat(path: Path, field: str) -> os.stat_result | None:
+    """What is at `path`, None when nothing is; InvalidRequest naming `field` when the engine cannot tell
+    (a name longer than its file system takes, a folder it may not search)."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InvalidRequest(f"{field}: {path} cannot be looked up on the engine ({exc.strerror or exc}); "
+                             "check the path") from None
+
+
 def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Path | None:
     kind = ref.WhichOneof("ref")
     if kind is None:
@@ -134,9 +147,10 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
     _check(len(directory) <= 4096 and "\0" not in directory, "output.directory", "must be at most 4096 characters, no NUL")
     folder = storage.resolve(directory, "output.directory") if directory else storage.results
     _check(not folder.is_relative_to(storage.uploads), "output.directory", "must not be the engine's upload store")
-    _check(not folder.exists() or folder.is_dir(), "output.directory", f"{folder} is a file, not a folder")
-    _check(not folder.exists() or os.access(folder, os.W_OK | os.X_OK), "output.directory",
-           f"{folder} is not writable by the engine: make it writable or choose another folder")
+    if found := _stat(folder, "output.directory"):
+        _check(stat.S_ISDIR(found.st_mode), "output.directory", f"{folder} is a file, not a folder")
+        _check(os.access(folder, os.W_OK | os.X_OK), "output.directory",
+               f"{folder} is not writable by the engine: make it writable or choose another folder")
     if msg.output.name:
         name = msg.output.name
     else:  # a label may name many shots: the key's digest makes the file this job's own
@@ -176,8 +190,10 @@ def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
         raise BackendError(f"backend {request.backend!r} cannot run on this engine: needs {'; '.join(missing)}")
     for path, field in ((request.media, "shot.media"), (request.style_image, "guidance.style_image"),
                         (request.first_frame, "guidance.first_frame")):
-        _check(path is None or path.is_file(), field, f"{path} is not a file on the engine; check the path (or the "
-               "engine's --path-map), or upload it")
+        if path is not None:
+            found = _stat(path, field)
+            _check(found is not None and stat.S_ISREG(found.st_mode), field, f"{path} is not a file on the engine; "
+                   "check the path (or the engine's --path-map), or upload it")
     image = np.zeros((2, 2, 3), np.uint8)  # the images are read when the job runs; here only their presence counts
     guidance = Guidance(request.prompt, image if request.style_image else None, image if request.first_frame else None)
     backend = cls(config)

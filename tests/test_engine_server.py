@@ -151,6 +151,11 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
          grpc.StatusCode.INVALID_ARGUMENT, "guidance.style_image: "),
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("gone.mp4")))),
          grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
+        # a name longer than the file system takes (ENAMETOOLONG) was an UNKNOWN status with a traceback
+        (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("a" * 300 + ".mp4")))),
+         grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
+        (lambda r: setattr(r.output, "directory", str(Path(r.shot.media.path).with_name("b" * 300))),
+         grpc.StatusCode.INVALID_ARGUMENT, "output.directory: "),
     ],
 )
 def test_bad_requests_name_the_field(client, media, mutate, code, needle):
