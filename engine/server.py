@@ -38,6 +38,7 @@ from .jobs import MAX_QUEUED, Conflict, JobManager, JobNotFound, JobState, Queue
 from .storage import (
     MAX_UPLOAD_BYTES,
     OutsideRoots,
+    RelativePath,
     StateFolder,
     Storage,
     StorageFull,
@@ -84,6 +85,7 @@ _STATUS = {
     UploadNotStored: grpc.StatusCode.FAILED_PRECONDITION,
     JobNotFound: grpc.StatusCode.NOT_FOUND,
     OutsideRoots: grpc.StatusCode.PERMISSION_DENIED,
+    RelativePath: grpc.StatusCode.INVALID_ARGUMENT,
     BackendError: grpc.StatusCode.FAILED_PRECONDITION,
     QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Conflict: grpc.StatusCode.ALREADY_EXISTS,

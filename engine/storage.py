@@ -2,9 +2,10 @@
 store, uploads, results and the jobs' work).
 
 Client paths go through the path maps first (`dreamstyle.pathmap`: workstation folder -> engine folder,
-the most specific rule first), then are resolved (`..` and symlinks) and must land inside a media root or
-the engine's own state folder. Result paths go back through the maps the other way, so a workstation
-finds its renders, named in its own style.
+the most specific rule first), must then be absolute (the engine's working folder is no folder of the
+client's), and are resolved (`..` and symlinks) and must land inside a media root or the engine's own
+state folder. Result paths go back through the maps the other way, so a workstation finds its renders,
+named in its own style.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import ClassVar
 
 from dreamstyle.pathmap import PathMap
 
-__all__ = ["MAX_UPLOAD_BYTES", "OutsideRoots", "StateFolder", "Storage", "StorageFull", "UploadError",
-           "UploadNotStored", "UploadTooLarge"]
+__all__ = ["MAX_UPLOAD_BYTES", "OutsideRoots", "RelativePath", "StateFolder", "Storage", "StorageFull",
+           "UploadError", "UploadNotStored", "UploadTooLarge"]
 
 MAX_UPLOAD_BYTES = 8 << 30
 """The largest upload an engine accepts unless its operator sets another limit."""
@@ -66,6 +67,10 @@ class OutsideRoots(Exception):
     """A path resolves outside every configured media root."""
 
 
+class RelativePath(Exception):
+    """A client path is relative once mapped: the engine's working folder is no folder of the client's."""
+
+
 class UploadError(Exception):
     """An upload was refused: incomplete, malformed, or its checksum does not match."""
 
@@ -100,12 +105,18 @@ class Storage:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def resolve(self, path: str, what: str) -> Path:
-        """The real path of `path` (symlinks and `..` resolved) if it lies inside a media root."""
+        """The real path of `path` (symlinks and `..` resolved) if it is absolute and lies inside a media root."""
         for rule in self.path_maps:
             if (mapped := rule.apply(path)) is not None:
                 path = mapped
                 break
-        return self._inside(Path(path).expanduser(), what)
+        expanded = Path(path).expanduser()
+        # An absolute path of the other system (D:\Footage on a Linux engine) is a workstation's that no map translates:
+        # `_inside` says so. Only a path relative on both is refused here.
+        if not any(flavour(str(expanded)).is_absolute() for flavour in (PurePosixPath, PureWindowsPath)):
+            raise RelativePath(f"{what}: {path} is a relative path, which the engine would read from its own working "
+                               "folder; give an absolute path as the engine sees it (or one its --path-map translates)")
+        return self._inside(expanded, what)
 
     def _inside(self, path: Path, what: str) -> Path:
         try:

@@ -531,3 +531,14 @@ def test_a_certificate_that_expired_an_hour_ago_is_refused(tmp_path):
     cert, key = self_signed(tmp_path, days=-1 / 24)
     with pytest.raises(TlsFileError, match="expired on"):
         check_tls_files(cert, key)
+
+
+def test_a_relative_path_is_refused_even_where_the_engine_would_find_it(engine, media, monkeypatch):
+    monkeypatch.chdir(media.parent.parent)  # the engine's working folder: relative names would land inside the root
+    relative = f"{media.parent.name}/{media.name}"
+    with EngineClient(engine, token=TOKEN) as client:
+        for request, refused in ((shot(relative), f"shot.media: {relative}"),
+                                 (shot(str(media), directory=media.parent.name), f"output.directory: {media.parent.name}")):
+            with pytest.raises(EngineCallError) as info:
+                client.submit(request)
+            assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and f"{refused} is a relative path" in str(info.value)
