@@ -542,3 +542,22 @@ def test_a_relative_path_is_refused_even_where_the_engine_would_find_it(engine, 
             with pytest.raises(EngineCallError) as info:
                 client.submit(request)
             assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and f"{refused} is a relative path" in str(info.value)
+
+
+def test_a_request_that_does_not_parse_is_invalid_argument_not_unknown(engine, media):
+    """A path in Latin-1 (not UTF-8) or a corrupt upload chunk: gRPC's own answer was UNKNOWN naming its parser."""
+    valid = shot(str(media.with_name("cafX.mp4"))).SerializeToString()
+    latin1 = valid.replace(b"cafX", b"caf\xe9")  # same length: the message stays whole, the string is not UTF-8
+    header = pb.UploadChunk(header=pb.UploadHeader(filename="a.mp4", size_bytes=3)).SerializeToString()
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    with grpc.insecure_channel(engine) as channel:
+        raw = {"request_serializer": bytes, "response_deserializer": bytes}
+        calls = [lambda: channel.unary_unary("/dreamstyle.v1.Engine/SubmitShot", **raw)(latin1, metadata=metadata, timeout=10),
+                 lambda: channel.stream_unary("/dreamstyle.v1.Engine/UploadMedia", **raw)(
+                     iter([header, b"\xff\xff"]), metadata=metadata, timeout=10)]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "request: not a /dreamstyle.v1.Engine/" in refused.value.details()
+        assert pb_grpc.EngineStub(channel).GetCapabilities(pb.GetCapabilitiesRequest(), metadata=metadata).backends
