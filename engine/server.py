@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import grpc
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -48,6 +47,7 @@ from .storage import (
     UploadTooLarge,
 )
 from .store import JobStore, StoreFailed
+from .well_formed import WellFormedRequests
 from .workers import Backends, LocalRunner, Runner, gpu_count
 
 __all__ = ["EngineConfig", "PortUnavailable", "UnsafeConfig", "host_port", "running_engine", "serve"]
@@ -101,65 +101,6 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     if isinstance(exc, QueueFull):
         context.set_trailing_metadata((("retry-after-s", str(exc.retry_after)),))
     await context.abort(code, detail)
-
-
-_ENGINE = pb.DESCRIPTOR.services_by_name["Engine"].full_name
-
-
-class _Malformed:
-    """A request message that did not parse; `WellFormedRequests` answers it."""
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-
-
-async def _refuse_malformed(request: object, context: grpc.aio.ServicerContext) -> None:
-    if isinstance(request, _Malformed):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.detail)
-
-
-class WellFormedRequests(grpc.aio.ServerInterceptor):
-    """An Engine request that does not parse as its message (a string that is not UTF-8, a client built from
-    another proto) is INVALID_ARGUMENT saying so, not gRPC's UNKNOWN naming the parser's exception."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or not details.method.startswith(f"/{_ENGINE}/"):  # health and reflection: gRPC's own
-            return handler
-        parse = handler.request_deserializer
-
-        def deserialize(data: bytes) -> object:
-            try:
-                return parse(data)
-            except DecodeError as exc:
-                return _Malformed(f"request: not a {details.method} message ({exc}); send strings as UTF-8 and "
-                                  "build the client from this engine's engine.proto")
-
-        async def each_checked(requests: AsyncIterator[object], context: grpc.aio.ServicerContext) -> AsyncIterator[object]:
-            async for request in requests:
-                await _refuse_malformed(request, context)
-                yield request
-
-        async def checked(request: object, context: grpc.aio.ServicerContext) -> object:
-            if handler.request_streaming:
-                return each_checked(request, context)
-            await _refuse_malformed(request, context)
-            return request
-
-        kind = f"{'stream' if handler.request_streaming else 'unary'}_{'stream' if handler.response_streaming else 'unary'}"
-        behaviour = getattr(handler, kind)
-        if handler.response_streaming:  # the Engine's streams are async generators
-            async def call(request: object, context: grpc.aio.ServicerContext) -> object:
-                async for reply in behaviour(await checked(request, context), context):
-                    yield reply
-        else:
-            async def call(request: object, context: grpc.aio.ServicerContext) -> object:
-                return await behaviour(await checked(request, context), context)
-        return handler._replace(request_deserializer=deserialize, **{kind: call})
 
 
 @dataclass
@@ -379,14 +320,15 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, r.out_path_stem.parent),
         engine_id=config.backend.fingerprint(),
     )
+    engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name
     server = grpc.aio.server(
-        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests()],
+        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests(engine_service)],
         options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
     )
     pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (_ENGINE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    names = (engine_service, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     address = host_port(config.host, config.port)
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)

@@ -545,7 +545,8 @@ def test_a_relative_path_is_refused_even_where_the_engine_would_find_it(engine, 
 
 
 def test_a_request_that_does_not_parse_is_invalid_argument_not_unknown(engine, media):
-    """A path in Latin-1 (not UTF-8) or a corrupt upload chunk: gRPC's own answer was UNKNOWN naming its parser."""
+    """A path in Latin-1 (not UTF-8), a corrupt upload chunk or watch request: gRPC's own answer was UNKNOWN
+    naming its parser."""
     valid = shot(str(media.with_name("cafX.mp4"))).SerializeToString()
     latin1 = valid.replace(b"cafX", b"caf\xe9")  # same length: the message stays whole, the string is not UTF-8
     header = pb.UploadChunk(header=pb.UploadHeader(filename="a.mp4", size_bytes=3)).SerializeToString()
@@ -554,7 +555,9 @@ def test_a_request_that_does_not_parse_is_invalid_argument_not_unknown(engine, m
         raw = {"request_serializer": bytes, "response_deserializer": bytes}
         calls = [lambda: channel.unary_unary("/dreamstyle.v1.Engine/SubmitShot", **raw)(latin1, metadata=metadata, timeout=10),
                  lambda: channel.stream_unary("/dreamstyle.v1.Engine/UploadMedia", **raw)(
-                     iter([header, b"\xff\xff"]), metadata=metadata, timeout=10)]
+                     iter([header, b"\xff\xff"]), metadata=metadata, timeout=10),
+                 lambda: list(channel.unary_stream("/dreamstyle.v1.Engine/WatchJob", **raw)(
+                     b"\xff\xff", metadata=metadata, timeout=10))]
         for call in calls:
             with pytest.raises(grpc.RpcError) as refused:
                 call()
