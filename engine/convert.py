@@ -20,7 +20,7 @@ from .backends.base import FIRST_FRAME, STYLE_IMAGE, TEXT, BackendConfig, Backen
 from .backends.registry import BACKENDS, DEFAULT_BACKEND, backend_class
 from .drift import DRIFT_DEFAULTS, canonical_params, drift_options
 from .jobs import Job, JobState
-from .render import MAX_SIDE, ShotRequest
+from .render import MAX_SIDE, MediaMismatch, RenderError, ShotRequest, check_image, check_media
 from .storage import Storage, UploadError
 
 __all__ = [
@@ -179,7 +179,7 @@ def shot_request(msg: pb.SubmitShotRequest, storage: Storage) -> ShotRequest:
 
 def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
     """What can be told before a job is queued: the backend runs here (BackendError), takes this guidance
-    and these params, and the files named exist (InvalidRequest, the field named)."""
+    and these params, and the files named exist and fit the request (InvalidRequest, the field named)."""
     cls = backend_class(request.backend)
     takes = cls.params | set(DRIFT_DEFAULTS)
     if unknown := sorted(set(request.params) - takes):  # a misspelt key would be ignored by every shot
@@ -194,7 +194,18 @@ def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
             found = _stat(path, field)
             _check(found is not None and stat.S_ISREG(found.st_mode), field, f"{path} is not a file on the engine; "
                    "check the path (or the engine's --path-map), or upload it")
-    image = np.zeros((2, 2, 3), np.uint8)  # the images are read when the job runs; here only their presence counts
+    try:
+        check_media(request)
+    except MediaMismatch as exc:
+        raise InvalidRequest(f"{exc.field}: {exc}") from None
+    for path, role, field in ((request.style_image, "style image", "guidance.style_image"),
+                              (request.first_frame, "first frame", "guidance.first_frame")):
+        try:
+            if path is not None:
+                check_image(path, role)
+        except RenderError as exc:
+            raise InvalidRequest(f"{field}: {exc}") from None
+    image = np.zeros((2, 2, 3), np.uint8)  # the images are decoded when the job runs; here only their presence counts
     guidance = Guidance(request.prompt, image if request.style_image else None, image if request.first_frame else None)
     backend = cls(config)
     for field, params in (("guidance", {}), ("params", request.params)):

@@ -28,8 +28,8 @@ from .chain import Cancelled, Resume, SegmentDone, segment_bounds, stylize_shot
 from .drift import drift_options
 from .media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 
-__all__ = ["MAX_SIDE", "RenderError", "RenderResult", "ShotRequest", "load_image", "part_path", "part_starts",
-           "render_shot"]
+__all__ = ["MAX_SIDE", "MediaMismatch", "RenderError", "RenderResult", "ShotRequest", "check_image", "check_media",
+           "load_image", "part_path", "part_starts", "render_shot"]
 
 MAX_SIDE = 8192
 """The widest and tallest frame the engine renders (announced in its limits)."""
@@ -85,7 +85,11 @@ def load_image(path: Path, role: str) -> np.ndarray:
     except FileNotFoundError:
         raise RenderError(f"{role} {path} was not found; check the path (or upload it to a remote engine).") from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise RenderError(f"{role} {path} is not a readable image (PNG, JPEG or TIFF): {exc}") from None
+        raise _not_an_image(path, role, exc) from None
+
+
+def _not_an_image(path: Path, role: str, exc: Exception) -> RenderError:
+    return RenderError(f"{role} {path} is not a readable image (PNG, JPEG or TIFF): {exc}")
 
 
 def _guidance(request: ShotRequest) -> Guidance:
@@ -226,30 +230,51 @@ def render_shot(
     return RenderResult(path, request.frames, info.rate, info.width, info.height)
 
 
-def _probe(request: ShotRequest, label: str) -> MediaInfo:
-    """The shot's media, checked against the request (rate, size, timecode, range); RenderError says what to fix."""
+class MediaMismatch(Exception):
+    """The shot's media cannot render as the request asks; `field` names the request's field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_media(request: ShotRequest) -> MediaInfo:
+    """The shot's media, checked against the request (a video, its rate, size, timecode and range): at
+    submit and again when the job runs (the file may have changed while it was queued)."""
     media = request.media.name
     try:
         info = probe(request.media)
     except MediaError as exc:
-        raise RenderError(f"shot {label}: {exc}") from None
+        raise MediaMismatch("shot.media", str(exc)) from None
     if request.rate is not None and request.rate != info.rate:
-        raise RenderError(
-            f"shot {label}: the timeline says {media} runs at {request.rate} fps but the file "
-            f"runs at {info.rate}; relink the clip to the right media or fix the clip's rate."
-        )
+        raise MediaMismatch("shot.rate", f"the timeline says {media} runs at {request.rate} fps but the file runs "
+                            f"at {info.rate}; relink the clip to the right media or fix the clip's rate.")
     if max(info.width, info.height) > MAX_SIDE:
-        raise RenderError(f"shot {label}: {media} is {info.width}x{info.height}; this engine renders frames "
-                          f"up to {MAX_SIDE} pixels a side: render a proxy of the shot at a smaller size.")
+        raise MediaMismatch("shot.media", f"{media} is {info.width}x{info.height}; this engine renders frames up "
+                            f"to {MAX_SIDE} pixels a side: render a proxy of the shot at a smaller size.")
     if request.timecode and int(re.split("[:;]", request.timecode)[-1]) >= math.ceil(info.rate):
-        raise RenderError(f"shot {label}: output timecode {request.timecode} counts more frames than "
-                          f"{media} runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
+        raise MediaMismatch("output.timecode", f"output timecode {request.timecode} counts more frames than {media} "
+                            f"runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
     if not 0 <= request.start < request.end <= info.frames:
-        raise RenderError(
-            f"shot {label}: frames [{request.start}, {request.end}) fall outside {media}, "
-            f"which has {info.frames} frames; relink the clip or trim it inside the media."
-        )
+        raise MediaMismatch("shot.end_frame", f"frames [{request.start}, {request.end}) fall outside {media}, which "
+                            f"has {info.frames} frames; relink the clip or trim it inside the media.")
     return info
+
+
+def check_image(path: Path, role: str) -> None:
+    """That `path` is an image PIL can read, from its header alone (`load_image` decodes it when the job runs)."""
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError) as exc:
+        raise _not_an_image(path, role, exc) from None
+
+
+def _probe(request: ShotRequest, label: str) -> MediaInfo:
+    try:
+        return check_media(request)
+    except MediaMismatch as exc:
+        raise RenderError(f"shot {label}: {exc}") from None
 
 
 def _encode(produce: Callable[[Callable[[object], None]], None], parts: _Parts, segment: int,

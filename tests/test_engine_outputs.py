@@ -2,10 +2,13 @@
 an idempotency key that stands for one set of settings, and ids and values checked at the door."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
+from PIL import Image
 
 from dreamstyle.frames import probe
 from dreamstyle.v1 import engine_pb2 as pb
@@ -77,9 +80,20 @@ def test_an_output_folder_the_engine_cannot_write_is_refused_at_submit(client, m
 
 def test_a_failed_jobs_key_asked_again_never_writes_onto_a_file_it_did_not_make(client, media):
     source = hashlib.sha256(media.read_bytes()).hexdigest()
-    failed = client.submit(request(media, "retry-onto-source", 0, 500, name="first try"))  # past the clip's end
+    broken = media.with_name("cut_short.png")  # its header reads: the job fails only when it decodes the pixels
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(noise).save(png, format="PNG")
+    broken.write_bytes(png.getvalue()[:len(png.getvalue()) // 2])
+
+    def styled(**output):
+        shot = request(media, "retry-onto-source", 0, 10, **output)
+        shot.guidance.style_image.path = str(broken)
+        return shot
+
+    failed = client.submit(styled(name="first try"))
     assert list(client.watch(failed.job.job_id))[-1].job.state == pb.JOB_STATE_FAILED
-    error = refused(client.submit, request(media, "retry-onto-source", 0, 10, directory=str(media.parent), name="victim"))
+    error = refused(client.submit, styled(directory=str(media.parent), name="victim"))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS and "victim.mp4 exists" in str(error)
     assert hashlib.sha256(media.read_bytes()).hexdigest() == source
 
@@ -139,24 +153,20 @@ def test_unknown_states_and_odd_uploads_are_answered_in_words(client, media):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SHA-256" in info.value.details()
 
 
-
-def _failed(client, reply) -> str:
-    last = list(client.watch(reply.job.job_id))[-1]
-    assert last.job.state == pb.JOB_STATE_FAILED, last.message
-    return last.message
-
-
 def test_a_timecode_sent_without_a_rate_is_checked_against_the_media(client, media):
-    """01:00:00:59 at 23.976 fps would be written two seconds later by the muxer: the job fails in words."""
-    message = _failed(client, client.submit(request(media, "tc-59", timecode="01:00:00:59")))
-    assert "output timecode 01:00:00:59 counts more frames than victim.mp4 runs per second (23.976 fps)" in message
+    """01:00:00:59 at 23.976 fps would be written two seconds later by the muxer: refused at submit, in words."""
+    error = refused(client.submit, request(media, "tc-59", timecode="01:00:00:59"))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert ("output.timecode: output timecode 01:00:00:59 counts more frames than victim.mp4 runs per second "
+            "(23.976 fps)") in str(error)
 
 
 def test_frames_over_the_announced_size_fail_in_words(client, media):
     wide = write_video(media.with_name("wide.mp4"), [2], width=8256, height=16, numbered=False)
     limits = client.capabilities().limits
-    message = _failed(client, client.submit(request(wide, "wide")))
-    assert f"wide.mp4 is 8256x16; this engine renders frames up to {limits.max_width} pixels a side" in message
+    error = refused(client.submit, request(wide, "wide"))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"shot.media: wide.mp4 is 8256x16; this engine renders frames up to {limits.max_width} pixels a side" in str(error)
 
 
 def test_names_in_any_script_are_kept_and_never_clash(client, media):

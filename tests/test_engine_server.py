@@ -23,7 +23,9 @@ from mediagen import frame_number, write_video
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
-    return write_video(tmp_path_factory.mktemp("media") / "shot.mp4", [40, 30])
+    video = write_video(tmp_path_factory.mktemp("media") / "shot.mp4", [40, 30])
+    video.with_name("notes.mp4").write_text("not a video")  # misnamed, as files get
+    return video
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +126,12 @@ def test_download_without_room_is_refused_before_writing(client, media, tmp_path
 
 
 def test_failures_are_specific_and_per_job(client, media, tmp_path):
-    bad = submit(client, media, "k-past-end", start=60, end=90)
-    last = finish(client, bad.job.job_id)
-    assert last.kind == pb.JobEvent.KIND_FAILED and "shot.mp4" in last.message and "70 frames" in last.message
+    """A range past the media's end is refused at submit (it could only fail), naming the file; the next shot
+    renders."""
+    with pytest.raises(EngineCallError) as refused:
+        submit(client, media, "k-past-end", start=60, end=90)
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "shot.end_frame: frames [60, 90) fall outside shot.mp4, which has 70 frames" in str(refused.value)
     good = submit(client, media, "k-after-bad", start=0, end=3)
     assert finish(client, good.job.job_id).kind == pb.JobEvent.KIND_DONE
 
@@ -150,6 +155,14 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
         (lambda r: r.guidance.style_image.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("gone.png")))),
          grpc.StatusCode.INVALID_ARGUMENT, "guidance.style_image: "),
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("gone.mp4")))),
+         grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
+        (lambda r: r.shot.rate.CopyFrom(pb.Rational(num=25, den=1)), grpc.StatusCode.INVALID_ARGUMENT,
+         "shot.rate: the timeline says shot.mp4 runs at 25 fps but the file runs at 24000/1001"),
+        (lambda r: r.guidance.style_image.CopyFrom(pb.MediaRef(path=r.shot.media.path)), grpc.StatusCode.INVALID_ARGUMENT,
+         "guidance.style_image: style image"),
+        (lambda r: r.guidance.first_frame.CopyFrom(pb.MediaRef(path=r.shot.media.path)), grpc.StatusCode.INVALID_ARGUMENT,
+         "guidance.first_frame: first frame"),
+        (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("notes.mp4")))),
          grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
         # a name longer than the file system takes (ENAMETOOLONG) was an UNKNOWN status with a traceback
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("a" * 300 + ".mp4")))),

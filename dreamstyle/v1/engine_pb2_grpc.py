@@ -126,8 +126,8 @@ class EngineServicer:
 
     def SubmitShot(self, request, context):
         """Submits one shot. The same idempotency key returns the existing job instead of rendering twice. What
-        would fail every shot (no guidance, guidance or params the backend does not take, a file that is not
-        there) is refused here, not when the job runs.
+        could only fail when the job runs (no guidance, guidance or params the backend does not take, a file
+        that is not there, media or an image that does not fit the request) is refused here, naming the field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
