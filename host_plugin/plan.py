@@ -160,6 +160,17 @@ def _probe(media: Path) -> MediaInfo:
         raise MediaError(f"{exc} Relink the clip to its video file in the NLE and export the timeline again.") from exc
 
 
+def _check_constant_rate(media: Path, info: MediaInfo) -> None:
+    """MediaError, with what to do, for media of a variable frame rate: its frames have no fixed numbering."""
+    if info.variable_rate:
+        raise MediaError(
+            f"{media.name} has a variable frame rate (a phone or screen recording?): an NLE conforms it to a "
+            "constant rate, so its frames cannot be matched to the edit here; transcode it to a constant rate "
+            "(e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the rate it was shot at, or HandBrake's "
+            "Constant Framerate), relink the clip and export again."
+        )
+
+
 def _clip_frames(clip: ClipRef, media: Path, info: MediaInfo) -> tuple[int, int]:
     """The media frames [start, end) the clip uses; MediaError when they cannot be rendered as the edit shows them."""
     if info.frames == 1 and clip.source.duration.to_frames() > 1:
@@ -168,13 +179,7 @@ def _clip_frames(clip: ClipRef, media: Path, info: MediaInfo) -> tuple[int, int]
             "stylizes moving footage: render the still to a movie of that length (or restyle it as an image), "
             "relink the clip and export the timeline again."
         )
-    if info.variable_rate:
-        raise MediaError(
-            f"{media.name} has a variable frame rate (a phone or screen recording?): an NLE conforms it to a "
-            "constant rate, so its frames cannot be matched to the edit here; transcode it to a constant rate "
-            "(e.g. `ffmpeg -i IN -fps_mode cfr -r 30 OUT.mov` at the rate it was shot at, or HandBrake's "
-            "Constant Framerate), relink the clip and export again."
-        )
+    _check_constant_rate(media, info)
     start, end = _source_frames(clip.source, _media_offset(clip, info), info.rate)
     if start < 0 or end > info.frames:
         raise MediaError(f"uses frames [{start}, {end}) but {media.name} has {info.frames}; relink it to the full-length media.")
@@ -240,9 +245,13 @@ def plan_shots(
 
 
 def plan_media(media: Path, detection: DetectionSettings | None) -> Plan:
-    """The shots found inside a plain media file (no timeline)."""
+    """The shots found inside a plain media file (no timeline); MediaError names it when it cannot be read through."""
     info = probe(media)
-    bounds, blends, found = _split(0, info.frames, detection, media)
+    _check_constant_rate(media, info)
+    try:
+        bounds, blends, found = _split(0, info.frames, detection, media)
+    except ShotDetectionError as exc:  # a truncated or damaged file, a variable frame rate: said, not a traceback
+        raise MediaError(str(exc)) from exc
     rate = float(info.rate)
     shots = [
         Shot(

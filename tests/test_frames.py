@@ -228,3 +228,27 @@ def test_motion_jpeg_is_full_range(tmp_path):
             container.mux(stream.encode(frame.reformat(format="yuvj420p")))
         container.mux(stream.encode())
     assert probe(path).colour.range == FULL_RANGE
+
+
+def test_shots_of_a_media_file_that_cannot_be_read_through_name_it(tmp_path, capsys):
+    """A copy cut short (its header, written first, still counts every frame) and a phone clip whose
+    frames drift off the rate are refused naming the file, exit 2, not with a traceback."""
+    from host_plugin.cli import main
+
+    whole = write_video(tmp_path / "whole.mp4", [48])
+    with av.open(str(whole)) as source, av.open(str(tmp_path / "start.mp4"), "w", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = (tmp_path / "start.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 2 // 3])
+    jitter = [0]
+    for step in [20, 19, 21, 20, 21, 19, 20, 21, 21] * 8:
+        jitter.append(jitter[-1] + step)
+    phone = _timed(tmp_path / "phone.mov", jitter, Fraction(1, 600), Fraction(30))
+    for media, said in ((tmp_path / "cut.mp4", "truncated file"), (phone, "variable frame rate")):
+        assert main(["shots", str(media), "--format", "json"]) == 2
+        err = capsys.readouterr().err
+        assert media.name in err and said in err and "Traceback" not in err
