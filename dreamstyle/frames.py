@@ -169,26 +169,41 @@ def _start_pts(container: av.container.InputContainer, stream: av.video.stream.V
     return first.pts if first is not None and first.pts is not None else start
 
 
+def _decoded(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, lost: list[int] | None
+) -> Iterator[av.VideoFrame]:
+    """The stream's frames. With `lost`, decoding goes on past a packet the decoder refuses (a damaged
+    H.264 slice), as players do: its frame is left out and `lost` counts it (the frames that refer to
+    it may decode wrong, unflagged, so a render refuses them: without `lost` the error is raised)."""
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            if lost is None:
+                raise
+            lost.append(packet.pts)
+
+
 def _frames_from(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
-    time_base: Fraction, rate: Fraction,
+    time_base: Fraction, rate: Fraction, lost: list[int] | None,
 ) -> Iterator[av.VideoFrame]:
-    """Decoded frames from frame `start` or earlier. Some demuxers (MPEG-TS) land after the time a seek
-    asks for, so the seek backs off (a tick, a second, then four times more) until the first frame decoded
-    is at or before `start`; at worst it goes back to the file's start."""
+    """Decoded frames (`_decoded`) from frame `start` or earlier. Some demuxers (MPEG-TS) land after the time
+    a seek asks for, so the seek backs off (a tick, a second, then four times more) until the first frame
+    decoded is at or before `start`; at worst it goes back to the file's start."""
     if start <= 0:
-        return container.decode(stream)
+        return _decoded(container, stream, lost)
     target = start_pts + int(Fraction(start) / rate / time_base)
     back = 1
     while target - back > start_pts:
         container.seek(target - back, stream=stream, backward=True, any_frame=False)
-        frames = container.decode(stream)
+        frames = _decoded(container, stream, lost)
         first = next(frames, None)
         if first is not None and (first.pts is None or frame_index(first.pts, start_pts, time_base, rate) <= start):
             return itertools.chain([first], frames)
         back = max(4 * back, round(1 / time_base))
     container.seek(_file_start(container))
-    return container.decode(stream)
+    return _decoded(container, stream, lost)
 
 
 def _file_start(container: av.container.InputContainer) -> int:
@@ -286,8 +301,9 @@ def iter_frames(
     swscale, converted to RGB with the stream's own matrix (`Colour.conversion_matrix`).
 
     Raises MediaError naming the file when it ends before `end`, cannot be decoded, or a frame in
-    [start, end) decodes damaged (frames decoded only to reach `start` after a seek are not checked);
-    with `damaged`, such frames are yielded as the decoder concealed them (previews, cut detection).
+    [start, end) decodes damaged (frames decoded only to reach `start` after a seek are not checked); with
+    `damaged`, such frames are yielded as the decoder concealed them, and one it could not decode at all
+    as the frame before it (previews, cut detection).
     """
     path = Path(path)
     container = _open(path)
@@ -299,16 +315,16 @@ def iter_frames(
         matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
         own_size = (width or stream.codec_context.width, height or stream.codec_context.height) == (
             stream.codec_context.width, stream.codec_context.height)
-        expected = start
+        expected, previous, lost = start, None, [] if damaged else None
         try:
             start_pts = _start_pts(container, stream)
-            for frame in _frames_from(container, stream, start, start_pts, time_base, rate):
+            for frame in _frames_from(container, stream, start, start_pts, time_base, rate, lost):
                 if end is not None and expected >= end:
                     break
                 index = expected if frame.pts is None else frame_index(frame.pts, start_pts, time_base, rate)
                 if index < expected:
                     continue
-                if index > expected:
+                if index > expected and not lost:
                     raise MediaError(
                         f"{path}: frame {expected} is missing from the stream (found {index}): a damaged file, or a "
                         "variable frame rate (phones, screen recordings); transcode it to a constant rate and relink."
@@ -318,9 +334,15 @@ def iter_frames(
                         f"{path}: frame {index} is damaged (the decoder had to conceal errors in it): copy the file "
                         "again from the camera card or the backup, or export it again, and relink."
                     )
-                expected = index + 1
-                yield frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix,
-                                       interpolation=_EXACT if own_size else None)
+                array = frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix,
+                                         interpolation=_EXACT if own_size else None)
+                for _ in range(expected, index if end is None else min(index, end)):  # undecodable frames, concealed
+                    yield array if previous is None else previous
+                if end is not None and index >= end:
+                    expected = end
+                    break
+                expected, previous = index + 1, array
+                yield array
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
         if end is not None and expected < end:
