@@ -344,7 +344,10 @@ def iter_frames(
                 expected, previous = index + 1, array
                 yield array
         except av.error.FFmpegError as exc:
-            raise MediaError(f"{path}: decoding failed near frame {expected} ({exc}); the file may be corrupt.") from exc
+            raise MediaError(
+                f"{path}: decoding failed near frame {expected} ({exc}); the file may be damaged: copy it again from "
+                "the camera card or the backup, or export it again, and relink."
+            ) from exc
         if end is not None and expected < end:
             raise MediaError(
                 f"{path}: ends at frame {expected}, before the requested frame {end} "

@@ -211,7 +211,8 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
     assert main(args) == 1
     shots = json.loads(capsys.readouterr().out)["shots"]
     assert [s["status"] for s in shots] == statuses, shots
-    assert said in shots[statuses.index("failed")]["error"]
+    error = shots[statuses.index("failed")]["error"]
+    assert said in error and "again from the camera card or the backup" in error, error
 
 
 def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys):
