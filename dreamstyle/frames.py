@@ -188,13 +188,14 @@ def _frames_from(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
     time_base: Fraction, rate: Fraction, lost: list[int] | None,
 ) -> Iterator[av.VideoFrame]:
-    """Decoded frames (`_decoded`) from frame `start` or earlier. Some demuxers (MPEG-TS) land after the time
-    a seek asks for, so the seek backs off (a tick, a second, then four times more) until the first frame
-    decoded is at or before `start`; at worst it goes back to the file's start."""
+    """Decoded frames (`_decoded`) from frame `start` or earlier. The seek asks for `start`'s own time first,
+    so a shot starting on a keyframe (encoders put them at cuts) decodes nothing of the GOP before it. Some
+    demuxers (MPEG-TS) land after the time a seek asks for, so the seek backs off (a second, then four times
+    more) until the first frame decoded is at or before `start`; at worst it goes back to the file's start."""
     if start <= 0:
         return _decoded(container, stream, lost)
-    target = start_pts + int(Fraction(start) / rate / time_base)
-    back = 1
+    target = start_pts + round(Fraction(start) / rate / time_base)  # at or a tick past its pts: it is found
+    back = 0
     while target - back > start_pts:
         container.seek(target - back, stream=stream, backward=True, any_frame=False)
         frames = _decoded(container, stream, lost)

@@ -67,6 +67,13 @@ def test_a_damaged_frame_decoded_only_to_reach_the_start_is_no_error(tmp_path):
     assert [frame_number(f) for f in iter_frames(clip, 6, 12)] == list(range(6, 12))
 
 
+def test_a_range_starting_on_a_keyframe_decodes_nothing_of_the_gop_before_it(tmp_path):
+    """Encoders put keyframes at cuts, where shots start: the seek lands on the shot's own keyframe, so damage
+    (or decoding time) in the GOP before it is not the shot's."""
+    clip = damage_frame(write_video(tmp_path / "gop.mov", [24, 24], width=320, height=180, gop=24), 5)
+    assert [frame_number(f) for f in iter_frames(clip, 24, 48)] == list(range(24, 48))
+
+
 def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
     """Stamped frames in a container the tests' H.264 .mp4 files do not exercise."""
     import av
