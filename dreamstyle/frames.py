@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.filter
 import numpy as np
 from av.video.reformatter import Interpolation
 
@@ -207,6 +208,42 @@ def _frames_from(
     return _decoded(container, stream, lost)
 
 
+def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
+    """`frames`, those flagged interlaced deinterlaced by FFmpeg's bwdif, one frame per frame (a frame
+    later, pts and flags kept): a model then stylizes pictures, not two woven fields that comb wherever
+    anything moves. Progressive frames before the first interlaced one pass as they are."""
+    graph = None
+    for frame in frames:
+        if graph is None and not frame.interlaced_frame:
+            yield frame
+            continue
+        if graph is None:
+            graph = av.filter.Graph()
+            source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format, time_base=time_base)
+            deinterlace = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+            source.link_to(deinterlace)
+            deinterlace.link_to(graph.add("buffersink"))
+            graph.configure()
+        graph.push(frame)
+        yield from _pulled(graph, time_base)
+    if graph is not None:
+        graph.push(None)  # the last frame, held for a next one that does not come
+        yield from _pulled(graph, time_base)
+
+
+def _pulled(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
+    """The frames `graph` has ready, their pts back in `time_base` (bwdif halves its output's, for fields)."""
+    while True:
+        try:
+            frame = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        if frame.pts is not None and frame.time_base is not None:
+            frame.pts = round(frame.pts * Fraction(frame.time_base) / time_base)
+            frame.time_base = time_base
+        yield frame
+
+
 def _file_start(container: av.container.InputContainer) -> int:
     """Where to seek (in FFmpeg's own time base) to reach the file's first frame: 0, or where timestamps
     are negative (MPEG-TS starting shortly before its 33-bit wrap) a second before the first one, as a TS
@@ -319,7 +356,7 @@ def iter_frames(
         expected, previous, lost = start, None, [] if damaged else None
         try:
             start_pts = _start_pts(container, stream)
-            for frame in _frames_from(container, stream, start, start_pts, time_base, rate, lost):
+            for frame in _progressive(_frames_from(container, stream, start, start_pts, time_base, rate, lost), time_base):
                 if end is not None and expected >= end:
                     break
                 index = expected if frame.pts is None else frame_index(frame.pts, start_pts, time_base, rate)
