@@ -260,11 +260,16 @@ class EngineService(pb_grpc.EngineServicer):
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
         total = path.stat().st_size
-        with open(path, "rb") as source:
-            first = True
-            while data := source.read(CHUNK_BYTES):
-                yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
-                first = False
+        with open(path, "rb") as source:  # read off the event loop (a slow share would stall every call), a chunk ahead
+            reading = asyncio.create_task(asyncio.to_thread(source.read, CHUNK_BYTES))
+            try:
+                first = True
+                while data := await reading:
+                    reading = asyncio.create_task(asyncio.to_thread(source.read, CHUNK_BYTES))
+                    yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
+                    first = False
+            finally:  # a client that went away: the read under way ends before its file closes
+                await asyncio.wait([reading])
 
     async def GetFarmStatus(self, request: pb.GetFarmStatusRequest, context: grpc.aio.ServicerContext) -> pb.FarmStatus:
         workers = await asyncio.to_thread(self.runner.workers)

@@ -1,9 +1,11 @@
 """The gRPC engine on 127.0.0.1: capabilities, health, reflection, jobs, streaming, errors, auth."""
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
@@ -111,6 +113,27 @@ def test_bytes_uploaded_before_are_found_not_uploaded_again(client, media, tmp_p
         with pytest.raises(grpc.RpcError) as refused:
             stub.FindUpload(request)
         assert refused.value.code() == code
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files through /proc")
+def test_a_download_the_client_leaves_closes_its_file(client, media):
+    """Chunks are read off the event loop a chunk ahead: a client gone after the first leaves no read under
+    way and no open file behind (the engine runs in this process)."""
+    job_id = submit(client, media, "k-leave", start=0, end=6).job.job_id
+    result = Path(finish(client, job_id).job.result.path)
+    with open(result, "ab") as out:
+        out.write(bytes(8 << 20))  # several chunks
+    stream = pb_grpc.EngineStub(client._channel).DownloadResult(pb.DownloadResultRequest(job_id=job_id))
+    assert next(stream).total_bytes == result.stat().st_size
+    stream.cancel()
+
+    def open_on_result() -> list[str]:
+        return [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(result)]
+
+    deadline = time.monotonic() + 10
+    while open_on_result() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_on_result() == []
 
 
 def test_download_without_room_is_refused_before_writing(client, media, tmp_path, monkeypatch):
