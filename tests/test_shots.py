@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -310,6 +311,24 @@ def test_the_cache_keeps_a_result_per_range_and_knows_a_file_changed_in_place(tm
     media.write_bytes(b"b" * 4096)
     os.utime(media, ns=(1, 1))  # even with a time that says older
     assert cache.content_hash(media) != digest
+
+
+def test_the_cache_forgets_media_unused_for_its_keep_days_and_keeps_what_is_read(tmp_path):
+    """Each project's masters leave a folder of small files: those neither written nor read for KEEP_DAYS go
+    when another file is first cached; one read since stays."""
+    from host_plugin.shots import cache
+
+    folder, found = tmp_path / "cache", Detection((5,))
+    for digest in ("stale", "read", "fresh"):
+        cache.store(folder, digest, cache.key("adaptive", None, 10, 0, 10), found)
+    long_ago = time.time() - (cache.KEEP_DAYS + 1) * 86400
+    for digest in ("stale", "read"):
+        os.utime(folder / digest, (long_ago, long_ago))
+    assert cache.load(folder, "read", cache.key("adaptive", None, 10, 0, 10)) == found
+    cache.store(folder, "fresh", cache.key("adaptive", None, 10, 10, 20), found)  # a known file: no pruning yet
+    assert (folder / "stale").is_dir()
+    cache.store(folder, "new", cache.key("adaptive", None, 10, 0, 10), found)
+    assert sorted(p.name for p in folder.iterdir()) == ["fresh", "new", "read"]
 
 
 def test_combined_without_torch_keeps_clear_decisions(cuts_clip, monkeypatch, caplog):
