@@ -195,7 +195,7 @@ def _frames_from(
     more) until the first frame decoded is at or before `start`; at worst it goes back to the file's start."""
     if start <= 0:
         return _decoded(container, stream, lost)
-    target = start_pts + round(Fraction(start) / rate / time_base)  # at or a tick past its pts: it is found
+    target = start_pts + int((start + Fraction(1, 2)) / rate / time_base)  # mid-frame: found if a muxer rounded
     back = 0
     while target - back > start_pts:
         container.seek(target - back, stream=stream, backward=True, any_frame=False)
@@ -209,30 +209,44 @@ def _frames_from(
 
 
 def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
-    """`frames`, those flagged interlaced deinterlaced by FFmpeg's bwdif, one frame per frame (a frame
-    later, pts and flags kept): a model then stylizes pictures, not two woven fields that comb wherever
-    anything moves. Progressive frames before the first interlaced one pass as they are."""
-    graph = None
+    """`frames`, those flagged interlaced deinterlaced by FFmpeg's estdif, one frame per frame (a frame later,
+    pts, flags, colour and range kept): a model then stylizes pictures, not two woven fields that comb wherever
+    anything moves. It is spatial, so a frame comes out the same wherever decoding started (a resumed render
+    writes the clip an uninterrupted one writes). Progressive frames before the first interlaced one pass."""
+    graph, picture = None, None
     for frame in frames:
         if graph is None and not frame.interlaced_frame:
             yield frame
             continue
-        if graph is None:
-            graph = av.filter.Graph()
-            source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format, time_base=time_base)
-            deinterlace = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
-            source.link_to(deinterlace)
-            deinterlace.link_to(graph.add("buffersink"))
-            graph.configure()
+        if (frame.width, frame.height, frame.format.name) != picture:  # the first interlaced frame, or a new size
+            if graph is not None:
+                yield from _flushed(graph, time_base)
+            graph, picture = _deinterlacer(frame, time_base), (frame.width, frame.height, frame.format.name)
         graph.push(frame)
         yield from _pulled(graph, time_base)
     if graph is not None:
-        graph.push(None)  # the last frame, held for a next one that does not come
-        yield from _pulled(graph, time_base)
+        yield from _flushed(graph, time_base)
+
+
+def _deinterlacer(frame: av.VideoFrame, time_base: Fraction) -> av.filter.Graph:
+    graph = av.filter.Graph()
+    source = graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:time_base="
+                                 f"{time_base.numerator}/{time_base.denominator}:colorspace={frame.colorspace}:"
+                                 f"range={frame.color_range}")
+    deinterlace = graph.add("estdif", "mode=frame:parity=auto:deint=interlaced")
+    source.link_to(deinterlace)
+    deinterlace.link_to(graph.add("buffersink"))
+    graph.configure()
+    return graph
+
+
+def _flushed(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
+    graph.push(None)  # the last frame, held for a next one that does not come
+    yield from _pulled(graph, time_base)
 
 
 def _pulled(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
-    """The frames `graph` has ready, their pts back in `time_base` (bwdif halves its output's, for fields)."""
+    """The frames `graph` has ready, their pts back in `time_base` (estdif halves its output's, for fields)."""
     while True:
         try:
             frame = graph.pull()
@@ -341,7 +355,8 @@ def iter_frames(
     Raises MediaError naming the file when it ends before `end`, cannot be decoded, or a frame in
     [start, end) decodes damaged (frames decoded only to reach `start` after a seek are not checked); with
     `damaged`, such frames are yielded as the decoder concealed them, and one it could not decode at all
-    as the frame before it (previews, cut detection).
+    as the frame before it (the next at the range's start: previews, cut detection). Interlaced frames are
+    deinterlaced (`_progressive`) unless scaled to half their height or less, which blends the fields.
     """
     path = Path(path)
     container = _open(path)
@@ -353,10 +368,12 @@ def iter_frames(
         matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
         own_size = (width or stream.codec_context.width, height or stream.codec_context.height) == (
             stream.codec_context.width, stream.codec_context.height)
+        deinterlace = (height or stream.codec_context.height) * 2 > stream.codec_context.height
         expected, previous, lost = start, None, [] if damaged else None
         try:
             start_pts = _start_pts(container, stream)
-            for frame in _progressive(_frames_from(container, stream, start, start_pts, time_base, rate, lost), time_base):
+            frames = _frames_from(container, stream, start, start_pts, time_base, rate, lost)
+            for frame in _progressive(frames, time_base) if deinterlace else frames:
                 if end is not None and expected >= end:
                     break
                 index = expected if frame.pts is None else frame_index(frame.pts, start_pts, time_base, rate)
@@ -381,12 +398,16 @@ def iter_frames(
                     break
                 expected, previous = index + 1, array
                 yield array
+                if end is not None and expected >= end:  # not a frame more: what lies past the range is not its
+                    break
         except av.error.FFmpegError as exc:
             raise MediaError(
                 f"{path}: decoding failed near frame {expected} ({exc}); the file may be damaged: copy it again from "
                 "the camera card or the backup, or export it again, and relink."
             ) from exc
-        if end is not None and expected < end:
+        if end is not None and expected < end and lost and previous is not None:  # undecodable to the end, concealed
+            yield from itertools.repeat(previous, end - expected)
+        elif end is not None and expected < end:
             raise MediaError(
                 f"{path}: ends at frame {expected}, before the requested frame {end} "
                 "(truncated file, or a timeline that points past the media's end)."

@@ -67,6 +67,14 @@ def test_a_damaged_frame_decoded_only_to_reach_the_start_is_no_error(tmp_path):
     assert [frame_number(f) for f in iter_frames(clip, 6, 12)] == list(range(6, 12))
 
 
+def test_cut_detection_reads_a_clip_whose_last_frame_cannot_be_decoded(tmp_path):
+    """The frame the decoder refuses is the clip's last: with `damaged` it is the frame before it, not the end
+    of a truncated file (which would fail the whole clip's detection)."""
+    clip = damage_frame(write_video(tmp_path / "end.mov", [24, 24], width=320, height=180, gop=24), 47)
+    frames = list(iter_frames(clip, 0, 48, damaged=True))
+    assert len(frames) == 48 and frame_number(frames[30]) == 30
+
+
 def test_a_range_starting_on_a_keyframe_decodes_nothing_of_the_gop_before_it(tmp_path):
     """Encoders put keyframes at cuts, where shots start: the seek lands on the shot's own keyframe, so damage
     (or decoding time) in the GOP before it is not the shot's."""
@@ -74,33 +82,53 @@ def test_a_range_starting_on_a_keyframe_decodes_nothing_of_the_gop_before_it(tmp
     assert [frame_number(f) for f in iter_frames(clip, 24, 48)] == list(range(24, 48))
 
 
-def test_interlaced_frames_are_deinterlaced_one_frame_per_frame(tmp_path):
-    """Broadcast footage weaves two fields taken 1/50 s apart: where anything moves, rows alternate between
-    them (combing), which a model would stylize as texture. Frames come out whole, one per frame, in order."""
+def _interlaced(path, sizes, intra=False):
+    """Stamped frames woven from two fields 1/50 s apart (the bottom one first), coded interlaced as MPEG-2, 12
+    at each of `sizes` in turn (MPEG-TS parts joined, as broadcast switches between SD and HD); and the woven
+    frames."""
     from mediagen import scene_frame, stamp
 
+    woven, parts = [], []
+    for width, height in sizes:
+        part = path.with_name(f"{path.stem}_{width}{path.suffix}")
+        with av.open(str(part), "w", format="mpegts" if len(sizes) > 1 else None) as container:
+            stream = container.add_stream("mpeg2video", rate=25)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"flags": "+ildct+ilme", "b": "8M", **({"g": "1"} if intra else {})}
+            for index in range(len(woven), len(woven) + 12):
+                frame = scene_frame(0, 2 * index + 1, width, height)
+                frame[1::2] = scene_frame(0, 2 * index, width, height)[1::2]
+                stamp(frame, index)
+                woven.append(frame)
+                picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                picture.pts, picture.time_base = index, Fraction(1, 25)  # one clock across the parts
+                container.mux(stream.encode(picture))
+            container.mux(stream.encode())
+        parts.append(part.read_bytes())
+    path.write_bytes(b"".join(parts))
+    return path, woven
+
+
+def test_interlaced_frames_are_deinterlaced_one_frame_per_frame(tmp_path):
+    """Broadcast footage weaves two fields taken 1/50 s apart: where anything moves, rows alternate between
+    them (combing), which a model would stylize as texture. Frames come out whole, one per frame, in order,
+    and the same wherever decoding starts (intra-coded: a seek lands on the range's first frame)."""
     def comb(frame):  # how far each row is from the mean of its neighbours
         grey = frame.astype(np.float32).mean(axis=2)
         return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())
 
-    woven = []
-    for index in range(12):
-        frame = scene_frame(0, 2 * index + 1, 160, 96)
-        frame[1::2] = scene_frame(0, 2 * index, 160, 96)[1::2]  # the bottom field, taken first
-        stamp(frame, index)
-        woven.append(frame)
-    path = tmp_path / "1080i.mov"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg2video", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
-        stream.options = {"flags": "+ildct+ilme", "b": "8M"}
-        for frame in woven:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    path, woven = _interlaced(tmp_path / "1080i.mov", [(160, 96)], intra=True)
     frames = list(iter_frames(path))
     assert [frame_number(f) for f in frames] == list(range(12))
-    assert [frame_number(f) for f in iter_frames(path, 5, 8)] == [5, 6, 7]
     assert np.mean([comb(f) for f in frames]) < 0.5 * np.mean([comb(f) for f in woven])
+    assert all(np.array_equal(f, frames[5 + i]) for i, f in enumerate(iter_frames(path, 5, 8)))
+
+
+def test_interlaced_frames_that_change_size_midstream_come_out_whole(tmp_path):
+    """A broadcast recording switching from SD to HD: the deinterlacer starts again at the new size."""
+    path, _ = _interlaced(tmp_path / "recording.ts", [(160, 96), (320, 192)])
+    frames = list(iter_frames(path, width=160, height=96))  # (the joined parts lose a frame at the join)
+    assert [frame_number(frames[0]), frame_number(frames[-1])] == [0, 23] and {f.shape for f in frames} == {(96, 160, 3)}
 
 
 def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
