@@ -37,6 +37,10 @@ def clip(name, start, duration, url=None):
         ("FILE://Localhost/D%3a/Media/a.mov", "D:/Media/a.mov"),
         ("file:///Media/take%2520two%25.mov", "/Media/take%20two%.mov"),  # "%" in a name: decoded once
         ("file://localhost/D%3a/Media/100%25%20a.mov", "D:/Media/100% a.mov"),
+        ("file://NAS/Media/Project%20A/clip%2001.mov", "//NAS/Media/Project A/clip 01.mov"),  # UNC, escaped
+        ("file://D:/Media/a%20b.mov", "D:/Media/a b.mov"),  # the drive where the host goes
+        ("file://D%3a/Media/a%20b.mov", "D:/Media/a b.mov"),
+        ("file:/Volumes/Media/a%20b.mov", "/Volumes/Media/a b.mov"),
     ],
 )
 def test_url_forms(url, path):

@@ -6,9 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote
-
-from opentimelineio.url_utils import filepath_from_url
+from urllib.parse import unquote, urlsplit
 
 from dreamstyle.pathmap import PathMap
 
@@ -25,18 +23,19 @@ def is_relative(path: str) -> bool:
     return not (path.startswith(("/", "\\")) or _DRIVE.match(path))
 
 
-_LOCALHOST = re.compile(r"^file://localhost/", re.IGNORECASE)
-
-
 def url_to_path(url: str) -> str:
-    """A plain path from the forms NLEs write: raw paths, file:// URLs, file://localhost/D%3a/..., drive letters."""
+    """A plain path from the forms NLEs write: raw paths, file:// URLs (file:///..., file://localhost/D%3a/...,
+    file://D:/..., UNC shares file://server/share/...), drive letters. A URL is decoded once, as written:
+    OTIO's `filepath_from_url` decodes twice in some forms (a file named "a%20b.mov", written "a%2520b.mov",
+    would read "a b.mov") and matches "localhost" in lower case only."""
     url = url.strip()
     if url.lower().startswith("file:"):
-        # OTIO also reads UNC shares (//server/share/...) and file://localhost/D%3a/..., but matches "localhost"
-        # in lower case only: host names are any case, and an NLE writing LOCALHOST would go offline. It also
-        # decodes twice (a file named "a%20b.mov", written "a%2520b.mov", would read "a b.mov"): so "%" is
-        # escaped once more, and the path is decoded once, as written.
-        path = filepath_from_url(_LOCALHOST.sub("file://localhost/", url).replace("%", "%25"))
+        parts = urlsplit(url)
+        host, path = unquote(parts.netloc), unquote(parts.path)
+        if _DRIVE.match(host):  # file://D:/Media/...: the drive written where the host goes
+            path = host + path
+        elif host and host.lower() != "localhost":  # a UNC share
+            path = f"//{host}{path}"
     else:  # a raw path: OTIO would take "D:" for a URL scheme and drop it
         path = unquote(url) if "%" in url and not os.path.exists(url) else url
     drive = _DRIVE.match(path)
