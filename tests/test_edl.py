@@ -64,6 +64,18 @@ def test_an_m2_speed_change_with_equal_source_and_record_durations_is_skipped_no
                                "Replace) and stylize that clip."]
 
 
+def test_an_m2_retimes_its_own_event_not_another_of_the_same_source(tmp_path, capsys):
+    """The same take cut in twice, the second time slowed down: the first plays as cut."""
+    media = write_video(tmp_path / "media" / "A001.mov", [80], width=64, height=36, rate=Fraction(25),
+                        timecode="11:00:00:00")
+    normal = event(1, "A001", "11:00:01:00 11:00:02:00", "01:00:00:00 01:00:01:00", "FROM CLIP NAME: Take 1")
+    slowed = event(2, "A001", "11:00:01:00 11:00:02:00", "01:00:01:00 01:00:02:00", "FROM CLIP NAME: Take 1")
+    cut = edl(tmp_path, normal, slowed.replace("\n", "\nM2   A001     012.5                11:00:01:00\n", 1))
+    data = shots(cut, "25", media.parent, capsys=capsys)
+    assert [(s["clip"], s["record_start"]) for s in data["shots"]] == [("Take 1", "01:00:00:00")]
+    assert [s.split(";")[0] for s in data["skipped"]] == ["clip Take 1: a speed change to 50%"]
+
+
 def test_an_m2_at_the_nominal_rate_of_an_ntsc_edl_is_no_speed_change(tmp_path, capsys):
     """A 23.976 EDL (read at its default rate) counts timecode at 24: an M2 of 024.0 is 100%, not 100.1%."""
     media = write_video(tmp_path / "media" / "A001.mov", [80], width=64, height=36, timecode="11:00:00:00")

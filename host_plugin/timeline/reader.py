@@ -10,6 +10,7 @@ import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from ..errors import TimelineError
+from .edl import add_speed_changes, frame_count_mode
 from .media import url_to_path
 from .nesting import layers, visible_parts
 
@@ -43,9 +44,6 @@ NAMESPACE = "dreamstyle"
 """Metadata key of what DreamStyle writes into timelines (its version tracks and clips)."""
 _VERSION_TRACK = re.compile(r"DreamStyle(?: v(\d+))? - ")  # its name, where an NLE dropped the metadata
 _SOURCE_FILE = re.compile(r"SOURCE FILE:(.+)", re.IGNORECASE)
-_FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?)?DROP[- ]?FRAME", re.IGNORECASE | re.MULTILINE)
-_EVENT_TIMECODE = re.compile(r"\d\d:\d\d:\d\d([:;])\d\d\s*$", re.MULTILINE)
-_M2 = re.compile(r"^M2\s+(.+?)\s+(-?[\d.]+)\s+(\d\d:\d\d:\d\d[:;]\d\d)\s*$", re.MULTILINE)
 
 
 def version_of(track: otio.schema.Track) -> int:
@@ -90,36 +88,11 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         raise TimelineError(f"{path}: holds a {type(result).__name__}, not a timeline.")
     if adapter == "cmx_3600":
         text = path.read_text(errors="replace")
-        if fcm := _frame_count_mode(text):
+        if fcm := frame_count_mode(text):
             result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
             result.metadata["cmx_3600"]["fcm"] = fcm
-        _add_edl_speed_changes(result, text, edl_rate)
+        add_speed_changes(result, text, edl_rate)
     return result
-
-
-def _add_edl_speed_changes(timeline: otio.schema.Timeline, edl: str, rate: float) -> None:
-    """A LinearTimeWarp on each clip an M2 line retimes (by its reel or name and source in): the adapter adds
-    one only where the event's source and record durations differ, and Avid writes them equal. A speed within
-    0.2% of the rate is 100% (024.0 in a 23.976 EDL)."""
-    for name, speed, source_in in _M2.findall(edl):
-        try:
-            start = otio.opentime.from_timecode(source_in, rate)
-        except ValueError:  # not a timecode at this rate: no event starts there
-            continue
-        for clip in timeline.find_clips():
-            named = name in (clip.name, clip.metadata.get("cmx_3600", {}).get("reel"))
-            if named and clip.source_range.start_time == start and not clip.effects and abs(float(speed) / rate - 1) > 2e-3:
-                clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=float(speed) / rate))
-
-
-def _frame_count_mode(edl: str) -> str | None:
-    """An EDL's timecode mode, "DROP FRAME" or "NON-DROP FRAME": its first FCM line says, else the separator
-    of its first event's timecodes (";" counts drop-frame)."""
-    if fcm := _FCM.search(edl):
-        return "NON-DROP FRAME" if fcm[1] else "DROP FRAME"
-    if event := _EVENT_TIMECODE.search(edl):
-        return "DROP FRAME" if event[1] == ";" else "NON-DROP FRAME"
-    return None
 
 
 def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
