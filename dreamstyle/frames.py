@@ -73,6 +73,7 @@ class MediaInfo:
     height: int
     rate: Fraction
     frames: int
+    """0 only from `probe(count=False)`, for a stream whose header does not say."""
     codec: str
     pix_fmt: str
     sample_aspect: Fraction
@@ -276,25 +277,26 @@ def _count_frames(container: av.container.InputContainer, stream: av.video.strea
     return sum(1 for packet in container.demux(stream) if packet.size and packet.pts is not None)
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: str | Path, *, count: bool = True) -> MediaInfo:
     """Reads a video file's geometry, rate, frame count and timecode without decoding it. Remembered per
     file version (size and time): a timeline's clips often share a file, and counting the frames of a
-    stream whose header does not say (MPEG-TS) reads all of it. A version is the file's inode, size and
-    modification time (a file replaced by rename is another)."""
+    stream whose header does not say (MPEG-TS, MKV) reads all of it, which `count=False` leaves out (its
+    `frames` is then 0 for such a stream). A version is the file's inode, size and modification time (a
+    file replaced by rename is another)."""
     path = Path(path)
     try:
         stat = path.stat()
     except OSError:
-        return _probe(path)  # _open says what is wrong with it
-    return _probe_version(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        return _probe(path, count)  # _open says what is wrong with it
+    return _probe_version(path, stat.st_ino, stat.st_size, stat.st_mtime_ns, count)
 
 
 @functools.lru_cache(maxsize=512)
-def _probe_version(path: Path, inode: int, size: int, mtime_ns: int) -> MediaInfo:
-    return _probe(path)
+def _probe_version(path: Path, inode: int, size: int, mtime_ns: int, count: bool) -> MediaInfo:
+    return _probe(path, count)
 
 
-def _probe(path: Path) -> MediaInfo:
+def _probe(path: Path, count: bool) -> MediaInfo:
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -302,8 +304,8 @@ def _probe(path: Path) -> MediaInfo:
         if ctx is None or not stream.codec_context.name:
             raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg.")
         rate = _rate(stream, path)
-        frames = _presented_frames(stream) or _count_frames(container, stream)
-        if frames <= 0:
+        frames = _presented_frames(stream) or (_count_frames(container, stream) if count else 0)
+        if frames <= 0 and count:
             raise MediaError(f"{path}: the video stream holds no frames (truncated or empty file).")
         timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio  # ProRes says it in the container only

@@ -195,7 +195,7 @@ def check_runnable(request: ShotRequest, config: BackendConfig) -> None:
             _check(found is not None and stat.S_ISREG(found.st_mode), field, f"{path} is not a file on the engine; "
                    "check the path (or the engine's --path-map), or upload it")
     try:
-        check_media(request)
+        check_media(request, count=False)  # within the client's deadline: a header's count, not a whole file's
     except MediaMismatch as exc:
         raise InvalidRequest(f"{exc.field}: {exc}") from None
     for path, role, field in ((request.style_image, "style image", "guidance.style_image"),

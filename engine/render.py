@@ -84,11 +84,14 @@ def load_image(path: Path, role: str) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise RenderError(f"{role} {path} was not found; check the path (or upload it to a remote engine).") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise _not_an_image(path, role, exc) from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        raise _unreadable(path, role, exc) from None
 
 
-def _not_an_image(path: Path, role: str, exc: Exception) -> RenderError:
+def _unreadable(path: Path, role: str, exc: Exception) -> RenderError:
+    if isinstance(exc, Image.DecompressionBombError):
+        return RenderError(f"{role} {path} has more pixels than the engine decodes ({exc}); scale it down (a "
+                           "style reference needs no more than 4K)")
     return RenderError(f"{role} {path} is not a readable image (PNG, JPEG or TIFF): {exc}")
 
 
@@ -238,12 +241,13 @@ class MediaMismatch(Exception):
         self.field = field
 
 
-def check_media(request: ShotRequest) -> MediaInfo:
+def check_media(request: ShotRequest, *, count: bool = True) -> MediaInfo:
     """The shot's media, checked against the request (a video, its rate, size, timecode and range): at
-    submit and again when the job runs (the file may have changed while it was queued)."""
+    submit and again when the job runs (the file may have changed while it was queued). Without `count`,
+    the range is checked only where the header states the frame count (counting reads the whole file)."""
     media = request.media.name
     try:
-        info = probe(request.media)
+        info = probe(request.media, count=count)
     except MediaError as exc:
         raise MediaMismatch("shot.media", str(exc)) from None
     if request.rate is not None and request.rate != info.rate:
@@ -255,7 +259,7 @@ def check_media(request: ShotRequest) -> MediaInfo:
     if request.timecode and int(re.split("[:;]", request.timecode)[-1]) >= math.ceil(info.rate):
         raise MediaMismatch("output.timecode", f"output timecode {request.timecode} counts more frames than {media} "
                             f"runs per second ({float(info.rate):g} fps); send the timecode at the media's rate.")
-    if not 0 <= request.start < request.end <= info.frames:
+    if info.frames and not 0 <= request.start < request.end <= info.frames:
         raise MediaMismatch("shot.end_frame", f"frames [{request.start}, {request.end}) fall outside {media}, which "
                             f"has {info.frames} frames; relink the clip or trim it inside the media.")
     return info
@@ -266,11 +270,12 @@ def check_image(path: Path, role: str) -> None:
     try:
         with Image.open(path):
             pass
-    except (UnidentifiedImageError, OSError) as exc:
-        raise _not_an_image(path, role, exc) from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        raise _unreadable(path, role, exc) from None
 
 
 def _probe(request: ShotRequest, label: str) -> MediaInfo:
+    """`check_media` when the job runs, its problem as the shot's RenderError."""
     try:
         return check_media(request)
     except MediaMismatch as exc:

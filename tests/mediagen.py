@@ -108,3 +108,16 @@ def damage_frame(path: Path, number: int) -> Path:
     data[offset + size // 4 : offset + size // 4 + len(noise)] = noise
     path.write_bytes(bytes(data))
     return path
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that states its size and holds no pixels: what an image reader sees before decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path

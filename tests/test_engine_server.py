@@ -20,13 +20,14 @@ from dreamstyle.v1 import engine_pb2_grpc as pb_grpc
 from enginehelp import engine_thread
 from host_plugin.client import EngineCallError, EngineClient
 from host_plugin.errors import DreamStyleError
-from mediagen import frame_number, write_video
+from mediagen import frame_number, png_header, write_video
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     video = write_video(tmp_path_factory.mktemp("media") / "shot.mp4", [40, 30])
     video.with_name("notes.mp4").write_text("not a video")  # misnamed, as files get
+    png_header(video.with_name("poster.png"), 20000, 20000)  # 400 megapixels
     return video
 
 
@@ -159,6 +160,29 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
     assert finish(client, good.job.job_id).kind == pb.JobEvent.KIND_DONE
 
 
+def test_a_submit_reads_no_whole_file_to_count_its_frames(client, media, monkeypatch):
+    """An MPEG-TS (AVCHD, broadcast) states no frame count: counting reads all of it, which a submit on a slow
+    share would not finish within the client's deadline. Its range is checked when the job runs."""
+    import av
+
+    import dreamstyle.frames
+
+    stream_file = media.with_name("camcorder.mts")
+    with av.open(str(media)) as source, av.open(str(stream_file), "w", format="mpegts") as out:
+        video = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    counted = []
+    count = dreamstyle.frames._count_frames
+    monkeypatch.setattr(dreamstyle.frames, "_count_frames", lambda *a: counted.append(1) or count(*a))
+    reply = submit(client, stream_file, "k-ts-past-end", start=60, end=90)
+    assert counted == [], "the submit counted the file's frames"
+    last = finish(client, reply.job.job_id)
+    assert last.kind == pb.JobEvent.KIND_FAILED and "fall outside camcorder.mts, which has 70 frames" in last.message
+
+
 @pytest.mark.parametrize(
     "mutate,code,needle",
     [
@@ -187,6 +211,8 @@ def test_failures_are_specific_and_per_job(client, media, tmp_path):
          "guidance.first_frame: first frame"),
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("notes.mp4")))),
          grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),
+        (lambda r: r.guidance.style_image.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("poster.png")))),
+         grpc.StatusCode.INVALID_ARGUMENT, "has more pixels than the engine decodes"),
         # a name longer than the file system takes (ENAMETOOLONG) was an UNKNOWN status with a traceback
         (lambda r: r.shot.media.CopyFrom(pb.MediaRef(path=str(Path(r.shot.media.path).with_name("a" * 300 + ".mp4")))),
          grpc.StatusCode.INVALID_ARGUMENT, "shot.media: "),

@@ -18,7 +18,7 @@ from host_plugin.cli import main
 from host_plugin.local_engine import LocalEngine
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.timecode import from_timecode
-from mediagen import damage_frame, frame_number, write_video
+from mediagen import damage_frame, frame_number, png_header, write_video
 from readonly import read_only
 
 R = 24000 / 1001
@@ -242,6 +242,9 @@ def test_clear_errors_for_bad_settings_and_no_engine(edit, tmp_path, capsys):
     not_an_image.write_text("hello")
     assert main(["stylize", str(edit), "--style-image", str(not_an_image)]) == 2
     assert "style image" in capsys.readouterr().err
+    poster = png_header(tmp_path / "poster.png", 20000, 20000)  # a traceback from PIL's pixel limit
+    assert main(["stylize", str(edit), "--style-image", str(poster)]) == 2
+    assert f"style image {poster}: more pixels than an image reader should decode" in capsys.readouterr().err
     assert main(["stylize", str(edit), "--engine", "127.0.0.1:9", "--prompt", "noir"]) == 2
     assert "no engine answers at 127.0.0.1:9" in capsys.readouterr().err
     for seed in ("-1", str(2**64)):  # the proto's uint64: a traceback at the first submit
