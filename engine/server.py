@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -254,22 +255,29 @@ class EngineService(pb_grpc.EngineServicer):
                 then = "submit it again" if job.state.final else "watch it until it finishes"
                 raise JobNotDone(f"job {job.id} is {job.state.value}, not done; {then}")
             path = job.result.path
-            if not path.is_file():
+            try:  # off the event loop, as every read here: a slow share would stall every other call
+                source = await asyncio.to_thread(open, path, "rb")
+            except FileNotFoundError:
                 raise ResultMissing(f"job {job.id}: its clip {path.name} is gone from the engine (removed by the "
-                                    "retention rule or by hand); submit the shot again to render it again")
+                                    "retention rule or by hand); submit the shot again to render it again") from None
+            except OSError as exc:
+                raise ResultMissing(f"job {job.id}: its clip {path} cannot be read on the engine ({exc.strerror or exc}); "
+                                    "check that file on the engine machine") from None
         except _DOMAIN_ERRORS as exc:
             await _abort(context, exc)
-        total = path.stat().st_size
-        with open(path, "rb") as source:  # read off the event loop (a slow share would stall every call), a chunk ahead
-            reading = asyncio.create_task(asyncio.to_thread(source.read, CHUNK_BYTES))
+        try:
+            total = (await asyncio.to_thread(os.fstat, source.fileno())).st_size
+            reading = asyncio.ensure_future(asyncio.to_thread(source.read, CHUNK_BYTES))  # a chunk ahead
             try:
                 first = True
-                while data := await reading:
-                    reading = asyncio.create_task(asyncio.to_thread(source.read, CHUNK_BYTES))
+                while data := await asyncio.shield(reading):  # a cancel leaves the read under way to end
+                    reading = asyncio.ensure_future(asyncio.to_thread(source.read, CHUNK_BYTES))
                     yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
                     first = False
-            finally:  # a client that went away: the read under way ends before its file closes
+            finally:  # a client that went away: its file closes once the read under way has ended
                 await asyncio.wait([reading])
+        finally:
+            await asyncio.to_thread(source.close)
 
     async def GetFarmStatus(self, request: pb.GetFarmStatusRequest, context: grpc.aio.ServicerContext) -> pb.FarmStatus:
         workers = await asyncio.to_thread(self.runner.workers)

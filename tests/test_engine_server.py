@@ -137,6 +137,46 @@ def test_a_download_the_client_leaves_closes_its_file(client, media):
     assert open_on_result() == []
 
 
+def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeypatch, tmp_path):
+    """Each chunk read takes 0.3 s (a busy network share): other calls are answered meanwhile."""
+    import threading
+
+    import engine.server
+
+    job_id = submit(client, media, "k-slow", start=0, end=6).job.job_id
+    result = Path(finish(client, job_id).job.result.path)
+    with open(result, "ab") as out:
+        out.write(bytes(3 << 20))
+
+    class SlowFile:
+        def __init__(self, path, mode):
+            self._file = open(path, mode)
+            self.fileno, self.close = self._file.fileno, self._file.close
+
+        def read(self, size):
+            time.sleep(0.3)
+            return self._file.read(size)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+    monkeypatch.setattr(engine.server, "open", SlowFile, raising=False)
+    client.capabilities()  # its first answer looks at the machine
+    download = threading.Thread(target=client.download, args=(job_id, tmp_path / "slow.mp4"))
+    download.start()
+    answered = []
+    while download.is_alive():
+        started = time.perf_counter()
+        client.capabilities()
+        answered.append(time.perf_counter() - started)
+    download.join()
+    assert (tmp_path / "slow.mp4").stat().st_size == result.stat().st_size
+    assert len(answered) > 5 and max(answered) < 0.2, answered
+
+
 def test_download_without_room_is_refused_before_writing(client, media, tmp_path, monkeypatch):
     job_id = submit(client, media, "k-room", start=0, end=6).job.job_id
     done = finish(client, job_id)
