@@ -110,13 +110,13 @@ class Storage:
             if (mapped := rule.apply(path)) is not None:
                 path = mapped
                 break
-        expanded = Path(path).expanduser()
         # An absolute path of the other system (D:\Footage on a Linux engine) is a workstation's that no map translates:
-        # `_inside` says so. Only a path relative on both is refused here.
-        if not any(flavour(str(expanded)).is_absolute() for flavour in (PurePosixPath, PureWindowsPath)):
-            raise RelativePath(f"{what}: {path} is a relative path, which the engine would read from its own working "
-                               "folder; give an absolute path as the engine sees it (or one its --path-map translates)")
-        return self._inside(expanded, what)
+        # `_inside` says so. A path relative on both, or to a home folder (~), would be read from the engine's own.
+        if path.startswith("~") or not any(flavour(path).is_absolute() for flavour in (PurePosixPath, PureWindowsPath)):
+            raise RelativePath(f"{what}: {path} is a relative path, which the engine would read from its own "
+                               f"{'home' if path.startswith('~') else 'working'} folder; give an absolute path as the "
+                               "engine sees it (or one its --path-map translates)")
+        return self._inside(Path(path), what)
 
     def _inside(self, path: Path, what: str) -> Path:
         try:

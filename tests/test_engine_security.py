@@ -538,7 +538,9 @@ def test_a_relative_path_is_refused_even_where_the_engine_would_find_it(engine, 
     relative = f"{media.parent.name}/{media.name}"
     with EngineClient(engine, token=TOKEN) as client:
         for request, refused in ((shot(relative), f"shot.media: {relative}"),
-                                 (shot(str(media), directory=media.parent.name), f"output.directory: {media.parent.name}")):
+                                 (shot(str(media), directory=media.parent.name), f"output.directory: {media.parent.name}"),
+                                 (shot("~/clip.mp4"), "shot.media: ~/clip.mp4"),  # the engine's home, not the client's
+                                 (shot("~nosuchuser/clip.mp4"), "shot.media: ~nosuchuser/clip.mp4")):  # was UNKNOWN
             with pytest.raises(EngineCallError) as info:
                 client.submit(request)
             assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and f"{refused} is a relative path" in str(info.value)
