@@ -92,7 +92,7 @@ def _stat(path: Path, field: str) -> os.stat_result | None:
         return None
     except OSError as exc:
         raise InvalidRequest(f"{field}: {path} cannot be looked up on the engine ({exc.strerror or exc}); "
-                             "check the path") from None
+                             "check the path, and that its folders are searchable by the engine's user") from None
 
 
 def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Path | None:

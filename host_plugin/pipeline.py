@@ -31,11 +31,11 @@ from dreamstyle.v1 import engine_pb2 as pb
 
 from .client import EngineClient, RunSettingRefused, is_loopback
 from .errors import DreamStyleError, SettingsError
-from .plan import ClipProblem, Plan, Shot, exact_rate, plan_shots
+from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker
 from .timeline.reader import DEFAULT_EDL_RATE, ClipRef, read_timeline, video_clips
-from .timeline.timecode import from_timecode, timecode, timecode_labels
+from .timeline.timecode import exact_rate, from_timecode, timecode, timecode_labels
 
 __all__ = [
     "ENDED",

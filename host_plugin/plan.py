@@ -15,18 +15,9 @@ from .errors import MediaNotFound
 from .shots import DetectionSettings, ShotDetectionError, Transition, detect
 from .timeline.media import Relinker, url_to_path
 from .timeline.reader import ClipRef
-from .timeline.timecode import NTSC_RATES, from_timecode, timecode_labels
+from .timeline.timecode import exact_rate, from_timecode, timecode_labels
 
-__all__ = ["ClipProblem", "Plan", "Shot", "exact_rate", "plan_media", "plan_shots"]
-
-
-def exact_rate(rate: float) -> Fraction:
-    """OTIO's float rates as exact fractions: 24000/1001 for 23.976..., also where a file rounded it
-    (23.976, 23.98; a muxer's 2997/125)."""
-    for ntsc in NTSC_RATES.values():
-        if abs(rate - ntsc) < 0.005:
-            return Fraction(ntsc).limit_denominator(1001)
-    return Fraction(rate).limit_denominator(1001)
+__all__ = ["ClipProblem", "Plan", "Shot", "plan_media", "plan_shots"]
 
 
 @dataclass(frozen=True)
@@ -140,10 +131,9 @@ def _find_media(clip: ClipRef, relinker: Relinker) -> Path:
     names = [n for n in (clip.source_file, clip.reel, clip.name) if n]
     media = relinker.find(path, names, fits=lambda candidate: _fits(clip, candidate))
     if media is None and not (clip.media_url or clip.source_file or clip.reel):
-        raise MediaNotFound(
-            "the timeline names no media file for this clip (offline in the NLE when exported); relink it in the "
-            f"NLE and export again, or give --media-dir FOLDER holding a file named {clip.name}."
-        )
+        by_name = f", or give --media-dir FOLDER holding a file named {clip.clip.name}" if clip.clip.name else ""
+        raise MediaNotFound("the timeline names no media file for this clip (offline in the NLE when exported); "
+                            f"relink it in the NLE and export again{by_name}.")
     if media is None:
         raise MediaNotFound(
             f"media {clip.media_url or clip.source_file or clip.reel} not found (offline); "

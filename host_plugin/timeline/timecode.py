@@ -8,10 +8,19 @@ from fractions import Fraction
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-__all__ = ["NTSC_RATES", "drop_frame_of", "from_timecode", "parse_rate", "record_timecodes", "timecode", "timecode_labels"]
+__all__ = ["NTSC_RATES", "drop_frame_of", "exact_rate", "from_timecode", "parse_rate", "record_timecodes", "timecode", "timecode_labels"]
 
 NTSC_RATES = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "47.952": 48000 / 1001, "59.94": 60000 / 1001}
 """NTSC rates by the names editors use for them."""
+
+
+def exact_rate(rate: float) -> Fraction:
+    """OTIO's float rates as exact fractions: 24000/1001 for 23.976..., also where a file rounded it
+    (23.976, 23.98; a muxer's 2997/125)."""
+    for ntsc in NTSC_RATES.values():
+        if abs(rate - ntsc) < 0.005:
+            return Fraction(ntsc).limit_denominator(1001)
+    return Fraction(rate).limit_denominator(1001)
 
 
 def drop_frame_of(timeline: otio.schema.Timeline) -> bool | None:
@@ -46,7 +55,7 @@ def record_timecodes(record: TimeRange, start: RationalTime | None, drop_frame: 
     rate = record.start_time.rate
     if start is None:
         offset = RationalTime(0, rate)
-    elif timecode_labels(start, Fraction(rate).limit_denominator(1001)):  # also 01:00:00:00 at 24 for 23.976
+    elif timecode_labels(start, exact_rate(rate)):  # also 01:00:00:00 at 24 for 23.976
         offset = RationalTime(start.value, rate)
     else:
         offset = start
