@@ -3,6 +3,7 @@ proto) are answered INVALID_ARGUMENT saying so, not gRPC's UNKNOWN naming its pa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -67,7 +68,7 @@ class WellFormedRequests(grpc.aio.ServerInterceptor):
             await _refuse(request, context)
             return request
 
-        if handler.response_streaming:  # the engine's streaming methods are async generators
+        if inspect.isasyncgenfunction(behaviour):  # a stream of replies yielded (not written through the context)
             async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async for reply in behaviour(await checked(request, context), context):
                     yield reply
