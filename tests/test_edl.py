@@ -11,6 +11,7 @@ from mediagen import write_video
 
 from host_plugin.cli import main as cli_main
 from host_plugin.pipeline import ShotResult, load_edit, plan_edit
+from host_plugin.timeline.reader import read_timeline
 from host_plugin.timeline.writeback import write_version
 
 
@@ -74,6 +75,36 @@ def test_an_m2_retimes_its_own_event_not_another_of_the_same_source(tmp_path, ca
     data = shots(cut, "25", media.parent, capsys=capsys)
     assert [(s["clip"], s["record_start"]) for s in data["shots"]] == [("Take 1", "01:00:00:00")]
     assert [s.split(";")[0] for s in data["skipped"]] == ["clip Take 1: a speed change to 50%"]
+
+
+@pytest.mark.parametrize("events,retimed", [
+    (  # OTIO's writer repeats the outgoing clip's M2 after the dissolve's lines: the incoming clip is not slowed
+        """001  Slow     V     C        00:00:04:00 00:00:04:22 00:00:00:00 00:00:01:20
+M2   Slow\t\t50.0\t\t\t00:00:04:00
+* FROM CLIP NAME:  Slow
+002  Slow     V     C        00:00:04:22 00:00:04:22 00:00:01:20 00:00:01:20
+002  Plain    V     D 010    00:00:19:20 00:00:22:00 00:00:01:20 00:00:04:00
+M2   Slow\t\t50.0\t\t\t00:00:04:00
+* TO CLIP NAME:  Plain
+""", {"Slow": True, "Plain": False}),
+    (  # the sound leads the picture: record positions count from the first picture event, as OTIO's track does
+        """001  A009     AA    C        01:00:05:00 01:00:10:00 01:00:00:00 01:00:05:00
+002  A001     V     C        01:00:05:00 01:00:10:00 01:00:05:00 01:00:10:00
+* FROM CLIP NAME: First
+003  A001     V     C        01:00:05:00 01:00:10:00 01:00:10:00 01:00:15:00
+M2   A001       050.0                01:00:05:00
+* FROM CLIP NAME: Second
+""", {"First": False, "Second": True}),
+    (  # an M2 after an audio line retimes the sound, not the picture cut from the same source
+        """001  A001     V     C        01:00:05:00 01:00:10:00 01:00:00:00 01:00:05:00
+* FROM CLIP NAME: Picture
+002  A001     AA    C        01:00:05:00 01:00:10:00 01:00:00:00 01:00:05:00
+M2   A001       050.0                01:00:05:00
+""", {"Picture": False}),
+])
+def test_an_m2_finds_its_own_clip_in_dissolves_leading_sound_and_audio_events(tmp_path, events, retimed):
+    timeline = read_timeline(edl(tmp_path, events), edl_rate=25)
+    assert {c.name: bool(c.effects) for t in timeline.video_tracks() for c in t.find_clips()} == retimed
 
 
 def test_an_m2_at_the_nominal_rate_of_an_ntsc_edl_is_no_speed_change(tmp_path, capsys):
