@@ -211,7 +211,7 @@ def _frames_from(
 
 def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
     """`frames`, those flagged interlaced deinterlaced by FFmpeg's estdif, one frame per frame (a frame later,
-    pts, flags, colour and range kept): a model then stylizes pictures, not two woven fields that comb wherever
+    pts, damage flag, colour and range kept): a model then stylizes pictures, not two woven fields that comb wherever
     anything moves. It is spatial, so a frame comes out the same wherever decoding started (a resumed render
     writes the clip an uninterrupted one writes). Progressive frames before the first interlaced one pass."""
     graph, picture = None, None
@@ -219,14 +219,19 @@ def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterat
         if graph is None and not frame.interlaced_frame:
             yield frame
             continue
-        if (frame.width, frame.height, frame.format.name) != picture:  # the first interlaced frame, or a new size
+        if _picture(frame) != picture:  # the first interlaced frame, or a new size, format or colour
             if graph is not None:
                 yield from _flushed(graph, time_base)
-            graph, picture = _deinterlacer(frame, time_base), (frame.width, frame.height, frame.format.name)
+            graph, picture = _deinterlacer(frame, time_base), _picture(frame)
         graph.push(frame)
         yield from _pulled(graph, time_base)
     if graph is not None:
         yield from _flushed(graph, time_base)
+
+
+def _picture(frame: av.VideoFrame) -> tuple[int, int, str, int, int]:
+    """What a deinterlacer is built for."""
+    return frame.width, frame.height, frame.format.name, frame.colorspace, frame.color_range
 
 
 def _deinterlacer(frame: av.VideoFrame, time_base: Fraction) -> av.filter.Graph:
@@ -407,8 +412,8 @@ def iter_frames(
                 f"{path}: decoding failed near frame {expected} ({exc}); the file may be damaged: copy it again from "
                 "the camera card or the backup, or export it again, and relink."
             ) from exc
-        if end is not None and expected < end and lost and previous is not None:  # undecodable to the end, concealed
-            yield from itertools.repeat(previous, end - expected)
+        if end is not None and expected < end and lost and previous is not None and end <= _presented_frames(stream):
+            yield from itertools.repeat(previous, end - expected)  # undecodable to the end (which the file holds)
         elif end is not None and expected < end:
             raise MediaError(
                 f"{path}: ends at frame {expected}, before the requested frame {end} "

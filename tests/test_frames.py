@@ -73,6 +73,8 @@ def test_cut_detection_reads_a_clip_whose_last_frame_cannot_be_decoded(tmp_path)
     clip = damage_frame(write_video(tmp_path / "end.mov", [24, 24], width=320, height=180, gop=24), 47)
     frames = list(iter_frames(clip, 0, 48, damaged=True))
     assert len(frames) == 48 and frame_number(frames[30]) == 30
+    with pytest.raises(MediaError, match="ends at frame 4.*before the requested frame 200"):  # past its end: not filled
+        list(iter_frames(clip, 0, 200, damaged=True))
 
 
 def test_a_range_starting_on_a_keyframe_decodes_nothing_of_the_gop_before_it(tmp_path):
@@ -122,6 +124,18 @@ def test_interlaced_frames_are_deinterlaced_one_frame_per_frame(tmp_path):
     assert [frame_number(f) for f in frames] == list(range(12))
     assert np.mean([comb(f) for f in frames]) < 0.5 * np.mean([comb(f) for f in woven])
     assert all(np.array_equal(f, frames[5 + i]) for i, f in enumerate(iter_frames(path, 5, 8)))
+
+
+def test_interlaced_frames_scaled_to_half_their_height_are_not_deinterlaced(tmp_path, monkeypatch):
+    """Cut detection and thumbnails: scaling blends the two fields, so deinterlacing first is wasted work."""
+    import dreamstyle.frames
+
+    path, _ = _interlaced(tmp_path / "1080i.mov", [(160, 96)])
+    built = []
+    deinterlacer = dreamstyle.frames._deinterlacer
+    monkeypatch.setattr(dreamstyle.frames, "_deinterlacer", lambda *a: built.append(a) or deinterlacer(*a))
+    assert len(list(iter_frames(path, width=80, height=48))) == 12 and built == []
+    assert len(list(iter_frames(path, width=80, height=50))) == 12 and len(built) == 1
 
 
 def test_interlaced_frames_that_change_size_midstream_come_out_whole(tmp_path):
