@@ -138,7 +138,8 @@ def test_a_download_the_client_leaves_closes_its_file(client, media):
 
 
 def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeypatch, tmp_path):
-    """Each chunk read takes 0.3 s (a busy network share): other calls are answered meanwhile."""
+    """Opening the clip and each chunk read take 0.3 s (a busy network share): other calls are answered
+    meanwhile, and a client that leaves mid-read has its file closed only once that read has ended."""
     import threading
 
     import engine.server
@@ -150,18 +151,20 @@ def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeyp
 
     class SlowFile:
         def __init__(self, path, mode):
-            self._file = open(path, mode)
-            self.fileno, self.close = self._file.fileno, self._file.close
+            time.sleep(0.3)
+            self._file, self.reading = open(path, mode), 0
+            self.fileno = self._file.fileno
 
         def read(self, size):
+            self.reading += 1
             time.sleep(0.3)
-            return self._file.read(size)
+            data = self._file.read(size)
+            self.reading -= 1
+            return data
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.close()
+        def close(self):
+            assert not self.reading, "closed while a read was under way"  # an ERROR the test fails on
+            self._file.close()
 
     monkeypatch.setattr(engine.server, "open", SlowFile, raising=False)
     client.capabilities()  # its first answer looks at the machine
@@ -175,6 +178,10 @@ def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeyp
     download.join()
     assert (tmp_path / "slow.mp4").stat().st_size == result.stat().st_size
     assert len(answered) > 5 and max(answered) < 0.2, answered
+    stream = pb_grpc.EngineStub(client._channel).DownloadResult(pb.DownloadResultRequest(job_id=job_id))
+    next(stream)  # the next chunk is being read now
+    stream.cancel()
+    time.sleep(0.6)  # the read ends, then the file closes
 
 
 def test_download_without_room_is_refused_before_writing(client, media, tmp_path, monkeypatch):
