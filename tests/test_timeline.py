@@ -41,6 +41,9 @@ def clip(name, start, duration, url=None):
         ("file://D:/Media/a%20b.mov", "D:/Media/a b.mov"),  # the drive where the host goes
         ("file://D%3a/Media/a%20b.mov", "D:/Media/a b.mov"),
         ("file:/Volumes/Media/a%20b.mov", "/Volumes/Media/a b.mov"),
+        ("file:///Media/Take #1?.mov", "/Media/Take #1?.mov"),  # unescaped, as some NLEs write them
+        ("file:////NAS/Media/a.mov", "//NAS/Media/a.mov"),
+        ("file://///NAS/Media/a.mov", "//NAS/Media/a.mov"),
     ],
 )
 def test_url_forms(url, path):

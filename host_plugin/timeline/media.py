@@ -30,12 +30,14 @@ def url_to_path(url: str) -> str:
     would read "a b.mov") and matches "localhost" in lower case only."""
     url = url.strip()
     if url.lower().startswith("file:"):
-        parts = urlsplit(url)
-        host, path = unquote(parts.netloc), unquote(parts.path)
+        parts = urlsplit(url, allow_fragments=False)  # "#" and "?" are a file name's in a file URL
+        host, path = unquote(parts.netloc), unquote(parts.path + (f"?{parts.query}" if parts.query else ""))
         if _DRIVE.match(host):  # file://D:/Media/...: the drive written where the host goes
             path = host + path
         elif host and host.lower() != "localhost":  # a UNC share
             path = f"//{host}{path}"
+        elif path.startswith("///"):  # a UNC share written file:////server/share or file://///server/share
+            path = "//" + path.lstrip("/")
     else:  # a raw path: OTIO would take "D:" for a URL scheme and drop it
         path = unquote(url) if "%" in url and not os.path.exists(url) else url
     drive = _DRIVE.match(path)
