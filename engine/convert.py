@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -83,6 +84,9 @@ def _check(ok: bool, field: str, problem: str) -> None:
         raise InvalidRequest(f"{field}: {problem}")
 
 
+_DENIED = (errno.EACCES, errno.EPERM)
+
+
 def _stat(path: Path, field: str) -> os.stat_result | None:
     """What is at `path`, None when nothing is; InvalidRequest naming `field` when the engine cannot tell
     (a name longer than its file system takes, a folder it may not search)."""
@@ -91,8 +95,9 @@ def _stat(path: Path, field: str) -> os.stat_result | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
+        searchable = ", and that its folders are searchable by the engine's user" if exc.errno in _DENIED else ""
         raise InvalidRequest(f"{field}: {path} cannot be looked up on the engine ({exc.strerror or exc}); "
-                             "check the path, and that its folders are searchable by the engine's user") from None
+                             f"check the path{searchable}") from None
 
 
 def _media(ref: pb.MediaRef, field: str, storage: Storage, required: bool) -> Path | None:

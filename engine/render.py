@@ -90,8 +90,8 @@ def load_image(path: Path, role: str) -> np.ndarray:
 
 def _unreadable(path: Path, role: str, exc: Exception) -> RenderError:
     if isinstance(exc, Image.DecompressionBombError):
-        return RenderError(f"{role} {path} has more pixels than the engine decodes ({exc}); scale it down (a "
-                           "style reference needs no more than 4K)")
+        return RenderError(f"{role} {path} has more pixels than the engine decodes ({exc}); scale it down (the "
+                           "models need no more than 4K)")
     return RenderError(f"{role} {path} is not a readable image (PNG, JPEG or TIFF): {exc}")
 
 

@@ -92,7 +92,7 @@ class StyleSettings:
                 raise SettingsError(f"{role} {path}: file not found.") from None
             except Image.DecompressionBombError as exc:
                 raise SettingsError(f"{role} {path}: more pixels than an image reader should decode ({exc}); scale "
-                                    "it down (a style reference needs no more than 4K).") from None
+                                    "it down (the models need no more than 4K).") from None
             except (UnidentifiedImageError, OSError) as exc:
                 raise SettingsError(f"{role} {path}: not an image PIL can read (use PNG, JPEG or TIFF): {exc}") from None
 
