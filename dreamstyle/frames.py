@@ -190,10 +190,30 @@ def _frames_from(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
     time_base: Fraction, rate: Fraction, lost: list[int] | None,
 ) -> Iterator[av.VideoFrame]:
-    """Decoded frames (`_decoded`) from frame `start` or earlier. The seek asks for `start`'s own time first,
-    so a shot starting on a keyframe (encoders put them at cuts) decodes nothing of the GOP before it. Some
-    demuxers (MPEG-TS) land after the time a seek asks for, so the seek backs off (a second, then four times
-    more) until the first frame decoded is at or before `start`; at worst it goes back to the file's start."""
+    """Decoded frames (`_decoded`) from frame `start` or earlier, and from the frame before it when they are
+    interlaced: the deinterlacer (`_progressive`) draws on each frame's neighbours, so a frame comes out the
+    same wherever decoding starts (a resumed render writes the clip an uninterrupted one writes)."""
+    frames = _seek(container, stream, start, start_pts, time_base, rate, lost)
+    first = next(frames, None)
+    if first is not None and first.interlaced_frame and first.pts is not None and start > 0 and \
+            frame_index(first.pts, start_pts, time_base, rate) == start:
+        if start == 1:  # back to the file's start, which a seek for frame 0 would not decode from
+            container.seek(_file_start(container))
+            frames = _decoded(container, stream, lost)
+        else:
+            frames = _seek(container, stream, start - 1, start_pts, time_base, rate, lost)
+        first = next(frames, None)
+    return itertools.chain([first] if first is not None else [], frames)
+
+
+def _seek(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
+    time_base: Fraction, rate: Fraction, lost: list[int] | None,
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames from frame `start` or earlier. The seek asks for `start`'s own time first, so a shot
+    starting on a keyframe (encoders put them at cuts) decodes nothing of the GOP before it. Some demuxers
+    (MPEG-TS) land after the time a seek asks for, so the seek backs off (a second, then four times more)
+    until the first frame decoded is at or before `start`; at worst it goes back to the file's start."""
     if start <= 0:
         return _decoded(container, stream, lost)
     target = start_pts + int((start + Fraction(1, 2)) / rate / time_base)  # mid-frame: found if a muxer rounded
@@ -210,10 +230,9 @@ def _frames_from(
 
 
 def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
-    """`frames`, those flagged interlaced deinterlaced by FFmpeg's estdif, one frame per frame (a frame later,
-    pts, damage flag, colour and range kept): a model then stylizes pictures, not two woven fields that comb wherever
-    anything moves. It is spatial, so a frame comes out the same wherever decoding started (a resumed render
-    writes the clip an uninterrupted one writes). Progressive frames before the first interlaced one pass."""
+    """`frames`, those flagged interlaced deinterlaced by FFmpeg's bwdif, one frame per frame (a frame later,
+    pts, damage flag, colour and range kept): a model then stylizes pictures, not two woven fields that comb
+    wherever anything moves. Progressive frames before the first interlaced one pass as they are."""
     graph, picture = None, None
     for frame in frames:
         if graph is None and not frame.interlaced_frame:
@@ -239,7 +258,7 @@ def _deinterlacer(frame: av.VideoFrame, time_base: Fraction) -> av.filter.Graph:
     source = graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:time_base="
                                  f"{time_base.numerator}/{time_base.denominator}:colorspace={frame.colorspace}:"
                                  f"range={frame.color_range}")
-    deinterlace = graph.add("estdif", "mode=frame:parity=auto:deint=interlaced")
+    deinterlace = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
     source.link_to(deinterlace)
     deinterlace.link_to(graph.add("buffersink"))
     graph.configure()
@@ -252,7 +271,7 @@ def _flushed(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFr
 
 
 def _pulled(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
-    """The frames `graph` has ready, their pts back in `time_base` (estdif halves its output's, for fields)."""
+    """The frames `graph` has ready, their pts back in `time_base` (bwdif halves its output's, for fields)."""
     while True:
         try:
             frame = graph.pull()
