@@ -6,6 +6,7 @@ engine with the CPU backend."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import opentimelineio as otio
@@ -46,6 +47,19 @@ def loaded(window, sample, qtbot) -> list:
         window.load(sample)
         qtbot.waitUntil(lambda: window._reading is None and window.table.rowCount() == 3, timeout=WAIT)
     return window.table.shots
+
+
+@contextmanager
+def anchored(window, hero):
+    """The look anchor on with `hero` as its hero; off again after, and the look back to noir."""
+    window.style_form.anchor.setChecked(True)
+    window.set_hero(hero)
+    try:
+        yield
+    finally:
+        window.style_form.anchor.setChecked(False)
+        window.set_hero(None)
+        look(window, "noir")
 
 
 def status(window) -> str:
@@ -282,15 +296,9 @@ def test_a_look_anchor_whose_hero_fails_sends_none_of_the_others(window, sample,
     qtbot.waitUntil(lambda: window.style_form.backend.findData("dreamstyle") >= 0, timeout=WAIT)
     window.style_form.from_dict({"prompt": "refused hero", "seed": 1, "handles": window.plan_handles})
     window.style_form.backend.setCurrentIndex(window.style_form.backend.findData("dreamstyle"))
-    window.style_form.anchor.setChecked(True)
-    try:
-        window.set_hero(shots[1])
+    with anchored(window, shots[1]):
         window.render([shots[0], shots[2]])
         qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
-    finally:
-        window.style_form.anchor.setChecked(False)
-        window.set_hero(None)
-        look(window, "noir")
     results = window.table.results
     assert {results[n].status for n in (1, 2, 3)} == {"failed"}
     assert "backend 'dreamstyle' cannot run on this engine" in results[2].error
@@ -303,9 +311,7 @@ def test_a_look_anchor_whose_hero_is_refused_ends_every_shot_and_renders_when_as
     shots = loaded(window, sample, qtbot)
     window.style_form.from_dict({"prompt": "a cat in space", "backend": "classic", "seed": 1,
                                  "handles": window.plan_handles})
-    window.style_form.anchor.setChecked(True)
-    try:
-        window.set_hero(shots[1])
+    with anchored(window, shots[1]):
         window.render([shots[0], shots[2]])
         qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
         results = window.table.results
@@ -317,8 +323,4 @@ def test_a_look_anchor_whose_hero_is_refused_ends_every_shot_and_renders_when_as
         window.style_form.anchor.setChecked(True)
         window.render([shots[0], shots[2]])
         qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
-    finally:
-        window.style_form.anchor.setChecked(False)
-        window.set_hero(None)
-        look(window, "noir")
     assert [(results[n].status, results[n].look) for n in (1, 2, 3)] == [("done", "classic sepia")] * 3
