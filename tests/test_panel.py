@@ -248,6 +248,23 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
 
 
+def test_what_is_skipped_is_said_under_the_shot_list_without_offline_clips(sample, qtbot, tmp_path):
+    """A disabled track renders nothing: the editor reads why, though no clip is offline to relink."""
+    timeline = otio.adapters.read_from_file(str(sample))
+    disabled = timeline.tracks[0].deepcopy()
+    disabled.name, disabled.enabled = "V2 muted", False
+    timeline.tracks.append(disabled)
+    edit = tmp_path / "muted.otio"
+    otio.adapters.write_to_file(timeline, str(edit))
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.load(edit)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    assert window.problems.isVisibleTo(window) and "track V2 muted: disabled" in window.problems.text()
+    assert not any(button.isVisibleTo(window) for button in window.relink_buttons)
+
+
 def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
     """EDLs do not state their rate: the panel's EDL fps (remembered) decides, and changing it reads the EDL again."""
     write_video(tmp_path / "media" / "pal.mov", [60], rate=Fraction(25))

@@ -90,10 +90,12 @@ class MainWindow(QMainWindow):
         relink_row.setContentsMargins(0, 0, 0, 0)
         relink_row.addWidget(self.problems, 1)
         relinks = (("Add search folder…", self.add_search_folder), ("Add path mapping…", self.add_path_map))
+        self.relink_buttons: list[QPushButton] = []
         for text, slot in relinks:
             button = QPushButton(text)
             button.clicked.connect(lambda _checked=False, slot=slot: slot())
             relink_row.addWidget(button)
+            self.relink_buttons.append(button)
         self.relink.hide()
         self.style_form = StyleForm()
         self.engine = EngineBox(state_dir / "engine")
@@ -252,7 +254,9 @@ class MainWindow(QMainWindow):
         self.writeback.set_source(self.edit.path, self.host)
         problems = [p.message for p in self.plan.problems] + self.edit.skipped
         self.problems.setText("\n".join(problems))
-        self.relink.setVisible(bool(self.plan.problems))
+        self.relink.setVisible(bool(problems))  # what is skipped (disabled tracks, retimes) is said too
+        for button in self.relink_buttons:  # relinking helps only the clips with a problem
+            button.setVisible(bool(self.plan.problems))
         self.status(f"{self.edit.path.name}: {len(self.plan.shots)} shots"
                     + (f", {len(self.plan.problems)} clips offline" if self.plan.problems else ""))
         plan, shots = self.plan, list(self.plan.shots)
