@@ -242,6 +242,7 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
     assert window.table.rowCount() == 0 and not window.relink.isHidden()
     assert "clip_a" in window.problems.text() and "offline" in window.problems.text()
+    assert window.statusBar().currentMessage() == "moved.otio: 0 shots, 2 clips held back: see below the shot list"
     window.add_path_map(f"/Volumes/Gone/media={sample.parent / 'media'}")
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     assert window.relink.isHidden()
@@ -280,9 +281,15 @@ def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "--edl-rate, or EDL fps in the panel" in window.statusBar().currentMessage()
                     or window.plan is not None, timeout=WAIT)
     assert window.plan is None, "a 25 fps EDL cannot be read at 23.976"
+    held = tmp_path / "held.edl"  # its timecodes parse at 23.976: only the clip is held back, not said offline
+    held.write_text(edl.read_text().replace("00:00:01:24 10:00:00:00 10:00:01:24", "00:00:01:20 10:00:00:00 10:00:01:20"))
+    window.load(held)
+    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    assert window.statusBar().currentMessage() == "held.edl: 0 shots, 1 clip held back: see below the shot list"
+    assert "runs at 25 fps" in window.problems.text()
     window.edl_rate.setCurrentText("25")
     window.load(edl)
-    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.edit.path == edl, timeout=WAIT)
     window.add_search_folder(tmp_path / "media")
     qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
     assert window.plan.rate == 25 and window.plan.shots[0].frames == 49

@@ -257,8 +257,9 @@ class MainWindow(QMainWindow):
         self.relink.setVisible(bool(problems))  # what is skipped (disabled tracks, retimes) is said too
         for button in self.relink_buttons:  # relinking helps only the clips with a problem
             button.setVisible(bool(self.plan.problems))
+        held = len(self.plan.problems)  # offline, of variable rate, at another rate than an EDL's...
         self.status(f"{self.edit.path.name}: {len(self.plan.shots)} shots"
-                    + (f", {len(self.plan.problems)} clips offline" if self.plan.problems else ""))
+                    + (f", {held} clip{'s' * (held > 1)} held back: see below the shot list" if held else ""))
         plan, shots = self.plan, list(self.plan.shots)
 
         def thumbs(emit: Callable[[object], None]) -> None:
