@@ -20,7 +20,7 @@ import av.filter
 import numpy as np
 from av.video.reformatter import Interpolation
 
-__all__ = ["FULL_RANGE", "Colour", "MediaError", "MediaInfo", "display_rotation", "iter_frames", "probe"]
+__all__ = ["FULL_RANGE", "Colour", "MediaError", "MediaInfo", "display_rotation", "iter_frames", "not_found", "probe"]
 
 
 class MediaError(Exception):
@@ -86,9 +86,14 @@ class MediaInfo:
     """Frames come at varying intervals (see `_variable_rate`): `rate` is then only their average."""
 
 
+def not_found(path: Path) -> MediaError:
+    """The error for media that is not where the timeline says (moved, or on a drive no longer mounted)."""
+    return MediaError(f"{path}: file not found (offline media?). Relink it with --media-dir or a path map.")
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
-        raise MediaError(f"{path}: file not found (offline media?). Relink it with --media-dir or a path map.")
+        raise not_found(path)
     if not path.is_file():
         raise MediaError(f"{path}: not a file.")
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 import opentimelineio as otio
 from PIL import Image, UnidentifiedImageError
 
-from dreamstyle.frames import MediaError, probe
+from dreamstyle.frames import MediaError, not_found, probe
 from dreamstyle.names import file_name
 from dreamstyle.v1 import engine_pb2 as pb
 
@@ -194,7 +194,10 @@ def style_fingerprint(style: StyleSettings) -> str:
 
 def job_key(shot: Shot, fingerprint: str) -> str:
     """Same media range + look (`style_fingerprint`) => same key."""
-    stat = shot.media.stat()
+    try:
+        stat = shot.media.stat()
+    except FileNotFoundError:  # gone since the timeline was read
+        raise not_found(shot.media) from None
     payload = {
         "media": [str(shot.media.resolve()), stat.st_size, stat.st_mtime_ns],
         "range": [shot.start - shot.head, shot.end + shot.tail],

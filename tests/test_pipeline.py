@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -404,6 +405,19 @@ def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
         renderer.cancel(shots[1])
         assert [r.status for r in renderer.render(shots, StyleSettings(backend="passthrough", seed=97))] == [
             "done", "cancelled"]
+
+
+def test_media_gone_since_the_timeline_was_read_fails_its_shot_in_words(edit, engine, tmp_path):
+    """The panel reads the timeline, then a drive is unmounted or a file moved before the render."""
+    from host_plugin.client import EngineClient
+    from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
+
+    shots = plan_edit(load_edit(edit), detection=None).shots
+    moved = replace(shots[0], media=tmp_path / "a.mp4")  # as read, before the file went
+    with EngineClient(engine) as client:
+        results = Renderer(client, tmp_path / "out").render([moved, shots[-1]], StyleSettings(backend="passthrough"))
+    assert [r.status for r in results] == ["failed", "done"]
+    assert results[0].error == f"shot A_s001: {moved.media}: file not found (offline media?). Relink it with --media-dir or a path map."
 
 
 def test_a_cancel_for_a_later_render_of_a_shot_holds_while_an_earlier_render_goes_on(edit, engine, tmp_path):
