@@ -361,3 +361,37 @@ def test_dropping_a_timeline_and_a_style_image(sample, qtbot, tmp_path):
     drop(window, sample)
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
+
+
+def test_a_shot_whose_media_goes_missing_gets_no_thumbnail_and_the_others_do(session, tmp_path, qtbot, monkeypatch):
+    """A drive unmounted between reading the timeline and drawing its thumbnails: that shot's is skipped
+    (its render will say what to do), the others are drawn, and no dialog interrupts the editor."""
+    import host_plugin.panel.window
+
+    window, _ = session
+    media = [write_video(tmp_path / f"{name}.mp4", [12], width=64, height=36) for name in ("gone", "b", "c")]
+    track = otio.schema.Track("V1")
+    for path in media:
+        track.append(otio.schema.Clip(path.stem, otio.schema.ExternalReference(str(path)),
+                                      otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24),
+                                                              otio.opentime.RationalTime(12, 24))))
+    timeline = otio.schema.Timeline("unmounted")
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "unmounted.otio"))
+    read = host_plugin.panel.window.iter_frames
+
+    def unmounted(path, *args, **kwargs):
+        if path == media[0]:
+            media[0].unlink(missing_ok=True)  # as its drive goes
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(host_plugin.panel.window, "iter_frames", unmounted)
+    errors = []
+    monkeypatch.setattr(window, "error", errors.append)
+    window.style_form.from_dict({"style_image": str(STYLE_IMAGE), "backend": "classic", "seed": 1, "handles": 0})
+    window.load(tmp_path / "unmounted.otio")
+    qtbot.waitUntil(lambda: [s.clip_name for s in window.table.shots] == ["gone", "b", "c"], timeout=WAIT)
+    qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)
+    assert window.table.item(0, 0).data(1) is None and window.table.item(1, 0).data(1) is not None
+    assert errors == []
+

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
 
-from dreamstyle.frames import iter_frames
+from dreamstyle.frames import MediaError, iter_frames
 from host_plugin.anchor import generate_first_frame, render_anchored
 from host_plugin.client import EngineClient
 from host_plugin.errors import SettingsError
@@ -264,9 +264,12 @@ class MainWindow(QMainWindow):
 
         def thumbs(emit: Callable[[object], None]) -> None:
             for shot in shots:
-                frames = iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1], damaged=True)
-                frame = next(frames)
-                emit((shot.number, frame))
+                try:
+                    frames = iter_frames(shot.media, shot.start, shot.start + 1, width=THUMB[0], height=THUMB[1],
+                                         damaged=True)
+                    emit((shot.number, next(frames)))
+                except MediaError:  # gone or unreadable since it was planned: its render will say so
+                    continue
 
         def thumb(item: tuple[int, object]) -> None:
             if self.plan is plan:  # not once another timeline is open
