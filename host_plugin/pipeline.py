@@ -30,7 +30,7 @@ from dreamstyle.names import file_name
 from dreamstyle.v1 import engine_pb2 as pb
 
 from .client import EngineClient, RunSettingRefused, is_loopback
-from .errors import DreamStyleError, SettingsError
+from .errors import DreamStyleError, SettingsError, TimelineError
 from .plan import ClipProblem, Plan, Shot, plan_shots
 from .shots import DetectionSettings
 from .timeline.media import PathMap, Relinker
@@ -139,7 +139,10 @@ def load_edit(
     """Reads a timeline file and lists its visible video clips (TimelineError when it cannot); an EDL is
     read at `edl_rate`, or at DEFAULT_EDL_RATE when None."""
     timeline = read_timeline(path, edl_rate or DEFAULT_EDL_RATE)
-    clips, skipped = video_clips(timeline)
+    try:
+        clips, skipped = video_clips(timeline)
+    except TimelineError as exc:
+        raise TimelineError(f"{path}: {exc} Export the timeline again from the NLE, with its video tracks.") from None
     folder = path.resolve().parent  # a relative media path is the file's own: also when it is opened through a link
     search = [*media_dirs, folder]  # the folders the editor names come first
     assumed = edl_rate is None and path.suffix.lower() == ".edl"

@@ -131,13 +131,14 @@ def _find_media(clip: ClipRef, relinker: Relinker) -> Path:
     names = [n for n in (clip.source_file, clip.reel, clip.name) if n]
     media = relinker.find(path, names, fits=lambda candidate: _fits(clip, candidate))
     if media is None and not (clip.media_url or clip.source_file or clip.reel):
-        by_name = f", or give --media-dir FOLDER holding a file named {clip.clip.name}" if clip.clip.name else ""
+        by_name = (f", or give --media-dir FOLDER (in the panel: Add search folder) holding a file named "
+                   f"{clip.clip.name}") if clip.clip.name else ""
         raise MediaNotFound("the timeline names no media file for this clip (offline in the NLE when exported); "
                             f"relink it in the NLE and export again{by_name}.")
     if media is None:
         raise MediaNotFound(
-            f"media {clip.media_url or clip.source_file or clip.reel} not found (offline); "
-            "relink with --media-dir FOLDER or --path-map FROM=TO."
+            f"media {clip.media_url or clip.source_file or clip.reel} not found (offline); relink with --media-dir "
+            "FOLDER or --path-map FROM=TO (in the panel: Add search folder, Add path mapping)."
         )
     return media
 

@@ -130,8 +130,8 @@ def test_a_clip_with_no_media_reference_says_so_and_is_found_by_name_in_a_media_
     assert cli_main(["shots", str(cut), "--format", "json", "--no-detect"]) == 1
     (problem,) = json.loads(capsys.readouterr().out)["problems"]
     assert problem["message"] == ("clip B007: the timeline names no media file for this clip (offline in the NLE when exported); "
-                                  "relink it in the NLE and export again, or give --media-dir FOLDER holding a file "
-                                  "named B007.")
+                                  "relink it in the NLE and export again, or give --media-dir FOLDER (in the panel: "
+                                  "Add search folder) holding a file named B007.")
     assert cli_main(["shots", str(cut), "--media-dir", str(media.parent), "--format", "json", "--no-detect"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert shot["media"] == str(media.absolute()) and (shot["start_frame"], shot["end_frame"]) == (5, 15)

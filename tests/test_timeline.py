@@ -443,3 +443,13 @@ def test_handles_stop_at_the_medias_first_and_last_frames(tmp_path, capsys):
     assert cli_main(["shots", str(tmp_path / "handles.otio"), "--handles", "8", "--no-detect", "--format", "json"]) == 0
     (shot,) = json.loads(capsys.readouterr().out)["shots"]
     assert (shot["start_frame"], shot["end_frame"], shot["handles"]) == (2, 38, [2, 2])
+
+
+def test_an_edl_without_events_is_named_with_what_to_do(tmp_path, capsys):
+    """An empty export: the file is named (OTIO's reader names no timeline) and the advice is to export again."""
+    empty = tmp_path / "empty.edl"
+    empty.write_text("TITLE: EMPTY\nFCM: NON-DROP FRAME\n")
+    assert cli_main(["shots", str(empty), "--edl-rate", "25"]) == 2
+    err = capsys.readouterr().err
+    assert f"{empty}: timeline" in err and "has no video track. Export the timeline again from the NLE" in err
+
