@@ -395,3 +395,14 @@ def test_a_shot_whose_media_goes_missing_gets_no_thumbnail_and_the_others_do(ses
     assert window.table.item(0, 0).data(1) is None and window.table.item(1, 0).data(1) is not None
     assert errors == []
 
+
+def test_the_write_back_says_which_file_it_writes_for_each_format(session):
+    """An EDL cannot hold a version track: the hint says the new version is an .otio beside it."""
+    window, _ = session
+    hints = {}
+    for name in ("cut.edl", "cut.otio"):
+        window.writeback.set_source(Path(name), None)
+        hints[name] = window.writeback.hint.text()
+    assert "as .otio" in hints["cut.edl"] and "in its own format" in hints["cut.otio"]
+    window.writeback.set_source(window.edit.path if window.edit else None, window.host)
+

@@ -67,6 +67,9 @@ class WritebackBox(QGroupBox):
             self.hint.setText(f"Writes into {host.name}: a new timeline, or a track on the open one.")
         elif path is not None and path.suffix.lower() == ".xml":
             self.hint.setText(IMPORT_STEPS)
+        elif path is not None and path.suffix.lower() == ".edl":  # an EDL holds one video track: no version track
+            self.hint.setText("Writes a new timeline file beside the original, as .otio (an EDL cannot hold the "
+                              "version track).")
         else:
             self.hint.setText("Writes a new timeline file beside the original, in its own format.")
 
