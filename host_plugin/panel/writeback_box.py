@@ -28,7 +28,8 @@ class WritebackBox(QGroupBox):
         self.mode.setToolTip("A new version leaves the edit untouched; a track is added above the others "
                              "in the open Resolve timeline")
         self.folder = QLineEdit(placeholderText="renders: beside the timeline")
-        self.folder.setToolTip("Folder for the rendered clips; empty: <timeline>_dreamstyle beside the timeline")
+        self.folder.setToolTip("Output folder: the rendered clips go into its renders/ folder; empty: "
+                               "<timeline>_dreamstyle beside the timeline")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
         self.write = QPushButton("Write back")
