@@ -55,6 +55,8 @@ class Shot:
 class ClipProblem:
     clip_name: str
     message: str
+    offline: bool = False
+    """Its media was not found: a search folder or path map may find it (not so a variable frame rate...)."""
 
 
 @dataclass
@@ -206,7 +208,7 @@ def plan_shots(
             start, end = _clip_frames(clip, media, info)
             bounds, blends, found = _split(start, end, detection, media)
         except (MediaNotFound, MediaError, ShotDetectionError) as exc:
-            problems.append(ClipProblem(clip.name, f"clip {clip.name}: {exc}"))
+            problems.append(ClipProblem(clip.name, f"clip {clip.name}: {exc}", isinstance(exc, MediaNotFound)))
             continue
         transitions.extend(found)
         head_room = handles + _frames(clip.transition_in, info.rate)

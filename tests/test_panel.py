@@ -241,6 +241,7 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
     window.load(moved)
     qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
     assert window.table.rowCount() == 0 and not window.relink.isHidden()
+    assert all(button.isVisibleTo(window) for button in window.relink_buttons)
     assert "clip_a" in window.problems.text() and "offline" in window.problems.text()
     assert window.statusBar().currentMessage() == "moved.otio: 0 shots, 2 clips held back: see below the shot list"
     window.add_path_map(f"/Volumes/Gone/media={sample.parent / 'media'}")
@@ -287,6 +288,7 @@ def test_an_edl_is_read_at_the_panels_edl_rate(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
     assert window.statusBar().currentMessage() == "held.edl: 0 shots, 1 clip held back: see below the shot list"
     assert "runs at 25 fps" in window.problems.text()
+    assert not any(button.isVisibleTo(window) for button in window.relink_buttons), "relinking cannot help it"
     window.edl_rate.setCurrentText("25")
     window.load(edl)
     qtbot.waitUntil(lambda: window.edit.path == edl, timeout=WAIT)

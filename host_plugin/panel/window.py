@@ -255,8 +255,8 @@ class MainWindow(QMainWindow):
         problems = [p.message for p in self.plan.problems] + self.edit.skipped
         self.problems.setText("\n".join(problems))
         self.relink.setVisible(bool(problems))  # what is skipped (disabled tracks, retimes) is said too
-        for button in self.relink_buttons:  # relinking helps only the clips with a problem
-            button.setVisible(bool(self.plan.problems))
+        for button in self.relink_buttons:  # relinking helps only offline clips
+            button.setVisible(any(p.offline for p in self.plan.problems))
         held = len(self.plan.problems)  # offline, of variable rate, at another rate than an EDL's...
         self.status(f"{self.edit.path.name}: {len(self.plan.shots)} shots"
                     + (f", {held} clip{'s' * (held > 1)} held back: see below the shot list" if held else ""))
