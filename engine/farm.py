@@ -37,6 +37,9 @@ class FarmError(Exception):
 
 
 def _ray() -> Any:
+    # Ray's crash handler would take SIGTERM and SIGINT from the engine and abort its graceful stop when it takes
+    # over 3 s (ray-project/ray#64830); the engine handles those signals itself. Read when Ray is imported.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:

@@ -172,3 +172,29 @@ def test_an_ipv6_host_is_served_with_or_without_brackets(tmp_path, host):
         assert process.wait(30) == 0
     finally:
         process.kill()
+
+
+def test_a_stop_signal_mid_render_on_a_local_farm_exits_cleanly(tmp_path):
+    """Ray's crash handler in the engine once took SIGTERM and aborted a graceful stop that took over 3 s (a
+    watching client's 2 s, the segment under way, Ray's shutdown): exit 134, a stack dump, Ray processes left."""
+    pytest.importorskip("ray")
+    media = write_video(tmp_path / "media" / "clip.mp4", [150])  # three 49-frame classic segments and a bit
+    command = [sys.executable, "-m", "engine", "serve", "--port", "0", "--state-dir", str(tmp_path / "state"),
+               "--media-root", str(media.parent), "--farm", "local", "--farm-workers", "1", "--farm-gpus", "0"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    engine, address = start(command, tmp_path / "engine.out", env)
+    try:
+        with EngineClient(address, reconnect_s=0) as client:
+            job = client.submit(pb.SubmitShotRequest(
+                idempotency_key="k-farm-stop", backend="classic", guidance=pb.Guidance(prompt="noir"),
+                shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=0, end_frame=150, label="farm stop"),
+                output=pb.OutputSpec(directory=str(media.parent), name="stop"),
+            )).job
+            for event in client.watch(job.job_id):  # a watch in flight while it stops: the stop gives it its 2 s
+                if event.job.segments_done >= 1:
+                    engine.send_signal(signal.SIGTERM)
+                    assert engine.wait(60) == 0, (tmp_path / "engine.out").read_text()
+                    break
+    finally:
+        engine.kill()
+    assert "SIGTERM received" not in (tmp_path / "engine.out").read_text()
