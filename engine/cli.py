@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     for root in args.media_root:
         if not root.exists():
             print(f"dreamstyle engine: warning: --media-root {root} does not exist (yet); check the path", file=sys.stderr)
+    for rule in args.path_map:
+        if not Path(rule.target).exists():
+            print(f"dreamstyle engine: warning: --path-map {rule.source}={rule.target}: {rule.target} does not exist "
+                  "(yet: not mounted?); shots whose media it maps will fail until it does", file=sys.stderr)
     state_dir = args.state_dir or default_state_dir()
     if problem := _state_problem(state_dir):
         print(f"dreamstyle engine: state folder {state_dir}: {problem}; choose a writable --state-dir", file=sys.stderr)

@@ -128,6 +128,15 @@ def test_a_media_root_that_is_a_file_is_refused_and_a_missing_one_warned_of(tmp_
     assert started[0].media_roots == [tmp_path / "later"]
 
 
+def test_a_path_map_to_a_missing_folder_is_warned_of(tmp_path, capsys, started):
+    """A share not mounted yet starts the engine, but the operator is told before shots fail on it."""
+    assert main(serve_args(tmp_path, "--path-map", f"/Volumes/Show={tmp_path / 'show'}")) == 0
+    assert f"warning: --path-map /Volumes/Show={tmp_path / 'show'}: {tmp_path / 'show'} does not exist" in capsys.readouterr().err
+    (tmp_path / "show").mkdir()
+    assert main(serve_args(tmp_path, "--path-map", f"/Volumes/Show={tmp_path / 'show'}")) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_the_known_option_keys_include_the_vace_controls():
     from engine.backends._diffusion import OPTION_KEYS
     from engine.control import CONTROLS
