@@ -145,7 +145,8 @@ class JobManager:
         admit: Callable[[ShotRequest], None] = lambda request: None,
         engine_id: str = "",
     ) -> None:
-        """`admit(request)` checks a job's paths again as it starts (raising OutsideRoots); `engine_id` names
+        """`admit(request)` checks a job's paths again as it starts (raising OutsideRoots, or OSError for an
+        output folder it can no longer write); `engine_id` names
         the backends' configuration (models, adapters, options): kept segments made under another are dropped."""
         self._admit = admit
         self._engine_id = engine_id

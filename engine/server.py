@@ -330,7 +330,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         uploads_root=storage.uploads,
         max_queued=config.max_queued,
         retention_days=config.retention_days,
-        admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, r.out_path_stem.parent),
+        admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, output=r.out_path_stem.parent),
         engine_id=config.backend.fingerprint(),
     )
     engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name

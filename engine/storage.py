@@ -130,13 +130,18 @@ class Storage:
             )
         return real
 
-    def recheck(self, *paths: Path | None) -> None:
+    def recheck(self, *paths: Path | None, output: Path | None = None) -> None:
         """Checks again, when a job starts, the real paths `resolve` gave at submit: still inside the roots
-        (the engine may have restarted with fewer) and still real (no symlink swapped in since)."""
-        for path in paths:
+        (the engine may have restarted with fewer) and still real (no symlink swapped in since); and the
+        `output` folder, if it exists, still writable (PermissionError), so a share remounted read-only fails
+        the job before it renders, not after."""
+        for path in (*paths, output):
             if path is not None and self._inside(path, "path") != path:
                 raise OutsideRoots(f"path {path} now leads to {path.resolve()} (a symlink changed since the job was "
                                    "submitted); submit the shot again")
+        if output is not None and output.is_dir() and not os.access(output, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "the folder is no longer writable by the engine (read-only, or its "
+                                  "permissions changed since the shot was submitted)", str(output))
 
     def client_path(self, path: Path) -> str:
         """`path` as the client names it: the most specific path map whose engine folder holds it, reversed."""

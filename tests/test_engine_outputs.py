@@ -78,6 +78,30 @@ def test_an_output_folder_the_engine_cannot_write_is_refused_at_submit(client, m
     assert f"output.directory: {folder} is not writable by the engine" in str(error)
 
 
+def test_an_output_folder_made_read_only_while_its_job_waits_fails_the_job_before_it_renders(tmp_path, monkeypatch):
+    """A share remounted read-only while the shot waits in the queue: failed at its start, naming the folder, not
+    after a whole render (minutes on a GPU) that cannot be written."""
+    from chainedbackend import SEGMENT_DELAY
+
+    from engine.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "chained", "chainedbackend:ChainedBackend")
+    monkeypatch.setenv(SEGMENT_DELAY, "0.3")
+    media = write_video(tmp_path / "media" / "clip.mp4", [48])
+    folder = media.parent / "share"
+    folder.mkdir()
+    with engine_thread(tmp_path / "state", [media.parent]) as address, EngineClient(address) as client:
+        ahead = client.submit(pb.SubmitShotRequest(idempotency_key="ahead", backend="chained", output=pb.OutputSpec(
+            directory=str(media.parent)), shot=pb.ShotSpec(media=pb.MediaRef(path=str(media)), start_frame=0,
+                                                           end_frame=48, label="ahead")))
+        waiting = client.submit(request(media, "waiting", 0, 40, directory=str(folder)))
+        with read_only(folder):
+            last = list(client.watch(waiting.job.job_id))[-1]
+        done(client, ahead)
+    assert last.job.state == pb.JOB_STATE_FAILED and last.job.frames_done == 0
+    assert f"shot A001_C002.mov sh1: the engine cannot write or read {folder}: the folder is no longer writable" in last.message
+
+
 def test_a_failed_jobs_key_asked_again_never_writes_onto_a_file_it_did_not_make(client, media):
     source = hashlib.sha256(media.read_bytes()).hexdigest()
     broken = media.with_name("cut_short.png")  # its header reads: the job fails only when it decodes the pixels
