@@ -295,8 +295,11 @@ def test_doctor_checks_a_secured_engine_and_says_what_is_missing(tmp_path, media
     with engine_thread(tmp_path / "state", [media.parent], token=TOKEN, tls_cert=cert, tls_key=key) as address:
         secured = {c.area: c for c in diagnose(engine=address, token_file=token_file, tls_ca=cert)}
         plain = {c.area: c for c in diagnose(engine=address, token_file=token_file)}
+        wrong_ca = {c.area: c for c in diagnose(engine=address, token_file=token_file,
+                                                 tls_ca=self_signed(tmp_path, "other")[0])}
     assert secured["engine"].status == "ok" and secured["backend classic"].status == "ok"
     assert plain["engine"].status == "missing" and "--tls-ca" in plain["engine"].detail
+    assert wrong_ca["engine"].status == "missing" and "TLS verification failed" in wrong_ca["engine"].detail
     remote = {c.area: c for c in diagnose(engine="10.1.2.3:50051", token_file=token_file)}
     assert remote["engine"].status == "missing" and "unencrypted" in remote["engine"].detail  # no exception
 
