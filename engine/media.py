@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from contextlib import suppress
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -126,7 +127,8 @@ class ClipWriter:
         try:
             self._container.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            with suppress(OSError):  # as in concat_clips
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ClipWriter:
         return self
@@ -157,9 +159,9 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
     re-encoding: packets are copied and their timestamps shifted by the frames before them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = _partial(path)
-    output = av.open(str(partial), "w", format="mov" if path.suffix == ".mov" else "mp4")
-    stream = None
+    output, stream = None, None
     try:
+        output = av.open(str(partial), "w", format="mov" if path.suffix == ".mov" else "mp4")
         offset = 0
         for part in parts:  # each opened once: opening an H.264 file decodes its first frames (~17 ms at 1080p)
             with av.open(str(part)) as source:
@@ -183,9 +185,13 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
                     count += 1
                 offset += count * ticks
         output.close()
-    except BaseException:
-        output.close()
-        partial.unlink(missing_ok=True)
+    except BaseException as exc:
+        if output is not None:
+            output.close()
+        with suppress(OSError):  # a read-only folder refuses even the unlink of a file never made
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # named for the clip, not for its hidden partial file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     os.replace(partial, path)
     return path

@@ -9,6 +9,7 @@ from engine.backends.registry import create_backend
 from engine.media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 from engine.render import ShotRequest, render_shot
 from mediagen import frame_number, scene_frame, stamp
+from readonly import read_only
 
 
 @pytest.mark.parametrize(
@@ -88,6 +89,18 @@ def test_segments_join_into_one_frame_exact_clip(tmp_path, codec, timecode):
     assert (info.frames, info.rate, info.timecode) == (43, rate, timecode)
     assert [frame_number(f) for f in iter_frames(joined)] == list(range(43))
     assert [frame_number(f) for f in iter_frames(joined, 30, 36)] == list(range(30, 36))
+
+
+def test_a_clip_that_cannot_be_written_is_named_not_its_hidden_partial_file(tmp_path):
+    """A read-only (or full) output folder: the error names the clip the editor asked for."""
+    part = tmp_path / "segment.mov"
+    with ClipWriter(part, rate=Fraction(24), width=64, height=36) as writer:
+        writer.write(scene_frame(0, 0, 64, 36))
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    with read_only(folder), pytest.raises(OSError) as refused:
+        concat_clips([part], folder / "A001_s001.mp4")
+    assert refused.value.filename == str(folder / "A001_s001.mp4") and list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("source_codec", ["h264", "prores"])
