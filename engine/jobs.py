@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_QUEUED", "Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_S = 30
+RETRY_AFTER_S = 5  # an answer costs nothing, and a shot waiting in line should not wait long for a free place
 MAX_QUEUED = 1000
 """Unfinished jobs an engine holds before it refuses submits, unless its operator sets another number."""
 

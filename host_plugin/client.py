@@ -30,7 +30,8 @@ from .errors import DreamStyleError, EngineUnavailable, SettingsError
 
 __all__ = ["EngineCallError", "EngineClient", "RunSettingRefused", "is_loopback", "read_token_file"]
 
-SUBMIT_RETRIES = 5
+QUEUE_WAIT_S = 600
+"""How long a submit waits in line, as the engine's retry hints ask, while its queue stays full."""
 _TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
 _RUN_FIELDS = ("params", "guidance", "backend")
 """What a submit's INVALID_ARGUMENT names first when a setting every shot of a run shares is wrong."""
@@ -183,8 +184,9 @@ class EngineClient:
         return self._call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
 
     def submit(self, request: pb.SubmitShotRequest) -> pb.SubmitShotResponse:
-        """Submits a shot; waits as the engine asks while its queue is full, and while it restarts."""
-        attempt, lost_at = 0, None
+        """Submits a shot; waits as the engine asks while its queue is full (up to QUEUE_WAIT_S), and while it
+        restarts."""
+        lost_at = full_since = None
         while True:
             try:
                 reply = self._stub.SubmitShot(request, metadata=self._metadata, timeout=30)
@@ -195,9 +197,13 @@ class EngineClient:
                     lost_at = self._wait_for_restart(exc, lost_at)
                     continue
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
-                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint or attempt == SUBMIT_RETRIES:
+                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint:
                     raise self._submit_error(exc) from None
-            attempt += 1
+                full_since = full_since or time.monotonic()
+                if time.monotonic() - full_since > QUEUE_WAIT_S:
+                    raise EngineCallError(exc.code(), f"the engine at {self.address} kept its queue full for "
+                                          f"{QUEUE_WAIT_S} s ({exc.details()}); run again later, or ask its "
+                                          "operator to raise --max-queued") from None
             time.sleep(float(hint))
 
     def _submit_error(self, exc: grpc.RpcError) -> DreamStyleError:

@@ -139,9 +139,31 @@ def test_full_queue_answers_resource_exhausted_with_a_retry_hint(tmp_path, chain
         with pytest.raises(grpc.RpcError) as refused:
             submit(request(media, "c", tmp_path / "m"))
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert dict(refused.value.trailing_metadata())["retry-after-s"] == "30"
+        assert dict(refused.value.trailing_metadata())["retry-after-s"] == "5"
         assert "retry" in refused.value.details()
         channel.close()
+
+
+def test_a_submit_waits_in_line_while_the_queue_is_full_and_says_when_it_stays_full(tmp_path, chained, monkeypatch):
+    """Another client's shots fill the queue: this one's submit is retried as the engine hints until a place
+    frees (not failed after a few tries), and gives up in words only once the queue stayed full too long."""
+    import engine.jobs
+    import host_plugin.client
+
+    monkeypatch.setattr(engine.jobs, "RETRY_AFTER_S", 1)
+    monkeypatch.setenv(SEGMENT_DELAY, "0.8")  # the first shot holds the queue's one place longer than a few retries
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    with engine_thread(tmp_path / "state", [media.parent], max_queued=1) as address:
+        with EngineClient(address) as other, EngineClient(address) as client:
+            first = other.submit(request(media, "first", tmp_path / "m")).job
+            monkeypatch.setattr(host_plugin.client, "QUEUE_WAIT_S", 0.5)
+            with pytest.raises(EngineCallError, match=r"kept its queue full for 0.5 s \(1 jobs are waiting"):
+                client.submit(request(media, "late", tmp_path / "m"))
+            monkeypatch.setattr(host_plugin.client, "QUEUE_WAIT_S", 600)
+            started = time.monotonic()
+            reply = client.submit(request(media, "waited", tmp_path / "m"))  # in line until "first" is done
+            assert reply.created and client.get(first.job_id).state == pb.JOB_STATE_DONE
+            assert time.monotonic() - started > 5
 
 
 def test_a_client_that_goes_away_does_not_cancel_its_job(tmp_path, chained):
