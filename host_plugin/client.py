@@ -12,7 +12,7 @@ import hashlib
 import shutil
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -183,9 +183,10 @@ class EngineClient:
     def capabilities(self) -> pb.Capabilities:
         return self._call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
 
-    def submit(self, request: pb.SubmitShotRequest) -> pb.SubmitShotResponse:
-        """Submits a shot; waits as the engine asks while its queue is full (up to QUEUE_WAIT_S), and while it
-        restarts."""
+    def submit(self, request: pb.SubmitShotRequest,
+               stop_waiting: Callable[[], bool] = lambda: False) -> pb.SubmitShotResponse | None:
+        """Submits a shot; waits as the engine asks while its queue is full (up to QUEUE_WAIT_S, None once
+        `stop_waiting()` says so: the shot was cancelled in line), and while it restarts."""
         lost_at = full_since = None
         while True:
             try:
@@ -204,7 +205,11 @@ class EngineClient:
                     raise EngineCallError(exc.code(), f"the engine at {self.address} kept its queue full for "
                                           f"{QUEUE_WAIT_S} s ({exc.details()}); run again later, or ask its "
                                           "operator to raise --max-queued") from None
-            time.sleep(float(hint))
+            waited = time.monotonic() + float(hint)
+            while time.monotonic() < waited:
+                if stop_waiting():
+                    return None
+                time.sleep(min(0.2, max(0.0, waited - time.monotonic())))
 
     def _submit_error(self, exc: grpc.RpcError) -> DreamStyleError:
         """A refusal naming params, guidance or backend holds for every shot of the run; others are the shot's."""

@@ -166,6 +166,32 @@ def test_a_submit_waits_in_line_while_the_queue_is_full_and_says_when_it_stays_f
             assert time.monotonic() - started > 5
 
 
+def test_a_shot_cancelled_while_it_waits_in_line_ends_at_once(tmp_path, chained, monkeypatch):
+    """The editor cancels a shot whose submit waits for a place in a full queue: it ends cancelled now, never
+    sent, not once a place frees (up to 10 minutes later)."""
+    from host_plugin.pipeline import Renderer, StyleSettings
+    from host_plugin.plan import plan_media
+
+    monkeypatch.setenv(SEGMENT_DELAY, "0.8")
+    media = write_video(tmp_path / "m" / "clip.mp4", [70])
+    with engine_thread(tmp_path / "state", [media.parent], max_queued=1) as address:
+        with EngineClient(address) as other, EngineClient(address) as client:
+            first = other.submit(request(media, "first", tmp_path / "m")).job
+            renderer = Renderer(client, tmp_path / "m" / "out")
+            shot = plan_media(media, None).shots[0]
+            results = []
+            waiting = threading.Thread(target=lambda: results.extend(
+                renderer.render([shot], StyleSettings(backend="passthrough", prompt="x"))))
+            waiting.start()
+            time.sleep(1.5)  # refused at least once: in line
+            started = time.monotonic()
+            renderer.cancel(shot)
+            waiting.join(10)
+            assert not waiting.is_alive() and time.monotonic() - started < 2
+            assert [r.status for r in results] == ["cancelled"]
+            assert client.get(first.job_id).state == pb.JOB_STATE_RUNNING, "the other client's shot renders on"
+
+
 def test_a_client_that_goes_away_does_not_cancel_its_job(tmp_path, chained):
     media = write_video(tmp_path / "m" / "clip.mp4", [70])
     with engine_thread(tmp_path / "state", [media.parent]) as address:
