@@ -247,8 +247,7 @@ class EngineService(pb_grpc.EngineServicer):
             await _abort(context, exc)
         return pb.UploadResponse(upload_id=upload_id, size_bytes=request.size_bytes)
 
-    async def DownloadResult(self, request: pb.DownloadResultRequest,
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DataChunk]:
+    async def DownloadResult(self, request: pb.DownloadResultRequest, context: grpc.aio.ServicerContext) -> None:
         try:
             job = self.jobs.get(job_id(request.job_id))
             if job.state is not JobState.DONE:
@@ -272,7 +271,9 @@ class EngineService(pb_grpc.EngineServicer):
                 first = True
                 while data := await asyncio.shield(reading):  # a cancel leaves the read under way to end
                     reading = asyncio.ensure_future(asyncio.to_thread(source.read, CHUNK_BYTES))
-                    yield pb.DataChunk(data=data, total_bytes=total if first else 0, filename=path.name if first else "")
+                    # Written, not yielded: gRPC logs a client gone mid-stream as an ERROR for a generator's write.
+                    await context.write(pb.DataChunk(data=data, total_bytes=total if first else 0,
+                                                     filename=path.name if first else ""))
                     first = False
             finally:  # a client that went away: its file closes once the read under way has ended
                 await asyncio.wait([reading])
@@ -321,7 +322,25 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
 @asynccontextmanager
 async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, storage: Storage,
                    store: JobStore) -> AsyncIterator[int]:
-    runner = await asyncio.to_thread(_runner, config)
+    engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name
+    server = grpc.aio.server(
+        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests(engine_service)],
+        options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
+    )
+    address = host_port(config.host, config.port)
+    try:  # first: a taken port is said at once, not after a local Ray farm has started
+        if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
+            port = server.add_secure_port(address, tls)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:
+        raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
+                              "not this machine's; choose another --port or --host") from None
+    try:
+        runner = await asyncio.to_thread(_runner, config)
+    except BaseException:
+        await server.stop(None)  # the port, bound but never served, is free again
+        raise
     jobs = JobManager(
         store,
         runner,
@@ -333,26 +352,12 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, output=r.out_path_stem.parent),
         engine_id=config.backend.fingerprint(),
     )
-    engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name
-    server = grpc.aio.server(
-        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests(engine_service)],
-        options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
-    )
     pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (engine_service, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    address = host_port(config.host, config.port)
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
-        try:
-            if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
-                port = server.add_secure_port(address, tls)
-            else:
-                port = server.add_insecure_port(address)
-        except RuntimeError:
-            raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
-                                  "not this machine's; choose another --port or --host") from None
         await jobs.start()
         await server.start()
         for name in ("", names[0]):

@@ -361,6 +361,29 @@ def test_an_engine_that_fails_to_start_frees_its_state_folder(tmp_path):
     assert asyncio.run(start(0)) > 0  # not "another engine is running on the state folder"
 
 
+def test_a_taken_port_is_said_before_any_worker_or_farm_starts(tmp_path, monkeypatch):
+    """A local Ray farm takes seconds to start: a port in use is said first, and nothing is started."""
+    import asyncio
+    import socket
+
+    import engine.server
+
+    started = []
+    monkeypatch.setattr(engine.server, "_runner", lambda config: started.append(config))
+
+    async def start(port: int) -> None:
+        async with engine.server.running_engine(engine.server.EngineConfig(
+                state_dir=tmp_path, media_roots=[tmp_path], port=port, farm="local")):
+            pass
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(engine.server.PortUnavailable):
+            asyncio.run(start(taken.getsockname()[1]))
+    assert started == []
+
+
 def test_jobs_are_listed_a_page_at_a_time(client, media):
     """However many jobs an engine keeps, each answer stays small: pages in submission order."""
     for n in range(5):
