@@ -339,7 +339,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     try:
         runner = await asyncio.to_thread(_runner, config)
     except BaseException:
-        await server.stop(None)  # the port, bound but never served, is free again
+        await _release(server, started=False)
         raise
     jobs = JobManager(
         store,
@@ -357,16 +357,25 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (engine_service, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
+    started = False
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
         await jobs.start()
         await server.start()
+        started = True
         for name in ("", names[0]):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         yield port
     finally:
         await health_servicer.enter_graceful_shutdown()
-        await server.stop(grace=2)
+        await _release(server, started, grace=2)
         await jobs.stop()
+
+
+async def _release(server: grpc.aio.Server, started: bool, grace: float | None = None) -> None:
+    """Stops `server` and frees its port, which gRPC keeps for a server stopped before it started."""
+    if not started:
+        await server.start()
+    await server.stop(grace)
 
 
 async def serve(config: EngineConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:

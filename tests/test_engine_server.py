@@ -384,6 +384,34 @@ def test_a_taken_port_is_said_before_any_worker_or_farm_starts(tmp_path, monkeyp
     assert started == []
 
 
+def test_an_engine_whose_workers_fail_to_start_frees_its_port(tmp_path, monkeypatch):
+    """The port is bound before the workers start: when they cannot (a Ray cluster not reached), it is free
+    again for the next try (gRPC keeps the port of a server stopped before it started)."""
+    import asyncio
+    import socket
+
+    import engine.server
+    from engine.farm import FarmError
+
+    def unreachable(config):
+        raise FarmError("cannot reach the Ray cluster")
+
+    monkeypatch.setattr(engine.server, "_runner", unreachable)
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+
+    async def start() -> None:
+        async with engine.server.running_engine(engine.server.EngineConfig(
+                state_dir=tmp_path, media_roots=[tmp_path], port=port, farm="ray://head:10001")):
+            pass
+
+    with pytest.raises(FarmError):
+        asyncio.run(start())
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # free
+
+
 def test_jobs_are_listed_a_page_at_a_time(client, media):
     """However many jobs an engine keeps, each answer stays small: pages in submission order."""
     for n in range(5):
