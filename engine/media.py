@@ -190,7 +190,7 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
             output.close()
         with suppress(OSError):  # a read-only folder refuses even the unlink of a file never made
             partial.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # named for the clip, not for its hidden partial file
+        if isinstance(exc, OSError) and exc.filename in (None, str(partial)):  # the clip, not its hidden partial
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     os.replace(partial, path)

@@ -101,6 +101,9 @@ def test_a_clip_that_cannot_be_written_is_named_not_its_hidden_partial_file(tmp_
     with read_only(folder), pytest.raises(OSError) as refused:
         concat_clips([part], folder / "A001_s001.mp4")
     assert refused.value.filename == str(folder / "A001_s001.mp4") and list(folder.iterdir()) == []
+    with pytest.raises(OSError) as missing:  # a part that is gone is named itself
+        concat_clips([part, tmp_path / "segment_2.mov"], folder / "A001_s001.mp4")
+    assert missing.value.filename == str(tmp_path / "segment_2.mov")
 
 
 @pytest.mark.parametrize("source_codec", ["h264", "prores"])
