@@ -193,14 +193,14 @@ def _decoded(
 
 def _frames_from(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int, start_pts: int,
-    time_base: Fraction, rate: Fraction, lost: list[int] | None,
+    time_base: Fraction, rate: Fraction, lost: list[int] | None, lead_in: bool,
 ) -> Iterator[av.VideoFrame]:
-    """Decoded frames (`_decoded`) from frame `start` or earlier, and from the frame before it when they are
-    interlaced: the deinterlacer (`_progressive`) draws on each frame's neighbours, so a frame comes out the
-    same wherever decoding starts (a resumed render writes the clip an uninterrupted one writes)."""
+    """Decoded frames (`_decoded`) from frame `start` or earlier, and with `lead_in` from the frame before it
+    when they are interlaced: the deinterlacer (`_progressive`) draws on each frame's neighbours, so a frame
+    comes out the same wherever decoding starts (a resumed render writes the clip an uninterrupted one writes)."""
     frames = _seek(container, stream, start, start_pts, time_base, rate, lost)
     first = next(frames, None)
-    if first is not None and first.interlaced_frame and first.pts is not None and start > 0 and \
+    if lead_in and first is not None and first.interlaced_frame and first.pts is not None and start > 0 and \
             frame_index(first.pts, start_pts, time_base, rate) == start:
         if start == 1:  # back to the file's start, which a seek for frame 0 would not decode from
             container.seek(_file_start(container))
@@ -237,13 +237,17 @@ def _seek(
 def _progressive(frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
     """`frames`, those flagged interlaced deinterlaced by FFmpeg's bwdif, one frame per frame (a frame later,
     pts, damage flag, colour and range kept): a model then stylizes pictures, not two woven fields that comb
-    wherever anything moves. Progressive frames before the first interlaced one pass as they are."""
+    wherever anything moves. Progressive frames pass as they are (mixed in PAFF broadcast and spliced recordings):
+    each run of interlaced frames is deinterlaced on its own, so a run comes out the same wherever decoding starts."""
     graph, picture = None, None
     for frame in frames:
-        if graph is None and not frame.interlaced_frame:
+        if not frame.interlaced_frame:  # a progressive one ends a run (whose deinterlacing it must not inform)
+            if graph is not None:
+                yield from _flushed(graph, time_base)
+                graph = picture = None
             yield frame
             continue
-        if _picture(frame) != picture:  # the first interlaced frame, or a new size, format or colour
+        if _picture(frame) != picture:  # the first interlaced frame of a run, or a new size, format or colour
             if graph is not None:
                 yield from _flushed(graph, time_base)
             graph, picture = _deinterlacer(frame, time_base), _picture(frame)
@@ -403,7 +407,7 @@ def iter_frames(
         expected, previous, lost = start, None, [] if damaged else None
         try:
             start_pts = _start_pts(container, stream)
-            frames = _frames_from(container, stream, start, start_pts, time_base, rate, lost)
+            frames = _frames_from(container, stream, start, start_pts, time_base, rate, lost, deinterlace)
             for frame in _progressive(frames, time_base) if deinterlace else frames:
                 if end is not None and expected >= end:
                     break

@@ -129,16 +129,52 @@ def test_interlaced_frames_are_deinterlaced_one_frame_per_frame(tmp_path, intra)
         assert all(np.array_equal(f, frames[start + i]) for i, f in enumerate(iter_frames(path, start, end))), (start, end)
 
 
+def test_runs_of_interlaced_frames_among_progressive_ones_deinterlace_the_same_wherever_decoding_starts():
+    """PAFF broadcast and spliced recordings flag frames interlaced or progressive one by one: a resume that
+    starts after a progressive frame deinterlaces the next run as an uninterrupted decode does."""
+    import av.filter
+
+    from dreamstyle.frames import _progressive
+    from mediagen import scene_frame
+
+    def flagged(index: int, interlaced: bool) -> av.VideoFrame:
+        woven = scene_frame(0, 2 * index + 1, 160, 96)
+        woven[1::2] = scene_frame(0, 2 * index, 160, 96)[1::2]
+        graph = av.filter.Graph()
+        source = graph.add("buffer", "video_size=160x96:pix_fmt=yuv420p:time_base=1/25")
+        field = graph.add("setfield", "mode=tff" if interlaced else "mode=prog")
+        source.link_to(field)
+        field.link_to(graph.add("buffersink"))
+        graph.configure()
+        frame = av.VideoFrame.from_ndarray(woven, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = index, Fraction(1, 25)
+        graph.push(frame)
+        return graph.pull()
+
+    flags = [True, True, False, True, True, False, True]
+
+    def decoded(first: int) -> dict[int, np.ndarray]:
+        frames = (flagged(i, flags[i]) for i in range(first, len(flags)))
+        return {f.pts: f.to_ndarray(format="rgb24") for f in _progressive(frames, Fraction(1, 25))}
+
+    whole = decoded(0)
+    assert sorted(whole) == list(range(len(flags)))
+    for first in (2, 5):  # a resume's lead-in frame is progressive
+        assert all(np.array_equal(frame, whole[pts]) for pts, frame in decoded(first).items()), first
+
+
 def test_interlaced_frames_scaled_to_half_their_height_are_not_deinterlaced(tmp_path, monkeypatch):
-    """Cut detection and thumbnails: scaling blends the two fields, so deinterlacing first is wasted work."""
+    """Cut detection and thumbnails: scaling blends the two fields, so deinterlacing first, or decoding the
+    frame before a range for it, is wasted work."""
     import dreamstyle.frames
 
-    path, _ = _interlaced(tmp_path / "1080i.mov", [(160, 96)])
-    built = []
-    deinterlacer = dreamstyle.frames._deinterlacer
+    path, _ = _interlaced(tmp_path / "1080i.mov", [(160, 96)], intra=True)
+    built, seeks = [], []
+    deinterlacer, seek = dreamstyle.frames._deinterlacer, dreamstyle.frames._seek
     monkeypatch.setattr(dreamstyle.frames, "_deinterlacer", lambda *a: built.append(a) or deinterlacer(*a))
-    assert len(list(iter_frames(path, width=80, height=48))) == 12 and built == []
-    assert len(list(iter_frames(path, width=80, height=50))) == 12 and len(built) == 1
+    monkeypatch.setattr(dreamstyle.frames, "_seek", lambda *a: seeks.append(a[2]) or seek(*a))
+    assert len(list(iter_frames(path, 5, 12, width=80, height=48))) == 7 and built == [] and seeks == [5]
+    assert len(list(iter_frames(path, 5, 12, width=80, height=50))) == 7 and len(built) == 1 and seeks == [5, 5, 4]
 
 
 def test_interlaced_frames_that_change_size_midstream_come_out_whole(tmp_path):
