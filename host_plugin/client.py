@@ -3,7 +3,7 @@
 Watching, submitting, uploading and downloading survive an engine restart (jobs are durable there, submits
 idempotent by key, uploads found by digest): once the engine has answered, a lost engine is waited for up to
 `reconnect_s` seconds. A full queue answers RESOURCE_EXHAUSTED with a `retry-after-s` hint, which `submit`
-honours a few times. The token is only sent over TLS or to a loopback engine.
+honours while the queue stays full, up to QUEUE_WAIT_S. The token is only sent over TLS or to a loopback engine.
 """
 
 from __future__ import annotations
@@ -185,8 +185,8 @@ class EngineClient:
 
     def submit(self, request: pb.SubmitShotRequest,
                stop_waiting: Callable[[], bool] = lambda: False) -> pb.SubmitShotResponse | None:
-        """Submits a shot; waits as the engine asks while its queue is full (up to QUEUE_WAIT_S, None once
-        `stop_waiting()` says so: the shot was cancelled in line), and while it restarts."""
+        """Submits a shot; waits as the engine asks while its queue is full (up to QUEUE_WAIT_S), and while it
+        restarts; None once `stop_waiting()` says so while it waits (the shot was cancelled meanwhile)."""
         lost_at = full_since = None
         while True:
             try:
@@ -196,6 +196,8 @@ class EngineClient:
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and self._answered:
                     lost_at = self._wait_for_restart(exc, lost_at)
+                    if stop_waiting():
+                        return None
                     continue
                 hint = dict(exc.trailing_metadata() or ()).get("retry-after-s")
                 if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or not hint:

@@ -338,9 +338,11 @@ class Renderer:
                 return ShotResult(shot, "cancelled")
             if refused:  # the run stops: `render` raises the refusal
                 return ShotResult(shot, "cancelled", error=str(refused[0]))
-            reply = self.client.submit(self._request(shot, style, key, stem), lambda: shot.number in self._cancelled)
-            if reply is None:  # cancelled while it waited in the engine's full queue
-                on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
+            reply = self.client.submit(self._request(shot, style, key, stem),
+                                       lambda: self._interrupted or shot.number in self._cancelled)
+            if reply is None:  # cancelled (or Ctrl-C) while it waited for a place in the queue or for the engine
+                if not self._interrupted:
+                    on_update(ShotUpdate(shot, "cancelled", 0, total, "cancelled before it was sent"))
                 return ShotResult(shot, "cancelled")
             if not reply.created and reply.job.state == pb.JOB_STATE_DONE:  # the same range earlier in the edit
                 return _cached(shot, self._fetch(reply.job, stem), style, on_update)

@@ -92,6 +92,32 @@ def test_a_download_started_while_the_engine_restarts_completes(tmp_path, media)
     assert [p.name for p in clip.parent.iterdir()] == ["clip.mp4"]
 
 
+def test_a_shot_cancelled_while_its_submit_waits_for_a_restarting_engine_ends_at_once(tmp_path, media):
+    """The engine went away after answering: the submit waits for it to come back (up to reconnect_s); the
+    editor's cancel ends the shot now, never sent."""
+    from host_plugin.pipeline import Renderer, StyleSettings
+    from host_plugin.plan import plan_media
+
+    with engine_thread(tmp_path / "state", [media.parent]) as address:
+        client = EngineClient(address, reconnect_s=60)
+        client.capabilities()  # it answered: a lost engine is now waited for
+    shot = plan_media(media, None).shots[0]
+    renderer = Renderer(client, media.parent / "out")
+    results: list = []
+    waiting = threading.Thread(target=lambda: results.extend(
+        renderer.render([shot], StyleSettings(backend="passthrough", prompt="x"))))
+    try:
+        waiting.start()
+        time.sleep(1.5)  # its submit is waiting for the engine
+        started = time.monotonic()
+        renderer.cancel(shot)
+        waiting.join(10)
+        assert not waiting.is_alive() and time.monotonic() - started < 3
+    finally:
+        client.close()
+    assert [r.status for r in results] == ["cancelled"]
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_a_token_file_others_can_read_is_used_with_a_warning(tmp_path, caplog):
     path = tmp_path / "token"
