@@ -88,7 +88,8 @@ class MediaInfo:
 
 def not_found(path: Path) -> MediaError:
     """The error for media that is not where the timeline says (moved, or on a drive no longer mounted)."""
-    return MediaError(f"{path}: file not found (offline media?). Relink it with --media-dir or a path map.")
+    return MediaError(f"{path}: file not found (offline media?). Relink it with --media-dir or a path map (in the "
+                      "panel: Add search folder, Add path mapping).")
 
 
 def _open(path: Path) -> av.container.InputContainer:

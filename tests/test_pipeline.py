@@ -417,7 +417,8 @@ def test_media_gone_since_the_timeline_was_read_fails_its_shot_in_words(edit, en
     with EngineClient(engine) as client:
         results = Renderer(client, tmp_path / "out").render([moved, shots[-1]], StyleSettings(backend="passthrough"))
     assert [r.status for r in results] == ["failed", "done"]
-    assert results[0].error == f"shot A_s001: {moved.media}: file not found (offline media?). Relink it with --media-dir or a path map."
+    assert results[0].error == (f"shot A_s001: {moved.media}: file not found (offline media?). Relink it with --media-dir "
+                                "or a path map (in the panel: Add search folder, Add path mapping).")
 
 
 def test_a_cancel_for_a_later_render_of_a_shot_holds_while_an_earlier_render_goes_on(edit, engine, tmp_path):
