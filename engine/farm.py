@@ -38,12 +38,17 @@ class FarmError(Exception):
 
 def _ray() -> Any:
     # Ray's crash handler would take SIGTERM and SIGINT from the engine and abort its graceful stop when it takes
-    # over 3 s (ray-project/ray#64830); the engine handles those signals itself. Read when Ray is imported.
+    # over 3 s (ray-project/ray#64830); the engine handles those signals itself. Read when Ray is imported, so
+    # unset again after: the worker processes Ray starts keep their crash reports.
+    ours = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER" not in os.environ
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:
         raise FarmError("--farm needs Ray on the engine and every node: pip install 'dreamstyle[farm]'") from None
+    finally:
+        if ours:
+            os.environ.pop("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", None)
     return ray
 
 
