@@ -40,6 +40,14 @@ def session(sample, tmp_path_factory):
     window.close()
 
 
+def own_window(qtbot, tmp_path):
+    """A window of its own (settings and engine folder under `tmp_path`), closed with the test."""
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    return window
+
+
 def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     window, _ = session
     window.load(sample)
@@ -235,9 +243,7 @@ def test_offline_media_is_listed_and_relinked(sample, qtbot, tmp_path):
         clip.media_reference.target_url = "/Volumes/Gone/media/" + Path(clip.media_reference.target_url).name
     moved = tmp_path / "moved.otio"
     otio.adapters.write_to_file(timeline, str(moved))
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
+    window = own_window(qtbot, tmp_path)
     window.load(moved)
     qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
     assert window.table.rowCount() == 0 and not window.relink.isHidden()
@@ -258,9 +264,7 @@ def test_what_is_skipped_is_said_under_the_shot_list_without_offline_clips(sampl
     timeline.tracks.append(disabled)
     edit = tmp_path / "muted.otio"
     otio.adapters.write_to_file(timeline, str(edit))
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
+    window = own_window(qtbot, tmp_path)
     window.load(edit)
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     assert window.problems.isVisibleTo(window) and "track V2 muted: disabled" in window.problems.text()
@@ -310,9 +314,7 @@ def test_the_shot_list_shows_record_timecode_in_the_timelines_frame_count_mode(q
     edl.write_text("TITLE: NDF\nFCM: NON-DROP FRAME\n\n"
                    "001  A001     V     C        00:00:01:00 00:00:02:00 01:00:00:00 01:00:01:00\n"
                    "* FROM CLIP NAME: A001.mov\n")
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
+    window = own_window(qtbot, tmp_path)
     window.edl_rate.setCurrentText("29.97")
     window.load(edl)
     qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
@@ -323,9 +325,7 @@ def test_the_shot_list_shows_record_timecode_in_the_timelines_frame_count_mode(q
 def test_remote_engine_connection_indicator_and_capabilities(tmp_path, qtbot):
     from enginehelp import engine_thread
 
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
+    window = own_window(qtbot, tmp_path)
     box = window.engine
     box.mode.setCurrentIndex(1)
     with engine_thread(tmp_path / "state", [tmp_path]) as address:
@@ -355,9 +355,7 @@ def test_dropping_a_timeline_and_a_style_image(sample, qtbot, tmp_path):
         mime.setUrls([QUrl.fromLocalFile(str(path))])
         widget.dropEvent(QDropEvent(QPointF(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
 
-    make_app()
-    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
-    qtbot.addWidget(window)
+    window = own_window(qtbot, tmp_path)
     drop(window.style_form.style_image, STYLE_IMAGE)
     assert window.style_form.settings().style_image == STYLE_IMAGE
     drop(window, sample)
