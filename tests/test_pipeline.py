@@ -19,42 +19,13 @@ from host_plugin.cli import main
 from host_plugin.local_engine import LocalEngine
 from host_plugin.timeline.media import url_to_path
 from host_plugin.timeline.timecode import from_timecode
+from edits import R, clip_of, cut_of, write_edit
 from mediagen import damage_frame, frame_number, png_header, write_video
 from readonly import read_only
 
-R = 24000 / 1001
-
-
-def _clip(name, path, start, duration, frames):
-    ref = otio.schema.ExternalReference(str(path), TimeRange(RationalTime(0, R), RationalTime(frames, R)))
-    return otio.schema.Clip(name, media_reference=ref, source_range=TimeRange(RationalTime(start, R), RationalTime(duration, R)))
-
-
-def _cut(path: Path, clips: list[otio.schema.Clip]) -> Path:
-    """Writes `clips` on one video track as the .otio timeline `path`."""
-    timeline = otio.schema.Timeline(path.stem)
-    timeline.tracks.append(otio.schema.Track("V1", children=clips))
-    otio.adapters.write_to_file(timeline, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def edit(tmp_path_factory):
-    """An .otio edit: clip A holds a hard cut at media frame 50; a gap; clip B; an audio track."""
-    root = tmp_path_factory.mktemp("edit")
-    a = write_video(root / "media" / "a.mp4", [50, 70])
-    b = write_video(root / "media" / "b.mp4", [90])
-    timeline = otio.schema.Timeline("edit", global_start_time=otio.opentime.from_timecode("01:00:00:00", R))
-    video = otio.schema.Track("V1")
-    video.append(_clip("A", a, 10, 100, 120))
-    video.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, R), RationalTime(12, R))))
-    video.append(_clip("B", b, 5, 60, 90))
-    audio = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
-    audio.append(_clip("A audio", a, 10, 100, 120))
-    timeline.tracks.extend([video, audio])
-    path = root / "edit.otio"
-    otio.adapters.write_to_file(timeline, str(path))
-    return path
+    return write_edit(tmp_path_factory.mktemp("edit"))
 
 
 @pytest.fixture(scope="module")
@@ -65,50 +36,6 @@ def engine(tmp_path_factory, edit):
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_shots_json_splits_at_edit_points_and_cuts(edit, capsys):
-    assert main(["shots", str(edit), "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["fps"] == "24000/1001"
-    spans = [(Path(s["media"]).name, s["start_frame"], s["end_frame"], s["record_start"], s["record_end"]) for s in data["shots"]]
-    assert spans == [
-        ("a.mp4", 10, 50, "01:00:00:00", "01:00:01:16"),
-        ("a.mp4", 50, 110, "01:00:01:16", "01:00:04:04"),
-        ("b.mp4", 5, 65, "01:00:04:16", "01:00:07:04"),
-    ]
-    assert data["transitions"] == [] and data["skipped"] == []
-
-
-def test_shots_json_says_why_items_send_no_shot(edit, tmp_path, capsys):
-    timeline = otio.adapters.read_from_file(str(edit))
-    muted = timeline.tracks[0][0].clone()
-    muted.name, muted.enabled = "muted", False
-    timeline.tracks[0].append(muted)
-    timeline.tracks[0].append(otio.schema.Clip("bars", media_reference=otio.schema.GeneratorReference(generator_kind="SMPTEBars"),
-                                               source_range=muted.source_range))
-    path = tmp_path / "skips.otio"
-    otio.adapters.write_to_file(timeline, str(path))
-    assert main(["shots", str(path), "--format", "json"]) == 0, "skipped items are not problems"
-    data = json.loads(capsys.readouterr().out)
-    assert len(data["shots"]) == 3 and data["problems"] == []
-    assert data["skipped"] == ["clip muted: disabled", "clip bars: a generator (SMPTEBars), not media"]
-
-
-def test_a_still_image_clip_is_a_problem_with_what_to_do(edit, tmp_path, capsys):
-    timeline = otio.adapters.read_from_file(str(edit))
-    still = Path(__file__).resolve().parents[1] / "host_plugin" / "assets" / "style_night.png"
-    timeline.tracks[0].append(otio.schema.Clip("title card", otio.schema.ExternalReference(str(still)),
-                                               TimeRange(RationalTime(0, 24000 / 1001), RationalTime(48, 24000 / 1001))))
-    path = tmp_path / "stills.otio"
-    otio.adapters.write_to_file(timeline, str(path))
-    assert main(["shots", str(path), "--format", "json"]) == 1
-    data = json.loads(capsys.readouterr().out)
-    assert len(data["shots"]) == 3, "the moving clips still plan"
-    assert data["problems"] == [{"clip": "title card", "message": (
-        "clip title card: style_night.png is a still image held for 48 frames; DreamStyle stylizes moving "
-        "footage: render the still to a movie of that length (or restyle it as an image), relink the clip and "
-        "export the timeline again.")}]
 
 
 def test_stylize_renders_every_shot_frame_exact_and_writes_a_version(edit, engine, tmp_path, capsys):
@@ -207,7 +134,7 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
     """Cut detection reads past the damage; the render refuses the shot that holds it, naming the file."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # detect here, not from an earlier run's cache
     media = write_video(tmp_path / "A001.mov", [24, 24], width=320, height=180, codec=codec, gop=24)
-    cut = _cut(tmp_path / "damaged.otio", [_clip("A001", damage_frame(media, frame), 0, 48, 48)])
+    cut = cut_of(tmp_path / "damaged.otio", [clip_of("A001", damage_frame(media, frame), 0, 48, 48)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--format", "json"]
     assert main(args) == 1
     shots = json.loads(capsys.readouterr().out)["shots"]
@@ -219,7 +146,7 @@ def test_a_damaged_frame_fails_its_shot_and_the_clips_other_shots_render(engine,
 def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys):
     """A clip name of 100 CJK characters is 300 bytes: cut to fit a file name, each shot keeps its own file."""
     media = write_video(tmp_path / "media" / "a.mp4", [40], width=64, height=36)
-    cut = _cut(tmp_path / "cjk.otio", [_clip("長" * 100, media, 0, 10, 40), _clip("長" * 100, media, 20, 10, 40)])
+    cut = cut_of(tmp_path / "cjk.otio", [clip_of("長" * 100, media, 0, 10, 40), clip_of("長" * 100, media, 20, 10, 40)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect"]
     assert main(args) == 0, capsys.readouterr()
     assert len(list((tmp_path / "cjk_dreamstyle" / "renders").iterdir())) == 2
@@ -228,7 +155,7 @@ def test_long_names_in_any_script_give_one_render_each(engine, tmp_path, capsys)
 def test_a_clip_name_with_punctuation_is_found_rendered_on_the_next_run(engine, tmp_path, capsys):
     """Host and engine make one file name from a shot's name, so a second run finds the first run's render."""
     media = write_video(tmp_path / "media" / "a.mp4", [20], width=64, height=36)
-    cut = _cut(tmp_path / "names.otio", [_clip("Take (1) #2 & 'best' [A]", media, 0, 10, 20)])
+    cut = cut_of(tmp_path / "names.otio", [clip_of("Take (1) #2 & 'best' [A]", media, 0, 10, 20)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "x", "--no-detect",
             "--format", "json"]
     statuses = []
@@ -365,30 +292,6 @@ def test_a_second_run_into_the_same_folder_is_told_to_wait(edit, tmp_path, capsy
     assert "--state-dir" not in err
 
 
-def test_shots_gives_absolute_media_paths_without_dot_dot(edit, tmp_path, monkeypatch, capsys):
-    """A media file named relative to the current folder, and a clip relinked from the timeline's folder."""
-    monkeypatch.chdir(edit.parent)
-    assert main(["shots", "media/a.mp4", "--format", "json", "--no-detect"]) == 0
-    assert json.loads(capsys.readouterr().out)["shots"][0]["media"] == str(edit.parent / "media" / "a.mp4")
-
-    shutil.copytree(edit.parent / "media", tmp_path / "newmedia")
-    timeline = otio.adapters.read_from_file(str(edit))
-    for clip in timeline.find_clips():
-        clip.media_reference.target_url = f"../newmedia/{Path(clip.media_reference.target_url).name}"
-    (tmp_path / "proj").mkdir()
-    otio.adapters.write_to_file(timeline, str(tmp_path / "proj" / "cut.otio"))
-    assert main(["shots", str(tmp_path / "proj" / "cut.otio"), "--format", "json", "--no-detect"]) == 0
-    media = {s["media"] for s in json.loads(capsys.readouterr().out)["shots"]}
-    assert media == {str(tmp_path / "newmedia" / "a.mp4"), str(tmp_path / "newmedia" / "b.mp4")}
-
-
-def test_shots_of_a_plain_media_file(edit, capsys):
-    assert main(["shots", str(edit.parent / "media" / "a.mp4"), "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
-    assert data["shots"][0]["record_start"] == "00:00:00:00"
-
-
 def test_cancelling_shots_before_they_reach_the_engine(edit, engine, tmp_path):
     from host_plugin.client import EngineClient
     from host_plugin.pipeline import Renderer, StyleSettings, load_edit, plan_edit
@@ -471,7 +374,7 @@ def test_clip_names_that_are_file_names_or_paths_give_one_render_each_inside_the
     timeline = otio.schema.Timeline("names", global_start_time=otio.opentime.from_timecode("01:00:00:00", R))
     track = otio.schema.Track("V1")
     for index, name in enumerate(names):
-        track.append(_clip(name, media, index * 10, 8 + index, 90))
+        track.append(clip_of(name, media, index * 10, 8 + index, 90))
     timeline.tracks.append(track)
     cut = tmp_path / "edit" / "names.otio"
     cut.parent.mkdir()
@@ -585,8 +488,8 @@ def test_a_long_edits_contact_sheets_hold_a_hundred_shots_each(edit, engine, tmp
 def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, capsys):
     """Square brackets in a clip name or a folder are no markup: "[/graded]" crashed the summary, "[red]" vanished."""
     media = edit.parent / "media" / "b.mp4"
-    cut = _cut(tmp_path / "brackets.otio", [_clip("A001 [/graded]", media, 0, 8, 90),
-                                            _clip("B002 [red]REVIEW", media, 10, 8, 90)])
+    cut = cut_of(tmp_path / "brackets.otio", [clip_of("A001 [/graded]", media, 0, 8, 90),
+                                            clip_of("B002 [red]REVIEW", media, 10, 8, 90)])
     out = tmp_path / "out[/old]"
     assert main(["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--out", str(out),
                  "--no-detect"]) == 0
@@ -599,7 +502,7 @@ def test_clip_names_and_folders_are_printed_as_they_are(edit, engine, tmp_path, 
 def test_a_range_the_edit_uses_twice_renders_once_and_is_cached_on_a_rerun(edit, engine, tmp_path, capsys):
     """A repeated shot (a flashback) is one job: both clips get its render, and a re-run renders nothing."""
     media = edit.parent / "media" / "b.mp4"
-    cut = _cut(tmp_path / "twice.otio", [_clip("B", media, 7, 20, 90), _clip("B again", media, 7, 20, 90)])
+    cut = cut_of(tmp_path / "twice.otio", [clip_of("B", media, 7, 20, 90), clip_of("B again", media, 7, 20, 90)])
     args = ["stylize", str(cut), "--engine", engine, "--backend", "passthrough", "--prompt", "twice", "--no-detect",
             "--format", "json"]
     from host_plugin.client import EngineClient
