@@ -322,25 +322,9 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
 @asynccontextmanager
 async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, storage: Storage,
                    store: JobStore) -> AsyncIterator[int]:
-    engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name
-    server = grpc.aio.server(
-        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests(engine_service)],
-        options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
-    )
-    address = host_port(config.host, config.port)
-    try:  # first: a taken port is said at once, not after a local Ray farm has started
-        if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
-            port = server.add_secure_port(address, tls)
-        else:
-            port = server.add_insecure_port(address)
-    except RuntimeError:
-        raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
-                              "not this machine's; choose another --port or --host") from None
-    try:
-        runner = await asyncio.to_thread(_runner, config)
-    except BaseException:
-        await _release(server, started=False)
-        raise
+    # The workers first: a local Ray farm forks its processes, which gRPC's threads (a bound port has them) must
+    # not be running for (Ray's head then timed out starting); a taken port is said once they have started.
+    runner = await asyncio.to_thread(_runner, config)
     jobs = JobManager(
         store,
         runner,
@@ -352,13 +336,27 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         admit=lambda r: storage.recheck(r.media, r.style_image, r.first_frame, output=r.out_path_stem.parent),
         engine_id=config.backend.fingerprint(),
     )
+    engine_service = pb.DESCRIPTOR.services_by_name["Engine"].full_name
+    server = grpc.aio.server(
+        interceptors=[*([TokenAuth(config.token)] if config.token else []), WellFormedRequests(engine_service)],
+        options=[*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],  # gRPC's default would let a second engine share the port
+    )
     pb_grpc.add_EngineServicer_to_server(EngineService(jobs, storage, config, runner), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (engine_service, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
+    address = host_port(config.host, config.port)
     started = False
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
+        try:
+            if tls is not None:  # checked above: a bad certificate or key would read as "the port is taken" here
+                port = server.add_secure_port(address, tls)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:
+            raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
+                                  "not this machine's; choose another --port or --host") from None
         await jobs.start()
         await server.start()
         started = True

@@ -361,52 +361,29 @@ def test_an_engine_that_fails_to_start_frees_its_state_folder(tmp_path):
     assert asyncio.run(start(0)) > 0  # not "another engine is running on the state folder"
 
 
-def test_a_taken_port_is_said_before_any_worker_or_farm_starts(tmp_path, monkeypatch):
-    """A local Ray farm takes seconds to start: a port in use is said first, and nothing is started."""
+def test_an_engine_that_fails_after_binding_its_port_frees_it(tmp_path, monkeypatch):
+    """The job store fails as the jobs start, after the port is bound: the port is free again for the next try
+    (gRPC keeps the port of a server stopped before it started)."""
     import asyncio
     import socket
 
     import engine.server
+    from engine.store import StoreFailed
 
-    started = []
-    monkeypatch.setattr(engine.server, "_runner", lambda config: started.append(config))
+    async def failing(self) -> None:
+        raise StoreFailed("the job store cannot be read")
 
-    async def start(port: int) -> None:
-        async with engine.server.running_engine(engine.server.EngineConfig(
-                state_dir=tmp_path, media_roots=[tmp_path], port=port, farm="local")):
-            pass
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        with pytest.raises(engine.server.PortUnavailable):
-            asyncio.run(start(taken.getsockname()[1]))
-    assert started == []
-
-
-def test_an_engine_whose_workers_fail_to_start_frees_its_port(tmp_path, monkeypatch):
-    """The port is bound before the workers start: when they cannot (a Ray cluster not reached), it is free
-    again for the next try (gRPC keeps the port of a server stopped before it started)."""
-    import asyncio
-    import socket
-
-    import engine.server
-    from engine.farm import FarmError
-
-    def unreachable(config):
-        raise FarmError("cannot reach the Ray cluster")
-
-    monkeypatch.setattr(engine.server, "_runner", unreachable)
+    monkeypatch.setattr(engine.server.JobManager, "start", failing)
     with socket.socket() as probe_port:
         probe_port.bind(("127.0.0.1", 0))
         port = probe_port.getsockname()[1]
 
     async def start() -> None:
         async with engine.server.running_engine(engine.server.EngineConfig(
-                state_dir=tmp_path, media_roots=[tmp_path], port=port, farm="ray://head:10001")):
+                state_dir=tmp_path, media_roots=[tmp_path], port=port)):
             pass
 
-    with pytest.raises(FarmError):
+    with pytest.raises(StoreFailed):
         asyncio.run(start())
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))  # free
