@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -323,7 +325,9 @@ async def running_engine(config: EngineConfig) -> AsyncIterator[int]:
 async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, storage: Storage,
                    store: JobStore) -> AsyncIterator[int]:
     # The workers first: a local Ray farm forks its processes, which gRPC's threads (a bound port has them) must
-    # not be running for (Ray's head then timed out starting); a taken port is said once they have started.
+    # not be running for (Ray's head then timed out starting); a taken port is said before they start all the same.
+    address = host_port(config.host, config.port)
+    _check_listenable(config.host, config.port, address)
     runner = await asyncio.to_thread(_runner, config)
     jobs = JobManager(
         store,
@@ -346,7 +350,6 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (engine_service, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    address = host_port(config.host, config.port)
     started = False
     try:  # whatever fails from here, what started stops (jobs.stop closes the runner: a local Ray farm, say)
         try:
@@ -355,8 +358,7 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
             else:
                 port = server.add_insecure_port(address)
         except RuntimeError:
-            raise PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is "
-                                  "not this machine's; choose another --port or --host") from None
+            raise _unavailable(address) from None
         await jobs.start()
         await server.start()
         started = True
@@ -367,6 +369,35 @@ async def _serving(config: EngineConfig, tls: grpc.ServerCredentials | None, sto
         await health_servicer.enter_graceful_shutdown()
         await _release(server, started, grace=2)
         await jobs.stop()
+
+
+def _unavailable(address: str) -> PortUnavailable:
+    return PortUnavailable(f"cannot listen on {address}: the port is taken (another engine?) or the host is not this "
+                           "machine's; choose another --port or --host")
+
+
+def _check_listenable(host: str, port: int, address: str) -> None:
+    """Refuses a port another program listens on, or a host with no address of this machine's, at once: a farm's
+    workers take seconds to start before the port is bound (that bind still decides, a port can go meanwhile)."""
+    if port == 0:
+        return
+    try:
+        places = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        raise _unavailable(address) from None
+    refused = []
+    for family, kind, proto, _, place in places:
+        with socket.socket(family, kind, proto) as probe:
+            if os.name != "nt":  # as gRPC binds: a closed connection's TIME_WAIT does not hold the port
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(place)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise _unavailable(address) from None
+                refused.append(exc)
+    if len(refused) == len(places):  # gRPC listens where it can (localhost without IPv6, say)
+        raise _unavailable(address)
 
 
 async def _release(server: grpc.aio.Server, started: bool, grace: float | None = None) -> None:

@@ -361,6 +361,29 @@ def test_an_engine_that_fails_to_start_frees_its_state_folder(tmp_path):
     assert asyncio.run(start(0)) > 0  # not "another engine is running on the state folder"
 
 
+def test_a_taken_port_is_refused_before_a_farm_starts(tmp_path, monkeypatch):
+    """A local Ray farm takes seconds to start and its port is bound after it: the taken port is said first."""
+    import asyncio
+    import socket
+
+    import engine.server
+    from engine.server import EngineConfig, PortUnavailable, running_engine
+
+    def no_farm(config):
+        raise AssertionError("the farm started for an engine that cannot listen")
+
+    async def start(port: int) -> None:
+        async with running_engine(EngineConfig(state_dir=tmp_path, media_roots=[tmp_path], port=port, farm="local")):
+            pass
+
+    monkeypatch.setattr(engine.server, "_runner", no_farm)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(PortUnavailable, match=f"127.0.0.1:{taken.getsockname()[1]}: the port is taken"):
+            asyncio.run(start(taken.getsockname()[1]))
+
+
 def test_an_engine_that_fails_after_binding_its_port_frees_it(tmp_path, monkeypatch):
     """The job store fails as the jobs start, after the port is bound: the port is free again for the next try
     (gRPC keeps the port of a server stopped before it started)."""
