@@ -88,3 +88,19 @@ def test_ray_workers_render_in_parallel_and_survive_a_killed_worker(ray_session,
     )
     resumed, uninterrupted = iter_frames(result, 0, FRAMES), iter_frames(reference.path, 0, FRAMES)
     assert all((a == b).all() for a, b in zip(resumed, uninterrupted, strict=True))
+
+
+@pytest.mark.parametrize(("before", "read", "after"), [(None, "True", "None"), ("0", "False", "'0'")])
+def test_rays_crash_handler_is_off_for_the_engine_only(before, read, after):
+    """Ray reads the switch as it is imported; the engine's Ray worker processes, started later, keep their crash
+    reports (the switch is gone again), and an operator's own setting is left as it was."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"}
+    if before is not None:
+        env["RAY_DISABLE_FAILURE_SIGNAL_HANDLER"] = before
+    code = ("import os; from engine.farm import _ray; _ray(); from ray._private import ray_constants as c; "
+            "print(c.RAY_DISABLE_FAILURE_SIGNAL_HANDLER, repr(os.environ.get('RAY_DISABLE_FAILURE_SIGNAL_HANDLER')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [read, after]

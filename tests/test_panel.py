@@ -64,6 +64,7 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     qtbot.waitUntil(lambda: {1, 2} <= window.table.results.keys(), timeout=WAIT)
     results = window.table.results
     assert results[1].status == "done" and probe(results[1].output).frames == shots[0].frames
+    assert results[1].output.parent == sample.parent / f"{sample.stem}_dreamstyle" / "renders"  # the folder's tooltip
     assert results[2].status == "cancelled" and results[2].output is None
     assert window.overall.value() == window.overall.maximum()
 
