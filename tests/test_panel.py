@@ -54,7 +54,8 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
     shots = window.table.shots
     assert [s.clip_name for s in shots] == ["clip_a", "clip_a", "clip_b"]
-    assert window.table.item(0, 2).text() == "01:00:00:00" and window.table.item(1, 5).text() == "cut (detected)"
+    assert window.table.item(0, 3).text() == "01:00:00:00" and window.table.item(1, 6).text() == "cut (detected)"
+    assert window.table.item(0, 2).text() == "V1"
     qtbot.waitUntil(lambda: window.table.item(2, 0).data(1) is not None, timeout=WAIT)  # thumbnails
 
     window.render(shots[:2])  # one engine worker: shot 2 waits in the queue while shot 1 renders
@@ -74,7 +75,7 @@ def test_load_render_cancel_restyle_write_back(session, sample, qtbot):
     assert "still rendering" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: 3 in window.table.results, timeout=WAIT)
     assert window.table.results[3].status == "done"
-    assert window.table.item(2, 7).text() == str(window.table.results[3].output)
+    assert window.table.item(2, 8).text() == str(window.table.results[3].output)
 
     window.write_back()
     qtbot.waitUntil(lambda: window.writeback.result.text().startswith("Wrote"), timeout=WAIT)
@@ -152,7 +153,7 @@ def test_reads_the_current_resolve_timeline(sample, qtbot, tmp_path):
     qtbot.addWidget(window)
     window.load_from_host()
     qtbot.waitUntil(lambda: window.table.rowCount() == 1 and window.table.item(0, 0).data(1), timeout=WAIT)
-    assert window.table.item(0, 2).text() == "01:00:00:00" and window.table.item(0, 3).text() == "01:00:01:16"
+    assert window.table.item(0, 3).text() == "01:00:00:00" and window.table.item(0, 4).text() == "01:00:01:16"
     assert window.writeback.mode.model().item(1).isEnabled()
 
 
@@ -319,7 +320,7 @@ def test_the_shot_list_shows_record_timecode_in_the_timelines_frame_count_mode(q
     window.edl_rate.setCurrentText("29.97")
     window.load(edl)
     qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
-    assert (window.table.item(0, 2).text(), window.table.item(0, 3).text()) == ("01:00:00:00", "01:00:01:00")
+    assert (window.table.item(0, 3).text(), window.table.item(0, 4).text()) == ("01:00:00:00", "01:00:01:00")
     window.close()
 
 

@@ -285,7 +285,7 @@ def test_a_batch_ending_after_a_later_render_of_its_shot_leaves_the_row_to_that_
     release.set()
     qtbot.waitUntil(lambda: not window.batches, timeout=WAIT)
     assert (results[1].status, results[1].look) == ("cached", "classic teal-orange")
-    assert window.table.item(0, 7).text() == str(results[1].output)
+    assert window.table.item(0, 8).text() == str(results[1].output)
 
 
 def test_a_look_anchor_whose_hero_fails_sends_none_of_the_others(window, sample, qtbot):

@@ -64,6 +64,18 @@ def test_visible_clips_with_gaps_transitions_nesting_and_skips():
     assert any("off" in s for s in skipped) and any("generator" in s for s in skipped) and any("V2" in s for s in skipped)
 
 
+def test_a_clip_names_its_track_as_the_nle_shows_it():
+    """Video tracks count from the bottom, V1 first, whatever precedes them in the stack; a named track keeps its name."""
+    timeline = otio.schema.Timeline("t")
+    timeline.tracks.append(otio.schema.Track("", kind=otio.schema.TrackKind.Audio))
+    for name, clip_name in (("", "a"), ("Grade", "b"), ("", "c")):
+        track = otio.schema.Track(name)
+        track.append(clip(clip_name, 0, 10))
+        timeline.tracks.append(track)
+    clips, _ = video_clips(timeline)
+    assert [(c.name, c.track_name) for c in clips] == [("a", "V1"), ("b", "Grade"), ("c", "V3")]
+
+
 def test_an_image_sequence_is_skipped_with_what_to_do():
     timeline = otio.schema.Timeline("t")
     track = otio.schema.Track("V1")

@@ -1,4 +1,4 @@
-"""The shot list: thumbnail, clip, record timecode in/out, duration, transitions, a progress bar per shot,
+"""The shot list: thumbnail, clip, track, record timecode in/out, duration, transitions, a progress bar per shot,
 the output file or the error in words. Right-click for per-shot actions."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from .theme import STATUS_COLOURS
 __all__ = ["ShotTable", "THUMB"]
 
 THUMB = (96, 54)
-COLUMNS = ["", "Clip", "Record in", "Record out", "Duration", "Transitions", "Status", "Output / message"]
+COLUMNS = ["", "Clip", "Track", "Record in", "Record out", "Duration", "Transitions", "Status", "Output / message"]
+DURATION, STATUS, MESSAGE = (COLUMNS.index(name) for name in ("Duration", "Status", "Output / message"))
 
 
 def transitions_of(shot: Shot, plan: Plan) -> str:
@@ -62,8 +63,8 @@ class ShotTable(QTableWidget):
         # Sized to their contents once per plan (`set_plan`), then the editor's: ResizeToContents measured every
         # row again at each progress message, a minute per pass over a 2000-shot edit.
         header.setSectionResizeMode(QHeaderView.Interactive)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
-        for column, width in ((0, THUMB[0] + 12), (6, 150)):
+        header.setSectionResizeMode(MESSAGE, QHeaderView.Stretch)
+        for column, width in ((0, THUMB[0] + 12), (STATUS, 150)):
             header.setSectionResizeMode(column, QHeaderView.Fixed)
             self.setColumnWidth(column, width)
         self.setContextMenuPolicy(Qt.CustomContextMenu)
@@ -82,11 +83,12 @@ class ShotTable(QTableWidget):
         self._bars = {}
         self.setRowCount(len(self.shots))
         for row, shot in enumerate(self.shots):
-            cells = ["", shot.clip_name, *record_timecodes(shot.record, start, drop_frame), f"{shot.frames} fr",
+            track = shot.clip.track_name if shot.clip is not None else ""
+            cells = ["", shot.clip_name, track, *record_timecodes(shot.record, start, drop_frame), f"{shot.frames} fr",
                      transitions_of(shot, plan), "", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignVCenter | (Qt.AlignRight if column == 4 else Qt.AlignLeft))
+                item.setTextAlignment(Qt.AlignVCenter | (Qt.AlignRight if column == DURATION else Qt.AlignLeft))
                 self.setItem(row, column, item)
             self.item(row, 1).setToolTip(f"{shot.name}\n{shot.media}\nmedia frames {shot.start}–{shot.end}")
             bar = QProgressBar(maximum=max(1, shot.frames + shot.head + shot.tail), value=0, format="ready")
@@ -94,9 +96,9 @@ class ShotTable(QTableWidget):
             box = QVBoxLayout(cell)
             box.setContentsMargins(6, 0, 6, 0)
             box.addWidget(bar, 0, Qt.AlignVCenter)
-            self.setCellWidget(row, 6, cell)
+            self.setCellWidget(row, STATUS, cell)
             self._bars[shot.number] = bar
-        for column in range(1, 6):
+        for column in range(1, STATUS):
             self.resizeColumnToContents(column)
 
     def set_thumbnail(self, number: int, rgb: np.ndarray) -> None:
@@ -116,7 +118,7 @@ class ShotTable(QTableWidget):
         bar.setFormat(f"{update.state} %p%" if update.state not in ENDED else update.state)
         bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STATUS_COLOURS.get(update.state, '#4a90d9')}; }}")
         if update.message and update.state not in RENDERED:
-            self.item(row, 7).setText(update.message)
+            self.item(row, MESSAGE).setText(update.message)
 
     def set_result(self, result: ShotResult) -> None:
         row = self._rows.get(result.shot.number)
@@ -124,7 +126,7 @@ class ShotTable(QTableWidget):
             return
         self.results[result.shot.number] = result
         self.update_shot(ShotUpdate(result.shot, result.status, 0, self._bars[result.shot.number].maximum()))
-        item = self.item(row, 7)
+        item = self.item(row, MESSAGE)
         item.setText(str(result.output) if result.output else result.error)
         item.setToolTip(item.text())
         item.setForeground(QColor(STATUS_COLOURS["failed"] if result.status == "failed" else "#d6d6d6"))

@@ -26,6 +26,8 @@ class ClipRef:
 
     clip: otio.schema.Clip
     track_index: int
+    track_name: str
+    """The track as the NLE shows it: its own name, else V1, V2... counting video tracks from the bottom."""
     name: str
     media_url: str | None
     reel: str | None
@@ -169,7 +171,8 @@ def _source_file(clip: otio.schema.Clip) -> str | None:
     return None
 
 
-def _clip_refs(clip: otio.schema.Clip, track: otio.schema.Track, track_index: int, top: otio.schema.Stack) -> list[ClipRef]:
+def _clip_refs(clip: otio.schema.Clip, track: otio.schema.Track, track_index: int, track_name: str,
+               top: otio.schema.Stack) -> list[ClipRef]:
     """A ClipRef per part of `clip` the timeline shows; OTIOError when its range cannot be computed."""
     ref = clip.media_reference
     incoming, outgoing = _transition_offsets(clip) if clip.parent() is track else (RationalTime(), RationalTime())
@@ -178,6 +181,7 @@ def _clip_refs(clip: otio.schema.Clip, track: otio.schema.Track, track_index: in
         ClipRef(
             clip=clip,
             track_index=track_index,
+            track_name=track_name,
             name=clip.name or (PureWindowsPath(url_to_path(url)).stem if url else "clip"),  # either OS's path
             media_url=url,
             reel=clip.metadata.get("cmx_3600", {}).get("reel"),
@@ -197,9 +201,12 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
     clips: list[ClipRef] = []
     skipped: list[str] = []
     top = timeline.tracks
+    video_tracks = 0
     for index, track in enumerate(top):
         if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Video:
             continue
+        video_tracks += 1
+        track_name = track.name or f"V{video_tracks}"
         if not _enabled(track):
             skipped.append(f"track {track.name or index + 1}: disabled")
             continue
@@ -219,7 +226,7 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
                 skipped.append(f"clip {clip.name}: {reason}")
                 continue
             try:
-                refs = _clip_refs(clip, track, index, top)
+                refs = _clip_refs(clip, track, index, track_name, top)
             except otio.exceptions.OTIOError as exc:  # this clip, or one before it on its track, has no length
                 skipped.append(f"clip {clip.name}: cannot be placed on the timeline ({exc}); a clip with neither a source "
                                "range nor media of a known length has no length: relink or trim it in the NLE and "
