@@ -102,6 +102,23 @@ def test_sequence_format_comes_from_the_media_when_missing(media):
     assert timeline.video_tracks()[0].metadata["fcp_xml"]["@MZ.TrackName"] == "Video 1"
 
 
+def test_a_missing_sequence_format_takes_the_sequences_rate_not_its_first_clips(tmp_path):
+    """25 fps media in a 23.976 sequence with no <format> (an XML OTIO wrote): the adapter writes the sequence's
+    rate from its start time, and so does the format filled in for Resolve, which took the first clip's 25."""
+    pal = write_video(tmp_path / "pal.mp4", [50], width=64, height=36, rate=Fraction(25))
+    ref = otio.schema.ExternalReference(str(pal), otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25),
+                                                                          otio.opentime.RationalTime(50, 25)))
+    clip = otio.schema.Clip("pal", ref, otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25),
+                                                                otio.opentime.RationalTime(25, 25)))
+    timeline = otio.schema.Timeline("mixed", global_start_time=otio.opentime.RationalTime(86400, NTSC),
+                                    tracks=[otio.schema.Track("V1", children=[clip])])
+    prepare(timeline, tmp_path)
+    sequence = ET.fromstring(otio.adapters.write_to_string(timeline, "fcp_xml")).find("./project/children/sequence")
+    rates = [(e.findtext("timebase"), e.findtext("ntsc"))
+             for e in (sequence.find("rate"), sequence.find("media/video/format/samplecharacteristics/rate"))]
+    assert rates == [("24", "TRUE"), ("24", "TRUE")]
+
+
 def test_a_sequence_without_readable_video_is_named(tmp_path):
     timeline = premiere_otio("Offline", [(tmp_path / "gone.mov", 0, 10, 0)])
     with pytest.raises(HostError, match="Offline"):

@@ -138,5 +138,6 @@ def prepare(timeline: otio.schema.Timeline, base: Path) -> None:
     if not (video.get("format") or {}).get("samplecharacteristics"):
         if first is None:
             raise HostError(f"'{timeline.name}': no readable video clip to take the sequence format from.")
-        rate = Fraction(timeline.duration().rate).limit_denominator(1001)
+        # The sequence's <rate>, as the adapter writes it (its start time's; a clip of other media may come first)
+        rate = Fraction((timeline.global_start_time or timeline.duration()).rate).limit_denominator(1001)
         video["format"] = {"samplecharacteristics": {**dict(first), "rate": _rate(rate)}}
