@@ -1,5 +1,6 @@
 """Write-back: version timelines whose rendered clips sit frame-exactly over the originals, in each format."""
 
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
@@ -136,6 +137,22 @@ def test_a_version_clip_says_the_timecode_its_render_carries(tmp_path, suffix):
     assert render.source_range.start_time.to_frames() == first.to_frames() + 2
     if suffix == ".xml":
         assert "<string>01:00:00;28</string>" in written.read_text()
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml"])
+def test_a_version_clips_marker_is_on_its_first_frame(tmp_path, suffix):
+    """OTIO counts a clip's marker in its media's time, which starts at the render's timecode; FCP7 XML counts it
+    from the media's first frame, as a clip's <in>, and the adapter writes the time as it stands: the marker
+    Premiere is to show on the version clip was an hour past its end."""
+    media = write_video(tmp_path / "media" / "a.mov", [90], rate=Fraction(25), width=64, height=36, timecode="10:00:00:00")
+    hour = 10 * 3600 * 25
+    written, _ = _one_track_version(tmp_path, [("a", media, hour + 30, 40, 25)], suffix, render_timecode="10:00:01:03")
+    if suffix == ".otio":
+        (render,) = otio.adapters.read_from_file(str(written)).tracks[1].find_clips()
+        assert [m.marked_range.start_time for m in render.markers] == [render.source_range.start_time]
+    else:
+        clip = [c for c in ET.parse(written).iter("clipitem") if c.findtext("name").endswith("DreamStyle v1")][0]
+        assert (clip.findtext("marker/in"), clip.findtext("in")) == ("2", "2")
 
 
 def test_a_version_number_is_taken_by_any_formats_file(tmp_path):

@@ -187,6 +187,16 @@ def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: boo
             track.append(fade.deepcopy())
 
 
+def _markers_from_media_start(track: otio.schema.Track) -> None:
+    """Counts the markers of `track`'s clips from their media's first frame, as FCP7 XML counts a clip's markers
+    (and its <in>): OTIO's adapter writes a marker's time as it stands, and a render's media time starts at its
+    timecode, so Premiere put the marker past the clip's end."""
+    for clip in track.find_clips():
+        start = clip.media_reference.available_range.start_time
+        for marker in clip.markers:
+            marker.marked_range = TimeRange(marker.marked_range.start_time - start, marker.marked_range.duration)
+
+
 def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
     """Writes `path` whole or not at all, never over a file there (FileExistsError: another run took it)."""
     adapter, options = _WRITERS[path.suffix]
@@ -241,7 +251,10 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
     for result in results:
         by_track.setdefault(result.shot.track_index, []).append(result)
     for track_index in sorted(by_track, reverse=True):
-        copy.tracks.insert(track_index + 1, _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index]))
+        track = _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index])
+        if suffix == ".xml":
+            _markers_from_media_start(track)
+        copy.tracks.insert(track_index + 1, track)
     copy.name = version_title(timeline, source_path, target)
     folder = source_path.resolve().parent  # where relative media paths are read from (not a link's folder)
     if suffix == ".xml":
