@@ -224,6 +224,22 @@ def test_fades_from_and_to_black_are_carried_to_the_version_track(tmp_path):
     assert [item.name for item in version if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]
 
 
+def test_fades_at_the_edges_of_media_at_another_rate_are_carried_too(tmp_path):
+    """41 frames of 25 fps media last 39.36 frames of a 24 fps timeline (as Resolve's export writes a clip in whole
+    frames of its media): the shot ends on a whole frame, and its clip's fade to black was lost."""
+    media = write_video(tmp_path / "media" / "pal.mp4", [60], rate=Fraction(25), width=64, height=36)
+    ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, 25), RationalTime(60, 25)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Transition("fade in", in_offset=RationalTime(0, 24), out_offset=RationalTime(6, 24)))
+    track.append(otio.schema.Clip("pal", media_reference=ref, source_range=TimeRange(RationalTime(10, 25), RationalTime(41, 25))))
+    track.append(otio.schema.Transition("fade out", in_offset=RationalTime(6, 24), out_offset=RationalTime(0, 24)))
+    cut = tmp_path / "fades.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline("fades", global_start_time=RationalTime(86400, 24), tracks=[track]),
+                                str(cut))
+    _, back = _version_track(cut)
+    assert [item.name for item in back.tracks[1] if isinstance(item, otio.schema.Transition)] == ["fade in", "fade out"]
+
+
 def test_a_dissolve_into_a_shot_not_rendered_is_no_fade_on_the_version_track(tmp_path):
     """b dissolves into c, whose render failed: b's render must not fade to black there (c shows through)."""
     media = write_video(tmp_path / "media" / "a.mp4", [60], width=64, height=36)

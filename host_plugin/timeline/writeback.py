@@ -179,8 +179,10 @@ def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: boo
         return
     side = 0 if head else 1
     fade = source.neighbors_of(ref.clip)[side]
-    at_edge = (result.shot.record.start_time == ref.record.start_time if head
-               else result.shot.record.end_time_exclusive() == ref.record.end_time_exclusive())
+    shot_edge, clip_edge = ((result.shot.record.start_time, ref.record.start_time) if head
+                            else (result.shot.record.end_time_exclusive(), ref.record.end_time_exclusive()))
+    rate = result.shot.record.duration.rate  # the timeline's: a clip of media at another rate may end between its frames
+    at_edge = round(shot_edge.value_rescaled_to(rate)) == round(clip_edge.value_rescaled_to(rate))
     if isinstance(fade, otio.schema.Transition) and at_edge:
         beyond = source.neighbors_of(fade)[side]
         if beyond is None or isinstance(beyond, otio.schema.Gap):
