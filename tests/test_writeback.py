@@ -315,6 +315,19 @@ def test_each_source_track_gets_its_version_track_right_above_it(tmp_path):
         assert render.name.startswith(f"{original.name}_s")  # "clip V2_s002 DreamStyle v1" over "clip V2"
 
 
+def test_a_new_version_goes_above_the_earlier_versions_of_its_track(tmp_path):
+    """A version of a version (an edit imported back and restyled): v2 goes above v1, which would hide it."""
+    media = write_video(tmp_path / "media" / "a.mov", [40], rate=Fraction(25), width=64, height=36)
+    ref = otio.schema.ExternalReference(str(media), available_range=TimeRange(RationalTime(0, 25), RationalTime(40, 25)))
+    clip = otio.schema.Clip("a", media_reference=ref, source_range=TimeRange(RationalTime(5, 25), RationalTime(20, 25)))
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline("cut", tracks=[otio.schema.Track("V1", children=[clip]),
+                                                                   otio.schema.Track("V2")]), str(cut))
+    first, _ = _version_track(cut)
+    _, back = _version_track(first)
+    assert [t.name for t in back.tracks] == ["V1", "DreamStyle v1 - look", "DreamStyle v2 - look", "V2"]
+
+
 def test_a_version_written_beside_a_link_to_the_timeline_keeps_relative_media_found(tmp_path):
     """Relative media paths are read from the timeline's real folder: written beside a link in another folder,
     the version names them absolutely, from there."""

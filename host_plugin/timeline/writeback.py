@@ -1,8 +1,8 @@
 """Write-back: the rendered shots as a new version track, in a new file beside the original timeline.
 
-Each source video track that has renders gets a track above it named for the style and a version
-number; every rendered clip sits at exactly its shot's record range, its source range excluding the
-handles so an editor can still trim. Transitions between rendered neighbours are kept, and a dissolve
+Each source video track that has renders gets a track above it (and above its earlier versions) named for
+the style and a version number; every rendered clip sits at exactly its shot's record range, its source range
+excluding the handles so an editor can still trim. Transitions between rendered neighbours are kept, and a dissolve
 detected inside a clip becomes a cross-dissolve of the source's duration between its two shots. The original
 file is never touched: the result is written to `<stem>.dreamstyle-v<N><suffix>` atomically.
 """
@@ -189,6 +189,14 @@ def _append_fade(track: otio.schema.Track, result: Rendered | None, *, head: boo
             track.append(fade.deepcopy())
 
 
+def _above(tracks: otio.schema.Stack, index: int) -> int:
+    """Where track `index`'s new version goes: right above it and its earlier versions, which would hide it."""
+    index += 1
+    while index < len(tracks) and isinstance(tracks[index], otio.schema.Track) and version_of(tracks[index]):
+        index += 1
+    return index
+
+
 def _markers_from_media_start(track: otio.schema.Track) -> None:
     """Counts the markers of `track`'s clips from their media's first frame, as FCP7 XML counts a clip's markers
     (and its <in>): OTIO's adapter writes a marker's time as it stands, and a render's media time starts at its
@@ -256,7 +264,7 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
         track = _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index])
         if suffix == ".xml":
             _markers_from_media_start(track)
-        copy.tracks.insert(track_index + 1, track)
+        copy.tracks.insert(_above(copy.tracks, track_index), track)
     copy.name = version_title(timeline, source_path, target)
     folder = source_path.resolve().parent  # where relative media paths are read from (not a link's folder)
     if suffix == ".xml":
