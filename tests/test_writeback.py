@@ -12,7 +12,7 @@ from mediagen import write_video
 from dreamstyle.frames import probe
 from host_plugin.pipeline import ShotResult, load_edit, plan_edit
 from host_plugin.timeline import writeback
-from host_plugin.timeline.writeback import write_version
+from host_plugin.timeline.writeback import version_title, write_version
 
 R = 24000 / 1001
 
@@ -324,8 +324,10 @@ def test_a_new_version_goes_above_the_earlier_versions_of_its_track(tmp_path):
     otio.adapters.write_to_file(otio.schema.Timeline("cut", tracks=[otio.schema.Track("V1", children=[clip]),
                                                                    otio.schema.Track("V2")]), str(cut))
     first, _ = _version_track(cut)
-    _, back = _version_track(first)
+    second, back = _version_track(first)
     assert [t.name for t in back.tracks] == ["V1", "DreamStyle v1 - look", "DreamStyle v2 - look", "V2"]
+    assert (second.name, back.name) == ("cut.dreamstyle-v2.otio", "cut DreamStyle v2")  # the edit's next version
+    assert version_title(back, second, second) == "cut DreamStyle v2"  # as the panel names it in Resolve
 
 
 def test_a_version_written_beside_a_link_to_the_timeline_keeps_relative_media_found(tmp_path):

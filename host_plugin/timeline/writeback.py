@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -239,21 +240,32 @@ def _anchor_relative(timeline: otio.schema.Timeline, folder: Path) -> None:
             ref.target_url = str(folder / url_to_path(ref.target_url))
 
 
+_VERSION_STEM = re.compile(r"\.dreamstyle-v(\d+)$")
+_VERSION_TITLE = re.compile(r" DreamStyle v\d+$")
+
+
+def _edit_stem(source_path: Path) -> str:
+    """The edit's own file name: a version's ("edit.dreamstyle-v1") is its edit's, whose next version it makes."""
+    return _VERSION_STEM.sub("", source_path.stem)
+
+
 def version_title(timeline: otio.schema.Timeline, source_path: Path, written: Path) -> str:
     """The name of the version timeline `write_version` wrote to `written`: "<timeline> DreamStyle vN"."""
-    version = written.stem.rsplit(".dreamstyle-v", 1)[-1]
-    return f"{timeline.name or source_path.stem} DreamStyle v{version}"
+    version = _VERSION_STEM.search(written.stem).group(1)
+    return f"{_VERSION_TITLE.sub('', timeline.name) or _edit_stem(source_path)} DreamStyle v{version}"
 
 
 def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: Sequence[Rendered], label: str,
                    rate: Fraction, version: int) -> Path:
     suffix = source_path.suffix.lower() if source_path.suffix.lower() in _WRITERS else ".otio"
 
+    stem = _edit_stem(source_path)
+
     def named(version: int, suffix: str) -> Path:
-        return source_path.with_name(f"{source_path.stem}.dreamstyle-v{version}{suffix}")
+        return source_path.with_name(f"{stem}.dreamstyle-v{version}{suffix}")
 
     # A number is taken by any format's file of it: edit.xml's v1 and edit.otio's v1 would share a contact sheet.
-    while any(source_path.parent.glob(f"{glob.escape(source_path.stem)}.dreamstyle-v{version}.*")):
+    while any(source_path.parent.glob(f"{glob.escape(stem)}.dreamstyle-v{version}.*")):
         version += 1
     copy = timeline.deepcopy()
     target = named(version, suffix)
