@@ -139,7 +139,7 @@ def _find_media(clip: ClipRef, relinker: Relinker) -> Path:
                             f"relink it in the NLE and export again{by_name}.")
     if media is None:
         raise MediaNotFound(
-            f"media {clip.media_url or clip.source_file or clip.reel} not found (offline); relink with --media-dir "
+            f"media {path or clip.source_file or clip.reel} not found (offline); relink with --media-dir "
             "FOLDER or --path-map FROM=TO (in the panel: Add search folder, Add path mapping)."
         )
     return media

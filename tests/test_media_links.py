@@ -137,6 +137,19 @@ def test_a_clip_with_no_media_reference_says_so_and_is_found_by_name_in_a_media_
     assert shot["media"] == str(media.absolute()) and (shot["start_frame"], shot["end_frame"]) == (5, 15)
 
 
+def test_offline_media_is_named_by_its_path_not_its_url(tmp_path, capsys):
+    """An NLE writes file URLs percent-encoded; the editor relinks by the path its file system shows."""
+    ref = otio.schema.ExternalReference("file:///Volumes/M%C3%A9dia%20A/b%20c.mov",
+                                        available_range=TimeRange(RationalTime(0, R), RationalTime(60, R)))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("b", media_reference=ref, source_range=TimeRange(RationalTime(5, R), RationalTime(10, R))))
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline("offline", tracks=[track]), str(cut))
+    assert cli_main(["shots", str(cut), "--format", "json", "--no-detect"]) == 1
+    (problem,) = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["message"].startswith("clip b: media /Volumes/Média A/b c.mov not found (offline); relink with")
+
+
 def test_same_named_files_are_chosen_by_the_original_paths_folders_or_reported(tmp_path):
     """Cards reuse file names: the folders of the path the NLE wrote pick the copy, never the first found."""
     for card in ("CARD1", "CARD2"):
