@@ -92,7 +92,9 @@ def not_found(path: Path) -> MediaError:
                       "panel: Add search folder, Add path mapping).")
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """The opened file and its picture: the first video stream that is not an attached picture (cover art,
+    which a tagger can put before it), as NLEs take it."""
     if not path.exists():
         raise not_found(path)
     if not path.is_file():
@@ -101,10 +103,12 @@ def _open(path: Path) -> av.container.InputContainer:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(f"{path}: cannot be opened as media ({exc}). Is it a video file, and complete?") from exc
-    if not container.streams.video:
+    attached = av.stream.Disposition.attached_pic
+    stream = next((video for video in container.streams.video if not video.disposition & attached), None)
+    if stream is None:
         container.close()
-        raise MediaError(f"{path}: has no video stream.")
-    return container
+        raise MediaError(f"{path}: has no video stream{' (only cover art)' if container.streams.video else ''}.")
+    return container, stream
 
 
 _STANDARD_RATES = [Fraction(n, d) for n, d in ((24000, 1001), (30000, 1001), (48000, 1001), (60000, 1001), (120000, 1001))]
@@ -331,9 +335,8 @@ def _probe_version(path: Path, inode: int, size: int, mtime_ns: int, count: bool
 
 
 def _probe(path: Path, count: bool) -> MediaInfo:
-    container = _open(path)
+    container, stream = _open(path)
     try:
-        stream = container.streams.video[0]
         ctx = stream.codec_context
         if ctx is None or not stream.codec_context.name:
             raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg.")
@@ -366,9 +369,9 @@ def _probe(path: Path, count: bool) -> MediaInfo:
 def display_rotation(path: str | Path) -> int:
     """Degrees counter-clockwise a player turns the picture (a phone's display matrix; frames decode as
     stored). PyAV shows it on decoded frames only, so this decodes the first one; 0 when it cannot."""
-    container = _open(Path(path))
+    container, stream = _open(Path(path))
     try:
-        return next(container.decode(video=0)).rotation
+        return next(container.decode(stream)).rotation
     except (StopIteration, av.error.FFmpegError):
         return 0  # iter_frames reports an undecodable file where it matters
     finally:
@@ -395,9 +398,8 @@ def iter_frames(
     deinterlaced (`_progressive`) unless scaled to half their height or less, which blends the fields.
     """
     path = Path(path)
-    container = _open(path)
+    container, stream = _open(path)
     try:
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = _rate(stream, path)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)

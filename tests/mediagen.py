@@ -121,3 +121,42 @@ def png_header(path: Path, width: int, height: int) -> Path:
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
     return path
+
+
+def with_cover_art_first(path: Path, frames: int, *, width: int = 64, height: int = 32, rotation: int = 0) -> Path:
+    """An MP4 of `frames` numbered H.264 frames whose first video stream is a JPEG cover (an attached
+    picture): its `udta` box, where a tagger keeps the cover, is moved before the tracks."""
+    import struct
+
+    with av.open(str(path), "w", format="mp4") as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        video = container.add_stream("libx264", rate=Fraction(24))
+        video.width, video.height, video.pix_fmt, video.options = width, height, "yuv420p", {"bf": "2"}
+        if rotation:
+            video.set_display_rotation(rotation)
+        container.mux(cover.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 3), 200, np.uint8), format="rgb24")))
+        container.mux(cover.encode())
+        for index in range(frames):
+            frame = scene_frame(0, index, width, height)
+            stamp(frame, index)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video.encode())
+
+    def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+        found, at = [], 0
+        while at < len(data):
+            size = struct.unpack(">I", data[at : at + 4])[0]
+            found.append((data[at + 4 : at + 8], data[at : at + size]))
+            at += size
+        return found
+
+    top = boxes(path.read_bytes())  # moov after mdat: moving boxes inside it moves no sample offsets
+    for index, (kind, box) in enumerate(top):
+        if kind == b"moov":
+            inner = sorted(boxes(box[8:]), key=lambda kb: kb[0] not in (b"mvhd", b"udta"))
+            body = b"".join(b for _, b in inner)
+            top[index] = (kind, struct.pack(">I", len(body) + 8) + b"moov" + body)
+    path.write_bytes(b"".join(b for _, b in top))
+    return path

@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from dreamstyle.frames import FULL_RANGE, Colour, MediaError, iter_frames, probe
-from mediagen import damage_frame, frame_number, write_video
+from dreamstyle.frames import FULL_RANGE, Colour, MediaError, display_rotation, iter_frames, probe
+from mediagen import damage_frame, frame_number, with_cover_art_first, write_video
 
 
 @pytest.fixture(scope="module")
@@ -369,3 +369,18 @@ def test_shots_of_a_media_file_that_cannot_be_read_through_name_it(tmp_path, cap
         assert main(["shots", str(media), "--format", "json"]) == 2
         err = capsys.readouterr().err
         assert media.name in err and said in err and "Traceback" not in err
+
+
+def test_cover_art_before_the_picture_is_not_the_picture(tmp_path):
+    """A tagged MP4 whose first video stream is its cover (an attached picture): probe, decoding, the
+    display rotation and cut detection all read the picture stream after it."""
+    from host_plugin.shots import detect
+
+    clip = with_cover_art_first(tmp_path / "tagged.mp4", 12, rotation=90)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].disposition & av.stream.Disposition.attached_pic
+    info = probe(clip)
+    assert (info.width, info.height, info.frames, info.rate, info.codec) == (64, 32, 12, 24, "h264")
+    assert [frame_number(f) for f in iter_frames(clip, 3, 12)] == list(range(3, 12))
+    assert display_rotation(clip) == 90
+    assert detect(clip, 0, 12).cuts == ()
