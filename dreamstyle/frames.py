@@ -35,6 +35,9 @@ FULL_RANGE = 2
 # size take exact rounding and full-resolution chroma (twice the time of a 1080p conversion); scaled ones, for
 # analysis and thumbnails, the default.
 _EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# 16-bit RGB is converted to as planar RGB, which `to_ndarray` returns in the same RGB(A) order: swscale's exact
+# conversion of 4:2:0 (10-bit HEVC or H.264, HDR) to packed 16-bit RGB loses green and blue; its planar one is sound.
+_PLANAR = {"rgb48le": "gbrp16le", "rgba64le": "gbrap16le"}
 
 
 @dataclass(frozen=True)
@@ -427,7 +430,7 @@ def iter_frames(
                         f"{path}: frame {index} is damaged (the decoder had to conceal errors in it): copy the file "
                         "again from the camera card or the backup, or export it again, and relink."
                     )
-                array = frame.to_ndarray(format=fmt, width=width, height=height, src_colorspace=matrix,
+                array = frame.to_ndarray(format=_PLANAR.get(fmt, fmt), width=width, height=height, src_colorspace=matrix,
                                          interpolation=_EXACT if own_size else None)
                 for _ in range(expected, index if end is None else min(index, end)):  # undecodable frames, concealed
                     yield array if previous is None else previous

@@ -61,6 +61,7 @@ CASES = {
     "HD full range": (1280, 720, "libx264", "yuv420p", Colour(1, 1, 1, 2)),
     "HD untagged": (1280, 720, "libx264", "yuv420p", Colour()),
     "BT.2020 HLG 10-bit": (1280, 720, "prores_ks", "yuv422p10le", Colour(9, 9, 18, 1)),
+    "BT.2020 PQ 10-bit 4:2:0": (1280, 720, "libx264", "yuv420p10le", Colour(9, 9, 16, 1)),  # a camera's HEVC/H.264
 }
 
 
