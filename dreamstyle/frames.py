@@ -394,11 +394,12 @@ def iter_frames(
     """Yields frames [start, end) as HxWxC arrays of `fmt` (rgb24: C=3), optionally scaled inside
     swscale, converted to RGB with the stream's own matrix (`Colour.conversion_matrix`).
 
-    Raises MediaError naming the file when it ends before `end`, cannot be decoded, or a frame in
-    [start, end) decodes damaged (frames decoded only to reach `start` after a seek are not checked); with
-    `damaged`, such frames are yielded as the decoder concealed them, and one it could not decode at all
-    as the frame before it (the next at the range's start: previews, cut detection). Interlaced frames are
-    deinterlaced (`_progressive`) unless scaled to half their height or less, which blends the fields.
+    Raises MediaError naming the file when it ends before `end`, cannot be decoded, changes size (read at its
+    own size), or a frame in [start, end) decodes damaged (frames decoded only to reach `start` after a seek
+    are not checked); with `damaged`, such frames are yielded as the decoder concealed them, and one it could
+    not decode at all as the frame before it (the next at the range's start: previews, cut detection).
+    Interlaced frames are deinterlaced (`_progressive`) unless scaled to half their height or less, which
+    blends the fields.
     """
     path = Path(path)
     container, stream = _open(path)
@@ -407,8 +408,8 @@ def iter_frames(
         rate = _rate(stream, path)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
         matrix = Colour.of(stream.codec_context).conversion_matrix(stream.codec_context.height)
-        own_size = (width or stream.codec_context.width, height or stream.codec_context.height) == (
-            stream.codec_context.width, stream.codec_context.height)
+        size = (stream.codec_context.width, stream.codec_context.height)
+        own_size = (width or size[0], height or size[1]) == size
         deinterlace = (height or stream.codec_context.height) * 2 > stream.codec_context.height
         expected, previous, lost = start, None, [] if damaged else None
         try:
@@ -429,6 +430,11 @@ def iter_frames(
                     raise MediaError(
                         f"{path}: frame {index} is damaged (the decoder had to conceal errors in it): copy the file "
                         "again from the camera card or the backup, or export it again, and relink."
+                    )
+                if width is None and height is None and (frame.width, frame.height) != size:
+                    raise MediaError(
+                        f"{path}: frame {index} is {frame.width}x{frame.height} where the stream starts at "
+                        f"{size[0]}x{size[1]} (a recording that changed format): transcode it to one size and relink."
                     )
                 array = frame.to_ndarray(format=_PLANAR.get(fmt, fmt), width=width, height=height, src_colorspace=matrix,
                                          interpolation=_EXACT if own_size else None)

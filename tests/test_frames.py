@@ -178,10 +178,13 @@ def test_interlaced_frames_scaled_to_half_their_height_are_not_deinterlaced(tmp_
 
 
 def test_interlaced_frames_that_change_size_midstream_come_out_whole(tmp_path):
-    """A broadcast recording switching from SD to HD: the deinterlacer starts again at the new size."""
+    """A broadcast recording switching from SD to HD: the deinterlacer starts again at the new size. At its own
+    size (a render) the other size is refused in words, not left to break the encoder."""
     path, _ = _interlaced(tmp_path / "recording.ts", [(160, 96), (320, 192)])
     frames = list(iter_frames(path, width=160, height=96))  # (the joined parts lose a frame at the join)
     assert [frame_number(frames[0]), frame_number(frames[-1])] == [0, 23] and {f.shape for f in frames} == {(96, 160, 3)}
+    with pytest.raises(MediaError, match=r"recording\.ts: frame 1\d is 320x192 where the stream starts at 160x96.*one size"):
+        list(iter_frames(path, 8))  # at its own size (a render), the other size cannot be written
 
 
 def _camera_file(path, codec, options, frames=60, rate=Fraction(25)):
