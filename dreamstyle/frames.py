@@ -109,8 +109,9 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.Vide
     attached = av.stream.Disposition.attached_pic
     stream = next((video for video in container.streams.video if not video.disposition & attached), None)
     if stream is None:
+        cover = " (only cover art)" if container.streams.video else ""  # an audio file's, say
         container.close()
-        raise MediaError(f"{path}: has no video stream{' (only cover art)' if container.streams.video else ''}.")
+        raise MediaError(f"{path}: has no video stream{cover}.")
     return container, stream
 
 

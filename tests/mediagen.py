@@ -124,25 +124,27 @@ def png_header(path: Path, width: int, height: int) -> Path:
 
 
 def with_cover_art_first(path: Path, frames: int, *, width: int = 64, height: int = 32, rotation: int = 0) -> Path:
-    """An MP4 of `frames` numbered H.264 frames whose first video stream is a JPEG cover (an attached
-    picture): its `udta` box, where a tagger keeps the cover, is moved before the tracks."""
+    """An MP4 of `frames` numbered H.264 frames (none: no picture stream) whose first video stream is a JPEG
+    cover (an attached picture): its `udta` box, where a tagger keeps the cover, is moved before the tracks."""
     import struct
 
     with av.open(str(path), "w", format="mp4") as container:
         cover = container.add_stream("mjpeg", rate=1)
         cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
         cover.disposition = av.stream.Disposition.attached_pic
-        video = container.add_stream("libx264", rate=Fraction(24))
-        video.width, video.height, video.pix_fmt, video.options = width, height, "yuv420p", {"bf": "2"}
-        if rotation:
-            video.set_display_rotation(rotation)
+        video = container.add_stream("libx264", rate=Fraction(24)) if frames else None
+        if video is not None:
+            video.width, video.height, video.pix_fmt, video.options = width, height, "yuv420p", {"bf": "2"}
+            if rotation:
+                video.set_display_rotation(rotation)
         container.mux(cover.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 3), 200, np.uint8), format="rgb24")))
         container.mux(cover.encode())
         for index in range(frames):
             frame = scene_frame(0, index, width, height)
             stamp(frame, index)
             container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(video.encode())
+        if video is not None:
+            container.mux(video.encode())
 
     def boxes(data: bytes) -> list[tuple[bytes, bytes]]:
         found, at = [], 0

@@ -376,7 +376,7 @@ def test_shots_of_a_media_file_that_cannot_be_read_through_name_it(tmp_path, cap
 
 def test_cover_art_before_the_picture_is_not_the_picture(tmp_path):
     """A tagged MP4 whose first video stream is its cover (an attached picture): probe, decoding, the
-    display rotation and cut detection all read the picture stream after it."""
+    display rotation and cut detection all read the picture stream after it; a file holding only a cover has none."""
     from host_plugin.shots import detect
 
     clip = with_cover_art_first(tmp_path / "tagged.mp4", 12, rotation=90)
@@ -387,3 +387,5 @@ def test_cover_art_before_the_picture_is_not_the_picture(tmp_path):
     assert [frame_number(f) for f in iter_frames(clip, 3, 12)] == list(range(3, 12))
     assert display_rotation(clip) == 90
     assert detect(clip, 0, 12).cuts == ()
+    with pytest.raises(MediaError, match=r"song\.m4a: has no video stream \(only cover art\)"):  # an audio file
+        probe(with_cover_art_first(tmp_path / "song.m4a", 0))
