@@ -129,11 +129,17 @@ def _rate_tolerance(stream: av.video.stream.VideoStream) -> float:
     return max(2e-4, 0.002 / seconds) if seconds else 2e-4
 
 
+def _average_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """FFmpeg's average frame rate; none for DV, whose system fixes its rate (the base rate): raw DV's
+    demuxer gives its 1/60000 clock as the average, 60000 frames a second."""
+    return None if stream.codec_context.name == "dvvideo" else stream.average_rate
+
+
 def _rate(stream: av.video.stream.VideoStream, path: Path) -> Fraction:
     """The stream's frame rate: the base rate its timestamps are built on when the average agrees with it
     (timestamps rounded to milliseconds put the average off), else the average; a muxer's rounding of an
     NTSC rate (19001/317 for 59.94) is taken as the NTSC rate it stands for."""
-    average, base = stream.average_rate, stream.base_rate
+    average, base = _average_rate(stream), stream.base_rate
     if average and base and abs(average / base - 1) <= _rate_tolerance(stream):
         rate = base
     else:
@@ -149,7 +155,7 @@ def _variable_rate(stream: av.video.stream.VideoStream) -> bool:
     over duration) then differs from the base rate its timestamps are built on by more than timestamp
     rounding explains, or that base rate is no camera's. Constant-rate files agree, edit lists and
     B-frame delays included; interlaced and telecined ones differ by a field or pulldown ratio."""
-    average, base = stream.average_rate, stream.base_rate
+    average, base = _average_rate(stream), stream.base_rate
     if not (average and base):
         return False
     ratio, tolerance = Fraction(average) / Fraction(base), _rate_tolerance(stream)

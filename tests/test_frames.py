@@ -222,6 +222,25 @@ def test_transport_streams_and_avi_are_frame_exact(tmp_path_factory, name, codec
     assert [frame_number(f) for f in iter_frames(path, start, start + 12)] == list(range(start, start + 12))
 
 
+@pytest.mark.parametrize("size,pix_fmt,rate", [((720, 576), "yuv420p", Fraction(25)), ((720, 480), "yuv411p", Fraction(30000, 1001))])
+def test_a_dv_tape_capture_runs_at_its_systems_rate(tmp_path, size, pix_fmt, rate):
+    """Raw DV (.dv, a tape captured): FFmpeg's demuxer gives its 1/60000 clock as the average rate, 60000 fps."""
+    from mediagen import stamp
+
+    path = tmp_path / "tape.dv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("dvvideo", rate=rate)
+        (stream.width, stream.height), stream.pix_fmt = size, pix_fmt
+        for index in range(10):
+            frame = np.zeros((size[1], size[0], 3), np.uint8)
+            stamp(frame, index)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format=pix_fmt)))
+        container.mux(stream.encode())
+    info = probe(path)
+    assert (info.rate, info.frames, info.variable_rate) == (rate, 10, False)
+    assert [frame_number(f) for f in iter_frames(path, 3, 7)] == [3, 4, 5, 6]
+
+
 def _timed(path, pts, time_base, rate, fmt=None):
     """A numbered H.264 clip whose frame i has presentation time pts[i] (in `time_base`)."""
     import av
