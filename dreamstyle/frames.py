@@ -349,7 +349,8 @@ def _probe(path: Path, count: bool) -> MediaInfo:
     try:
         ctx = stream.codec_context
         if ctx is None or not stream.codec_context.name:
-            raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg.")
+            raise MediaError(f"{path}: the video codec is not supported by this build of FFmpeg: transcode it (to ProRes, "
+                             "DNxHR or H.264) in the NLE or the camera's software and relink.")
         rate = _rate(stream, path)
         frames = _presented_frames(stream) or (_count_frames(container, stream) if count else 0)
         if frames <= 0 and count:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dreamstyle.frames import FULL_RANGE, Colour, MediaError, display_rotation, iter_frames, probe
-from mediagen import damage_frame, frame_number, with_cover_art_first, write_video
+from mediagen import damage_frame, frame_number, with_cover_art_first, write_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,15 @@ def test_missing_and_corrupt_files(tmp_path, long_gop):
     truncated.write_bytes(long_gop.read_bytes()[:5000])
     with pytest.raises(MediaError, match="cut.mp4"):
         list(iter_frames(truncated, 0, 240))
+
+
+def test_a_codec_ffmpeg_cannot_decode_says_to_transcode(tmp_path):
+    """An AVI whose codec tag no decoder knows (a proprietary capture codec, say)."""
+    png = write_frames(tmp_path / "a.avi", [np.zeros((36, 64, 3), np.uint8)] * 3)
+    unknown = tmp_path / "capture.avi"
+    unknown.write_bytes(png.read_bytes().replace(b"MPNG", b"ZQZQ"))
+    with pytest.raises(MediaError, match=r"capture.avi: the video codec is not supported .* transcode it"):
+        probe(unknown)
 
 
 def test_a_damaged_frame_is_an_error_naming_the_file_the_frame_and_what_to_do(tmp_path):
