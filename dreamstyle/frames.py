@@ -431,8 +431,9 @@ def iter_frames(
                     continue
                 if index > expected and not lost:
                     raise MediaError(
-                        f"{path}: frame {expected} is missing from the stream (found {index}): a damaged file, or a "
-                        "variable frame rate (phones, screen recordings); transcode it to a constant rate and relink."
+                        f"{path}: frame {expected} is missing from the stream (found {index}): a damaged or cut short "
+                        "file (copy it again from the card or the backup), or a variable frame rate (phones, screen "
+                        "recordings: transcode it to a constant rate); then relink."
                     )
                 if frame.is_corrupt and not damaged:
                     raise MediaError(

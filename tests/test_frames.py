@@ -48,6 +48,10 @@ def test_missing_and_corrupt_files(tmp_path, long_gop):
     truncated.write_bytes(long_gop.read_bytes()[:5000])
     with pytest.raises(MediaError, match="cut.mp4"):
         list(iter_frames(truncated, 0, 240))
+    recording = write_video(tmp_path / "rec.ts", [100], width=64, height=36)
+    recording.write_bytes(recording.read_bytes()[: recording.stat().st_size * 6 // 10])  # an interrupted recording
+    with pytest.raises(MediaError, match="rec.ts: .*(cut short|truncated)"):
+        list(iter_frames(recording, 0, probe(recording).frames))
 
 
 def test_a_codec_ffmpeg_cannot_decode_says_to_transcode(tmp_path):
