@@ -26,12 +26,20 @@ COMMANDS = ["stylize", "shots", "sample", "doctor", "panel", "farm"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamstyle", description="Restyle the shots of an edit with a DreamStyle engine.")
-    parser.add_argument("--version", action="version", version=f"dreamstyle {metadata.version('dreamstyle')}")
+    parser.add_argument("--version", action="version", version=f"dreamstyle {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("engine", help="run the engine or list its backends (dreamstyle engine --help)")
     for name in COMMANDS:
         importlib.import_module(f"host_plugin.commands.{name}").add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version; "0+unknown" (as the engine says) run from a source tree never installed."""
+    try:
+        return metadata.version("dreamstyle")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 class _Interrupts:
