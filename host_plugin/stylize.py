@@ -163,15 +163,15 @@ def stylize(
             check_engine_takes(client, style)
         plan = plan_edit(edit, detection, handles)
         hero = _anchor_shot(plan, look_anchor, timeline) if look_anchor else None
-        on_plan(plan)
-        report = Report(edit, plan, out_dir)
-        if not plan.shots:
-            return report
-        if client is None:
+        if client is None and plan.shots:  # a local engine for the folders the shots read, refusing as above
             roots = {out_dir.resolve(), *(s.media.resolve().parent for s in plan.shots)}
             roots.update(p.resolve().parent for p in (style.style_image, style.first_frame) if p)
             client = connect(engine, stack, out_dir, sorted(roots))
             check_engine_takes(client, style)
+        on_plan(plan)
+        report = Report(edit, plan, out_dir)
+        if not plan.shots:
+            return report
         renderer = Renderer(client, out_dir, stream_media=engine.stream_media, priority=engine.priority)
         if hero is None:
             report.results = renderer.render(plan.shots, style, on_update)

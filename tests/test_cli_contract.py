@@ -4,7 +4,13 @@ from importlib import metadata
 
 import pytest
 
+from edits import write_edit
 from host_plugin.cli import main
+
+
+@pytest.fixture(scope="module")
+def edit(tmp_path_factory):
+    return write_edit(tmp_path_factory.mktemp("edit"))
 
 
 def test_commands_run_from_a_source_tree_never_installed(tmp_path, monkeypatch, capsys):
@@ -18,3 +24,10 @@ def test_commands_run_from_a_source_tree_never_installed(tmp_path, monkeypatch, 
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out == "dreamstyle 0+unknown\n"
+
+
+def test_a_backend_the_local_engine_lacks_is_said_alone(edit, tmp_path, capsys):
+    """Refused before any shot is sent: one line on stderr, no progress bar drawn for shots never sent."""
+    assert main(["stylize", str(edit), "--out", str(tmp_path / "out"), "--no-detect", "--backend", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dreamstyle: error: backend 'nosuch': the engine at 127.0.0.1:") and err.count("\n") == 1, err
