@@ -7,6 +7,7 @@ The CLI's `stylize` and `sample` commands call `stylize()`; the panel drives the
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -121,7 +122,11 @@ def _anchor_shot(plan: Plan, name: str, timeline: Path) -> Shot:
     return found
 
 
-def _remove_if_empty(folder: Path) -> None:
+def _remove_if_unused(folder: Path) -> None:
+    """Removes `folder`, made by this run, unless the run wrote something there: with no renders folder no shot
+    was sent, so its local engine's state holds no job to keep."""
+    if not (folder / "renders").exists():
+        shutil.rmtree(folder / ".engine", ignore_errors=True)
     with suppress(OSError):  # not empty: the run wrote something there
         folder.rmdir()
 
@@ -156,8 +161,8 @@ def stylize(
     made = not out_dir.exists()
     output_folder(out_dir)
     with ExitStack() as stack:
-        if made:  # a run that ends before writing anything (every clip offline, a refusal) leaves no folder
-            stack.callback(_remove_if_empty, out_dir)
+        if made:  # a run that ends before sending a shot (every clip offline, a refusal) leaves no folder
+            stack.callback(_remove_if_unused, out_dir)
         client = connect(engine, stack, out_dir, []) if engine.address else None
         if client is not None:
             check_engine_takes(client, style)

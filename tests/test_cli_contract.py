@@ -31,3 +31,13 @@ def test_a_backend_the_local_engine_lacks_is_said_alone(edit, tmp_path, capsys):
     assert main(["stylize", str(edit), "--out", str(tmp_path / "out"), "--no-detect", "--backend", "nosuch"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dreamstyle: error: backend 'nosuch': the engine at 127.0.0.1:") and err.count("\n") == 1, err
+
+
+def test_a_run_refused_before_any_shot_is_sent_leaves_no_output_folder(edit, tmp_path):
+    """The local engine's state folder, made inside --out, goes with the folder the run made."""
+    out = tmp_path / "out"
+    assert main(["stylize", str(edit), "--out", str(out), "--no-detect", "--backend", "nosuch"]) == 2
+    assert not out.exists()
+    (out / "kept").mkdir(parents=True)  # a folder the user made is kept, and so is the engine's state in it
+    assert main(["stylize", str(edit), "--out", str(out), "--no-detect", "--backend", "nosuch"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == [".engine", "kept"]
