@@ -33,8 +33,10 @@ __all__ = ["EngineCallError", "EngineClient", "RunSettingRefused", "is_loopback"
 QUEUE_WAIT_S = 600
 """How long a submit waits in line, as the engine's retry hints ask, while its queue stays full."""
 _TLS_FAILURES = ("certificate_verify_failed", "handshake", "ssl_error", "certificate verify failed", "ssl routines")
-_RUN_FIELDS = ("params", "guidance", "backend")
-"""What a submit's INVALID_ARGUMENT names first when a setting every shot of a run shares is wrong."""
+_RUN_FIELDS = ("params", "guidance", "backend", "output.directory")
+"""What a submit's refusal names first when a setting every shot of a run shares is wrong."""
+_RUN_REFUSALS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED)
+"""A bad value, or a file outside the engine's media roots (a style image, the output folder)."""
 _LOCAL_ENGINE_HINT = ("start it (`dreamstyle engine serve --port PORT`) or use a local engine (the panel's Local "
                       "choice; without --engine on the command line)")
 
@@ -214,9 +216,10 @@ class EngineClient:
                 time.sleep(min(0.2, max(0.0, waited - time.monotonic())))
 
     def _submit_error(self, exc: grpc.RpcError) -> DreamStyleError:
-        """A refusal naming params, guidance or backend holds for every shot of the run; others are the shot's."""
+        """A refusal naming params, guidance, backend or the output folder holds for every shot of the run; others
+        are the shot's."""
         details = exc.details() or ""
-        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(_RUN_FIELDS):
+        if exc.code() in _RUN_REFUSALS and details.startswith(_RUN_FIELDS):
             return RunSettingRefused(exc.code(), f"the engine at {self.address} refused this run's settings: {details}")
         return self._error(exc)
 

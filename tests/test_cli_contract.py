@@ -5,7 +5,9 @@ from importlib import metadata
 import pytest
 
 from edits import write_edit
+from enginehelp import engine_thread
 from host_plugin.cli import main
+from host_plugin.sample import STYLE_IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +43,14 @@ def test_a_run_refused_before_any_shot_is_sent_leaves_no_output_folder(edit, tmp
     (out / "kept").mkdir(parents=True)  # a folder the user made is kept, and so is the engine's state in it
     assert main(["stylize", str(edit), "--out", str(out), "--no-detect", "--backend", "nosuch"]) == 2
     assert sorted(p.name for p in out.iterdir()) == [".engine", "kept"]
+
+
+def test_a_style_image_or_output_folder_outside_a_shared_engines_roots_stops_the_run(edit, tmp_path, capsys):
+    """Refused for every shot alike: exit 2 and said once, as any setting of the run, not a failure per shot."""
+    inside = edit.parent / "out"
+    with engine_thread(tmp_path / "state", [edit.parent]) as address:
+        for extra, field in ((["--style-image", str(STYLE_IMAGE), "--out", str(inside)], "guidance.style_image"),
+                             (["--prompt", "noir", "--out", str(tmp_path / "out")], "output.directory")):
+            assert main(["stylize", str(edit), "--engine", address, "--no-detect", *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"refused this run's settings: {field}" in err and err.count("outside the engine's media roots") == 1, err
