@@ -122,6 +122,16 @@ def _anchor_shot(plan: Plan, name: str, timeline: Path) -> Shot:
     return found
 
 
+def _sheet_path(out_dir: Path, version: Path) -> Path:
+    """The first contact sheet of `version`, named as it (one per version); where a same-named timeline of
+    another folder sharing this `out_dir` wrote that name, it is kept and this one adds " (2)", " (3)"..."""
+    sheet, number = out_dir / f"{version.stem}_contact_sheet.png", 1
+    while sheet.exists():
+        number += 1
+        sheet = out_dir / f"{version.stem} ({number})_contact_sheet.png"
+    return sheet
+
+
 def _remove_if_unused(folder: Path) -> None:
     """Removes `folder`, made by this run, unless the run wrote something there: with no renders folder no shot
     was sent, so its local engine's state holds no job to keep."""
@@ -187,6 +197,5 @@ def stylize(
     rendered = [r for r in report.results if r.output is not None]
     if rendered:
         report.timeline_out = write_version(timeline, edit.timeline, rendered, style.label, plan.rate)
-        sheet = out_dir / f"{report.timeline_out.stem}_contact_sheet.png"  # one per version, as the timeline
-        report.contact_sheets = write_contact_sheets(rendered, sheet)
+        report.contact_sheets = write_contact_sheets(rendered, _sheet_path(out_dir, report.timeline_out))
     return report

@@ -1,5 +1,7 @@
 """The command line as a script drives it: what a run leaves behind, what it says and when, and its exit codes."""
 
+import json
+import shutil
 from importlib import metadata
 
 import pytest
@@ -54,3 +56,21 @@ def test_a_style_image_or_output_folder_outside_a_shared_engines_roots_stops_the
             assert main(["stylize", str(edit), "--engine", address, "--no-detect", *extra]) == 2
             err = capsys.readouterr().err
             assert f"refused this run's settings: {field}" in err and err.count("outside the engine's media roots") == 1, err
+
+
+def test_same_named_timelines_of_two_folders_sharing_out_keep_their_own_contact_sheets(tmp_path, capsys):
+    """Both are v1 in their own folders; the second's sheet takes another name, and each report names its own."""
+    edit = write_edit(tmp_path / "a")
+    other = tmp_path / "b" / edit.name
+    other.parent.mkdir()
+    shutil.copy(edit, other)  # the same media, by absolute path
+    sheets = []
+    with engine_thread(tmp_path / "state", [tmp_path]) as address:
+        for timeline, seed in ((edit, "1"), (other, "2")):
+            args = ["stylize", str(timeline), "--engine", address, "--backend", "passthrough", "--no-detect",
+                    "--seed", seed, "--out", str(tmp_path / "out"), "--format", "json"]
+            assert main(args) == 0
+            sheets.append(json.loads(capsys.readouterr().out)["contact_sheets"])
+    first, second = (sheet for (sheet,) in sheets)
+    assert first.endswith("/edit.dreamstyle-v1_contact_sheet.png")
+    assert second.endswith("/edit.dreamstyle-v1 (2)_contact_sheet.png")
