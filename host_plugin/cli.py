@@ -22,6 +22,8 @@ from .errors import DreamStyleError
 __all__ = ["main", "COMMANDS"]
 
 COMMANDS = ["stylize", "shots", "sample", "doctor", "panel", "farm"]
+RENDERING = {"stylize", "sample"}
+"""The commands that render shots: stopped, they keep those finished."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,16 +78,17 @@ class _Interrupts:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
     with _Interrupts() as interrupts:
         try:
             args = build_parser().parse_args(argv)
             reuse_large_blocks()  # rendered clips stream back as 1 MiB messages
             return args.func(args)
         except KeyboardInterrupt:
-            return _interrupted(interrupts.exit_code())
+            return _interrupted(interrupts.exit_code(), args)
         except Exception as exc:
             if interrupts.received:
-                return _interrupted(interrupts.exit_code())
+                return _interrupted(interrupts.exit_code(), args)
             if not isinstance(exc, (DreamStyleError, MediaError, OSError)):
                 raise  # a bug: its traceback is the report
             print(f"dreamstyle: error: {_described(exc)}", file=sys.stderr)
@@ -98,7 +101,9 @@ def _described(exc: Exception) -> str:
     return str(exc)
 
 
-def _interrupted(code: int) -> int:
-    print("dreamstyle: interrupted. Finished shots are kept: run the same command again to render the rest "
-          "(on a shared engine the jobs keep running).", file=sys.stderr)
+def _interrupted(code: int, args: argparse.Namespace | None) -> int:
+    """Says so, and for a command that renders what becomes of its shots."""
+    renders = args is not None and args.command in RENDERING
+    print("dreamstyle: interrupted." + (" Finished shots are kept: run the same command again to render the rest "
+          "(on a shared engine the jobs keep running)." if renders else ""), file=sys.stderr)
     return code

@@ -74,3 +74,15 @@ def test_same_named_timelines_of_two_folders_sharing_out_keep_their_own_contact_
     first, second = (sheet for (sheet,) in sheets)
     assert first.endswith("/edit.dreamstyle-v1_contact_sheet.png")
     assert second.endswith("/edit.dreamstyle-v1 (2)_contact_sheet.png")
+
+
+def test_an_interrupted_command_that_renders_nothing_promises_no_kept_shots(monkeypatch, capsys):
+    """Ctrl-C in `shots` (a long detection pass): 130, and no word of finished shots to render again."""
+    from host_plugin.commands import shots
+
+    def stopped(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shots, "run", stopped)
+    assert main(["shots", "edit.otio"]) == 130
+    assert capsys.readouterr().err == "dreamstyle: interrupted.\n"
