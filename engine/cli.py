@@ -271,12 +271,14 @@ async def _serve_until_signalled(config: EngineConfig, stop_with_stdin: bool) ->
 
 
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[Callable[[], object]]:
-    """Makes SIGTERM and SIGINT set `stop`; returns the steps that undo it. A SIGINT ignored at start (a
-    shell's background job) stays ignored. Where the loop takes no signals (Windows), SIGTERM raises
-    KeyboardInterrupt as Ctrl-C does; off the main thread no signal is handled."""
+    """Makes SIGTERM, SIGINT and SIGHUP (a closed terminal or ssh session) set `stop`; returns the steps that undo
+    it. A SIGINT or SIGHUP ignored at start (a shell's background job, nohup) stays ignored. Where the loop takes
+    no signals (Windows), SIGTERM raises KeyboardInterrupt as Ctrl-C does; off the main thread no signal is
+    handled."""
     undo: list[Callable[[], object]] = []
-    for number in (signal.SIGTERM, signal.SIGINT):
-        if number == signal.SIGINT and signal.getsignal(number) is signal.SIG_IGN:
+    hangup = [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+    for number in (signal.SIGTERM, signal.SIGINT, *hangup):
+        if number != signal.SIGTERM and signal.getsignal(number) is signal.SIG_IGN:
             continue
         try:
             loop.add_signal_handler(number, _stopping, undo, number, stop)

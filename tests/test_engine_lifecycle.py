@@ -61,9 +61,9 @@ def shot(media: Path, out: Path) -> pb.SubmitShotRequest:
     )
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_a_stop_signal_mid_render_stops_gracefully_and_the_job_resumes(tmp_path, stop):
-    """A service manager's SIGTERM, like Ctrl-C: RPCs stop, the render stops, the store closes, exit 0; the
+    """A service manager's SIGTERM, like Ctrl-C and a closed ssh session's SIGHUP: RPCs stop, the render stops, the store closes, exit 0; the
     job stays unfinished (not failed), the client watches on, and the next engine on the folder finishes it."""
     media = write_video(tmp_path / "media" / "clip.mp4", [70, 60])
     state, log = tmp_path / "state", tmp_path / "segments.log"
