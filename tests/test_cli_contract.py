@@ -86,3 +86,10 @@ def test_an_interrupted_command_that_renders_nothing_promises_no_kept_shots(monk
     monkeypatch.setattr(shots, "run", stopped)
     assert main(["shots", "edit.otio"]) == 130
     assert capsys.readouterr().err == "dreamstyle: interrupted.\n"
+
+
+def test_a_media_dir_that_is_a_file_is_named_so(edit, capsys):
+    """Not "no such folder" for a path that is there."""
+    with pytest.raises(SystemExit) as info:
+        main(["shots", str(edit), "--media-dir", str(edit)])
+    assert info.value.code == 2 and f"--media-dir: {edit}: a file, not a folder" in capsys.readouterr().err

@@ -113,7 +113,7 @@ def folder(text: str) -> Path:
     """argparse's reading of a folder that must exist (--media-dir)."""
     path = Path(text)
     if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+        raise argparse.ArgumentTypeError(f"{text}: {'a file, not a folder' if path.exists() else 'no such folder'}")
     return path
 
 
