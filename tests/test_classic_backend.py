@@ -186,6 +186,12 @@ def test_prompt_matching_tolerates_case_space_and_hyphens(backend, prompt):
     backend.check(Guidance(prompt=prompt), {})
 
 
+def test_a_looks_british_spelling_is_that_look():
+    from engine.look import find_look
+
+    assert find_look("Watercolour") == find_look("watercolor") == "watercolor"
+
+
 FREE_TEXT = [
     Guidance(prompt="a watercolour of Paris at dusk"),
     Guidance(prompt="van gogh", style_image=np.zeros((8, 8, 3), np.uint8)),

@@ -128,9 +128,14 @@ LOOKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+_SPELLINGS = {"watercolour": "watercolor"}
+"""British spellings of the looks' names: an editor's prompt is not refused for its spelling."""
+
+
 def find_look(prompt: str) -> str | None:
     """The look a prompt names, or None."""
     key = re.sub(r"[\s_-]+", "-", prompt.strip().lower())
+    key = _SPELLINGS.get(key, key)
     return key if key in LOOKS else None
 
 
