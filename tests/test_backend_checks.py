@@ -183,6 +183,8 @@ def adapters(tiny_wan, tmp_path_factory) -> Path:
               str(base / "missing_up.safetensors"), metadata=meta)
     block5 = {k.replace("blocks.1.", "blocks.5."): v.clone() for k, v in tensors.items() if "blocks.1." in k}
     save_file({**tensors, **block5}, str(base / "extra_block.safetensors"), metadata=meta)
+    cross = {k.replace(".attn1.to_k.", ".attn2.to_k."): v.clone() for k, v in tensors.items() if ".attn1.to_k." in k}
+    save_file({**tensors, **cross}, str(base / "cross_attention.safetensors"), metadata=meta)
     write_adapter(tiny_wan["i2v"], base / "ffn64.safetensors", ffn_dim=64)
     return base
 
@@ -197,6 +199,9 @@ def adapters(tiny_wan, tmp_path_factory) -> Path:
         ("missing_up", ": blocks.1.ffn.net.2 lacks lora_up.video.weight"),  # was KeyError
         ("ffn64", ": blocks.0.ffn.net.0.proj maps 24 to 64 features, this model's maps 24 to 32"),  # was RuntimeError
         ("extra_block", " has layer blocks.5.attn1.to_k, this model has 2 blocks"),
+        # was "token LoRA routed 8 token ids but got 512 tokens" mid-render: attn2.to_k sees the prompt's tokens
+        ("cross_attention", " has layer blocks.0.attn2.to_k, which is not one of the self-attention and FFN linears "
+                            "a token LoRA adapts"),
     ],
 )
 def test_malformed_adapters_are_refused_at_start(tiny_wan, adapters, no_loading, name, message):

@@ -252,13 +252,16 @@ def _layer_shapes(
 
 
 def token_lora_fit_problem(lora: TokenLoRAFile, config: dict[str, Any]) -> str | None:
-    """Where the adapter's Wan layers do not fit the transformer `config` describes (block count, widths)."""
+    """Where the adapter's layers do not fit the transformer `config` describes (Wan's self-attention and FFN
+    linears only, block count, widths)."""
     width = config.get("num_attention_heads", 0) * config.get("attention_head_dim", 0)
     ffn, blocks = config.get("ffn_dim"), config.get("num_layers", 0)
     for name, (down, up) in sorted(lora.layers.items()):
         match = WAN_LAYER.fullmatch(name)
-        if match is None:
-            continue  # not one of Wan's self-attention or FFN linears: checked against the layer when it loads
+        if match is None:  # cross-attention's keys and values see the prompt's tokens, which carry no token types
+            return (f"adapter {lora.path} has layer {name}, which is not one of the self-attention and FFN linears "
+                    "a token LoRA adapts (blocks.N.attn1.to_q, to_k, to_v, to_out.0, ffn.net.0.proj, ffn.net.2); "
+                    "it was trained for another model")
         if int(match[1]) >= blocks:
             return (f"adapter {lora.path} has layer {name}, this model has {blocks} blocks "
                     f"(blocks.0 to blocks.{blocks - 1})")
