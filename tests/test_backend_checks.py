@@ -167,6 +167,7 @@ def test_a_wan22_i2v_folder_is_refused_for_what_it_is(tiny_wan, tmp_path, no_loa
 @pytest.fixture(scope="module")
 def adapters(tiny_wan, tmp_path_factory) -> Path:
     """Malformed copies of the tiny adapter."""
+    import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
@@ -177,6 +178,8 @@ def adapters(tiny_wan, tmp_path_factory) -> Path:
     data = source.read_bytes()
     (base / "cut.safetensors").write_bytes(data[: len(data) - 64])
     save_file(tensors, str(base / "no_rank.safetensors"), metadata={k: v for k, v in meta.items() if k != "rank"})
+    save_file(tensors, str(base / "version2.safetensors"), metadata={**meta, "version": "2"})
+    save_file({k: v.mul(100).to(torch.int8) for k, v in tensors.items()}, str(base / "int8.safetensors"), metadata=meta)
     save_file({k: v for k, v in tensors.items() if ".style_image." not in k}, str(base / "two_types.safetensors"),
               metadata={**meta, "token_types": "first_frame,video"})
     save_file({k: v for k, v in tensors.items() if k != "blocks.1.ffn.net.2.lora_up.video.weight"},
@@ -194,6 +197,8 @@ def adapters(tiny_wan, tmp_path_factory) -> Path:
     [
         ("cut", " is cut short: its header describes"),  # was SafetensorError at render
         ("no_rank", ": its metadata lacks rank"),  # was KeyError
+        ("version2", ": metadata version='2'; this engine reads version 1"),  # was read as version 1
+        ("int8", ": tensor blocks.0.attn1.to_k.lora_down.weight is I8; a token LoRA's tensors are floating point"),
         ("two_types", ": metadata token_types='first_frame,video' must name first_frame, style_image, video once "
                       "each (missing: style_image)"),  # was IndexError
         ("missing_up", ": blocks.1.ffn.net.2 lacks lora_up.video.weight"),  # was KeyError

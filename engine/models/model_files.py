@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "FORMAT",
     "TOKEN_TYPES",
+    "VERSION",
     "TokenLoRAFile",
     "checkpoint_tensors",
     "component_problems",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 FORMAT = "dreamstyle-token-lora"
+VERSION = "1"
+FLOATS = ("F32", "F16", "BF16", "F64")  # safetensors' dtype names a token LoRA's tensors may have
 TOKEN_TYPES: tuple[str, ...] = ("first_frame", "style_image", "video")
 """Token types in id order: 0 = prepended stylized first frame, 1 = appended style image, 2 = video."""
 
@@ -192,10 +195,12 @@ def read_token_lora(path: Path) -> TokenLoRAFile:
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise ValueError(f"adapter {path} is not a DreamStyle token LoRA (no format={FORMAT} metadata)")
-    absent = [key for key in ("rank", "alpha", "token_types") if key not in meta]
+    absent = [key for key in ("version", "rank", "alpha", "token_types") if key not in meta]
     if absent:
         raise ValueError(f"adapter {path}: its metadata lacks {', '.join(absent)} (format, version, rank, alpha and "
                          "token_types are written by save_token_lora)")
+    if meta["version"] != VERSION:
+        raise ValueError(f"adapter {path}: metadata version={meta['version']!r}; this engine reads version {VERSION}")
     rank, alpha = _rank_alpha(path, meta)
     _check_token_types(path, meta["token_types"])
     parts: dict[str, dict[str, list[int]]] = {}
@@ -204,8 +209,12 @@ def read_token_lora(path: Path) -> TokenLoRAFile:
         if key != "__metadata__" and (match is None or match["kind"] not in (None, *TOKEN_TYPES)):
             raise ValueError(f"adapter {path}: tensor {key} is not in the token LoRA schema "
                              f"(LAYER.lora_down.weight, LAYER.lora_up.{{{','.join(TOKEN_TYPES)}}}.weight)")
-        if match is not None:
-            parts.setdefault(match["layer"], {})[match["kind"] or "down"] = entry["shape"]
+        if match is None:
+            continue
+        if (dtype := entry.get("dtype")) not in FLOATS:
+            raise ValueError(f"adapter {path}: tensor {key} is {dtype}; a token LoRA's tensors are floating point "
+                             f"({', '.join(FLOATS)})")
+        parts.setdefault(match["layer"], {})[match["kind"] or "down"] = entry["shape"]
     if not parts:
         raise ValueError(f"adapter {path} holds no token LoRA tensors")
     layers = {name: _layer_shapes(path, name, shapes, rank) for name, shapes in parts.items()}

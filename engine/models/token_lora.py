@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .model_files import FORMAT, TOKEN_TYPES, read_token_lora
+from .model_files import FORMAT, TOKEN_TYPES, VERSION, read_token_lora
 
 __all__ = [
     "TOKEN_TYPES",
@@ -179,7 +179,7 @@ def save_token_lora(model: nn.Module, path: str | Path) -> None:
     rank = first.lora_down.shape[0]
     metadata = {
         "format": FORMAT,
-        "version": "1",
+        "version": VERSION,
         "rank": str(rank),
         "alpha": str(first.scale * rank),
         "token_types": ",".join(TOKEN_TYPES[: first.lora_up.shape[0]]),
