@@ -128,6 +128,19 @@ def test_load_refuses_other_files_and_shapes(tmp_path):
         load_token_lora(narrow, wide)
 
 
+def test_load_refuses_non_finite_weights_naming_the_tensor(tmp_path):
+    """A damaged adapter's NaN rendered all-black frames, reported done."""
+    model = tiny_i2v()
+    inject_token_lora(model, rank=4, targets=["blocks.0.attn1.to_q"])
+    with torch.no_grad():
+        model.blocks[0].attn1.to_q.lora_up[1, 0, 0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    save_token_lora(model, path)
+    with pytest.raises(ValueError, match=f"{path}: blocks.0.attn1.to_q.lora_up.style_image.weight holds NaN or "
+                                         "infinite values"):
+        load_token_lora(tiny_i2v(), path)
+
+
 def test_up_matrices_load_by_their_key_names_whatever_the_metadata_order(tmp_path):
     from safetensors.torch import load_file
 

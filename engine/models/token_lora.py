@@ -192,7 +192,7 @@ def load_token_lora(model: nn.Module, path: str | Path) -> TokenRouter:
 
     Each up matrix goes to the slot of the token type its key names (the metadata's order does not
     matter). Raises ValueError naming the file and the problem when it is not a whole token LoRA
-    (see `read_token_lora`) or does not fit `model`.
+    (see `read_token_lora`), holds NaN or infinite values, or does not fit `model`.
     """
     from safetensors import safe_open
 
@@ -201,6 +201,8 @@ def load_token_lora(model: nn.Module, path: str | Path) -> TokenRouter:
         raise ValueError(f"{path}: the model already holds a token LoRA; load the adapter into a fresh model")
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if damaged := next((k for k, v in sorted(tensors.items()) if not torch.isfinite(v).all()), None):
+        raise ValueError(f"{path}: {damaged} holds NaN or infinite values (a damaged or diverged adapter)")
     names = sorted(layout.layers)
     router = inject_token_lora(model, layout.rank, layout.alpha, names, len(TOKEN_TYPES))
     layers = _wrapped(model)
