@@ -87,6 +87,17 @@ def test_same_seed_same_frames(backend):
     assert np.array_equal(one, two)
 
 
+def test_a_model_whose_output_is_not_finite_fails_the_segment(tiny_wan):
+    """NaN from damaged weights or fp16 overflow was rounded to black frames, reported done."""
+    import torch
+
+    broken = create_backend("dreamstyle", config(tiny_wan))
+    with torch.no_grad():
+        broken.pipeline().transformer.proj_out.weight[0, 0] = float("nan")
+    with pytest.raises(BackendError, match="the model's output holds NaN or infinite values.*dtype=bf16"):
+        broken.render_segment(SHOT[:5], None, GUIDANCES["text"], 3, {})
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -404,7 +404,11 @@ class DiffusionBackend(Backend):
 
     @staticmethod
     def _to_frames(out: np.ndarray, box: Box, frames: np.ndarray) -> np.ndarray:
-        """The pipeline's 0..1 float output as frames of `frames`' count, size and depth (`box` cropped out)."""
+        """The pipeline's 0..1 float output as frames of `frames`' count, size and depth (`box` cropped out);
+        BackendError when it is not finite (NaN would round to black frames)."""
+        if not np.isfinite(out).all():
+            raise BackendError("the model's output holds NaN or infinite values: a damaged weight or LoRA in the "
+                               "model folder or options, or a dtype=fp16 overflow (use dtype=bf16)")
         pixels = (np.clip(out[: len(frames)], 0.0, 1.0) * np.iinfo(frames.dtype).max).round().astype(frames.dtype)
         return unletterbox(pixels, box, frames.shape[1:3])
 
