@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,25 @@ def test_resolutions_the_model_cannot_take_exactly_are_refused(tiny_wan, unloade
         dif.model_size((24, 40), value)
     assert dif.model_size((24, 40), "48x32") == (32, 48)  # a valid size is kept exactly
     assert dif.model_size((1080, 1920), "480p") == (480, 848)  # an area is rounded to multiples of 16
+
+
+@pytest.mark.parametrize(("backend", "param"), [("dreamstyle", "fp8"), ("dreamstyle", "dtype"), ("vace", "offload"),
+                                              ("vace", "distill_lora"), ("dreamstyle", "conditioning_scale")])
+def test_a_job_param_the_backend_does_not_read_per_job_is_refused(tiny_wan, tmp_path, backend, param):
+    """Load-time options (and VACE's conditioning_scale for dreamstyle) were taken as job params and ignored."""
+    from engine.convert import InvalidRequest, check_runnable
+    from engine.render import ShotRequest
+
+    config = dreamstyle(tiny_wan) if backend == "dreamstyle" else vace(tiny_wan)
+    request = ShotRequest("k", tmp_path / "a.mov", 0, 5, None, "shot", backend, tmp_path / "out", prompt="cat",
+                          params={param: "1"})
+    refusal = re.escape(f"params[{param!r}]: the {backend} backend takes no such param")
+    with pytest.raises(InvalidRequest, match=refusal):
+        check_runnable(request, config)
+    takes = {"steps", "guidance_scale", "negative_prompt", "resolution", "overlap", "color_match"}
+    for key in takes | ({"conditioning_scale"} if backend == "vace" else set()):
+        with pytest.raises(InvalidRequest, match="shot.media"):  # past the params, to the media that is not there
+            check_runnable(replace(request, params={key: "1"}), config)
 
 
 # -- model folders: whole, of the right kind, or refused at start naming what is wrong -----------------

@@ -2,7 +2,7 @@
 
 Everything above `load_pipeline` is numpy/cv2 only, so `missing()` and the registry stay cheap.
 Options come from `BackendConfig.options` (strings, `--backend-option key=value`); render params override
-`steps`, `guidance_scale`, `conditioning_scale`, `negative_prompt` and `resolution` per job:
+`steps`, `guidance_scale`, `negative_prompt`, `resolution` (and vace's `conditioning_scale`) per job:
     dtype=bf16|fp16|fp32          weights' dtype (default bf16 on a GPU, fp32 on a CPU)
     offload=none|model|group      CPU offload (model: a 24 GB card; group: less memory, slower)
     fp8=1                         FP8 weight storage, bf16 compute (layerwise casting)
@@ -46,6 +46,7 @@ from .base import FIRST_FRAME, STYLE_IMAGE, TEXT, Backend, BackendConfig, Backen
 
 __all__ = [
     "ATTENTION",
+    "JOB_PARAMS",
     "OPTION_KEYS",
     "Box",
     "DiffusionBackend",
@@ -114,6 +115,8 @@ OPTION_KEYS = frozenset({
     "dtype", "offload", "fp8", "distill_lora", "cache", "compile", "resolution", "steps", "guidance_scale",
     "negative_prompt", "conditioning_scale", "control", "depth_model", "pose_model", "attention",
 })
+# The options a job's params override (the others are read once, as the pipeline loads).
+JOB_PARAMS = frozenset({"steps", "guidance_scale", "negative_prompt", "resolution"})
 # `attention=` values and diffusers' names for them (torch's own SDPA kernels: no extra package, no download).
 ATTENTION = {"native": "native", "cudnn": "_native_cudnn", "flash": "_native_flash",
              "efficient": "_native_efficient", "math": "_native_math"}
@@ -348,7 +351,7 @@ class DiffusionBackend(Backend):
     shared by every caller (the engine's workers), which runs one segment at a time."""
 
     guidances = frozenset({TEXT, STYLE_IMAGE, FIRST_FRAME})
-    params = OPTION_KEYS  # a job may set any option the engine was started with
+    params = JOB_PARAMS
     segment_frames = 81
     deep = True  # the models see 8 bits; their float output is kept at the segment's depth (`_to_frames`)
 

@@ -34,6 +34,7 @@ def _vace_problem(folder: Path) -> str | None:
 class VaceBackend(dif.DiffusionBackend):
     name = "vace"
     description = "Wan VACE (public weights): depth/pose control, kept stylized first frame, style reference."
+    params = dif.JOB_PARAMS | {"conditioning_scale"}
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         super().__init__(config)
