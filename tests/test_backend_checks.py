@@ -110,6 +110,15 @@ def test_a_job_param_the_backend_does_not_read_per_job_is_refused(tiny_wan, tmp_
             check_runnable(replace(request, params={key: "1"}), config)
 
 
+@pytest.mark.parametrize("key", ["fp8", "compile"])
+def test_a_switch_option_is_on_or_off_or_refused_at_start(tiny_wan, key):
+    """`fp8=fp8_e4m3` (or `compile=max-autotune`) ran silently without FP8 (compile)."""
+    for value in ("1", "On", "true", "0", "off", "No"):
+        assert dif.option_problems(vace(tiny_wan, **{key: value})) == []
+    with pytest.raises(BackendError, match=re.escape(f"option {key}='fp8_e4m3' to be 1 or 0 (also on/off, true/false")):
+        create_backend("vace", vace(tiny_wan, **{key: "fp8_e4m3"}))
+
+
 # -- model folders: whole, of the right kind, or refused at start naming what is wrong -----------------
 
 

@@ -120,6 +120,8 @@ JOB_PARAMS = frozenset({"steps", "guidance_scale", "negative_prompt", "resolutio
 # `attention=` values and diffusers' names for them (torch's own SDPA kernels: no extra package, no download).
 ATTENTION = {"native": "native", "cudnn": "_native_cudnn", "flash": "_native_flash",
              "efficient": "_native_efficient", "math": "_native_math"}
+ON, OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")  # a switch option's values, any case
+SWITCHES = ("fp8", "compile")
 CHOICES = {"dtype": ("bf16", "fp16", "fp32"), "offload": ("none", "model", "group"), "attention": tuple(ATTENTION)}
 
 
@@ -154,6 +156,8 @@ def option_problems(config: BackendConfig) -> list[str]:
         for key, values in CHOICES.items()
         if key in options and options[key] not in values
     ]
+    problems += [f"option {key}={options[key]!r} to be 1 or 0 (also on/off, true/false, yes/no)"
+                 for key in SWITCHES if key in options and options[key].lower() not in ON + OFF]
     kind, _, threshold = options.get("cache", "fbc").partition(":")
     if kind != "fbc" or (threshold and not threshold.replace(".", "", 1).isdigit()):
         problems.append(f"option cache={options['cache']!r} to be fbc or fbc:THRESHOLD")
@@ -258,7 +262,7 @@ def option(config: BackendConfig, params: dict[str, str], key: str, default: str
 
 
 def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
+    return (value or "").lower() in ON
 
 
 def resolve_device(config: BackendConfig) -> str:
