@@ -25,15 +25,22 @@ from .look.paint import from_lab, to_lab
 __all__ = ["DRIFT_DEFAULTS", "ColorAnchor", "canonical_params", "drift_options", "lab_stats"]
 
 
-def _lab(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 or uint16 frames in float32 CIELAB, as one tall image for OpenCV."""
-    return to_lab(frames.reshape(-1, frames.shape[-2], 3)).reshape(frames.shape)
+def _frames(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) frames as (N, H, W, 3)."""
+    return frames.reshape(-1, *frames.shape[-3:])
 
 
 def lab_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 or uint16 frames."""
-    lab = _lab(frames).reshape(-1, 3)
-    return lab.mean(axis=0), lab.std(axis=0) + 1e-3
+    """Per-channel Lab mean and std over all pixels of (..., H, W, 3) uint8 or uint16 frames, a frame at a time
+    (a segment's float Lab copy would be 4 times its frames' size for 8-bit frames)."""
+    total, squares, count = np.zeros(3), np.zeros(3), 0
+    for frame in _frames(frames):
+        lab = to_lab(frame).reshape(-1, 3).astype(np.float64)
+        total += lab.sum(axis=0)
+        squares += np.square(lab).sum(axis=0)
+        count += len(lab)
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - mean**2, 0.0)) + 1e-3
 
 
 class ColorAnchor:
@@ -53,10 +60,15 @@ class ColorAnchor:
         s = self.strength
         target_mean = (1 - s) * out_mean + s * (src_mean + self.shift)
         target_std = (1 - s) * out_std + s * (src_std * self.gain)
-        lab = (_lab(output) - out_mean) * (target_std / out_std) + target_mean
-        lab[..., 0] = np.clip(lab[..., 0], 0, 100)
-        lab[..., 1:] = np.clip(lab[..., 1:], -127, 127)
-        return from_lab(lab.reshape(-1, lab.shape[-2], 3), output.dtype.type).reshape(output.shape)
+        ratio = target_std / out_std
+        gain, offset = ratio.astype(np.float32), (target_mean - out_mean * ratio).astype(np.float32)
+        corrected = np.empty(output.shape, output.dtype)
+        for frame, fixed in zip(_frames(output), _frames(corrected)):
+            lab = to_lab(frame) * gain + offset  # (lab - out_mean) * ratio + target_mean
+            lab[..., 0] = np.clip(lab[..., 0], 0, 100)
+            lab[..., 1:] = np.clip(lab[..., 1:], -127, 127)
+            fixed[...] = from_lab(lab, output.dtype.type)
+        return corrected
 
 
 DRIFT_DEFAULTS: dict[str, float | int] = {"overlap": 1, "color_match": 0.0}
