@@ -191,6 +191,16 @@ def test_distillation_lora_is_fused_under_the_token_lora(tiny_wan, tmp_path):
     assert isinstance(to_q, TokenLoRALinear) and not to_q.base.weight.equal(original)
 
 
+def test_a_distillation_lora_that_fits_nothing_in_the_model_is_refused(tiny_wan):
+    """diffusers only warned ("No LoRA keys associated to WanTransformer3DModel found") and the base model ran at
+    the distilled defaults, 4 steps and guidance 1."""
+    adapter = tiny_wan["adapter"]  # a token LoRA: no key diffusers' LoRA loader knows
+    backend = create_backend("dreamstyle", config(tiny_wan, options={"distill_lora": str(adapter)}))
+    with pytest.raises(BackendError, match=f"option distill_lora: {adapter} could not be loaded: none of its weights "
+                                           "fit this model's transformer; give a LoRA trained for this model"):
+        backend.pipeline()
+
+
 def test_pipeline_reports_each_step_and_can_be_interrupted(backend):
     pipe = backend.pipeline()
     steps = []

@@ -315,6 +315,8 @@ def load_pipeline(
         with load_failure(f"option distill_lora: {opts['distill_lora']}", "give a LoRA trained for this model and "
                           "its own task (I2V for dreamstyle, T2V for vace), or leave distill_lora out"):
             pipe.load_lora_weights(opts["distill_lora"], adapter_name="distill")
+            if "distill" not in pipe.get_list_adapters().get("transformer", []):  # diffusers only warns
+                raise ValueError("none of its weights fit this model's transformer")
             pipe.fuse_lora(adapter_names=["distill"])
         pipe.unload_lora_weights()
     if token_lora is not None:
