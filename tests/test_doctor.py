@@ -50,7 +50,7 @@ def test_dead_engine_is_missing_and_fails_the_command(capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert main(["doctor", "--json", "--engine", f"127.0.0.1:{port}"]) == 1
+    assert main(["doctor", "--format", "json", "--engine", f"127.0.0.1:{port}"]) == 1
     rows = {r["area"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["engine"]["status"] == "missing" and "dreamstyle engine serve" in rows["engine"]["detail"]
 

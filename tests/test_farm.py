@@ -4,6 +4,7 @@ resumed from its last finished segment, GPU workers on a GPU-less cluster are re
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -81,6 +82,10 @@ def test_ray_workers_render_in_parallel_and_survive_a_killed_worker(ray_session,
             result = Path(client.get(victim).result.path)
         assert host_main(["farm", "status", "--engine", address]) == 0
         assert "ray-1" in capsys.readouterr().out
+        assert host_main(["farm", "status", "--engine", address, "--format", "json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert (listed["farm"], len(listed["workers"]), listed["running"], listed["queued"]) == ("local", 2, [], 0)
+        assert all(w["state"] == "idle" and w["gpus"] == 0 for w in listed["workers"])
     reference = render_shot(
         ShotRequest(key="ref", media=media, start=0, end=FRAMES, rate=None, label="ref", backend="classic",
                     out_path_stem=tmp_path / "reference", prompt="noir"),

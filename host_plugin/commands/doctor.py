@@ -129,7 +129,7 @@ def diagnose(engine: str | None = None, token_file: Path | None = None, model_di
 
 def _run(args: argparse.Namespace) -> int:
     checks = diagnose(args.engine, args.token_file, args.model_dir, tls_ca=args.tls_ca)
-    if args.json:
+    if args.format == "json":
         print(json.dumps([asdict(c) for c in checks], indent=2))
     else:
         marks = {OK: "ok  ", WARN: "warn", MISSING: "MISS"}
@@ -145,5 +145,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     options.add_connection_options(parser)
     parser.add_argument("--model-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="a model folder to check (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    options.add_format_option(parser, "a line per check")
     parser.set_defaults(func=_run)

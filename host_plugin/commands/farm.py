@@ -7,9 +7,12 @@ runs on any workstation with the same --engine/--token-file/--tls-ca as `stylize
 from __future__ import annotations
 
 import argparse
+import json
 
 from rich.console import Console
 from rich.table import Table
+
+from dreamstyle.v1 import engine_pb2 as pb
 
 from ..client import EngineClient, read_token_file
 from . import options
@@ -28,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--engine", default="127.0.0.1:50051", type=options.engine_address, metavar="HOST:PORT",
                         help="the engine (default: %(default)s)")
     options.add_connection_options(status)
+    options.add_format_option(status, "a table")
     status.set_defaults(func=run)
 
 
@@ -35,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     token = read_token_file(args.token_file) if args.token_file else None
     with EngineClient(args.engine, token=token, tls_ca=args.tls_ca, unreachable_hint=UNREACHABLE) as client:
         status = client.farm_status()
+    if args.format == "json":
+        print(json.dumps(_status_json(args.engine, status), indent=2))
+        return 0
     console = Console(markup=False, highlight=False)  # names and labels as they are
     table = Table(title=f"{args.engine}: farm {status.farm}")
     for column in ("worker", "node", "GPUs", "state", "shot"):
@@ -46,3 +53,16 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"running  {job.label}: {job.frames_done}/{job.frames_total} frames ({job.backend})")
     console.print(f"queued   {status.queued} shot(s)")
     return 0
+
+
+def _status_json(engine: str, status: pb.FarmStatus) -> dict[str, object]:
+    """What the table shows, for scripts."""
+    return {
+        "engine": engine,
+        "farm": status.farm,
+        "workers": [{"name": w.name, "node": w.node, "gpus": w.gpus, "state": w.state, "shot": w.shot}
+                    for w in status.workers],
+        "running": [{"shot": job.label, "frames_done": job.frames_done, "frames_total": job.frames_total,
+                     "backend": job.backend} for job in status.running],
+        "queued": status.queued,
+    }

@@ -64,6 +64,12 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="higher renders first on a shared engine, -1000..1000 (default: %(default)s)")
 
 
+def add_format_option(parser: argparse.ArgumentParser, text: str) -> None:
+    """`--format text|json`, as every command that reports takes it: `text` for people, JSON for scripts."""
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help=f"{text}, or JSON for scripts (default: %(default)s)")
+
+
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """What every command that talks to an engine needs besides its address: the token and the TLS CA."""
     parser.add_argument("--token-file", type=Path, help="file holding the engine's bearer token")

@@ -21,8 +21,7 @@ __all__ = ["add_parser", "run", "plan_json"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("shots", help="list the shots of a timeline or a media file")
     parser.add_argument("source", type=Path, help="a timeline (.otio, .xml, .edl, .aaf) or a video file")
-    parser.add_argument("--format", choices=["json", "table"], default="table",
-                        help="a line per shot, or JSON for scripts (default: %(default)s)")
+    options.add_format_option(parser, "a line per shot")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
     options.add_media_options(parser)
     options.add_detection_options(parser)

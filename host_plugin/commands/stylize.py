@@ -37,8 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path,
                         help="folder for renders and contact sheets (default: TIMELINE_FOLDER/NAME_dreamstyle)")
     parser.add_argument("--handles", type=options.handles, default=0, help="extra frames rendered before/after each shot (default: %(default)s)")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="the summary on stdout: a table, or JSON for scripts (default: %(default)s)")
+    options.add_format_option(parser, "the summary on stdout: a table")
     parser.add_argument("--look-anchor", metavar="SHOT",
                         help="render SHOT (a shot's name as `dreamstyle shots` lists it, or a clip's for its first "
                              "shot) first, and give every other shot its stylized first frame as style image: one "
