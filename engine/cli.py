@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dreamstyle import exits
+from dreamstyle.arguments import Parser
 from dreamstyle.heap import reuse_large_blocks
 from dreamstyle.pathmap import PathMap
 from dreamstyle.user_folders import user_data_folder
@@ -134,7 +135,7 @@ def _backend_config(args: argparse.Namespace) -> BackendConfig:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dreamstyle engine", description=__doc__)
+    parser = Parser(prog="dreamstyle engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC engine until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (IPv6 as ::1 or [::1]); off loopback needs TLS and a token (default: %(default)s)")

@@ -14,6 +14,7 @@ import threading
 from importlib import metadata
 from types import FrameType
 
+from dreamstyle.arguments import Parser
 from dreamstyle.frames import MediaError
 from dreamstyle.heap import reuse_large_blocks
 
@@ -27,7 +28,7 @@ RENDERING = {"stylize", "sample"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dreamstyle", description="Restyle the shots of an edit with a DreamStyle engine.")
+    parser = Parser(prog="dreamstyle", description="Restyle the shots of an edit with a DreamStyle engine.")
     parser.add_argument("--version", action="version", version=f"dreamstyle {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("engine", help="run the engine or list its backends (dreamstyle engine --help)")

@@ -110,6 +110,12 @@ def test_a_backend_option_without_a_value_is_refused(tmp_path, capsys, started, 
     assert not started
 
 
+def test_an_option_is_never_taken_for_a_longer_one_it_begins(tmp_path, capsys, started):
+    """`--backend classic` (the backend is the client's choice) is an unknown option, not `--backend-option`."""
+    err = usage_error([*serve_args(tmp_path), "--backend", "classic"], capsys)
+    assert "unrecognized arguments: --backend classic" in err and not started
+
+
 @pytest.mark.parametrize("command", ["serve", "backends"])
 def test_an_unknown_backend_option_is_refused_listing_the_known_ones(tmp_path, capsys, started, command):
     argv = serve_args(tmp_path) if command == "serve" else [command]

@@ -437,7 +437,8 @@ def test_bad_command_lines_are_usage_errors_in_words(edit, tmp_path, capsys):
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, err
     for argv in (["stylize", str(edit), "--handles", "-5"], ["stylize", str(edit), "--priority", "5000"],
-                 ["shots", str(edit), "--media-dir", str(tmp_path / "nowhere")]):
+                 ["shots", str(edit), "--media-dir", str(tmp_path / "nowhere")],
+                 ["shots", str(edit), "--form", "json"]):  # no abbreviations: a later --form-... would change it
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
