@@ -93,3 +93,21 @@ def test_a_media_dir_that_is_a_file_is_named_so(edit, capsys):
     with pytest.raises(SystemExit) as info:
         main(["shots", str(edit), "--media-dir", str(edit)])
     assert info.value.code == 2 and f"--media-dir: {edit}: a file, not a folder" in capsys.readouterr().err
+
+
+def test_the_summary_piped_to_a_log_has_each_render_on_one_line(tmp_path, capsys):
+    """Not folded at rich's 80 columns: a script or a grep of the log finds every output file whole."""
+    import opentimelineio as otio
+
+    edit = write_edit(tmp_path)
+    timeline = otio.adapters.read_from_file(str(edit))
+    for clip in timeline.find_clips():
+        clip.name = f"{clip.name}001_C003_0612XY_interview_wide_graded_final"
+    otio.adapters.write_to_file(timeline, str(edit))
+    out = tmp_path / "out"
+    with engine_thread(tmp_path / "state", [tmp_path]) as address:
+        assert main(["stylize", str(edit), "--engine", address, "--backend", "passthrough", "--no-detect",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    renders = sorted(p.name for p in (out / "renders").iterdir())
+    assert len(renders) == 2 and all(name in printed for name in renders), printed

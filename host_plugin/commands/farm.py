@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
 from rich.table import Table
 
 from dreamstyle.v1 import engine_pb2 as pb
 
 from ..client import EngineClient, read_token_file
 from . import options
+from .console import console as rich_console
 
 __all__ = ["add_parser", "run"]
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(_status_json(args.engine, status), indent=2))
         return 0
-    console = Console(markup=False, highlight=False)  # names and labels as they are
+    console = rich_console()
     table = Table(title=f"{args.engine}: farm {status.farm}")
     for column in ("worker", "node", "GPUs", "state", "shot"):
         table.add_column(column)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from opentimelineio.opentime import RationalTime
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -18,13 +17,9 @@ from ..plan import Plan
 from ..stylize import Report, stylize
 from ..timeline.timecode import drop_frame_of, record_timecodes
 from . import options
+from .console import console as rich_console
 
 __all__ = ["add_parser", "run", "print_report", "report_json"]
-
-
-def _console(**options: object) -> Console:
-    """A console that prints clip names, paths and messages as they are: `[red]` in a clip name is no markup."""
-    return Console(markup=False, highlight=False, **options)
 
 
 def _labelled(label: str, style: str, message: str) -> Text:
@@ -76,7 +71,7 @@ def report_json(report: Report) -> dict[str, object]:
 def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | None) -> Report:
     """Runs `stylize()` with an overall bar and a bar per shot in flight (a row per shot of a 2000-shot edit
     would be redrawn at every update), shown once the shots are found: an error before that is said alone."""
-    console = _console(stderr=True)
+    console = rich_console(stderr=True)
     columns = (TextColumn("{task.description:<28}", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[state]}", markup=False), TimeElapsedColumn())
     progress = Progress(*columns, console=console, transient=False)
@@ -131,7 +126,7 @@ def _result_json(result: ShotResult, start: RationalTime | None, drop_frame: boo
 
 def print_report(report: Report) -> None:
     """The summary table, then where the results are."""
-    console = _console()
+    console = rich_console()
     start = report.edit.timeline.global_start_time
     drop = drop_frame_of(report.edit.timeline)
     table = Table(title=f"DreamStyle: {report.edit.path.name}")
