@@ -117,7 +117,7 @@ ENDED = RENDERED | {"failed", "cancelled"}
 @dataclass(frozen=True)
 class ShotUpdate:
     shot: Shot
-    state: str  # queued | running, then one of ENDED
+    status: str  # queued | running, then one of ENDED
     frames_done: int
     frames_total: int
     message: str = ""

@@ -75,7 +75,7 @@ def test_a_failed_or_cancelled_hero_sends_none_of_the_others(shots, renderer, tm
     results = render_anchored(renderer, offline, others, style, tmp_path / "still.png", updates.append)
     assert [r.status for r in results] == ["failed"] * 3
     assert all(f"look anchor {hero.name} failed" in r.error for r in results[1:])
-    assert {(u.shot.number, u.state) for u in updates} >= {(s.number, "failed") for s in others}, "each said ended"
+    assert {(u.shot.number, u.status) for u in updates} >= {(s.number, "failed") for s in others}, "each said ended"
     renderer.expect([hero])  # as the panel does for a render it is about to start
     renderer.cancel(hero)
     results = render_anchored(renderer, hero, others, dataclasses.replace(style, prompt="cancelled hero"), tmp_path / "still.png")

@@ -336,7 +336,7 @@ def test_a_cancel_for_a_later_render_of_a_shot_holds_while_an_earlier_render_goe
     first_ended, go_on = threading.Event(), threading.Event()
 
     def on_update(update) -> None:
-        if update.shot is first and update.state in ("done", "cached"):
+        if update.shot is first and update.status in ("done", "cached"):
             first_ended.set()
         if update.shot is second:
             go_on.wait(30)  # batch A holds on shot 2 until batch B has begun

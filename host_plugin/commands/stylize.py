@@ -90,11 +90,11 @@ def render_with_progress(timeline: Path, args: argparse.Namespace, out: Path | N
         shot = update.shot
         if shot.number not in tasks:
             tasks[shot.number] = progress.add_task(shot.name, total=update.frames_total, state="")
-        progress.update(tasks[shot.number], completed=update.frames_done, state=update.state)
-        if update.state in ENDED and overall is not None:
+        progress.update(tasks[shot.number], completed=update.frames_done, state=update.status)
+        if update.status in ENDED and overall is not None:
             progress.remove_task(tasks.pop(shot.number))
             progress.advance(overall, update.frames_total)
-            if update.state == "failed":
+            if update.status == "failed":
                 console.print(_labelled("failed", "red", update.message), soft_wrap=True)
 
     try:

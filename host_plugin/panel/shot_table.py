@@ -114,10 +114,10 @@ class ShotTable(QTableWidget):
             return
         bar = self._bars[update.shot.number]
         bar.setMaximum(max(1, update.frames_total))
-        bar.setValue(update.frames_total if update.state in RENDERED else update.frames_done)
-        bar.setFormat(f"{update.state} %p%" if update.state not in ENDED else update.state)
-        bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STATUS_COLOURS.get(update.state, '#4a90d9')}; }}")
-        if update.message and update.state not in RENDERED:
+        bar.setValue(update.frames_total if update.status in RENDERED else update.frames_done)
+        bar.setFormat(f"{update.status} %p%" if update.status not in ENDED else update.status)
+        bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STATUS_COLOURS.get(update.status, '#4a90d9')}; }}")
+        if update.message and update.status not in RENDERED:
             self.item(row, MESSAGE).setText(update.message)
 
     def set_result(self, result: ShotResult) -> None:

@@ -402,15 +402,15 @@ class MainWindow(QMainWindow):
 
     def _progress(self, batch: Batch, update: ShotUpdate) -> None:
         number = update.shot.number
-        batch.frames[number] = (update.frames_total if update.state in ENDED else update.frames_done,
+        batch.frames[number] = (update.frames_total if update.status in ENDED else update.frames_done,
                                 update.frames_total)
-        if update.state in ENDED:
+        if update.status in ENDED:
             batch.open.discard(number)
         if self._latest.get(number) is not batch:  # another timeline, or a later render of the shot
             return
         self.table.update_shot(update)
         if update.output is not None:  # usable now, not once the whole batch has ended
-            self.table.set_result(ShotResult(update.shot, update.state, update.output, look=batch.look))
+            self.table.set_result(ShotResult(update.shot, update.status, update.output, look=batch.look))
         done, total = (sum(v[i] for b in self.batches for v in b.frames.values()) for i in (0, 1))
         self.overall.setMaximum(max(1, total))
         self.overall.setValue(done)
