@@ -151,6 +151,26 @@ def test_retimed_clips_are_skipped_with_what_to_do(tmp_path):
     assert [c.name for c in video_clips(timeline)[0]] == ["same"]
 
 
+def test_a_time_effect_on_a_nested_sequence_or_track_skips_the_clips_it_retimes():
+    """OTIO's AAF reader puts an Avid motion effect over several clips on the stack it makes of them: those
+    clips play at its speed, not their media's; an effect that is no time effect (a grade) changes no timing."""
+    def nest(effect):
+        stack = otio.schema.Stack("nest", children=[otio.schema.Track("inside", children=[clip("in", 0, 20)])])
+        stack.effects.append(effect)
+        return stack
+
+    held = otio.schema.Track("held", children=[clip("frozen", 0, 10)])
+    held.effects.append(otio.schema.FreezeFrame())
+    v1 = otio.schema.Track("V1", children=[nest(otio.schema.LinearTimeWarp(time_scalar=2.0)), held, clip("plain", 0, 10)])
+    v2 = otio.schema.Track("V2", children=[nest(otio.schema.Effect("grade", "ColorCorrection"))])
+    timeline = otio.schema.Timeline("t")
+    timeline.tracks.extend([v1, v2])
+    clips, skipped = video_clips(timeline)
+    assert [c.name for c in clips] == ["plain", "in"]
+    assert [s.split(";")[0] for s in skipped] == ["clip in: a speed change to 200% on its nested sequence nest",
+                                                  "clip frozen: a freeze frame on its track held"]
+
+
 PAL_EDL = """TITLE: PAL
 FCM: NON-DROP FRAME
 

@@ -132,9 +132,9 @@ def _fcp_time_remap(effect: otio.schema.Effect) -> str:
     return f"a speed change to {speed / 100:.0%}" if speed != 100 else ""
 
 
-def _retime(clip: otio.schema.Clip) -> str:
-    """What retimes `clip` (a speed change or a freeze frame), or "" when it plays at its own speed."""
-    for effect in clip.effects:
+def _retime(item: otio.core.Item) -> str:
+    """What retimes `item` (a speed change or a freeze frame), or "" when it plays at its own speed."""
+    for effect in item.effects:
         if remap := _fcp_time_remap(effect):
             return remap
         if isinstance(effect, otio.schema.LinearTimeWarp):  # FreezeFrame is one with a scalar of 0
@@ -147,9 +147,21 @@ def _retime(clip: otio.schema.Clip) -> str:
     return ""
 
 
+def _retimed(clip: otio.schema.Clip) -> str:
+    """What retimes `clip`: its own time effects, or those of a nested sequence or track it plays in (OTIO's
+    AAF reader puts an Avid motion effect over several clips on the stack it makes of them)."""
+    item = clip
+    while item is not None:
+        if retime := _retime(item):
+            kind = "nested sequence" if isinstance(item, otio.schema.Stack) else "track"
+            return retime if item is clip else f"{retime} on its {kind} {item.name or '(unnamed)'}"
+        item = item.parent()
+    return ""
+
+
 def _not_renderable(clip: otio.schema.Clip) -> str:
     """Why `clip` cannot be rendered as it stands (a retime, a generator, an image sequence), or ""."""
-    retime = _retime(clip)
+    retime = _retimed(clip)
     if retime:
         return (f"{retime}; a styled clip plays its media at its own speed, so it would not match. Render the "
                 "retime first (Resolve: Render in Place; Premiere: Render and Replace) and stylize that clip.")
