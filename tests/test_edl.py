@@ -178,3 +178,15 @@ def test_butted_events_of_24_fps_media_in_a_23976_edl_leave_no_hole(tmp_path):
     ranges = [version.range_of_child(clip) for clip in version]
     assert [(round(r.start_time.value_rescaled_to(plan.rate)), round(r.duration.value_rescaled_to(plan.rate)))
             for r in ranges] == [(0, 600), (600, 600)]
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("cp1252", b""), ("utf-8", b"\xef\xbb\xbf")])
+def test_an_edl_written_on_windows_is_read(tmp_path, capsys, encoding, bom):
+    """Avid and Premiere on Windows write accented clip names in its Western code page, Notepad saves UTF-8
+    with a byte order mark: OTIO's reader refused both."""
+    media = write_video(tmp_path / "media" / "Café crème.mov", [30], width=64, height=36, rate=Fraction(25))
+    cut = edl(tmp_path, event(1, "AX", "00:00:00:10 00:00:01:00", "01:00:00:00 01:00:00:15", "FROM CLIP NAME: Café crème.mov"))
+    cut.write_bytes(bom + cut.read_text().encode(encoding))
+    data = shots(cut, "25", media.parent, capsys=capsys)
+    assert data["problems"] == [] and [(s["clip"], s["media"], s["start_frame"]) for s in data["shots"]] == [
+        ("Café crème.mov", str(media.absolute()), 10)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import opentimelineio as otio
 
-__all__ = ["add_speed_changes", "frame_count_mode"]
+__all__ = ["add_speed_changes", "edl_text", "frame_count_mode"]
 
 _TC = r"\d\d:\d\d:\d\d[:;]\d\d"
 _FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?)?DROP[- ]?FRAME", re.IGNORECASE | re.MULTILINE)
@@ -29,6 +30,16 @@ class _Line:
     video: bool
     source: str
     record: str
+
+
+def edl_text(path: Path) -> str:
+    """An EDL's text: UTF-8 (a byte order mark, as Notepad writes one, dropped), else Windows' Western code
+    page, in which Avid and Premiere on Windows write accented clip names (OTIO's reader takes UTF-8 only)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def frame_count_mode(edl: str) -> str | None:

@@ -10,7 +10,7 @@ import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from ..errors import TimelineError
-from .edl import add_speed_changes, frame_count_mode
+from .edl import add_speed_changes, edl_text, frame_count_mode
 from .media import url_to_path
 from .nesting import layers, visible_parts
 
@@ -70,9 +70,12 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         raise TimelineError(f"{path}: unsupported timeline format; use one of {', '.join(sorted(ADAPTERS))}.")
     if not path.is_file():
         raise TimelineError(f"{path}: timeline file not found.")
-    options = {"rate": edl_rate} if adapter == "cmx_3600" else {}
+    text = edl_text(path) if adapter == "cmx_3600" else ""
     try:
-        result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+        if adapter == "cmx_3600":
+            result = otio.adapters.read_from_string(text, adapter_name=adapter, rate=edl_rate)
+        else:
+            result = otio.adapters.read_from_file(str(path), adapter_name=adapter)
     except Exception as exc:  # adapters raise many unrelated types for a malformed file
         hint = (
             f" An EDL does not say its frame rate and this one was read at {edl_rate:.6g} fps: if that is not its "
@@ -89,7 +92,6 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
     if not isinstance(result, otio.schema.Timeline):
         raise TimelineError(f"{path}: holds a {type(result).__name__}, not a timeline.")
     if adapter == "cmx_3600":
-        text = path.read_text(errors="replace")
         if fcm := frame_count_mode(text):
             result.metadata.setdefault("cmx_3600", {})  # the adapter drops the FCM line
             result.metadata["cmx_3600"]["fcm"] = fcm
