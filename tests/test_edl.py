@@ -190,3 +190,13 @@ def test_an_edl_written_on_windows_is_read(tmp_path, capsys, encoding, bom):
     data = shots(cut, "25", media.parent, capsys=capsys)
     assert data["problems"] == [] and [(s["clip"], s["media"], s["start_frame"]) for s in data["shots"]] == [
         ("Café crème.mov", str(media.absolute()), 10)]
+
+
+def test_an_edl_event_otios_reader_refuses_is_named_with_what_to_do_not_blamed_on_the_rate(tmp_path, capsys):
+    """A C-mode EDL (events in source order) is no rate problem: the hint says how to export one OTIO reads."""
+    cut = edl(tmp_path, event(1, "B", "00:00:00:00 00:00:01:00", "01:00:01:00 01:00:02:00"),
+              event(2, "A", "00:00:00:00 00:00:01:00", "01:00:00:00 01:00:01:00"))
+    assert cli_main(["shots", str(cut), "--edl-rate", "25", "--format", "json"]) == 2
+    said = capsys.readouterr().err
+    assert "Overlapping record in value: 01:00:00:00" in said and "in record order (A-mode)" in said
+    assert "--edl-rate" not in said

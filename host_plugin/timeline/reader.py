@@ -63,6 +63,16 @@ DEFAULT_EDL_RATE = 24000 / 1001
 """The rate an EDL's timecodes are read at unless told otherwise: EDLs do not say."""
 
 
+def _edl_hint(exc: Exception, rate: float) -> str:
+    """What to do about an EDL OTIO's reader refused: an event it does not take (its EDLParseError names the
+    line), else timecodes that are none at `rate` (a 25 fps EDL's frame 24 read at 23.976)."""
+    if isinstance(exc, otio.adapters.from_name("cmx_3600").module().EDLParseError):  # the module as OTIO loads it
+        return (" OTIO's EDL reader takes a CMX3600 EDL's cuts, dissolves and wipes, in record order (A-mode) on one "
+                "day's timecode (none past midnight): export the EDL again so, or the timeline as FCP7 XML, AAF or OTIO.")
+    return (f" An EDL does not say its frame rate and this one was read at {rate:.6g} fps: if that is not its "
+            "rate, give it (--edl-rate, or EDL fps in the panel; e.g. 25, 24 or 29.97).")
+
+
 def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema.Timeline:
     """Reads an .otio, FCP7 .xml, CMX3600 .edl or .aaf file; TimelineError says what is wrong."""
     adapter = ADAPTERS.get(path.suffix.lower())
@@ -77,12 +87,7 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         else:
             result = otio.adapters.read_from_file(str(path), adapter_name=adapter)
     except Exception as exc:  # adapters raise many unrelated types for a malformed file
-        hint = (
-            f" An EDL does not say its frame rate and this one was read at {edl_rate:.6g} fps: if that is not its "
-            "rate, give it (--edl-rate, or EDL fps in the panel; e.g. 25, 24 or 29.97)."
-            if adapter == "cmx_3600"
-            else ""
-        )
+        hint = _edl_hint(exc, edl_rate) if adapter == "cmx_3600" else ""
         raise TimelineError(f"{path}: cannot be read as {adapter} ({type(exc).__name__}: {exc}).{hint}") from exc
     if isinstance(result, otio.schema.SerializableCollection):
         timelines = list(result.find_children(descended_from_type=otio.schema.Timeline))
