@@ -321,6 +321,16 @@ def test_a_sequence_nested_in_a_track_shows_its_clips_within_its_own_range():
         ("before", 0, 0, 10), ("in1", 42, 10, 3), ("in2", 60, 13, 6), ("after", 80, 23, 3)]
 
 
+def test_a_transition_with_negative_offsets_widens_no_handle():
+    """OTIO takes any offset; a negative one would have planned negative handles (fewer frames than the shot)."""
+    v1 = otio.schema.Track("V1", children=[clip("a", 10, 20), otio.schema.Transition(
+        in_offset=RationalTime(-5, R), out_offset=RationalTime(-5, R)), clip("b", 10, 20)])
+    timeline = otio.schema.Timeline("t")
+    timeline.tracks.append(v1)
+    clips, _ = video_clips(timeline)
+    assert [(c.transition_in.value, c.transition_out.value) for c in clips] == [(0, 0), (0, 0)]
+
+
 def test_a_nested_sequence_read_empty_is_named_not_dropped_silently():
     track = otio.schema.Track("V1")
     track.append(clip("a", 0, 10))

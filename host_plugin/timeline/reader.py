@@ -106,11 +106,12 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
 
 def _transition_offsets(clip: otio.schema.Clip) -> tuple[RationalTime, RationalTime]:
     """Source time shown before the clip's head and after its tail: a transition's `in_offset` is the
-    incoming (next) clip's, its `out_offset` the outgoing (previous) clip's, as `Item.visible_range`."""
-    rate = clip.trimmed_range().duration.rate
+    incoming (next) clip's, its `out_offset` the outgoing (previous) clip's, as `Item.visible_range`; a
+    negative offset (OTIO does not refuse one) shows none."""
+    zero = RationalTime(0, clip.trimmed_range().duration.rate)
     before, after = clip.parent().neighbors_of(clip)
-    incoming = before.in_offset if isinstance(before, otio.schema.Transition) else RationalTime(0, rate)
-    outgoing = after.out_offset if isinstance(after, otio.schema.Transition) else RationalTime(0, rate)
+    incoming = max(before.in_offset, zero) if isinstance(before, otio.schema.Transition) else zero
+    outgoing = max(after.out_offset, zero) if isinstance(after, otio.schema.Transition) else zero
     return incoming, outgoing
 
 
