@@ -149,12 +149,18 @@ def load_edit(
     return Edit(path, timeline, clips, skipped, Relinker(search, path_maps, base=folder), assumed)
 
 
+EDIT_RATES = (8.0, 240.0)
+"""The frame rates NLEs edit at, lowest and highest: a timeline start at another rate is written in seconds
+(`RationalTime.from_seconds`: rate 1) or in ticks (600, 24000, 90000), not frames."""
+
+
 def timeline_rate(edit: Edit) -> float:
     """The timeline's frame rate: its start time's, else its first clip's record rate, which also wins over a
     start written at its NTSC twin (01:00:00:00 at 24 for a 23.976 edit): its clips then last whole frames."""
     start = edit.timeline.global_start_time
     record = edit.clips[0].record.duration.rate if edit.clips else None
-    if start is None or start.rate <= 0 or (record and timecode_labels(start, exact_rate(record))):
+    if (start is None or not EDIT_RATES[0] <= start.rate <= EDIT_RATES[1]
+            or (record and timecode_labels(start, exact_rate(record)))):
         return record or 24.0
     return start.rate
 

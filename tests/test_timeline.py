@@ -392,6 +392,25 @@ def test_a_timeline_start_written_at_the_ntsc_twin_rate_counts_in_frames(tmp_pat
     assert placed == [(RationalTime(2000 + 7 * i, ntsc), RationalTime(7, ntsc)) for i in range(2)]
 
 
+@pytest.mark.parametrize("start", [RationalTime(3600, 1), RationalTime(3600 * 90000, 90000), RationalTime(3600 * 600, 600)])
+def test_a_timeline_start_written_in_seconds_or_ticks_is_not_the_frame_rate(tmp_path, capsys, start):
+    """`RationalTime.from_seconds` writes rate 1, and some tools count in 600ths or 90000ths: the shots keep the
+    clips' 25 fps, their whole frames and their record timecodes from 01:00:00:00."""
+    media = write_video(tmp_path / "a.mov", [60], width=64, height=36, rate=Fraction(25))
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, 25), RationalTime(13, 25))))
+    track.append(otio.schema.Clip("a", otio.schema.ExternalReference(str(media)),
+                                  TimeRange(RationalTime(3, 25), RationalTime(41, 25))))
+    timeline = otio.schema.Timeline("seconds", global_start_time=start)
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    assert cli_main(["shots", str(tmp_path / "edit.otio"), "--no-detect", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (shot,) = data["shots"]
+    assert (shot["record_start"], shot["record_end"], shot["start_frame"], shot["end_frame"]) == (
+        "01:00:00:13", "01:00:02:04", 3, 44)
+
+
 def test_a_clip_with_no_length_is_skipped_and_the_clips_before_it_still_plan(tmp_path, capsys):
     """A clip with neither a source range nor a media range (a MissingReference, as pipeline tools leave for
     offline shots) has no length: it is listed with what to do, as is a clip after it on its track (whose
