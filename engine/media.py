@@ -187,7 +187,8 @@ def concat_clips(parts: list[Path], path: Path, timecode: str | None = None) -> 
         output.close()
     except BaseException as exc:
         if output is not None:
-            output.close()
+            with suppress(OSError):  # a full disk fails the close too: the first error says why
+                output.close()
         with suppress(OSError):  # a read-only folder refuses even the unlink of a file never made
             partial.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename in (None, str(partial)):  # the clip, not its hidden partial

@@ -1,4 +1,4 @@
-"""Making a folder read-only in a test, also when the tests run as root."""
+"""Making a folder read-only, or a disk full, in a test, also when the tests run as root."""
 
 from __future__ import annotations
 
@@ -28,3 +28,20 @@ def read_only(folder: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", folder], check=True)
+
+
+@contextmanager
+def full_disk(room: int) -> Iterator[None]:
+    """Writes past `room` bytes of any one file fail as on a full disk (EFBIG, by this process's file size
+    limit; no privilege or mount needed). POSIX only."""
+    import resource
+    import signal
+
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (room, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)

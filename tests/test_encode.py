@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from dreamstyle.frames import display_rotation, iter_frames, probe
@@ -9,7 +10,7 @@ from engine.backends.registry import create_backend
 from engine.media import ClipWriter, concat_clips, output_suffix, remove_stale_partials
 from engine.render import ShotRequest, render_shot
 from mediagen import frame_number, scene_frame, stamp
-from readonly import read_only
+from readonly import full_disk, read_only
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,20 @@ def test_a_clip_that_cannot_be_written_is_named_not_its_hidden_partial_file(tmp_
     with pytest.raises(OSError) as missing:  # a part that is gone is named itself
         concat_clips([part, tmp_path / "segment_2.mov"], folder / "A001_s001.mp4")
     assert missing.value.filename == str(tmp_path / "segment_2.mov")
+
+
+def test_a_clip_that_fills_the_disk_leaves_no_partial_file_and_is_named(tmp_path):
+    """The disk fills up while the clip is joined (its close fails too): the space is given back."""
+    parts, noise = [], np.random.default_rng(0)
+    for index in range(2):  # noise: parts too large for the muxer's buffer, so a packet's write fails first
+        parts.append(tmp_path / f"segment_{index}.mov")
+        with ClipWriter(parts[-1], rate=Fraction(24), width=160, height=90) as writer:
+            for _ in range(24):
+                writer.write(noise.integers(0, 256, (90, 160, 3), np.uint8))
+    folder = tmp_path / "renders"
+    with full_disk(parts[0].stat().st_size), pytest.raises(OSError) as full:
+        concat_clips(parts, folder / "A001_s001.mp4")
+    assert full.value.filename == str(folder / "A001_s001.mp4") and list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("source_codec", ["h264", "prores"])
