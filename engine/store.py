@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import sys
 import threading
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+
+from dreamstyle.atomic import written_as
 
 from .chain import Resume, SegmentDone
 from .jobs import Job, JobState
@@ -46,6 +47,15 @@ def _array_bytes(array: np.ndarray | None) -> bytes | None:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
+
+
+def _write_array(path: Path, array: np.ndarray) -> None:
+    """Writes `array` to `path` atomically; a write that fails (a full disk) leaves no partial file and names `path`."""
+    try:
+        with written_as(path) as partial:
+            partial.write_bytes(_array_bytes(array))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def _array(blob: bytes | None) -> np.ndarray | None:
@@ -228,10 +238,7 @@ class JobStore:
         if conditioned:
             path = self._condition_path(job_id, done.index)
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            with open(partial, "wb") as out:
-                np.save(out, np.ascontiguousarray(done.condition), allow_pickle=False)
-            os.replace(partial, path)
+            _write_array(path, done.condition)
         anchor = np.stack(done.anchor) if done.anchor is not None else None
         with self._connection() as db:
             db.execute("BEGIN")

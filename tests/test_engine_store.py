@@ -61,6 +61,23 @@ def test_jobs_and_segments_round_trip(tmp_path):
     store.close()
 
 
+def test_a_condition_frame_that_fills_the_disk_is_named_and_leaves_nothing(tmp_path):
+    """The disk fills up as a kept segment's condition frame is written: the error names the file, its
+    partial file gives the space back, and the job still resumes after the segment recorded before."""
+    from readonly import full_disk
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    store.save(Job("j", request(tmp_path)))
+    small, large = np.zeros((2, 2, 3), np.uint8), np.zeros((720, 1280, 3), np.uint8)
+    store.add_segment("j", SegmentDone(0, 5, 10, 37, small, None))
+    with full_disk(1 << 20), pytest.raises(OSError) as full:
+        store.add_segment("j", SegmentDone(1, 5, 10, 37, large, None))
+    assert full.value.filename == str(tmp_path / "work" / "j" / "condition_00001.npy")
+    assert sorted(p.name for p in (tmp_path / "work" / "j").iterdir()) == ["condition_00000.npy"]
+    assert store.resume_point("j").segment == 1
+    store.close()
+
+
 def manager(state: Path, **options) -> JobManager:
     runner = LocalRunner(Backends(BackendConfig()))
     return JobManager(JobStore(state / "jobs.sqlite3"), runner, state / "work", results_root=state / "results",
