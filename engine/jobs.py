@@ -80,6 +80,12 @@ def _settings(request: ShotRequest) -> tuple:
             request.params, request.codec, request.timecode, request.style_image is None, request.first_frame is None)
 
 
+def _files(request: ShotRequest) -> str:
+    """The files a job reads, each as its size and modification time (as the host's keys tell them apart)."""
+    stats = [path.stat() for path in (request.media, request.style_image, request.first_frame) if path]
+    return " ".join(f"{stat.st_size}:{stat.st_mtime_ns}" for stat in stats)
+
+
 class Conflict(Exception):
     """A request clashes with another job: its idempotency key names other settings, or its clip would
     replace another job's or a file the engine did not write."""
@@ -379,7 +385,7 @@ class JobManager:
 
         try:
             self._admit(job.request)
-            self._claim_work(job.id)
+            self._claim_work(job)
             resume = self._store.resume_point(job.id)
             result = self._runner.render(job.request, self._work_root / job.id, resume, progress, entry.cancel.is_set)
         except Cancelled:
@@ -398,15 +404,21 @@ class JobManager:
             return _failed(job, f"shot {job.request.label}: engine error: {exc!r}", trace=True)
         return {"state": JobState.DONE, "result": result, "frames_done": result.frames, "error": ""}
 
-    def _claim_work(self, job_id: str) -> None:
+    def _claim_work(self, job: Job) -> None:
         """Drops a job's kept segments when another engine configuration made them (a model or adapter changed
-        across a restart): a shot is never a mix of two looks."""
-        marker = self._work_root / job_id / ".engine"
-        if marker.exists() and marker.read_text() != self._engine_id:
-            log.info("job %s: its kept segments were made with other models or options; rendering it anew", job_id)
-            self._discard_work(job_id)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(self._engine_id)
+        across a restart) or its files changed since (a media file replaced under the same path): a shot is
+        never a mix of two looks or of two sources. A file that is gone leaves them be (the render says so)."""
+        try:
+            made_with = {".engine": self._engine_id, ".files": _files(job.request)}
+        except OSError:
+            return
+        folder = self._work_root / job.id
+        if any((folder / name).exists() and (folder / name).read_text() != text for name, text in made_with.items()):
+            log.info("job %s: its kept segments were made with other models, options or files; rendering it anew", job.id)
+            self._discard_work(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in made_with.items():
+            (folder / name).write_text(text)
 
     async def _retain(self) -> None:
         """Hourly: forgets finished jobs older than the retention period and removes their results

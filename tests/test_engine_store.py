@@ -19,7 +19,7 @@ import pytest
 from engine.backends.base import BackendConfig
 from engine.chain import Cancelled, Resume, SegmentDone
 from engine.jobs import Conflict, Job, JobManager, JobState
-from engine.render import RenderResult, ShotRequest
+from engine.render import RenderError, RenderResult, ShotRequest
 from engine.storage import OutsideRoots
 from engine.store import JobStore, StateUnusable
 from engine.workers import Backends, LocalRunner
@@ -267,6 +267,35 @@ def test_kept_segments_from_other_models_or_options_are_not_resumed(tmp_path):
     assert [r.segment for r in resumes(tmp_path / "same", "adapter-v1")] == [1]
     assert resumes(tmp_path / "changed", "adapter-v2") == [None]
     assert BackendConfig(adapter=media).fingerprint() != BackendConfig(adapter=tmp_path / "other").fingerprint()
+
+
+def test_kept_segments_of_a_media_file_since_replaced_are_not_resumed(tmp_path):
+    """A media file replaced under its path while its job waits to resume (a kill, a failure) is rendered
+    anew: never a clip of frames from two files."""
+    media = write_video(tmp_path / "a.mp4", [12])
+    shot = ShotRequest(key="k", media=media, start=0, end=6, rate=None, label="k", backend="passthrough",
+                       out_path_stem=tmp_path / "k")
+    seen: list[Resume | None] = []
+    runner = LocalRunner(Backends(BackendConfig()))
+
+    def render(request: ShotRequest, work: Path, resume: Resume | None, *rest: object) -> RenderResult:
+        seen.append(resume)
+        raise RenderError("failed after its first segment")  # a failed job keeps its kept segments
+
+    runner.render = render
+
+    async def scenario() -> None:
+        jobs = JobManager(JobStore(tmp_path / "state" / "jobs.sqlite3"), runner, tmp_path / "state" / "work")
+        await jobs.start()
+        for change in (lambda: None, lambda: None, lambda: write_video(media, [3, 9])):
+            change()
+            job, _ = await jobs.submit(shot)
+            [j async for j in jobs.watch(job.id)]
+            jobs._store.add_segment(job.id, SegmentDone(0, 3, 2, 6, np.zeros((2, 2, 3), np.uint8), None))
+        await jobs.stop()
+
+    asyncio.run(scenario())
+    assert [resume and resume.segment for resume in seen] == [None, 1, None]
 
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
