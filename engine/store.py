@@ -151,6 +151,17 @@ def _database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return db
 
 
+def _failure(folder: Path, exc: sqlite3.Error) -> str:
+    """What failed in the job store in `folder` and what to do: a damaged file (SQLite's CORRUPT and NOTADB, the
+    only errors it raises as a bare DatabaseError) is not mended by trying again, as a full disk is."""
+    if type(exc) is sqlite3.DatabaseError:
+        jobs_db = StateFolder(folder).jobs_db
+        return (f"the engine's job store {jobs_db} is damaged ({exc}): stop the engine and move it out of that folder "
+                "(keep it: its jobs may be recovered) to start without its jobs")
+    return (f"the engine's job store in {folder} failed ({exc}); check that folder's free space and permissions, then "
+            "submit the shot again")
+
+
 class JobStore:
     """Jobs and their finished segments in `path`, a state folder's `jobs_db` (created with its folder when
     missing); condition frames go to that folder's `work / <job id>`, where the job manager keeps a job's work."""
@@ -186,8 +197,7 @@ class JobStore:
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.rollback()
-                raise StoreFailed(f"the engine's job store in {self._folder} failed ({exc}); check that folder's "
-                                  "free space and permissions, then submit the shot again") from exc
+                raise StoreFailed(_failure(self._folder, exc)) from exc
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._connection() as db:

@@ -193,3 +193,20 @@ def test_a_store_this_engine_cannot_read_is_refused_and_left_as_it_is(tmp_path, 
     assert not database.with_name("jobs.sqlite3-wal").exists()
     assert engine_main(["serve", "--port", "0", "--state-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"dreamstyle engine: {message}"
+
+
+def test_a_damaged_store_is_refused_in_words_and_left_as_it_is(tmp_path, capsys):
+    """A job store with a damaged page (a disk error, a copy cut short) is not mended by submitting again."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    for index in range(100):
+        store.save(Job(f"j{index}", shot(tmp_path / "a.mp4", f"k{index}" + "x" * 400, tmp_path)))
+    store.close()
+    database = tmp_path / "jobs.sqlite3"
+    damaged = bytearray(database.read_bytes())
+    page = len(damaged) // 2 // 4096 * 4096
+    damaged[page:page + 4096] = b"\xff" * 4096  # a page of the jobs table
+    database.write_bytes(damaged)
+    assert engine_main(["serve", "--port", "0", "--state-dir", str(tmp_path)]) == 2
+    message = capsys.readouterr().err
+    assert f"job store {database} is damaged" in message and "move it out of that folder" in message, message
+    assert database.read_bytes() == damaged
