@@ -162,6 +162,16 @@ def _failure(folder: Path, exc: sqlite3.Error) -> str:
             "submit the shot again")
 
 
+def _unopenable(path: Path, exc: sqlite3.Error) -> str:
+    """Why the job store `path` cannot be opened and what to do: a file that is no database or is damaged may
+    be moved out of the way; a full or read-only disk must not be answered so (moving the file loses its jobs)."""
+    if type(exc) is sqlite3.DatabaseError:  # as in `_failure`
+        return (f"the state folder {path.parent}: its job store {path.name} cannot be opened ({exc}): give the engine "
+                f"another --state-dir, or move {path.name} out of that folder to start without its jobs")
+    return (f"the state folder {path.parent}: its job store {path.name} cannot be opened ({exc}): free space there, "
+            f"check its permissions and that no other program holds {path.name}, or give the engine another --state-dir")
+
+
 class JobStore:
     """Jobs and their finished segments in `path`, a state folder's `jobs_db` (created with its folder when
     missing); condition frames go to that folder's `work / <job id>`, where the job manager keeps a job's work."""
@@ -174,11 +184,9 @@ class JobStore:
         self._lock = threading.Lock()
         try:
             self._db = _database(path, busy_timeout_s)
-        except sqlite3.Error as exc:  # no database, a folder in its place, held by another program too long
+        except sqlite3.Error as exc:  # no database, a folder in its place, held by another program too long, a full disk
             _release(self._owner)
-            raise StateUnusable(f"the state folder {path.parent}: its job store {path.name} cannot be opened "
-                                f"({exc}): give the engine another --state-dir, or move {path.name} out of that "
-                                "folder to start without its jobs") from exc
+            raise StateUnusable(_unopenable(path, exc)) from exc
         except BaseException:  # the folder is free again, whatever failed
             _release(self._owner)
             raise

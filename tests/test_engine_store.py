@@ -312,6 +312,17 @@ def test_a_store_that_cannot_open_frees_its_state_folder(tmp_path, kind):
         errors.append(error)
 
 
+def test_a_store_on_a_full_disk_is_not_said_to_need_moving_out(tmp_path):
+    """Moving the job store out of the way would lose its jobs; a full disk only needs room."""
+    from readonly import full_disk
+
+    JobStore(tmp_path / "jobs.sqlite3").close()
+    with full_disk(0), pytest.raises(StateUnusable) as error:
+        JobStore(tmp_path / "jobs.sqlite3")
+    assert "free space there" in str(error.value) and "move jobs.sqlite3" not in str(error.value), error.value
+    JobStore(tmp_path / "jobs.sqlite3").close()
+
+
 def _held_runner(started: threading.Event, noticed: threading.Event, release: threading.Event) -> LocalRunner:
     """A runner whose first shot is a segment under way: it notices a cancel, then ends cancelled once
     `release` is set; later shots render for real."""
