@@ -269,6 +269,22 @@ def test_kept_segments_from_other_models_or_options_are_not_resumed(tmp_path):
     assert BackendConfig(adapter=media).fingerprint() != BackendConfig(adapter=tmp_path / "other").fingerprint()
 
 
+def test_weights_replaced_in_place_are_another_engine(tmp_path):
+    """A model folder's weights, or a LoRA an option names, updated in place: kept segments are not theirs."""
+    model = tmp_path / "model"
+    (model / "transformer").mkdir(parents=True)
+    weights, lora = model / "transformer" / "diffusion_pytorch_model.safetensors", tmp_path / "distill.safetensors"
+    weights.write_bytes(b"v1")
+    lora.write_bytes(b"v1")
+    config = BackendConfig(model_dir=model, options={"distill_lora": str(lora), "dtype": "bf16"})
+    before = config.fingerprint()
+    assert config.fingerprint() == before
+    for changed in (weights, lora):
+        changed.write_bytes(b"v2 weights")
+        assert config.fingerprint() != before
+        before = config.fingerprint()
+
+
 def test_kept_segments_of_a_media_file_since_replaced_are_not_resumed(tmp_path):
     """A media file replaced under its path while its job waits to resume (a kill, a failure) is rendered
     anew: never a clip of frames from two files."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +58,19 @@ class BackendConfig:
     options: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """Names what renders come out of: folders, device, options and the adapter file's size and time
-        (an adapter replaced in place counts as another)."""
-        stat = self.adapter.stat() if self.adapter and self.adapter.is_file() else None
-        parts = [str(self.model_dir), str(self.adapter), f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "",
-                 self.device, json.dumps(self.options, sort_keys=True)]
+        """Names what renders come out of: folders, device, options, and the size and time of every file of the
+        model folder, the adapter and a path an option names (weights replaced in place count as others)."""
+        named = [Path(value) for value in self.options.values() if "/" in value or os.sep in value]  # not "bf16"
+        paths = [path for path in (self.model_dir, self.adapter, *named) if path and path.exists()]
+        parts = [str(self.model_dir), str(self.adapter), self.device, json.dumps(self.options, sort_keys=True),
+                 *map(_stamp, paths)]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _stamp(path: Path) -> str:
+    """The size and time of `path`, or of each file in the folder `path` (a Diffusers model's weights)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return " ".join(f"{file.relative_to(path)}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files)
 
 
 class Backend(ABC):
