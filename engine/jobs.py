@@ -343,7 +343,11 @@ class JobManager:
             try:
                 await self._run(job_id)
             except Exception as exc:  # the job store failed (disk full, locked by another program): this job
-                self._fail_unsaved(job_id, f"the engine's job store failed ({exc}); submit the shot again to resume")
+                from .store import StoreFailed  # which imports this module
+
+                message = str(exc) if isinstance(exc, StoreFailed) else (  # StoreFailed says what failed and what to do
+                    f"the engine's job store failed ({exc}); submit the shot again to resume")
+                self._fail_unsaved(job_id, message)
 
     async def _run(self, job_id: str) -> None:
         entry = self._entries.get(job_id)

@@ -169,7 +169,8 @@ def test_a_job_store_failure_fails_that_job_and_the_worker_goes_on(tmp_path):
         return seen, after
 
     seen, after = asyncio.run(scenario())
-    assert seen[-1].state is JobState.FAILED and "job store failed" in seen[-1].error
+    assert seen[-1].state is JobState.FAILED and seen[-1].error.count("job store") == 1, seen[-1].error
+    assert "failed (database is locked); check that folder's free space and permissions" in seen[-1].error
     assert after[-1].state is JobState.DONE
 
 
