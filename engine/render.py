@@ -194,6 +194,7 @@ def render_shot(
         with tempfile.TemporaryDirectory(prefix="dreamstyle-shot-") as tmp:
             return render_shot(request, backend, work_dir=Path(tmp), on_segment=on_segment, cancelled=cancelled)
     label = request.label or request.media.name
+    folder = request.out_path_stem.parent.resolve()  # as the job's start checked it (`Storage.recheck`)
     info = _probe(request, label)
     guidance = _guidance(request)
     try:
@@ -228,6 +229,9 @@ def render_shot(
         _encode(produce, parts, first, on_segment, cancelled, label)
     stem = request.out_path_stem  # names hold dots (A001.mov_s001): the suffix is added, not swapped in
     path = stem.with_name(stem.name + output_suffix(codec, request.timecode))
+    if (now := path.parent.resolve()) != folder:  # a render takes minutes: a symlink may have been swapped in
+        raise RenderError(f"shot {label}: the output folder {path.parent} now leads to {now}, not {folder} (a symlink "
+                          "changed while the shot rendered); submit the shot again")
     remove_stale_partials(path)
     concat_clips([part_path(work_dir, s) for s in starts], path, request.timecode)
     return RenderResult(path, request.frames, info.rate, info.width, info.height)

@@ -98,3 +98,19 @@ def test_a_render_removes_the_partial_files_a_killed_engine_left_beside_its_clip
     stale.write_bytes(b"half a clip")
     result = render_shot(shot(media, tmp_path), short_passthrough())
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [result.path.name]
+
+
+def test_an_output_folder_swapped_for_a_symlink_while_the_shot_renders_fails_it(tmp_path, media):
+    """The engine checks the output folder when a job starts; a render takes minutes, in which a client
+    sharing the media root could swap the folder for a symlink leading out of the roots."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+
+    def swap(done):
+        if done.index == 0:
+            (tmp_path / "out").rmdir()
+            (tmp_path / "out").symlink_to(tmp_path / "elsewhere")
+
+    with pytest.raises(RenderError, match="a symlink changed while the shot rendered"):
+        render_shot(shot(media, tmp_path), short_passthrough(), on_segment=swap)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
