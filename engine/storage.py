@@ -110,12 +110,14 @@ class Storage:
             if (mapped := rule.apply(path)) is not None:
                 path = mapped
                 break
-        # An absolute path of the other system (D:\Footage on a Linux engine) is a workstation's that no map translates:
-        # `_inside` says so. A path relative on both, or to a home folder (~), would be read from the engine's own.
+        # A path relative on both systems, or to a home folder (~), would be read from the engine's own folders.
         if path.startswith("~") or not any(flavour(path).is_absolute() for flavour in (PurePosixPath, PureWindowsPath)):
             raise RelativePath(f"{what}: {path} is a relative path, which the engine would read from its own "
                                f"{'home' if path.startswith('~') else 'working'} folder; give an absolute path as the "
                                "engine sees it (or one its --path-map translates)")
+        if not Path(path).is_absolute():  # the other system's (D:\Footage on a Linux engine): here, a relative name
+            raise OutsideRoots(f"{what} {path} is outside the engine's media roots: a path of another system that no "
+                               "--path-map translates; add a --path-map for its folder on the engine")
         return self._inside(Path(path), what)
 
     def _inside(self, path: Path, what: str) -> Path:

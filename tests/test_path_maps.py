@@ -3,6 +3,7 @@ separators, and results named back in the workstation's own style."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,14 @@ def test_the_hosts_path_maps_match_the_engines(rule, path, expected):
 def test_a_rule_without_both_sides_is_refused(rule):
     with pytest.raises(ValueError, match="must look like FROM=TO"):
         PathMap.parse(rule)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a drive letter is this engine's own path on Windows")
+@pytest.mark.parametrize("path", ["C:\\clip.mov", "\\\\server\\share\\clip.mov"])
+def test_a_windows_path_no_map_translates_is_never_read_from_the_engines_working_folder(show, monkeypatch, path):
+    """On a POSIX engine a drive or UNC path is one relative file name: with the engine started in a media root,
+    it named a file (or made an output folder) there."""
+    (show / path).write_bytes(b"x")
+    monkeypatch.chdir(show)
+    with pytest.raises(OutsideRoots, match="no --path-map translates"):
+        storage(show, "/Volumes/Show").resolve(path, "media")
