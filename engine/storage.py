@@ -100,6 +100,7 @@ class Storage:
         for folder in (self.uploads, self.results):
             folder.mkdir(parents=True, exist_ok=True)
         self.roots = [root.resolve() for root in media_roots] + [self.uploads, self.results]
+        self._owed: dict[str, int] = {}  # each upload under way: the bytes it announced and has not yet written
         for folder in self.uploads.iterdir():  # uploads cut off by a killed engine: a partial file, or none yet
             if folder.is_dir() and (any(folder.glob(".*.partial")) or not any(folder.glob("[!.]*"))):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -173,12 +174,13 @@ class Storage:
             raise UploadTooLarge(f"{filename}: {size} bytes is over the engine's upload limit of {limit} bytes")
         self._check_room(filename, size)
         upload_id = uuid.uuid4().hex
+        self._owed[upload_id] = size
         folder = self.uploads / upload_id
         name = _SAFE_NAME.sub("_", Path(filename).name).strip(" .") or "upload"  # never "..", never hidden
         partial = folder / f".{name}.partial"
         try:
             folder.mkdir()
-            digest = await self._write(partial, filename, size, sha256, chunks, limit)
+            digest = await self._write(partial, upload_id, filename, size, sha256, chunks, limit)
             (folder / _DIGEST).write_text(digest)  # first: FindUpload finds every upload that is in place
             os.replace(partial, folder / name)
         except BaseException as exc:
@@ -186,11 +188,14 @@ class Storage:
             if isinstance(exc, OSError):
                 raise self._not_stored(filename, exc) from None
             raise
+        finally:
+            del self._owed[upload_id]
         return folder / name
 
     def _check_room(self, filename: str, size: int) -> None:
-        """Refuses an upload at once when the storage folder has not `size` bytes free."""
-        free = _free_bytes(self.uploads)
+        """Refuses an upload at once when the storage folder has not `size` bytes free beside the bytes the
+        uploads under way still need (each checked alone, together they would fill the disk)."""
+        free = _free_bytes(self.uploads) - sum(self._owed.values())
         if size > free:
             raise StorageFull(
                 f"{filename}: {size / 1e6:,.1f} MB will not fit in the engine's storage folder {self.uploads} "
@@ -206,8 +211,8 @@ class Storage:
         return UploadNotStored(f"{filename}: the engine cannot write it to its storage folder {self.uploads} ({why}); "
                                "check that folder on the engine machine and upload again")
 
-    @staticmethod
-    async def _write(partial: Path, filename: str, size: int, sha256: str, chunks: AsyncIterator[bytes], limit: int) -> str:
+    async def _write(self, partial: Path, upload_id: str, filename: str, size: int, sha256: str,
+                     chunks: AsyncIterator[bytes], limit: int) -> str:
         """Streams `chunks` into `partial`, refusing more or fewer bytes than announced or a wrong checksum;
         returns the data's hex SHA-256."""
         digest = hashlib.sha256()
@@ -221,6 +226,7 @@ class Storage:
                     raise UploadError(f"{filename}: more data than the {size} bytes announced")
                 digest.update(data)
                 out.write(data)
+                self._owed[upload_id] = size - received
         if received != size:
             raise UploadError(f"{filename}: received {received} of the {size} bytes announced; upload again")
         if sha256 and digest.hexdigest() != sha256.lower():
