@@ -257,7 +257,7 @@ class EngineService(pb_grpc.EngineServicer):
                 raise JobNotDone(f"job {job.id} is {job.state.value}, not done; {then}")
             path = job.result.path
             try:  # off the event loop, as every read here: a slow share would stall every other call
-                source = await asyncio.to_thread(open, path, "rb")
+                source = await asyncio.to_thread(self.storage.open_inside, path)  # no symlink out of the roots
             except FileNotFoundError:
                 raise ResultMissing(f"job {job.id}: its clip {path.name} is gone from the engine (removed by the "
                                     "retention rule or by hand); submit the shot again to render it again") from None

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from dreamstyle.pathmap import PathMap
 
@@ -145,6 +145,19 @@ class Storage:
         if output is not None and output.is_dir() and not os.access(output, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "the folder is no longer writable by the engine (read-only, or its "
                                   "permissions changed since the shot was submitted)", str(output))
+
+    def open_inside(self, path: Path) -> BinaryIO:
+        """`path`, a real path `resolve` gave, opened for reading once what was opened is that file, still inside
+        the roots: OutsideRoots when a symlink was swapped in for it or for a folder on its way."""
+        source = open(path, "rb")
+        try:
+            self.recheck(path)
+            if not os.path.samestat(os.fstat(source.fileno()), os.stat(path, follow_symlinks=False)):
+                raise OutsideRoots(f"path {path} was swapped while the engine opened it (a symlink?); submit the shot again")
+        except BaseException:
+            source.close()
+            raise
+        return source
 
     def client_path(self, path: Path) -> str:
         """`path` as the client names it: the most specific path map whose engine folder holds it, reversed."""

@@ -12,6 +12,7 @@ from PIL import Image
 
 from dreamstyle.frames import probe
 from dreamstyle.v1 import engine_pb2 as pb
+from engine.storage import OutsideRoots, Storage
 from enginehelp import engine_thread
 from host_plugin.client import EngineCallError, EngineClient
 from mediagen import write_video
@@ -148,6 +149,29 @@ def test_a_done_jobs_missing_clip_is_not_found_and_renders_again(client, media):
     assert error.code == grpc.StatusCode.NOT_FOUND and "gone from the engine" in str(error)
     again = client.submit(request(media, "gone", 0, 6))
     assert again.created and probe(done(client, again)).frames == 6
+
+
+def test_a_done_jobs_clip_swapped_for_a_symlink_out_of_the_roots_is_not_sent(client, media, tmp_path):
+    """A client sharing the media root replaced its clip with a symlink to an engine file (its TLS key, say)."""
+    reply = client.submit(request(media, "swapped", 0, 6, directory=str(media.parent)))
+    clip = done(client, reply)
+    (tmp_path / "secret.key").write_text("the engine's private key")
+    clip.unlink()
+    clip.symlink_to(tmp_path / "secret.key")
+    error = refused(client.download, reply.job.job_id, tmp_path / "got.mp4")
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED and "outside the engine's media roots" in str(error)
+    assert not (tmp_path / "got.mp4").exists()
+
+
+def test_a_clip_swapped_between_its_open_and_its_check_is_not_sent(tmp_path, monkeypatch):
+    """The check follows the open: a symlink swapped in just before the open and out again just after."""
+    (tmp_path / "show").mkdir()
+    (tmp_path / "show" / "clip.mp4").write_bytes(b"clip")
+    (tmp_path / "secret.key").write_text("the engine's private key")
+    storage = Storage([tmp_path / "show"], tmp_path / "state")
+    monkeypatch.setattr("engine.storage.open", lambda path, mode: open(tmp_path / "secret.key", mode), raising=False)
+    with pytest.raises(OutsideRoots, match="swapped while the engine opened it"):
+        storage.open_inside(tmp_path / "show" / "clip.mp4")
 
 
 @pytest.mark.parametrize("job_id,needle", [("", "job_id: is required"), ("x" * 10_000, "job_id: is required")])
