@@ -249,9 +249,13 @@ class Project:
         self.timelines: list[Timeline] = []
         self.current: Timeline | None = None
         self.pool = MediaPool(self)
+        self.unique_id = uuid.uuid4().hex
 
     def GetName(self) -> str:
         return self.name
+
+    def GetUniqueId(self) -> str:
+        return self.unique_id
 
     def GetMediaPool(self) -> MediaPool:
         return self.pool

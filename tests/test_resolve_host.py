@@ -332,3 +332,20 @@ def test_a_resolve_without_unique_ids_or_track_deletion_still_writes_to_the_rend
     with pytest.raises(HostError, match="refused to place 'too long'"):
         host.add_version_track([Placement(media[0], 86400, 0, 500, "too long")], "DreamStyle v2")
     assert "could not remove the empty video track 3" in caplog.text
+
+
+def test_write_back_refuses_another_project_than_the_renders_came_from(resolve, media, tmp_path):
+    """The editor opened another project since the timeline was read: nothing is written into it."""
+    host = host_for(resolve)
+    edit = host.export_timeline(tmp_path / "edit")
+    first = resolve.project
+    resolve.project = fake_resolve.Project(resolve, "Other show")
+    resolve.add_timeline("Edit 1", [(media[1], 0, 40, 0)])  # a timeline of the same name, even
+    with pytest.raises(HostError, match="project 'Other show' open.*open project 'Project'"):
+        host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
+    with pytest.raises(HostError, match="open project 'Project'"):
+        host.import_new_version(edit, "Edit 1 DreamStyle v1")
+    assert [t.GetName() for t in resolve.project.timelines] == ["Edit 1"]
+    assert resolve.project.timelines[0].GetTrackCount("video") == 1
+    resolve.project = first  # back in the project: the write-back goes through
+    assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]

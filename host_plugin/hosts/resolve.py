@@ -109,6 +109,7 @@ class ResolveHost:
         self.version: tuple[int, ...] = tuple(int(v) for v in resolve.GetVersion()[:3] if str(v).isdigit())
         self.product: str = resolve.GetProductName()
         self._exported: tuple[str, str] | None = None  # (unique id, name) of the timeline last exported
+        self._exported_project: tuple[str, str] | None = None  # (unique id, name) of its project
 
     def _project(self) -> Any:
         manager = self._resolve.GetProjectManager()
@@ -139,12 +140,14 @@ class ResolveHost:
         if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():
             raise HostError(f"Resolve could not export timeline '{timeline.GetName()}' to {path}: "
                             "check that the folder exists and is writable.")
+        project = self._project()
         self._exported = (_identity(timeline), str(timeline.GetName()))
+        self._exported_project = (_identity(project), str(project.GetName()))
         log.info("exported Resolve timeline '%s' to %s", timeline.GetName(), path)
         return path
 
     def import_new_version(self, timeline_path: Path, name: str, renders: Sequence[Path] = ()) -> str:
-        project = self._project()
+        project = self._source_project()
         taken = {str(project.GetTimelineByIndex(i).GetName()) for i in range(1, int(project.GetTimelineCount()) + 1)}
         base, n = name, 2
         while name in taken:  # another workstation may have imported a version of the same number
@@ -177,7 +180,7 @@ class ResolveHost:
     def add_version_track(self, placements: Sequence[Placement], track_name: str) -> list[int]:
         if not placements:
             raise HostError("Nothing to place: no shot has a rendered clip yet.")
-        timeline, pool = self._rendered_timeline(), self._project().GetMediaPool()
+        timeline, pool = self._rendered_timeline(), self._source_project().GetMediaPool()
         items = self._pool_items(pool, [p.media for p in placements])
         _straight_alpha(items.values())
         groups: dict[int, list[Placement]] = {}
@@ -200,9 +203,20 @@ class ResolveHost:
             raise
         return added
 
+    def _source_project(self) -> Any:
+        """The open project, refused when it is not the one the timeline was exported from (the editor
+        switched projects since): a write-back there would land in another show."""
+        project = self._project()
+        if self._exported_project is not None and _identity(project) != self._exported_project[0]:
+            raise HostError(
+                f"Resolve has project '{project.GetName()}' open, but the renders were made from a timeline of "
+                f"project '{self._exported_project[1]}': open project '{self._exported_project[1]}' in Resolve, "
+                "then write back again.")
+        return project
+
     def _rendered_timeline(self) -> Any:
         """The timeline last exported, made current (AppendToTimeline places on the current one)."""
-        project, current = self._project(), self._timeline()
+        project, current = self._source_project(), self._timeline()
         if self._exported is None or _identity(current) == self._exported[0]:
             return current
         for index in range(1, int(project.GetTimelineCount()) + 1):
@@ -283,10 +297,11 @@ class ResolveHost:
         return found
 
 
-def _identity(timeline: Any) -> str:
-    """A timeline's unique id (Resolve 18.5+), else its name (unique within a project too)."""
-    unique_id = getattr(timeline, "GetUniqueId", None)
-    return str(unique_id()) if callable(unique_id) else f"name:{timeline.GetName()}"
+def _identity(item: Any) -> str:
+    """A timeline's or project's unique id (Resolve 18.5+), else its name (unique within a project, or a
+    project folder, too)."""
+    unique_id = getattr(item, "GetUniqueId", None)
+    return str(unique_id()) if callable(unique_id) else f"name:{item.GetName()}"
 
 
 def _straight_alpha(items: Iterable[Any]) -> None:
