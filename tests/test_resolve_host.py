@@ -349,3 +349,12 @@ def test_write_back_refuses_another_project_than_the_renders_came_from(resolve, 
     assert resolve.project.timelines[0].GetTrackCount("video") == 1
     resolve.project = first  # back in the project: the write-back goes through
     assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]
+
+
+def test_renders_go_to_their_timeline_when_no_timeline_is_open(resolve, media, tmp_path):
+    """Resolve can have no current timeline (the open one was deleted, the project reopened on the Media page)."""
+    host = host_for(resolve)
+    host.export_timeline(tmp_path / "edit")
+    rendered, resolve.project.current = resolve.project.current, None
+    assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]
+    assert resolve.project.GetCurrentTimeline() is rendered and rendered.GetTrackCount("video") == 2

@@ -216,8 +216,11 @@ class ResolveHost:
 
     def _rendered_timeline(self) -> Any:
         """The timeline last exported, made current (AppendToTimeline places on the current one)."""
-        project, current = self._source_project(), self._timeline()
-        if self._exported is None or _identity(current) == self._exported[0]:
+        if self._exported is None:
+            return self._timeline()
+        project = self._source_project()
+        current = project.GetCurrentTimeline()  # None, too, while timelines exist: then the rendered one opens
+        if current is not None and _identity(current) == self._exported[0]:
             return current
         for index in range(1, int(project.GetTimelineCount()) + 1):
             timeline = project.GetTimelineByIndex(index)
