@@ -358,3 +358,19 @@ def test_renders_go_to_their_timeline_when_no_timeline_is_open(resolve, media, t
     rendered, resolve.project.current = resolve.project.current, None
     assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]
     assert resolve.project.GetCurrentTimeline() is rendered and rendered.GetTrackCount("video") == 2
+
+
+def test_a_restarted_resolve_is_found_again(resolve, media, tmp_path):
+    """Resolve quit and started again while the panel stayed open: the old connection answers nothing (its
+    project manager is None), so the host asks for Resolve again rather than failing until the panel restarts."""
+    module = fake_resolve.scripting_module(resolve)
+    host = connect(module)
+    host.export_timeline(tmp_path / "edit")
+    resolve.GetProjectManager = lambda: None
+    module.scriptapp = lambda app: None  # still down
+    with pytest.raises(HostUnavailable, match="did not answer"):
+        host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
+    restarted = fake_resolve.Resolve()
+    restarted.project = resolve.project  # the editor reopened the project
+    module.scriptapp = lambda app: restarted
+    assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]

@@ -16,7 +16,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -96,7 +96,7 @@ def connect(module: ModuleType | None = None) -> ResolveHost:
     resolve = dvr.scriptapp("Resolve")
     if resolve is None:
         raise HostUnavailable(NOT_REACHABLE)
-    return ResolveHost(resolve)
+    return ResolveHost(resolve, lambda: dvr.scriptapp("Resolve"))
 
 
 class ResolveHost:
@@ -104,8 +104,9 @@ class ResolveHost:
 
     name = "DaVinci Resolve"
 
-    def __init__(self, resolve: Any) -> None:
-        self._resolve = resolve
+    def __init__(self, resolve: Any, reconnect: Callable[[], Any] | None = None) -> None:
+        """`reconnect` asks for Resolve again (`scriptapp`) once this connection answers no more."""
+        self._resolve, self._reconnect = resolve, reconnect
         self.version: tuple[int, ...] = tuple(int(v) for v in resolve.GetVersion()[:3] if str(v).isdigit())
         self.product: str = resolve.GetProductName()
         self._exported: tuple[str, str] | None = None  # (unique id, name) of the timeline last exported
@@ -113,7 +114,10 @@ class ResolveHost:
 
     def _project(self) -> Any:
         manager = self._resolve.GetProjectManager()
-        if manager is None:  # Resolve quit or restarted since this connection was made
+        if manager is None and self._reconnect is not None:  # Resolve quit or restarted since this connection was made
+            self._resolve = self._reconnect() or self._resolve
+            manager = self._resolve.GetProjectManager()
+        if manager is None:
             raise HostUnavailable(NOT_REACHABLE)
         project = manager.GetCurrentProject()
         if project is None:
