@@ -2,7 +2,8 @@
 
 It follows Resolve's Developer/Scripting README: frames are absolute (a timeline starts at
 `GetStartFrame()`, 86400 for 01:00:00:00 at 24 fps), `GetSetting('timelineFrameRate')` is a string,
-`Timeline.Export(..., EXPORT_OTIO, ...)` writes a real OTIO file with raw absolute media paths,
+`Timeline.Export(..., EXPORT_OTIO, ...)` writes a real OTIO file with raw absolute media paths and, as
+Resolve's does, nothing of drop-frame timecode (`GetSetting('timelineDropFrameTimecode')` says it),
 `ImportTimelineFromFile` reads one back, and `AppendToTimeline`'s `endFrame` is inclusive before Resolve 19
 and exclusive from 19 on. Media pool items probe real media files. Media whose rate differs from the
 timeline's plays in real time: a clip of N media frames lasts N x timeline rate / media rate timeline frames
@@ -94,6 +95,7 @@ class Timeline:
     track_names: list[str] = field(default_factory=lambda: ["Video 1"])
     resolve: Resolve | None = None
     unique_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    drop_frame: bool = False  # Project Settings > "Use drop frame timecode" (off by default)
 
     def GetName(self) -> str:
         return self.name
@@ -108,10 +110,11 @@ class Timeline:
         return max([self.start_frame] + [i.GetEnd() for t in self.tracks for i in t])
 
     def GetSetting(self, key: str) -> str:
-        return {"timelineFrameRate": self.rate, "timelineDropFrameTimecode": "0"}.get(key, "")
+        return {"timelineFrameRate": self.rate, "timelineDropFrameTimecode": str(int(self.drop_frame))}.get(key, "")
 
     def GetStartTimecode(self) -> str:
-        return otio.opentime.to_timecode(otio.opentime.RationalTime(self.start_frame, float(rate_of(self.rate))))
+        start = otio.opentime.RationalTime(self.start_frame, float(rate_of(self.rate)))
+        return otio.opentime.to_timecode(start, start.rate, self.drop_frame)
 
     def GetTrackCount(self, kind: str) -> int:
         return len(self.tracks) if kind == "video" else 0
@@ -292,10 +295,10 @@ class Resolve:
         return self.product
 
     def add_timeline(self, name: str, clips: list[tuple[Path, int, int, int]], rate: str = "23.976",
-                     start_frame: int = 86400) -> Timeline:
+                     start_frame: int = 86400, drop_frame: bool = False) -> Timeline:
         """Builds the editor's cut: (media, source in, frames, record offset from the timeline start)."""
         assert self.project is not None
-        timeline = Timeline(name, rate, start_frame, resolve=self)
+        timeline = Timeline(name, rate, start_frame, resolve=self, drop_frame=drop_frame)
         for media, source_in, frames, offset in clips:
             item = MediaPoolItem(media)
             self.project.pool.root.clips.append(item)

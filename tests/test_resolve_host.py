@@ -374,3 +374,20 @@ def test_a_restarted_resolve_is_found_again(resolve, media, tmp_path):
     restarted.project = resolve.project  # the editor reopened the project
     module.scriptapp = lambda app: restarted
     assert host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1") == [2]
+
+
+@pytest.mark.parametrize("drop_frame,start,first", [(False, 108000, "01:00:00:00"), (True, 107892, "01:00:00;00")])
+def test_record_timecodes_follow_resolves_drop_frame_setting(tmp_path, drop_frame, start, first):
+    """Resolve's OTIO export does not say drop-frame; OTIO would infer it from 29.97, while Resolve's 29.97
+    timelines count non-drop unless the project says otherwise (01:00:00:00 is frame 108000 then)."""
+    from host_plugin.pipeline import load_edit, plan_edit
+    from host_plugin.timeline.timecode import drop_frame_of, record_timecodes
+
+    clip = write_video(tmp_path / "a.mp4", [30], width=64, height=36, rate=fake_resolve.rate_of("29.97"))
+    app = fake_resolve.Resolve()
+    timeline = app.add_timeline("Edit", [(clip, 0, 30, 0)], rate="29.97", start_frame=start, drop_frame=drop_frame)
+    assert timeline.GetStartTimecode() == first
+    edit = load_edit(host_for(app).export_timeline(tmp_path / "edit"))
+    shot = plan_edit(edit, None).shots[0]
+    assert drop_frame_of(edit.timeline) is drop_frame
+    assert record_timecodes(shot.record, edit.timeline.global_start_time, drop_frame_of(edit.timeline))[0] == first

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import opentimelineio as otio
+
 from host_plugin.hosts.base import HostError, HostUnavailable, Placement
 
 __all__ = ["ResolveHost", "connect", "load_scripting_module", "scripting_paths", "utility_scripts_dir"]
@@ -144,6 +146,8 @@ class ResolveHost:
         if not timeline.Export(str(path), kind, self._resolve.EXPORT_NONE) or not path.is_file():
             raise HostError(f"Resolve could not export timeline '{timeline.GetName()}' to {path}: "
                             "check that the folder exists and is writable.")
+        if path.suffix == ".otio":
+            _note_drop_frame(path, str(timeline.GetSetting("timelineDropFrameTimecode")))
         project = self._project()
         self._exported = (_identity(timeline), str(timeline.GetName()))
         self._exported_project = (_identity(project), str(project.GetName()))
@@ -309,6 +313,16 @@ def _identity(item: Any) -> str:
     project folder, too)."""
     unique_id = getattr(item, "GetUniqueId", None)
     return str(unique_id()) if callable(unique_id) else f"name:{item.GetName()}"
+
+
+def _note_drop_frame(path: Path, setting: str) -> None:
+    """Resolve's OTIO export does not say whether the timeline counts drop-frame (OTIO would infer it from
+    29.97, where Resolve counts non-drop unless the project says so): its setting goes into the file."""
+    if setting not in ("0", "1"):
+        return
+    timeline = otio.adapters.read_from_file(str(path))
+    timeline.metadata.setdefault("dreamstyle", {})["drop_frame"] = setting == "1"
+    otio.adapters.write_to_file(timeline, str(path))
 
 
 def _straight_alpha(items: Iterable[Any]) -> None:

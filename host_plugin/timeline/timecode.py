@@ -25,7 +25,10 @@ def exact_rate(rate: float) -> Fraction:
 
 def drop_frame_of(timeline: otio.schema.Timeline) -> bool | None:
     """True/False when the timeline says (FCP7 XML's displayformat, an EDL's FCM as `read_timeline`
-    keeps it), None to infer from the rate."""
+    keeps it, Resolve's setting as its host notes it in the OTIO export), None to infer from the rate."""
+    noted = timeline.metadata.get("dreamstyle", {}).get("drop_frame")
+    if isinstance(noted, bool):
+        return noted
     display = timeline.metadata.get("fcp_xml", {}).get("timecode", {}).get("displayformat")
     fcm = timeline.metadata.get("cmx_3600", {}).get("fcm")
     return {"DF": True, "NDF": False, "DROP FRAME": True, "NON-DROP FRAME": False}.get(display or fcm)
