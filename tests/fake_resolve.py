@@ -203,20 +203,25 @@ class MediaPool:
         self.root.clips += new
         return new
 
-    def AppendToTimeline(self, infos: list[dict[str, Any]]) -> list[TimelineItem]:
+    def AppendToTimeline(self, infos: list[dict[str, Any]]) -> list[TimelineItem] | None:
+        """Like Resolve 21: a batch holding a clip it cannot place (past its media's end, on no track, at a
+        fractional frame), or sent while no timeline is current, is refused whole with None."""
         timeline = self.project.GetCurrentTimeline()
         exclusive = self.project.resolve.version[0] >= 19
-        placed = []
+        placed: list[tuple[int, TimelineItem]] = []
         for info in infos:
-            item = info["mediaPoolItem"]
+            item, frames = info["mediaPoolItem"], (info["startFrame"], info["endFrame"], info["recordFrame"])
             start, end = int(info["startFrame"]), int(info["endFrame"]) + (0 if exclusive else 1)
             track = int(info.get("trackIndex", 1))
-            if end <= start or end > item.info.frames or track > len(timeline.tracks):
-                continue
+            if (timeline is None or any(f != int(f) for f in frames) or end <= start or end > item.info.frames
+                    or not 1 <= track <= len(timeline.tracks)):
+                return None
             duration = math.floor((end - start) * rate_of(timeline.rate) / item.info.rate + Fraction(1, 2))
-            placed.append(TimelineItem(item.GetName(), item, int(info["recordFrame"]), duration, start, end - start))
-            timeline.tracks[track - 1].append(placed[-1])
-        return placed
+            placed.append((track, TimelineItem(item.GetName(), item, int(info["recordFrame"]), duration, start,
+                                               end - start)))
+        for track, placement in placed:
+            timeline.tracks[track - 1].append(placement)
+        return [placement for _, placement in placed]
 
     def ImportTimelineFromFile(self, path: str, options: dict[str, Any]) -> Timeline | None:
         name = options.get("timelineName") or Path(path).stem
