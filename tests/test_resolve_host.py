@@ -171,6 +171,15 @@ def test_renders_go_to_the_timeline_they_were_made_from(resolve, media, tmp_path
         host.add_version_track([Placement(media[0], 86400, 0, 10, "a")], "DreamStyle v1")
 
 
+def test_a_write_back_whose_render_cannot_be_imported_leaves_the_editors_timeline_open(resolve, media, tmp_path):
+    host = host_for(resolve)
+    host.export_timeline(tmp_path / "edit")
+    other = resolve.add_timeline("Reel 2", [(media[1], 0, 40, 0)])  # the editor works on another timeline
+    with pytest.raises(HostError, match="ghost.mov"):
+        host.add_version_track([Placement(tmp_path / "ghost.mov", 86400, 0, 10, "a")], "DreamStyle v1")
+    assert resolve.project.GetCurrentTimeline() is other
+
+
 def test_a_failed_write_back_leaves_nothing_behind(resolve, media):
     timeline = resolve.project.GetCurrentTimeline()
     before = [list(t) for t in timeline.tracks], list(timeline.track_names)

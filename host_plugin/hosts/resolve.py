@@ -188,8 +188,9 @@ class ResolveHost:
     def add_version_track(self, placements: Sequence[Placement], track_name: str) -> list[int]:
         if not placements:
             raise HostError("Nothing to place: no shot has a rendered clip yet.")
-        timeline, pool = self._rendered_timeline(), self._source_project().GetMediaPool()
-        items = self._pool_items(pool, [p.media for p in placements])
+        pool = self._source_project().GetMediaPool()
+        items = self._pool_items(pool, [p.media for p in placements])  # first: a render missing switches no timeline
+        timeline = self._rendered_timeline()
         _straight_alpha(items.values())
         groups: dict[int, list[Placement]] = {}
         for placement in placements:
