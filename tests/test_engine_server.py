@@ -142,7 +142,7 @@ def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeyp
     meanwhile, and a client that leaves mid-read has its file closed only once that read has ended."""
     import threading
 
-    import engine.server
+    import engine.storage
 
     job_id = submit(client, media, "k-slow", start=0, end=6).job.job_id
     result = Path(finish(client, job_id).job.result.path)
@@ -166,7 +166,7 @@ def test_a_download_from_a_slow_disk_stalls_no_other_call(client, media, monkeyp
             assert not self.reading, "closed while a read was under way"  # an ERROR the test fails on
             self._file.close()
 
-    monkeypatch.setattr(engine.server, "open", SlowFile, raising=False)
+    monkeypatch.setattr(engine.storage, "open", SlowFile, raising=False)  # the engine opens results there
     client.capabilities()  # its first answer looks at the machine
     download = threading.Thread(target=client.download, args=(job_id, tmp_path / "slow.mp4"))
     download.start()
