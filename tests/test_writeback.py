@@ -350,3 +350,22 @@ def test_a_version_written_beside_a_link_to_the_timeline_keeps_relative_media_fo
     assert written.parent == links
     source = otio.adapters.read_from_file(str(written)).tracks[0].find_clips()[0]
     assert Path(source.media_reference.target_url) == project / "media" / "a.mov"
+
+
+def test_an_xml_version_written_as_otio_instead_keeps_its_markers_in_media_time(tmp_path, monkeypatch):
+    """The FCP7 XML writer fails and the version comes out as .otio: its markers are OTIO's (media time), not
+    shifted to the first frame as they would have been for the XML."""
+    write = writeback._atomic_write
+
+    def no_xml(timeline: otio.schema.Timeline, path: Path) -> None:
+        if path.suffix == ".xml":
+            raise ValueError("the FCP7 XML writer cannot hold this")
+        write(timeline, path)
+
+    monkeypatch.setattr(writeback, "_atomic_write", no_xml)
+    media = write_video(tmp_path / "media" / "a.mov", [90], rate=Fraction(25), width=64, height=36, timecode="10:00:00:00")
+    written, _ = _one_track_version(tmp_path, [("a", media, 10 * 3600 * 25 + 30, 40, 25)], ".xml",
+                                    render_timecode="10:00:01:03")
+    assert written.suffix == ".otio"
+    (render,) = otio.adapters.read_from_file(str(written)).video_tracks()[1].find_clips()
+    assert [m.marked_range.start_time for m in render.markers] == [render.source_range.start_time]

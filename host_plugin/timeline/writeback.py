@@ -198,14 +198,20 @@ def _above(tracks: otio.schema.Stack, index: int) -> int:
     return index
 
 
-def _markers_from_media_start(track: otio.schema.Track) -> None:
-    """Counts the markers of `track`'s clips from their media's first frame, as FCP7 XML counts a clip's markers
-    (and its <in>): OTIO's adapter writes a marker's time as it stands, and a render's media time starts at its
-    timecode, so Premiere put the marker past the clip's end."""
-    for clip in track.find_clips():
-        start = clip.media_reference.available_range.start_time
-        for marker in clip.markers:
-            marker.marked_range = TimeRange(marker.marked_range.start_time - start, marker.marked_range.duration)
+def _as_fcp7(timeline: otio.schema.Timeline, version: int) -> otio.schema.Timeline:
+    """A copy of `timeline` whose version `version` clips count their markers from their media's first frame, as
+    FCP7 XML counts a clip's markers (and its <in>): OTIO's adapter writes a marker's time as it stands, and a
+    render's media time starts at its timecode, so Premiere put the marker past the clip's end. A copy: the
+    .otio written when the XML cannot be keeps OTIO's media time."""
+    fcp7 = timeline.deepcopy()
+    for track in fcp7.video_tracks():
+        if track.metadata.get(NAMESPACE, {}).get("version") != version:
+            continue
+        for clip in track.find_clips():
+            start = clip.media_reference.available_range.start_time
+            for marker in clip.markers:
+                marker.marked_range = TimeRange(marker.marked_range.start_time - start, marker.marked_range.duration)
+    return fcp7
 
 
 def _atomic_write(timeline: otio.schema.Timeline, path: Path) -> None:
@@ -274,8 +280,6 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
         by_track.setdefault(result.shot.track_index, []).append(result)
     for track_index in sorted(by_track, reverse=True):
         track = _track(by_track[track_index], version, label, float(rate), copy.tracks[track_index])
-        if suffix == ".xml":
-            _markers_from_media_start(track)
         copy.tracks.insert(_above(copy.tracks, track_index), track)
     copy.name = version_title(timeline, source_path, target)
     folder = source_path.resolve().parent  # where relative media paths are read from (not a link's folder)
@@ -284,7 +288,7 @@ def _write_version(source_path: Path, timeline: otio.schema.Timeline, results: S
     elif folder != source_path.parent.resolve():
         _anchor_relative(copy, folder)
     try:
-        _atomic_write(copy, target)
+        _atomic_write(_as_fcp7(copy, version) if suffix == ".xml" else copy, target)
     except FileExistsError:
         raise
     except Exception as exc:  # noqa: BLE001 - adapters raise many types for what their format cannot hold
