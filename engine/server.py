@@ -387,15 +387,15 @@ def _check_listenable(host: str, port: int, address: str) -> None:
         raise _unavailable(address) from None
     refused = []
     for family, kind, proto, _, place in places:
-        with socket.socket(family, kind, proto) as probe:
-            if os.name != "nt":  # as gRPC binds: a closed connection's TIME_WAIT does not hold the port
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
+        try:  # a family this kernel lacks (::1 of "localhost" without IPv6) refuses the socket itself
+            with socket.socket(family, kind, proto) as probe:
+                if os.name != "nt":  # as gRPC binds: a closed connection's TIME_WAIT does not hold the port
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(place)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise _unavailable(address) from None
-                refused.append(exc)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _unavailable(address) from None
+            refused.append(exc)
     if len(refused) == len(places):  # gRPC listens where it can (localhost without IPv6, say)
         raise _unavailable(address)
 

@@ -432,3 +432,25 @@ def test_jobs_are_listed_a_page_at_a_time(client, media):
     with pytest.raises(grpc.RpcError) as stale:
         client._stub.ListJobs(pb.ListJobsRequest(page_token="no-such-job"))
     assert stale.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in stale.value.details()
+
+
+def test_a_host_of_an_address_family_this_kernel_lacks_is_left_to_the_bind(monkeypatch):
+    """"localhost" names ::1 too, which a kernel without IPv6 cannot make a socket for: the pre-check tries the
+    other addresses, as gRPC's bind does, rather than fail the engine's start with EAFNOSUPPORT."""
+    import errno
+    import socket
+
+    from engine.server import _check_listenable
+
+    make = socket.socket
+
+    def no_ipv6(family=socket.AF_INET, *args, **kwargs):
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return make(family, *args, **kwargs)
+
+    places = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+              (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: places)
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    _check_listenable("localhost", 50051, "localhost:50051")  # the places above bind any free port
