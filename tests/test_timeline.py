@@ -72,8 +72,12 @@ def test_a_clip_names_its_track_as_the_nle_shows_it():
         track = otio.schema.Track(name)
         track.append(clip(clip_name, 0, 10))
         timeline.tracks.append(track)
-    clips, _ = video_clips(timeline)
+    hidden = otio.schema.Track("")
+    hidden.enabled = False
+    timeline.tracks.append(hidden)
+    clips, skipped = video_clips(timeline)
     assert [(c.name, c.track_name) for c in clips] == [("a", "V1"), ("b", "Grade"), ("c", "V3")]
+    assert skipped == ["track V4: disabled"]  # as the shot list names tracks, not counting the audio one
 
 
 def test_an_image_sequence_is_skipped_with_what_to_do():
@@ -229,6 +233,20 @@ def test_errors_name_the_file(tmp_path):
     audio_only.tracks.append(otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio))
     with pytest.raises(TimelineError, match="no video track"):
         video_clips(audio_only)
+
+
+def test_an_edl_that_cannot_be_read_names_the_file(tmp_path, monkeypatch):
+    """As any other format: a file the system refuses (permissions, a lost share) is a TimelineError."""
+    import host_plugin.timeline.reader as reader
+
+    def refused(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(reader, "edl_text", refused)
+    edl = tmp_path / "cut.edl"
+    edl.write_text("TITLE: cut\n")
+    with pytest.raises(TimelineError, match="cut.edl: cannot be read as cmx_3600 .*Permission denied"):
+        read_timeline(edl)
 
 
 @pytest.mark.parametrize("suffix,adapter", [(".otio", "otio_json"), (".xml", "fcp_xml"), (".edl", "cmx_3600"), (".aaf", "AAF")])

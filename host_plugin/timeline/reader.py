@@ -80,9 +80,10 @@ def read_timeline(path: Path, edl_rate: float = DEFAULT_EDL_RATE) -> otio.schema
         raise TimelineError(f"{path}: unsupported timeline format; use one of {', '.join(sorted(ADAPTERS))}.")
     if not path.is_file():
         raise TimelineError(f"{path}: timeline file not found.")
-    text = edl_text(path) if adapter == "cmx_3600" else ""
+    text = ""
     try:
         if adapter == "cmx_3600":
+            text = edl_text(path)
             result = otio.adapters.read_from_string(text, adapter_name=adapter, rate=edl_rate)
         else:
             result = otio.adapters.read_from_file(str(path), adapter_name=adapter)
@@ -228,10 +229,10 @@ def video_clips(timeline: otio.schema.Timeline) -> tuple[list[ClipRef], list[str
         video_tracks += 1
         track_name = track.name or f"V{video_tracks}"
         if not _enabled(track):
-            skipped.append(f"track {track.name or index + 1}: disabled")
+            skipped.append(f"track {track_name}: disabled")
             continue
         if version_of(track):
-            skipped.append(f"track {index + 1}: DreamStyle version {version_of(track)} (its source track is restyled instead)")
+            skipped.append(f"track {track_name}: DreamStyle version {version_of(track)} (its source track is restyled instead)")
             continue
         for nest in track.find_children(descended_from_type=otio.schema.Stack):
             if _enabled(nest) and not any(isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Video for t in nest):
