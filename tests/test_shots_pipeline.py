@@ -100,6 +100,14 @@ def test_shots_command_reports_transitions_and_takes_detection_flags(dissolve_ed
         assert code == 2 and "over 0" in capsys.readouterr().err, flags
 
 
+def test_min_shot_help_gives_the_default_it_applies(capsys):
+    """`--help` said "frames (15) or seconds (0.6s)" with no default, read as 15; the default is the detector's 10."""
+    with pytest.raises(SystemExit):
+        main(["shots", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DetectionSettings().min_shot_frames} frames)" in help_text
+
+
 def test_stylize_end_to_end_keeps_the_dissolve(dissolve_edit, tmp_path, monkeypatch, capsys):
     """Through a real engine: both styled shots carry the dissolve's frames, cross-dissolved as in the source."""
     path, _ = dissolve_edit

@@ -38,7 +38,8 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
                         help="shot-boundary detector inside clips (default: %(default)s)")
     parser.add_argument("--threshold", type=threshold, help="detector threshold, over 0 (default: the detector's own)")
     parser.add_argument("--min-shot", default=None, metavar="N|Ns",
-                        help="minimum shot length in frames (15) or seconds (0.6s)")
+                        help="minimum shot length in frames (e.g. 15) or seconds (e.g. 0.6s) "
+                             f"(default: {DetectionSettings().min_shot_frames} frames)")
     parser.add_argument("--no-detect", action="store_true", help="split only at the timeline's own edit points")
 
 
