@@ -5,12 +5,15 @@ Offscreen, against a real local engine with the CPU backend."""
 from __future__ import annotations
 
 
+import threading
+
 import opentimelineio as otio
 import pytest
-from PySide6.QtCore import QSettings, QThreadPool
+from PySide6.QtCore import QObject, QSettings, QThreadPool
 
 from host_plugin.panel import make_app, make_window
 from host_plugin.panel.window import Batch
+from host_plugin.panel.workers import run_task
 from host_plugin.pipeline import StyleSettings
 from host_plugin.sample import STYLE_IMAGE, make_sample
 
@@ -165,3 +168,17 @@ def test_a_panel_closed_while_its_engine_starts_leaves_no_engine_running(tmp_pat
     JobStore(tmp_path / "s" / "engine" / "jobs.sqlite3").close()  # its state folder is free: no engine holds it
     window.engine.ensure([tmp_path], answers.append, answers.append)
     assert answers[-1] == "the panel is closed"
+
+
+def test_a_quick_task_never_waits_behind_batches_holding_every_thread(qtbot):
+    """A batch holds its worker until its last shot ends; a cancel, a health poll or a viewer frame started
+    while as many batches render as the pool has threads (2 on a two-core laptop) must still run at once."""
+    make_app()
+    owner, release, answers = QObject(), threading.Event(), []
+    try:
+        for _ in range(QThreadPool.globalInstance().maxThreadCount()):
+            run_task(owner, lambda emit: release.wait(60))
+        run_task(owner, lambda emit: "cancelled", done=answers.append)
+        qtbot.waitUntil(lambda: answers == ["cancelled"], timeout=5_000)
+    finally:
+        release.set()

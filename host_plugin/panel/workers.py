@@ -56,9 +56,15 @@ _live: set[Task] = set()  # keeps each task (and its signals) alive until it has
 def run_task(owner: QObject, fn: Callable[[Callable[[Any], None]], Any], *,
              done: Callable[[Any], None] = lambda r: None, failed: Callable[[str], None] = lambda m: None,
              progress: Callable[[Any], None] | None = None) -> Task:
-    """Starts `fn` on the global thread pool; the callbacks run on the GUI thread while `owner` lives."""
+    """Starts `fn` on the global thread pool; the callbacks run on the GUI thread while `owner` lives.
+
+    Every task not yet reported gets a thread of its own: a render holds its thread until its batch ends, and
+    a cancel, a health poll or a viewer frame queued behind batches (as many as the cores) would wait for them.
+    """
     task = Task(fn)
     _live.add(task)
+    pool = QThreadPool.globalInstance()
+    pool.setMaxThreadCount(max(pool.maxThreadCount(), len(_live)))
 
     def guarded(callback: Callable[[Any], None]) -> Callable[[Any], None]:
         return lambda value: callback(value) if shiboken6.isValid(owner) else None
