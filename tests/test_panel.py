@@ -207,6 +207,22 @@ def test_keyboard_shortcuts_cover_the_main_actions(session):
     assert shortcuts["Open timeline…"] == "Ctrl+O" and shortcuts["Cancel all"]
 
 
+def test_tab_leaves_the_shot_list_and_ctrl_a_selects_every_shot(sample, qtbot, tmp_path):
+    """Keyboard only: rows are chosen whole, so Tab moves on to the next control instead of cell by cell."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    window = own_window(qtbot, tmp_path)
+    window.show()
+    window.load(sample)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key_A, Qt.ControlModifier)
+    assert window.table.selected_shots() == window.table.shots
+    qtbot.keyClick(window.table, Qt.Key_Tab)
+    assert QApplication.focusWidget() is not window.table
+
+
 def test_look_anchor_and_generated_first_frame(session, qtbot):
     window, _ = session
     shots, before = window.table.shots, dict(window.table.results)
