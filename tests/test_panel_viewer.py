@@ -92,3 +92,28 @@ def test_unreadable_media_is_shown_in_words(footage, tmp_path, qtbot, problem):
     assert str(media) in text
     assert ("file not found" if problem == "missing" else "cannot be opened as media") in text
     assert viewer.shown is None and "cannot be shown" in viewer.label.text()
+
+
+def video(path: Path, width: int, height: int, aspect: Fraction = Fraction(1)) -> Path:
+    """A short H.264 clip of `width` x `height` pixels whose stream says the pixel aspect `aspect`."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = aspect
+        stream.options = {"preset": "ultrafast"}
+        for _ in range(START + 1):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), "rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("width, height, aspect, shown", [
+    (320, 180, Fraction(2), (640, 180)),  # 2x anamorphic: shown unsqueezed, as the NLE shows it
+    (540, 960, Fraction(1), (404, 720)),  # portrait: fitted to the height too, so it stays on the screen
+])
+def test_the_viewer_shows_the_display_aspect_fitted_to_the_screen(tmp_path, width, height, aspect, shown):
+    media = video(tmp_path / "source.mp4", width, height, aspect)
+    before, after = viewer_module.read_pair(shot_result(media, video(tmp_path / "render.mp4", width, height, aspect)), 0)
+    assert before.shape[1::-1] == after.shape[1::-1] == shown

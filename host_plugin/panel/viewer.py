@@ -7,12 +7,14 @@ the newest one read instead, so fast scrubbing never queues up stale reads.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from dreamstyle.frames import MediaError, iter_frames, probe
+from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
 from host_plugin.errors import DreamStyleError
 from host_plugin.pipeline import ShotResult
 
@@ -20,22 +22,25 @@ from .workers import run_task
 
 __all__ = ["BeforeAfter", "read_pair"]
 
-MAX_WIDTH = 720
+MAX_SIZE = (720, 720)  # the picture's box: wide, anamorphic and portrait shots all fit on the screen
 
 Pair = tuple[np.ndarray, np.ndarray]
 
 
+def shown_size(info: MediaInfo) -> tuple[int, int]:
+    """The picture's (width, height): the media's display aspect (its pixel aspect applied) fitted to MAX_SIZE."""
+    width = info.width * info.sample_aspect
+    scale = min(1, MAX_SIZE[0] / width, Fraction(MAX_SIZE[1], info.height))
+    return max(2, round(width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2)
+
+
 def read_pair(result: ShotResult, index: int, size: tuple[int, int] | None = None) -> Pair:
     """Frame `index` of the shot (0-based, handles excluded) from the source and the render, both scaled to
-    `size` (width, height; the source's size fitted to MAX_WIDTH when None). Blocking: call it on a worker."""
+    `size` (width, height; the source's `shown_size` when None). Blocking: call it on a worker."""
     shot = result.shot
     assert result.output is not None
     try:
-        if size is None:
-            info = probe(shot.media)
-            scale = min(1.0, MAX_WIDTH / info.width)
-            size = (max(2, round(info.width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2))
-        width, height = size
+        width, height = size or shown_size(probe(shot.media))
         before = next(iter_frames(shot.media, shot.start + index, shot.start + index + 1, width=width, height=height,
                                   damaged=True))
         after = next(iter_frames(result.output, shot.head + index, shot.head + index + 1, width=width, height=height,
