@@ -182,3 +182,24 @@ def test_a_quick_task_never_waits_behind_batches_holding_every_thread(qtbot):
         qtbot.waitUntil(lambda: answers == ["cancelled"], timeout=5_000)
     finally:
         release.set()
+
+
+def test_closing_the_panel_mid_render_asks_first(tmp_path, qtbot, monkeypatch):
+    """A close while shots render would stop them (the local engine with the panel): the editor is asked."""
+    from PySide6.QtWidgets import QMessageBox
+
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.show()
+    window.batches.append(Batch(None, tmp_path, "look", {7: (0, 9)}, {7}))  # a shot still rendering
+    questions: list[str] = []
+
+    def answer(button):
+        return lambda parent, title, text, *args: questions.append(text) or button
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.Cancel))
+    assert not window.close() and window.isVisible() and not window.engine._closed
+    assert "1 shot still rendering" in questions[0]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.Close))
+    assert window.close() and window.engine._closed

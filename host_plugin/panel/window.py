@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
@@ -532,7 +532,18 @@ class MainWindow(QMainWindow):
     def save(self) -> None:
         save(self, self.settings)
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802
+    def _stop_rendering(self) -> bool:
+        """Asks whether closing may stop the shots still rendering; the renders already done stay."""
+        count = len(self.rendering)
+        text = (f"{count} shot{'s' * (count > 1)} still rendering. Close the panel and stop "
+                f"{'them' if count > 1 else 'it'}? The shots already done are kept.")
+        return QMessageBox.question(self, "DreamStyle", text, QMessageBox.Close | QMessageBox.Cancel,
+                                    QMessageBox.Cancel) == QMessageBox.Close
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.isVisible() and self.rendering and not self._stop_rendering():
+            event.ignore()
+            return
         self.save()
         self.engine.shutdown()
         super().closeEvent(event)
