@@ -105,6 +105,25 @@ def test_the_shot_lists_columns_fit_their_text_and_keep_the_width_the_editor_giv
     assert table.columnWidth(1) == 333
 
 
+def test_a_very_long_clip_name_is_elided_and_leaves_the_status_on_screen(qtbot):
+    """A camera-and-description clip name hundreds of characters long: its column stops at FIT_MAX (the
+    tooltip gives it whole), so the status and output columns stay in a panel of ordinary width."""
+    from opentimelineio.opentime import RationalTime, TimeRange
+
+    from host_plugin.panel.shot_table import FIT_MAX, ShotTable
+    from host_plugin.plan import Plan, Shot
+
+    make_app()
+    name = "A001_C002_" + "long_descriptive_take_name_" * 10
+    shot = Shot(number=1, clip_name=name, track_index=0, media=Path(f"/media/{name}.mov"), rate=Fraction(24),
+                start=0, end=24, head=0, tail=0, record=TimeRange(RationalTime(0, 24), RationalTime(24, 24)))
+    table = ShotTable()
+    qtbot.addWidget(table)
+    table.set_plan(Plan([shot], [], [], Fraction(24)), None, None)
+    assert table.columnWidth(1) == FIT_MAX and name in table.item(0, 1).toolTip()
+    assert table.item(0, 3).toolTip() == table.item(0, 3).text()  # every elided cell says it whole
+
+
 def test_before_after_viewer(session, qtbot):
     window, _ = session
     result = window.table.results[1]

@@ -19,6 +19,7 @@ from .theme import STATUS_COLOURS
 __all__ = ["ShotTable", "THUMB"]
 
 THUMB = (96, 54)
+FIT_MAX = 320  # a column fitted to its text stops here (long clip names are elided; their tooltip is whole)
 COLUMNS = ["", "Clip", "Track", "Record in", "Record out", "Duration", "Transitions", "Status", "Output / message"]
 DURATION, STATUS, MESSAGE = (COLUMNS.index(name) for name in ("Duration", "Status", "Output / message"))
 
@@ -89,6 +90,7 @@ class ShotTable(QTableWidget):
                      transitions_of(shot, plan), "", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)  # whole, where the column elides it
                 item.setTextAlignment(Qt.AlignVCenter | (Qt.AlignRight if column == DURATION else Qt.AlignLeft))
                 self.setItem(row, column, item)
             self.item(row, 1).setToolTip(f"{shot.name}\n{shot.media}\nmedia frames {shot.start}–{shot.end}")
@@ -101,6 +103,7 @@ class ShotTable(QTableWidget):
             self._bars[shot.number] = bar
         for column in range(1, STATUS):
             self.resizeColumnToContents(column)
+            self.setColumnWidth(column, min(self.columnWidth(column), FIT_MAX))
 
     def set_thumbnail(self, number: int, rgb: np.ndarray) -> None:
         row = self._rows.get(number)
