@@ -203,3 +203,18 @@ def test_closing_the_panel_mid_render_asks_first(tmp_path, qtbot, monkeypatch):
     assert "1 shot still rendering" in questions[0]
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.Close))
     assert window.close() and window.engine._closed
+
+
+def test_changed_handles_while_shots_render_say_why_nothing_renders(window, qtbot):
+    """The shots are found again only once the renders end: the editor is told so, not about another timeline."""
+    qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)
+    window.batches.append(Batch(window.plan, window.out_dir, "look", {99: (0, 1)}, {99}))  # a shot still rendering
+    handles = window.style_form.handles.value()
+    window.style_form.handles.setValue(handles + 6)
+    try:
+        window.render(window.table.shots[:1])
+        message = window.statusBar().currentMessage()
+        assert "Handles changed" in message and "another timeline" not in message, message
+    finally:
+        window.batches.clear()
+        window.style_form.handles.setValue(handles)

@@ -323,6 +323,10 @@ class MainWindow(QMainWindow):
         if not shots or self.edit is None or self.plan is None:
             self.status("Select shots to render (or Render all).")
             return
+        if self.style_form.handles.value() != self.plan_handles and self.batches:  # reading again waits for them
+            self.status(f"Handles changed: the shots are found again once the {len(self.rendering)} shot(s) "
+                        f"rendering have ended (or set the handles back to {self.plan_handles}).")
+            return
         if self.style_form.handles.value() != self.plan_handles:
             numbers, hero = {s.number for s in shots}, self.hero.number if self.hero else None
 
