@@ -124,6 +124,20 @@ def test_a_very_long_clip_name_is_elided_and_leaves_the_status_on_screen(qtbot):
     assert table.item(0, 3).toolTip() == table.item(0, 3).text()  # every elided cell says it whole
 
 
+def test_enter_in_the_prompt_keeps_the_engines_named_looks_as_they_are(qtbot):
+    """The prompt's list offers the engine's named looks: a prompt typed and confirmed with Enter is not one."""
+    from PySide6.QtCore import Qt
+
+    from host_plugin.panel.style_form import StyleForm
+
+    make_app()
+    form = StyleForm()
+    qtbot.addWidget(form)
+    form.prompt.lineEdit().setText("rain-soaked neon, anamorphic flares")
+    qtbot.keyClick(form.prompt.lineEdit(), Qt.Key_Return)
+    assert form.prompt.count() == 0 and form.prompt.currentText() == "rain-soaked neon, anamorphic flares"
+
+
 def test_before_after_viewer(session, qtbot):
     window, _ = session
     result = window.table.results[1]

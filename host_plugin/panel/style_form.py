@@ -30,7 +30,7 @@ class StyleForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.prompt = QComboBox(editable=True)
+        self.prompt = QComboBox(editable=True, insertPolicy=QComboBox.NoInsert)  # its list: the engine's looks
         self.prompt.lineEdit().setPlaceholderText("a named look (classic) or any text (diffusion backends)")
         self.style_image = ImageField("style image")
         self.first_frame = ImageField("first frame")
