@@ -106,11 +106,11 @@ def test_the_shot_lists_columns_fit_their_text_and_keep_the_width_the_editor_giv
 
 
 def test_a_very_long_clip_name_is_elided_and_leaves_the_status_on_screen(qtbot):
-    """A camera-and-description clip name hundreds of characters long: its column stops at FIT_MAX (the
-    tooltip gives it whole), so the status and output columns stay in a panel of ordinary width."""
+    """A camera-and-description clip name hundreds of characters long: its column stops at a few hundred pixels
+    (the tooltip gives it whole), so the status and output columns stay in a panel of ordinary width."""
     from opentimelineio.opentime import RationalTime, TimeRange
 
-    from host_plugin.panel.shot_table import FIT_MAX, ShotTable
+    from host_plugin.panel.shot_table import ShotTable
     from host_plugin.plan import Plan, Shot
 
     make_app()
@@ -120,7 +120,7 @@ def test_a_very_long_clip_name_is_elided_and_leaves_the_status_on_screen(qtbot):
     table = ShotTable()
     qtbot.addWidget(table)
     table.set_plan(Plan([shot], [], [], Fraction(24)), None, None)
-    assert table.columnWidth(1) == FIT_MAX and name in table.item(0, 1).toolTip()
+    assert table.columnWidth(1) <= 400 and name in table.item(0, 1).toolTip()  # the name alone needs ~2000 px
     assert table.item(0, 3).toolTip() == table.item(0, 3).text()  # every elided cell says it whole
 
 
