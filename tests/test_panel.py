@@ -185,7 +185,7 @@ def test_reads_the_current_resolve_timeline(sample, qtbot, tmp_path):
                          QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), tmp_path / "state")
     qtbot.addWidget(window)
     window.load_from_host()
-    qtbot.waitUntil(lambda: window.table.rowCount() == 1 and window.table.item(0, 0).data(1), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1 and window.table.item(0, 0).data(1) is not None, timeout=WAIT)
     assert window.table.item(0, 3).text() == "01:00:00:00" and window.table.item(0, 4).text() == "01:00:01:16"
     assert window.writeback.mode.model().item(1).isEnabled()
 
@@ -457,3 +457,21 @@ def test_the_write_back_says_which_file_it_writes_for_each_format(session):
     assert "as .otio" in hints["cut.edl"] and "in its own format" in hints["cut.otio"]
     window.writeback.set_source(window.edit.path if window.edit else None, window.host)
 
+
+def test_thumbnails_keep_the_shots_display_aspect(qtbot, tmp_path):
+    """A phone's portrait clip fits the thumbnail box as it is shown, not squeezed to the box (the pixel aspect
+    is applied as in the viewer: `shown_size`)."""
+    from PySide6.QtCore import Qt
+
+    window = own_window(qtbot, tmp_path)
+    portrait = write_video(tmp_path / "portrait.mp4", [12], width=90, height=160)
+    track = otio.schema.Track("V1")
+    track.append(otio.schema.Clip("portrait", otio.schema.ExternalReference(str(portrait)),
+                                  otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24),
+                                                          otio.opentime.RationalTime(12, 24))))
+    otio.adapters.write_to_file(otio.schema.Timeline("aspect", tracks=[track]), str(tmp_path / "aspect.otio"))
+    window.load(tmp_path / "aspect.otio")
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1 and window.table.item(0, 0).data(Qt.DecorationRole) is not None,
+                    timeout=WAIT)
+    thumb = window.table.item(0, 0).data(Qt.DecorationRole)
+    assert (thumb.width(), thumb.height()) == (30, 54)

@@ -109,6 +109,7 @@ class ShotTable(QTableWidget):
         row = self._rows.get(number)
         if row is None:
             return
+        rgb = np.ascontiguousarray(rgb)  # a width FFmpeg pads the rows of comes as a strided view
         image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format_RGB888).copy()
         self.item(row, 0).setData(Qt.DecorationRole, QPixmap.fromImage(image))
 

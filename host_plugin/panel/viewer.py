@@ -27,10 +27,10 @@ MAX_SIZE = (720, 720)  # the picture's box: wide, anamorphic and portrait shots 
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def shown_size(info: MediaInfo) -> tuple[int, int]:
-    """The picture's (width, height): the media's display aspect (its pixel aspect applied) fitted to MAX_SIZE."""
+def shown_size(info: MediaInfo, box: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
+    """The picture's (width, height): the media's display aspect (its pixel aspect applied) fitted to `box`."""
     width = info.width * info.sample_aspect
-    scale = min(1, MAX_SIZE[0] / width, Fraction(MAX_SIZE[1], info.height))
+    scale = min(1, box[0] / width, Fraction(box[1], info.height))
     return max(2, round(width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2)
 
 
