@@ -176,6 +176,26 @@ def test_write_back_as_track_into_resolve(session, sample, tmp_path):
     window.writeback.set_source(sample, None)
 
 
+def test_the_write_back_mode_chosen_outlasts_a_timeline_file(sample, qtbot, tmp_path):
+    """An editor who writes back as a track in Resolve opens a timeline file once: it shows a new version (a file
+    takes no track), and the track choice comes back with Resolve, also after a restart."""
+    from PySide6.QtCore import Qt
+
+    window = own_window(qtbot, tmp_path)
+    host = connect(fake_resolve.scripting_module(fake_resolve.Resolve()))
+    box = window.writeback
+    box.set_source(sample, host)
+    box.mode.setFocus()
+    qtbot.keyClick(box.mode, Qt.Key_Down)  # the editor picks "Add a track"
+    assert box.mode.currentIndex() == 1
+    box.set_source(sample, None)
+    assert box.mode.currentIndex() == 0
+    window.save()
+    again = own_window(qtbot, tmp_path)  # its settings are the first window's
+    again.writeback.set_source(sample, host)
+    assert again.writeback.mode.currentIndex() == 1
+
+
 def test_reads_the_current_resolve_timeline(sample, qtbot, tmp_path):
     media = sample.parent / "media"
     app = fake_resolve.Resolve()

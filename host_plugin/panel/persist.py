@@ -28,7 +28,7 @@ def restore(window: MainWindow, settings: QSettings) -> None:
     window.engine.mode.setCurrentIndex(int(settings.value("engine/mode", 0)))
     window.engine.address.setText(str(settings.value("engine/address", "")))
     window.engine.tls_ca.setText(str(settings.value("engine/tls_ca", "")))
-    window.writeback.mode.setCurrentIndex(int(settings.value("writeback", 0)))
+    window.writeback.choose(int(settings.value("writeback", 0)))
     window.writeback.folder.setText(str(settings.value("renders", "")))
     window.edl_rate.setCurrentText(str(settings.value("edl_rate", "auto")))
 
@@ -40,7 +40,7 @@ def save(window: MainWindow, settings: QSettings) -> None:
     settings.setValue("engine/mode", window.engine.mode.currentIndex())
     settings.setValue("engine/address", window.engine.address.text())
     settings.setValue("engine/tls_ca", window.engine.tls_ca.text())
-    settings.setValue("writeback", window.writeback.mode.currentIndex())
+    settings.setValue("writeback", window.writeback.chosen)
     settings.setValue("renders", window.writeback.folder.text())
     settings.setValue("edl_rate", window.edl_rate.currentText())
     settings.sync()

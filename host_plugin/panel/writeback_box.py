@@ -27,6 +27,9 @@ class WritebackBox(QGroupBox):
         self.mode.addItems([VERSION, TRACK])
         self.mode.setToolTip("A new version leaves the edit untouched; a track is added above the others "
                              "in the open Resolve timeline")
+        self.chosen = 0
+        """The mode the editor chose: kept (and saved) while a timeline file, which takes no track, shows a version."""
+        self.mode.activated.connect(self.choose)
         self.folder = QLineEdit(placeholderText="renders: beside the timeline")
         self.folder.setToolTip("Output folder: the rendered clips go into its renders/ folder; empty: "
                                "<timeline>_dreamstyle beside the timeline")
@@ -58,12 +61,15 @@ class WritebackBox(QGroupBox):
         if folder:
             self.folder.setText(folder)
 
+    def choose(self, index: int) -> None:
+        """The editor's choice of mode (or the one saved), shown where the timeline can take it."""
+        self.chosen = index
+        self.mode.setCurrentIndex(index if self.mode.model().item(index).isEnabled() else 0)
+
     def set_source(self, path: Path | None, host: Host | None) -> None:
         """Track mode needs a live host; an FCP7 XML from Premiere gets the two import clicks spelled out."""
-        track = self.mode.model().item(1)
-        track.setEnabled(host is not None)
-        if host is None and self.mode.currentIndex() == 1:
-            self.mode.setCurrentIndex(0)
+        self.mode.model().item(1).setEnabled(host is not None)
+        self.mode.setCurrentIndex(self.chosen if host is not None else 0)
         if host is not None:
             self.hint.setText(f"Writes into {host.name}: a new timeline, or a track on the open one.")
         elif path is not None and path.suffix.lower() == ".xml":
