@@ -261,7 +261,8 @@ def test_keyboard_shortcuts_cover_the_main_actions(session):
 
 
 def test_tab_leaves_the_shot_list_and_ctrl_a_selects_every_shot(sample, qtbot, tmp_path):
-    """Keyboard only: rows are chosen whole, so Tab moves on to the next control instead of cell by cell."""
+    """Keyboard only: the panel opens with the shot list focused, rows are chosen whole, and Tab moves on to the
+    next control instead of cell by cell."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
@@ -269,7 +270,7 @@ def test_tab_leaves_the_shot_list_and_ctrl_a_selects_every_shot(sample, qtbot, t
     window.show()
     window.load(sample)
     qtbot.waitUntil(lambda: window.table.rowCount() == 3, timeout=WAIT)
-    window.table.setFocus()
+    assert QApplication.focusWidget() is window.table
     qtbot.keyClick(window.table, Qt.Key_A, Qt.ControlModifier)
     assert window.table.selected_shots() == window.table.shots
     qtbot.keyClick(window.table, Qt.Key_Tab)

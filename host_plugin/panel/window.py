@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self._build(self._actions())
         self._wire()
         restore(self, self.settings)
+        self.table.setFocus()  # where an editor starts from the keyboard: Ctrl+A, Ctrl+R
 
     # ----- layout -------------------------------------------------------------------------------------------
     def _actions(self) -> dict[str, QAction]:
