@@ -115,10 +115,31 @@ class Job:
     cancel_requested: bool = False
 
 
+class _Watcher:
+    """What a watcher has yet to read: the job's newest state, or the final one its watch ends at. Each event
+    carries the whole job, so a client that stops reading (its stream held by flow control) holds one job, not
+    every step since."""
+
+    def __init__(self) -> None:
+        self._next: Job | None = None
+        self._ready = asyncio.Event()
+
+    def put(self, job: Job) -> None:
+        if self._next is None or not self._next.state.final:
+            self._next = job
+            self._ready.set()
+
+    async def get(self) -> Job:
+        await self._ready.wait()
+        self._ready.clear()
+        job, self._next = self._next, None
+        return job
+
+
 @dataclass
 class _Entry:
     job: Job
-    watchers: list[asyncio.Queue[Job]] = field(default_factory=list)
+    watchers: list[_Watcher] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -299,16 +320,16 @@ class JobManager:
         entry = self._entries.get(job_id)
         if entry is None:
             raise JobNotFound(job_id)
-        queue: asyncio.Queue[Job] = asyncio.Queue()
-        entry.watchers.append(queue)
+        watcher = _Watcher()
+        entry.watchers.append(watcher)
         try:
             job = entry.job
             yield job
             while not job.state.final:
-                job = await queue.get()
+                job = await watcher.get()
                 yield job
         finally:
-            entry.watchers.remove(queue)
+            entry.watchers.remove(watcher)
 
     # -- internals ------------------------------------------------------------------------------
     def _update(self, job_id: str, **changes: object) -> None:
@@ -326,8 +347,8 @@ class JobManager:
 
     @staticmethod
     def _tell(entry: _Entry) -> None:
-        for queue in entry.watchers:
-            queue.put_nowait(entry.job)
+        for watcher in entry.watchers:
+            watcher.put(entry.job)
 
     def _update_threadsafe(self, job_id: str, **changes: object) -> None:
         if self._loop is not None and not self._stopping:

@@ -121,3 +121,20 @@ def test_retention_counts_days_and_forgets_old_failed_and_cancelled_jobs(tmp_pat
         await asyncio.sleep(0.2)
         return sorted(job.id for job in jobs.list())
     assert idle(state, scenario, retention_days=1) == ["recent"]
+
+
+def test_a_watcher_that_stops_reading_holds_the_newest_state_not_every_step(tmp_path):
+    """A WatchJob client that never reads: gRPC's flow control stops the stream, and the job's updates since
+    (one a segment: 50,000 for a long shot) waited for it in memory. Each event carries the whole job, so only
+    the newest is kept, and the final one the watch ends at."""
+    async def scenario(jobs):
+        job, _ = await jobs.submit(request(tmp_path))
+        watch = jobs.watch(job.id)
+        assert (await anext(watch)).state is JobState.QUEUED
+        for step in range(1000):
+            jobs._update(job.id, message=f"step {step}")
+        await jobs.cancel(job.id)
+        jobs._update(job.id, message="after the end")
+        return [j async for j in watch]
+    rest = idle(tmp_path / "state", scenario)
+    assert [j.state for j in rest] == [JobState.CANCELLED] and rest[0].message == "cancelled before it started"
