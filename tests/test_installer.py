@@ -86,7 +86,8 @@ def test_install_places_every_file_and_uninstall_removes_them(tmp_path, source):
     text = launcher.read_text()
     assert f'PYTHON = r"{python}"' in text and f'LOG = r"{prefix / "panel.log"}"' in text and "@" not in text
     py_compile.compile(str(launcher), cfile=str(tmp_path / "launcher.pyc"), doraise=True)
-    check = subprocess.run([str(python), "-c", "import host_plugin.hosts.resolve as r; print(r.__file__)"],
+    find = "import importlib.util as u; print(u.find_spec('host_plugin.hosts.resolve').origin)"  # deps not installed
+    check = subprocess.run([str(python), "-c", find],
                            capture_output=True, text=True, env={"HOME": str(home)}, cwd=tmp_path)
     assert str(prefix / "venv") in check.stdout, check.stderr
     assert "Workspace > Scripts > Utility > DreamStyle" in done.stdout
