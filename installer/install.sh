@@ -23,13 +23,18 @@ extras=host,panel,engine
 action=install
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "$1"; }
+# Stops when option "$1" has no value: missing, or another option (`--prefix --uninstall` would install into
+# a folder named --uninstall).
+value() {
+  case "${2--}" in -*) echo "install.sh: $1 needs a value" >&2; usage 2 ;; esac
+}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --prefix) prefix=$2; shift 2 ;;
-    --scripts-dir) scripts=$2; shift 2 ;;
-    --source) source_spec=$2; shift 2 ;;
-    --python) python=$2; shift 2 ;;
-    --extras) extras=$2; shift 2 ;;
+    --prefix) value "$@"; prefix=$2; shift 2 ;;
+    --scripts-dir) value "$@"; scripts=$2; shift 2 ;;
+    --source) value "$@"; source_spec=$2; shift 2 ;;
+    --python) value "$@"; python=$2; shift 2 ;;
+    --extras) value "$@"; extras=$2; shift 2 ;;
     --uninstall) action=uninstall; shift ;;
     -h|--help) usage 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage 2 ;;

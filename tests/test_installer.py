@@ -185,3 +185,11 @@ def test_windows_installer_mirrors_the_shell_installer():
     for needle in ("DreamStyle.py", "@PYTHON@", "@LOG@", "install-manifest.txt", "Uninstall",
                    "Blackmagic Design\\DaVinci Resolve\\Support\\Fusion\\Scripts\\Utility", "DREAMSTYLE_PIP_ARGS"):
         assert needle in ps1
+
+
+@pytest.mark.parametrize("args", [["--prefix"], ["--prefix", "--uninstall"], ["--python", "--extras", "host"]])
+def test_an_option_without_its_value_is_refused(tmp_path, args):
+    """`--prefix --uninstall` had installed into a folder named --uninstall."""
+    done = run(*args, home=tmp_path, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == f"install.sh: {args[0]} needs a value\n"
+    assert tree(tmp_path) == set()
