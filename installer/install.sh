@@ -77,6 +77,17 @@ refuse_foreign() {
   fi
 }
 
+# Stops before anything is changed when the folder "$1", or the nearest one above it that exists, cannot be
+# written: a read-only Resolve Scripts folder would otherwise fail only after the environment was built.
+refuse_unwritable() {
+  d=$1
+  while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+  if [ ! -w "$d" ]; then
+    echo "install.sh: $d cannot be written: $2" >&2
+    exit 1
+  fi
+}
+
 # Creates a folder, recording each level this installer created so uninstalling removes only those
 # (the manifest lives in the prefix, so the prefix is made first).
 make_dir() {
@@ -90,6 +101,12 @@ install() {
   log="$prefix/panel.log"
   refuse_foreign tree "$venv" "move it away, or install into another folder with --prefix DIR"
   refuse_foreign file "$launcher" "move it away, or put DreamStyle's launcher in another folder with --scripts-dir DIR"
+  refuse_unwritable "$prefix" "install into another folder with --prefix DIR"
+  refuse_unwritable "$scripts" "put DreamStyle's launcher in another folder with --scripts-dir DIR"
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "install.sh: DreamStyle needs Python 3.10 or later, which $python is not: choose one with --python PY" >&2
+    exit 1
+  fi
   make_dir "$prefix"
   record "tree $venv"
   [ -e "$log" ] || record "file $log"  # the panel's log, written later; one there already is the user's

@@ -193,3 +193,26 @@ def test_an_option_without_its_value_is_refused(tmp_path, args):
     done = run(*args, home=tmp_path, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr == f"install.sh: {args[0]} needs a value\n"
     assert tree(tmp_path) == set()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
+def test_an_unwritable_scripts_folder_or_an_old_python_stops_before_anything(tmp_path):
+    """A read-only Resolve Scripts folder had failed with a traceback after the environment was built; a Python
+    older than 3.10 (macOS's own python3) had made an environment that re-running with a newer one kept."""
+    from readonly import read_only
+
+    home, python = tmp_path / "home", fake_python(tmp_path)
+    scripts = utility_scripts_dir(home)
+    scripts.mkdir(parents=True)
+    with read_only(scripts):
+        refused = run("--python", str(python), home=home)
+    assert refused.returncode == 1 and refused.stderr == (
+        f"install.sh: {scripts} cannot be written: put DreamStyle's launcher in another folder with --scripts-dir DIR\n")
+    old = tmp_path / "python3.9"
+    old.write_text("#!/bin/sh\nexit 1\n")  # fails the version check as Python 3.9 does
+    old.chmod(0o755)
+    for python in (old, tmp_path / "missing"):
+        refused = run("--python", str(python), home=home)
+        assert refused.returncode == 1 and refused.stderr == (
+            f"install.sh: DreamStyle needs Python 3.10 or later, which {python} is not: choose one with --python PY\n")
+    assert tree(home) == {str(p.relative_to(home)) for p in [scripts, *scripts.parents] if home in p.parents}
