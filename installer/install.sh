@@ -112,7 +112,13 @@ install() {
   [ -e "$log" ] || record "file $log"  # the panel's log, written later; one there already is the user's
 
   echo "Creating the environment in $venv"
-  "$python" -m venv "$venv"
+  # Made again over itself, an environment keeps its Python: one gone since (a Homebrew upgrade) or of another
+  # version than $python is made anew.
+  version='import sys; print(sys.version_info[:2])'
+  clear=""
+  [ ! -d "$venv" ] || [ "$("$venv/bin/python" -c "$version" 2>/dev/null)" = "$("$python" -c "$version")" ] ||
+    clear=--clear
+  "$python" -m venv $clear "$venv"
   spec=$source_spec
   if [ -e "$source_spec" ]; then spec="$source_spec[$extras]"; fi
   echo "Installing $spec"

@@ -216,3 +216,21 @@ def test_an_unwritable_scripts_folder_or_an_old_python_stops_before_anything(tmp
         assert refused.returncode == 1 and refused.stderr == (
             f"install.sh: DreamStyle needs Python 3.10 or later, which {python} is not: choose one with --python PY\n")
     assert tree(home) == {str(p.relative_to(home)) for p in [scripts, *scripts.parents] if home in p.parents}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="install.ps1 covers Windows")
+def test_an_environment_whose_python_is_gone_is_made_anew(tmp_path, source):
+    """The launcher says to run the installer again when the environment's Python is gone (a Homebrew upgrade
+    removes the old one): `python -m venv` over it had kept the dangling link and failed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    python = home / ".local" / "share" / "dreamstyle" / "venv" / "bin" / "python"
+    for _ in range(2):
+        done = run("--python", sys.executable, "--source", str(source), home=home)
+        assert done.returncode == 0, done.stderr
+        found = subprocess.run([str(python), "-c", "import dreamstyle.cli"], capture_output=True, text=True)
+        assert found.returncode == 0, found.stderr
+        link = next(p for p in python.parent.iterdir() if p.is_symlink() and os.path.isabs(os.readlink(p)))
+        link.unlink()
+        link.symlink_to(tmp_path / "gone" / link.name)
+    assert run("--uninstall", home=home).returncode == 0 and tree(home) == set()
