@@ -81,8 +81,10 @@ function Install-DreamStyle {
     $venvPython = Join-Path $Venv "Scripts\python.exe"
     $spec = if (Test-Path -LiteralPath $Source) { "$Source[$Extras]" } else { $Source }
     $pipArgs = if ($env:DREAMSTYLE_PIP_ARGS) { @($env:DREAMSTYLE_PIP_ARGS.Trim() -split "\s+") } else { @() }
-    Write-Host "Installing $spec"
-    & $venvPython -m pip install --quiet --disable-pip-version-check @pipArgs $spec
+    # The extras with diffusion or TransNetV2 take torch at the version DreamStyle is tested with.
+    $torch = @(if (@($Extras -split ",") | Where-Object { $_ -in @("ml", "detect", "all") }) { "torch==2.13.0" })
+    Write-Host "Installing $spec $torch"
+    & $venvPython -m pip install --quiet --disable-pip-version-check @pipArgs $spec @torch
     if ($LASTEXITCODE) { throw "pip could not install $spec" }
 
     New-TrackedDirectory $ScriptsDir

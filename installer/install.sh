@@ -121,9 +121,11 @@ install() {
   "$python" -m venv $clear "$venv"
   spec=$source_spec
   if [ -e "$source_spec" ]; then spec="$source_spec[$extras]"; fi
-  echo "Installing $spec"
-  # shellcheck disable=SC2086  # DREAMSTYLE_PIP_ARGS is a list of options
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${DREAMSTYLE_PIP_ARGS:-} "$spec"
+  torch=""  # the extras with diffusion or TransNetV2 take torch at the version DreamStyle is tested with
+  case ",$extras," in *,ml,*|*,detect,*|*,all,*) torch=torch==2.13.0 ;; esac
+  echo "Installing $spec $torch"
+  # shellcheck disable=SC2086  # DREAMSTYLE_PIP_ARGS is a list of options; $torch is one word or none
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${DREAMSTYLE_PIP_ARGS:-} "$spec" $torch
 
   make_dir "$scripts"
   record "file $launcher"

@@ -52,14 +52,15 @@ def run(*args: str, home: Path, cwd: Path | None = None) -> subprocess.Completed
 
 def fake_python(folder: Path) -> Path:
     """Stands in for python3 (no environment, pip or panel): `-m venv DIR` makes DIR/bin/python, which skips
-    pip, prints 'panel started' for the panel and runs this Python for anything else."""
+    pip (writing its arguments to pip.log beside this script, one a line), prints 'panel started' for the panel
+    and runs this Python for anything else."""
     script = folder / "fakepy"
     script.write_text(f"""#!/bin/sh
 if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
   mkdir -p "$3/bin"
   cp "$0" "$3/bin/python"; exit 0
 fi
-if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then exit 0; fi
+if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then printf '%s\n' "$@" >> "{folder / 'pip.log'}"; exit 0; fi
 if [ "$1" = "-m" ] && [ "$2" = "dreamstyle.cli" ]; then echo "panel started from $(pwd)"; exit 0; fi
 exec "{sys.executable}" "$@"
 """)
@@ -207,7 +208,8 @@ def test_an_unwritable_scripts_folder_or_an_old_python_stops_before_anything(tmp
     with read_only(scripts):
         refused = run("--python", str(python), home=home)
     assert refused.returncode == 1 and refused.stderr == (
-        f"install.sh: {scripts} cannot be written: put DreamStyle's launcher in another folder with --scripts-dir DIR\n")
+        f"install.sh: {scripts} cannot be written: "
+        "put DreamStyle's launcher in another folder with --scripts-dir DIR\n")
     old = tmp_path / "python3.9"
     old.write_text("#!/bin/sh\nexit 1\n")  # fails the version check as Python 3.9 does
     old.chmod(0o755)
@@ -234,3 +236,14 @@ def test_an_environment_whose_python_is_gone_is_made_anew(tmp_path, source):
         link.unlink()
         link.symlink_to(tmp_path / "gone" / link.name)
     assert run("--uninstall", home=home).returncode == 0 and tree(home) == set()
+
+
+@pytest.mark.parametrize("extras", ["host,panel,engine", "host,ml", "detect", "all"])
+def test_torch_is_pinned_with_the_extras_that_take_it(tmp_path, extras):
+    """pip had taken the newest torch; DreamStyle is tested with 2.13.0 (README's set-up)."""
+    home, python = tmp_path / "home", fake_python(tmp_path)
+    done = run("--python", str(python), "--extras", extras, home=home)
+    assert done.returncode == 0, done.stderr
+    pip = (tmp_path / "pip.log").read_text().splitlines()
+    spec = f"{ROOT}[{extras}]"
+    assert pip[-1] == spec if extras == "host,panel,engine" else pip[-2:] == [spec, "torch==2.13.0"]

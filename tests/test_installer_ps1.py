@@ -122,7 +122,10 @@ def test_same_pip_extras_and_options(ps1, params):
     assert '"$Source[$Extras]"' in {text(s) for s in walk(ps1, "string_literal")}
     assert 'spec="$source_spec[$extras]"' in sh
     pip = [args for name, args in commands(ps1) if args[:3] == ["-m", "pip", "install"]]
-    assert len(pip) == 1 and pip[0][-2:] == ["@pipArgs", "$spec"]
+    assert len(pip) == 1 and pip[0][-3:] == ["@pipArgs", "$spec", "@torch"]
+    assert 'torch=torch==2.13.0' in sh and "*,ml,*|*,detect,*|*,all,*)" in sh
+    torch = assigned(function(ps1, "Install-DreamStyle"), "$torch")
+    assert '"torch==2.13.0"' in torch and '@("ml", "detect", "all")' in torch and "$Extras -split" in torch
     assert "$env:DREAMSTYLE_PIP_ARGS" in {text(v) for v in walk(ps1, "variable")} and "DREAMSTYLE_PIP_ARGS" in sh
 
 
