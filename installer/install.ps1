@@ -70,15 +70,30 @@ function Install-DreamStyle {
     Assert-NotForeign "tree" $Venv "move it away, or install into another folder with -Prefix DIR"
     Assert-NotForeign "file" $launcher `
         "move it away, or put DreamStyle's launcher in another folder with -ScriptsDir DIR"
+    # As install.sh: a Python older than 3.10 stops the install before anything is made (one not found stops it
+    # with PowerShell's own message).
+    & $Python -c "import sys; sys.exit(sys.version_info < (3, 10))"
+    if ($LASTEXITCODE) {
+        $host.UI.WriteErrorLine(
+            "install.ps1: DreamStyle needs Python 3.10 or later, which $Python is not: choose one with -Python PY")
+        exit 1
+    }
     New-TrackedDirectory $Prefix
     Add-Entry "tree" $Venv
     # The panel's log, written later: one there already is the user's.
     if (-not (Test-Path -LiteralPath $log)) { Add-Entry "file" $log }
 
     Write-Host "Creating the environment in $Venv"
-    & $Python -m venv $Venv
-    if ($LASTEXITCODE) { throw "could not create the environment with '$Python -m venv'" }
+    # As install.sh: an environment whose Python is gone or of another version is made anew (its packages,
+    # in an unversioned Lib\site-packages, were built for the other one).
     $venvPython = Join-Path $Venv "Scripts\python.exe"
+    $version = "import sys; print(sys.version_info[:2])"
+    $clear = @()
+    if ((Test-Path -LiteralPath $venvPython) -and ((& $venvPython -c $version) -ne (& $Python -c $version))) {
+        $clear = @("--clear")
+    }
+    & $Python -m venv @clear $Venv
+    if ($LASTEXITCODE) { throw "could not create the environment with '$Python -m venv'" }
     $spec = if (Test-Path -LiteralPath $Source) { "$Source[$Extras]" } else { $Source }
     $pipArgs = if ($env:DREAMSTYLE_PIP_ARGS) { @($env:DREAMSTYLE_PIP_ARGS.Trim() -split "\s+") } else { @() }
     # The extras with diffusion or TransNetV2 take torch at the version DreamStyle is tested with.

@@ -234,3 +234,24 @@ def test_errors_are_not_written_with_write_error(ps1):
     """With $ErrorActionPreference = "Stop", Write-Error throws before the `exit 1` after it."""
     assert assigned(ps1, "$ErrorActionPreference") == '"Stop"'
     assert "Write-Error" not in {name for name, _ in commands(ps1)}
+
+
+def test_an_old_python_stops_before_anything_and_another_one_makes_the_environment_anew(ps1):
+    """As install.sh: Python 3.9 had made an environment that failed in pip and that a re-run with a newer
+    Python kept; an environment whose Python is gone or of another version is made with --clear."""
+    sh = SH.read_text()
+    check = "import sys; sys.exit(sys.version_info < (3, 10))"
+    assert f"\"$python\" -c '{check}'" in sh and '"$python" -m venv $clear "$venv"' in sh
+    install = function(ps1, "Install-DreamStyle")
+    calls = commands(install)
+    names = [name for name, _ in calls]
+    assert ("$Python", ["-c", f'"{check}"']) in calls
+    assert names.index("$Python") < names.index("New-TrackedDirectory"), "checked before anything is made"
+    (refused,) = [s for s in walk(install, "if_statement") if condition(s) == "$LASTEXITCODE" and "exit 1" in text(s)]
+    assert "needs Python 3.10 or later" in text(refused) and "-Python PY" in text(refused)
+    assert ("$Python", ["-m", "venv", "@clear", "$Venv"]) in calls
+    assert assigned(install, "$version") == '"import sys; print(sys.version_info[:2])"'
+    (anew,) = [s for s in walk(install, "if_statement") if "$clear" in text(s)]
+    assert condition(anew) == ("(Test-Path -LiteralPath $venvPython) -and "
+                               "((& $venvPython -c $version) -ne (& $Python -c $version))")
+    assert assignments(anew) == [("$clear", '@("--clear")')]
