@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -255,6 +256,27 @@ def test_a_cut_transnetv2_finds_on_a_flash_is_dropped_like_any_flash():
 
     thumbs = np.stack(frames).astype(np.uint8)
     assert combined.combine(thumbs, 0.5, 5, score) == ([60], [])
+
+
+def test_combined_holds_a_long_range_once_plus_bounded_work_memory():
+    """A long range's thumbnails are held once (not as a list and an array) and its signals are worked
+    out chunk by chunk: 20 minutes at 30 fps peaked at 1.6 GB for 140 MB of thumbnails, 11 times over."""
+    import tracemalloc
+
+    from host_plugin.shots import combined
+
+    thumbs = np.random.default_rng(7).integers(0, 256, (6000, 27, 48, 3), np.uint8)
+    detector = combined.CombinedDetector(Fraction(30), 10)
+    for index, frame in enumerate(thumbs[:3]):
+        detector.push(index, frame)
+    assert detector.thumbnails().shape == (3, 27, 48, 3) and detector.frames == []
+    tracemalloc.start()
+    try:
+        combined.combine(thumbs, 0.5, 10, lambda t, lo, hi: (np.zeros(hi - lo), np.zeros(hi - lo)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * thumbs.nbytes
 
 
 def test_a_wipe_is_one_picture_swept_off_for_another_not_a_zoom():

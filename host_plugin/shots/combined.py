@@ -61,7 +61,7 @@ class CombinedDetector(ThumbnailDetector):
     def finish(self) -> Detection:
         if self.first is None:
             return Detection()
-        cuts, transitions = combine(np.stack(self.frames), self.threshold, self.min_shot)
+        cuts, transitions = combine(self.thumbnails(), self.threshold, self.min_shot)
         self.cuts = [self.first + c for c in cuts]
         self.transitions = [
             Transition(t.kind, self.first + t.start_frame, self.first + t.end_frame) for t in transitions

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
+CHUNK = 1024  # frames worked on at once: wider temporaries than the uint8 thumbnails stay this size
+
+
+def _chunks(start: int, n: int) -> list[slice]:
+    """Slices of up to CHUNK frames covering [start, n)."""
+    return [slice(lo, min(lo + CHUNK, n)) for lo in range(start, n, CHUNK)]
+
 
 def step_difference(thumbs: np.ndarray) -> np.ndarray:
     """Mean absolute RGB difference between each frame and the one before (0 for the first)."""
     out = np.zeros(len(thumbs), np.float32)
-    if len(thumbs) > 1:
-        out[1:] = np.abs(np.diff(thumbs.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    for part in _chunks(1, len(thumbs)):
+        before = thumbs[part.start - 1 : part.stop - 1]
+        out[part] = np.abs(thumbs[part].astype(np.int16) - before).mean(axis=(1, 2, 3))
     return out
 
 
@@ -58,11 +66,14 @@ def excursion(thumbs: np.ndarray, step: np.ndarray, at: int, shorter_than: int, 
 
 def histograms(thumbs: np.ndarray) -> np.ndarray:
     """Normalised 512-bin (8 levels per channel) colour histograms."""
-    levels = (thumbs // 32).astype(np.int32)
-    index = (levels[..., 0] * 64 + levels[..., 1] * 8 + levels[..., 2]).reshape(len(thumbs), -1)
-    offsets = (np.arange(len(thumbs)) * 512)[:, None]
-    counts = np.bincount((index + offsets).ravel(), minlength=512 * len(thumbs))
-    return counts.reshape(len(thumbs), 512).astype(np.float32) / index.shape[1]
+    out = np.zeros((len(thumbs), 512), np.float32)
+    for part in _chunks(0, len(thumbs)):
+        levels = (thumbs[part] // 32).astype(np.int32)
+        index = (levels[..., 0] * 64 + levels[..., 1] * 8 + levels[..., 2]).reshape(len(levels), -1)
+        offsets = (np.arange(len(levels)) * 512)[:, None]
+        counts = np.bincount((index + offsets).ravel(), minlength=512 * len(levels))
+        out[part] = counts.reshape(len(levels), 512) / index.shape[1]
+    return out
 
 
 def gradualness(hist: np.ndarray, reach: int = 8) -> np.ndarray:

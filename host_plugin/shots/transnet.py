@@ -117,6 +117,11 @@ class ThumbnailDetector(Detector):
             self.first = index
         self.frames.append(frame)
 
+    def thumbnails(self) -> np.ndarray:
+        """The frames pushed, as one T x 27 x 48 x 3 array; the list is let go, so they are held once."""
+        thumbs, self.frames = np.stack(self.frames), []
+        return thumbs
+
 
 class TransNetV2Detector(ThumbnailDetector):
     """TransNetV2 over every frame of the range (see `boundaries`)."""
@@ -132,7 +137,7 @@ class TransNetV2Detector(ThumbnailDetector):
     def finish(self) -> Detection:
         if not self.frames or self.first is None:
             return Detection()
-        frames = np.stack(self.frames)
+        frames = self.thumbnails()
         single, many = predict_span(frames, 0, len(frames))
         self.cuts, self.transitions = boundaries(single, many, frames, self.threshold, self.first)
         return super().finish()
