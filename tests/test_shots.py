@@ -100,6 +100,8 @@ def test_min_shot_in_frames_or_seconds(cuts_clip):
 def test_unknown_detector_names_the_choices(cuts_clip):
     with pytest.raises(DetectorNotFound, match="adaptive"):
         detect(cuts_clip, 0, 10, DetectionSettings(detector="nope"))
+    with pytest.raises(ShotDetectionError, match="at most 1 "):  # a probability: 3 would pass nothing
+        detect(cuts_clip, 0, 10, DetectionSettings(detector="combined", threshold=3))
 
 
 def test_bad_media_and_range_name_the_file(tmp_path, cuts_clip):

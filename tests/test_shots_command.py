@@ -11,6 +11,7 @@ from edits import write_edit
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from host_plugin.cli import main
+from host_plugin.shots import DETECTORS
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,12 @@ def test_shots_of_a_plain_media_file(edit, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [(s["start_frame"], s["end_frame"]) for s in data["shots"]] == [(0, 50), (50, 120)]
     assert data["shots"][0]["record_start"] == "00:00:00:00"
+
+
+@pytest.mark.parametrize(("detector", "threshold"), [("transnetv2", "3"), ("combined", "1.5"), ("content", "300")])
+def test_a_threshold_off_the_detectors_scale_is_refused_not_a_silent_no_cut(edit, capsys, detector, threshold):
+    """A probability threshold of 3 (AdaptiveDetector's scale) passed no boundary at all: one shot, no word."""
+    media = str(edit.parent / "media" / "a.mp4")
+    assert main(["shots", media, "--detector", detector, "--threshold", threshold]) == 2
+    assert f"at most {DETECTORS[detector].max_threshold:g}" in capsys.readouterr().err
+    assert main(["shots", media, "--detector", "adaptive", "--threshold", "3", "--format", "json"]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import SettingsError
 from ..pipeline import StyleSettings
-from ..shots import DETECTORS, DetectionSettings, default_cache_dir
+from ..shots import DETECTORS, DetectionSettings, ShotDetectionError, default_cache_dir
 from ..stylize import EngineSettings
 from ..timeline.media import PathMap
 from ..timeline.timecode import parse_rate
@@ -155,6 +155,10 @@ def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
             minimum = {}
         if not minimum or not 0 < next(iter(minimum.values())) < math.inf:
             raise SettingsError(f"--min-shot {args.min_shot!r}: give frames (15) or seconds (0.6s), over 0")
+    try:
+        DETECTORS[args.detector].check_threshold(args.threshold)
+    except ShotDetectionError as exc:
+        raise SettingsError(f"--threshold: {exc}") from None
     return DetectionSettings(detector=args.detector, threshold=args.threshold, cache_dir=default_cache_dir(), **minimum)
 
 

@@ -77,14 +77,25 @@ class Detector(ABC):
 
     name: ClassVar[str]
     default_threshold: ClassVar[float]
+    max_threshold: ClassVar[float | None] = None  # the top of the threshold's scale, when it has one
     finds: ClassVar[frozenset[str]] = frozenset({"cut"})  # boundary kinds it is built to find
 
     def __init__(self, rate: Fraction, min_shot: int, threshold: float | None = None) -> None:
         self.rate = rate
         self.min_shot = min_shot
+        self.check_threshold(threshold)
         self.threshold = self.default_threshold if threshold is None else threshold
         self.cuts: list[int] = []
         self.transitions: list[Transition] = []
+
+    @classmethod
+    def check_threshold(cls, threshold: float | None) -> None:
+        """Refuses a threshold beyond the top of the detector's scale (nothing could ever pass it)."""
+        if threshold is not None and cls.max_threshold is not None and threshold > cls.max_threshold:
+            raise ShotDetectionError(
+                f"threshold {threshold:g} is off the {cls.name} detector's scale: give one over 0 and at most "
+                f"{cls.max_threshold:g} (default {cls.default_threshold:g})"
+            )
 
     @classmethod
     def variant(cls) -> str:

@@ -52,6 +52,7 @@ class CombinedDetector(ThumbnailDetector):
 
     name = "combined"
     default_threshold = 0.5  # TransNetV2's transition probability
+    max_threshold = 1.0
     finds = frozenset({"cut", "dissolve", "fade"})
 
     @classmethod

@@ -60,6 +60,7 @@ class ContentDetector(_SceneDetectAdapter):
 
     name = "content"
     default_threshold = 27.0
+    max_threshold = 255.0
 
     def _make(self) -> Any:
         from scenedetect.detectors import ContentDetector as Inner
@@ -72,6 +73,7 @@ class ThresholdDetector(_SceneDetectAdapter):
 
     name = "threshold"
     default_threshold = 12.0
+    max_threshold = 255.0
     finds = frozenset({"fade"})
 
     def _make(self) -> Any:
@@ -85,6 +87,7 @@ class HistogramDetector(_SceneDetectAdapter):
 
     name = "histogram"
     default_threshold = 0.20
+    max_threshold = 1.0
 
     def _make(self) -> Any:
         from scenedetect.detectors import HistogramDetector as Inner

@@ -128,6 +128,7 @@ class TransNetV2Detector(ThumbnailDetector):
 
     name = "transnetv2"
     default_threshold = 0.5
+    max_threshold = 1.0  # a probability
     finds = frozenset({"cut", "dissolve", "fade"})
 
     def __init__(self, rate: Fraction, min_shot: int, threshold: float | None = None) -> None:
