@@ -65,7 +65,10 @@ DEFAULT_EDL_RATE = 24000 / 1001
 
 def _edl_hint(exc: Exception, rate: float) -> str:
     """What to do about an EDL OTIO's reader refused: an event it does not take (its EDLParseError names the
-    line), else timecodes that are none at `rate` (a 25 fps EDL's frame 24 read at 23.976)."""
+    line), else timecodes that are none at `rate` (a 25 fps EDL's frame 24 read at 23.976); nothing for a file
+    the system refuses to read, which its error says."""
+    if isinstance(exc, OSError):
+        return ""
     if isinstance(exc, otio.adapters.from_name("cmx_3600").module().EDLParseError):  # the module as OTIO loads it
         return (" OTIO's EDL reader takes a CMX3600 EDL's cuts, dissolves and wipes, in record order (A-mode) on one "
                 "day's timecode (none past midnight): export the EDL again so, or the timeline as FCP7 XML, AAF or OTIO.")
