@@ -1,7 +1,6 @@
 """The checked-in stubs are exactly what a fresh generation from proto/ gives."""
 
 import importlib.util
-import tempfile
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
@@ -28,11 +27,11 @@ def test_stubs_match_a_fresh_generation(tmp_path):
     assert checked == {p.relative_to(tmp_path) for p in fresh}, "stale stubs without a .proto"
 
 
-def _described() -> tuple[descriptor_pb2.FileDescriptorProto, set[tuple[int, ...]], dict[tuple[int, ...], int]]:
+def _described(tmp: Path) -> tuple[descriptor_pb2.FileDescriptorProto, set[tuple[int, ...]], dict[tuple[int, ...], int]]:
     """engine.proto's descriptor, the paths of what carries a comment and the line each element starts on."""
     from grpc_tools import protoc
 
-    out = Path(tempfile.mkdtemp()) / "engine.desc"
+    out = tmp / "engine.desc"
     include = Path(protoc.__file__).parent / "_proto"
     assert protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", "--include_source_info",
                         f"--descriptor_set_out={out}", "dreamstyle/v1/engine.proto"]) == 0
@@ -42,10 +41,10 @@ def _described() -> tuple[descriptor_pb2.FileDescriptorProto, set[tuple[int, ...
     return proto, said, {tuple(place.path): place.span[0] for place in locations}
 
 
-def test_every_field_rpc_and_enum_of_the_contract_is_described():
+def test_every_field_rpc_and_enum_of_the_contract_is_described(tmp_path):
     """A client written from engine.proto alone (grpcurl, another language) learns each field's meaning, unit and
     range there: every field has a comment, or continues on the next line a group whose first field has one."""
-    proto, said, line = _described()
+    proto, said, line = _described(tmp_path)
     bare = [f"rpc {m.name}" for i, m in enumerate(proto.service[0].method) if (6, 0, 2, i) not in said]
 
     def messages(found, path: tuple[int, ...], prefix: str) -> None:
