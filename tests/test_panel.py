@@ -196,6 +196,15 @@ def test_the_write_back_mode_chosen_outlasts_a_timeline_file(sample, qtbot, tmp_
     assert again.writeback.mode.currentIndex() == 1
 
 
+def test_a_saved_write_back_mode_this_panel_lacks_opens_as_a_new_version(qtbot, tmp_path):
+    """A settings file from another version (or edited by hand) naming a mode past the list: the panel opens."""
+    settings = QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat)
+    settings.setValue("writeback", 5)
+    settings.sync()
+    window = own_window(qtbot, tmp_path)
+    assert window.writeback.mode.currentIndex() == 0 and window.writeback.chosen == 0
+
+
 def test_reads_the_current_resolve_timeline(sample, qtbot, tmp_path):
     media = sample.parent / "media"
     app = fake_resolve.Resolve()

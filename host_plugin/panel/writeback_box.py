@@ -62,8 +62,9 @@ class WritebackBox(QGroupBox):
             self.folder.setText(folder)
 
     def choose(self, index: int) -> None:
-        """The editor's choice of mode (or the one saved), shown where the timeline can take it."""
-        self.chosen = index
+        """The editor's choice of mode (or the one saved; one this list lacks is a new version), shown where the
+        timeline can take it."""
+        self.chosen = index = index if 0 <= index < self.mode.count() else 0
         self.mode.setCurrentIndex(index if self.mode.model().item(index).isEnabled() else 0)
 
     def set_source(self, path: Path | None, host: Host | None) -> None:
