@@ -205,6 +205,26 @@ def test_closing_the_panel_mid_render_asks_first(tmp_path, qtbot, monkeypatch):
     assert window.close() and window.engine._closed
 
 
+def test_closing_mid_render_on_a_remote_engine_does_not_say_it_stops_the_shots(tmp_path, qtbot, monkeypatch):
+    """A remote engine renders on once the panel closes: the question says so, not that the shots stop."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from host_plugin.panel.engine_box import REMOTE
+
+    make_app()
+    window = make_window(settings=QSettings(str(tmp_path / "p.ini"), QSettings.IniFormat), state_dir=tmp_path / "s")
+    qtbot.addWidget(window)
+    window.show()
+    window.engine.mode.setCurrentText(REMOTE)
+    window.batches.append(Batch(None, tmp_path, "look", {7: (0, 9), 8: (9, 20)}, {7, 8}))
+    questions: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *args: questions.append(text)
+                        or QMessageBox.Cancel)
+    assert not window.close()
+    assert "stop" not in questions[0] and "2 shots" in questions[0] and "goes on" in questions[0], questions[0]
+    window.batches.clear()
+
+
 def test_changed_handles_while_shots_render_say_why_nothing_renders(window, qtbot):
     """The shots are found again only once the renders end: the editor is told so, not about another timeline."""
     qtbot.waitUntil(lambda: window.plan is not None, timeout=WAIT)

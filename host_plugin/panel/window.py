@@ -540,8 +540,11 @@ class MainWindow(QMainWindow):
     def _stop_rendering(self) -> bool:
         """Asks whether closing may stop the shots still rendering; the renders already done stay."""
         count = len(self.rendering)
-        text = (f"{count} shot{'s' * (count > 1)} still rendering. Close the panel and stop "
-                f"{'them' if count > 1 else 'it'}? The shots already done are kept.")
+        them = "them" if count > 1 else "it"
+        text = (f"{count} shot{'s' * (count > 1)} still rendering. "
+                + (f"Close the panel and stop {them}?" if self.engine.is_local() else
+                   f"Close the panel? The remote engine goes on rendering {them}; the panel no longer follows {them}.")
+                + " The shots already done are kept.")
         return QMessageBox.question(self, "DreamStyle", text, QMessageBox.Close | QMessageBox.Cancel,
                                     QMessageBox.Cancel) == QMessageBox.Close
 
