@@ -92,5 +92,7 @@ def test_a_threshold_off_the_detectors_scale_is_refused_not_a_silent_no_cut(edit
     """A probability threshold of 3 (AdaptiveDetector's scale) passed no boundary at all: one shot, no word."""
     media = str(edit.parent / "media" / "a.mp4")
     assert main(["shots", media, "--detector", detector, "--threshold", threshold]) == 2
-    assert f"at most {DETECTORS[detector].max_threshold:g}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--threshold {threshold} is off the {detector} detector's scale" in err, err
+    assert f"at most {DETECTORS[detector].max_threshold:g}" in err
     assert main(["shots", media, "--detector", "adaptive", "--threshold", "3", "--format", "json"]) == 0

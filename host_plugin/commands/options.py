@@ -158,7 +158,7 @@ def detection_settings(args: argparse.Namespace) -> DetectionSettings | None:
     try:
         DETECTORS[args.detector].check_threshold(args.threshold)
     except ShotDetectionError as exc:
-        raise SettingsError(f"--threshold: {exc}") from None
+        raise SettingsError(f"--{exc}") from None  # "--threshold 3 is off the ... scale"
     return DetectionSettings(detector=args.detector, threshold=args.threshold, cache_dir=default_cache_dir(), **minimum)
 
 
