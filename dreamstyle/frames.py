@@ -329,18 +329,24 @@ def probe(path: str | Path, *, count: bool = True) -> MediaInfo:
     """Reads a video file's geometry, rate, frame count and timecode without decoding it. Remembered per
     file version (size and time): a timeline's clips often share a file, and counting the frames of a
     stream whose header does not say (MPEG-TS, MKV) reads all of it, which `count=False` leaves out (its
-    `frames` is then 0 for such a stream). A version is the file's inode, size and modification time (a
-    file replaced by rename is another)."""
+    `frames` is then 0 for such a stream)."""
     path = Path(path)
+    version = _version(path)
+    return _probe(path, count) if version is None else _probe_version(path, version, count)
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    """A file's version: its inode, size and modification time (a file replaced by rename is another); None
+    when it cannot be looked up (`_open` then says what is wrong with it)."""
     try:
         stat = path.stat()
     except OSError:
-        return _probe(path, count)  # _open says what is wrong with it
-    return _probe_version(path, stat.st_ino, stat.st_size, stat.st_mtime_ns, count)
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=512)
-def _probe_version(path: Path, inode: int, size: int, mtime_ns: int, count: bool) -> MediaInfo:
+def _probe_version(path: Path, version: tuple[int, int, int], count: bool) -> MediaInfo:
     return _probe(path, count)
 
 
@@ -379,8 +385,20 @@ def _probe(path: Path, count: bool) -> MediaInfo:
 
 def display_rotation(path: str | Path) -> int:
     """Degrees counter-clockwise a player turns the picture (a phone's display matrix; frames decode as
-    stored). PyAV shows it on decoded frames only, so this decodes the first one; 0 when it cannot."""
-    container, stream = _open(Path(path))
+    stored). PyAV shows it on decoded frames only, so this decodes the first one, once per file version (the
+    panel asks at every frame it shows); 0 when it cannot."""
+    path = Path(path)
+    version = _version(path)
+    return _rotation(path) if version is None else _rotation_version(path, version)
+
+
+@functools.lru_cache(maxsize=512)
+def _rotation_version(path: Path, version: tuple[int, int, int]) -> int:
+    return _rotation(path)
+
+
+def _rotation(path: Path) -> int:
+    container, stream = _open(path)
     try:
         return next(container.decode(stream)).rotation
     except (StopIteration, av.error.FFmpegError):

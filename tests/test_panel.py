@@ -459,14 +459,14 @@ def test_a_shot_whose_media_goes_missing_gets_no_thumbnail_and_the_others_do(ses
     timeline = otio.schema.Timeline("unmounted")
     timeline.tracks.append(track)
     otio.adapters.write_to_file(timeline, str(tmp_path / "unmounted.otio"))
-    read = host_plugin.panel.window.iter_frames
+    read = host_plugin.panel.window.display_rotation  # a thumbnail's first read of its file
 
     def unmounted(path, *args, **kwargs):
         if path == media[0]:
             media[0].unlink(missing_ok=True)  # as its drive goes
         return read(path, *args, **kwargs)
 
-    monkeypatch.setattr(host_plugin.panel.window, "iter_frames", unmounted)
+    monkeypatch.setattr(host_plugin.panel.window, "display_rotation", unmounted)
     errors = []
     monkeypatch.setattr(window, "error", errors.append)
     window.style_form.from_dict({"style_image": str(STYLE_IMAGE), "backend": "classic", "seed": 1, "handles": 0})

@@ -117,3 +117,21 @@ def test_the_viewer_shows_the_display_aspect_fitted_to_the_screen(tmp_path, widt
     media = video(tmp_path / "source.mp4", width, height, aspect)
     before, after = viewer_module.read_pair(shot_result(media, video(tmp_path / "render.mp4", width, height, aspect)), 0)
     assert before.shape[1::-1] == after.shape[1::-1] == shown
+
+
+def test_a_phones_clip_is_shown_upright_as_its_player_turns_it(tmp_path):
+    """Stored landscape with a 90-degree display matrix: the viewer (and the thumbnails, sized the same way)
+    show it portrait, as the NLE does, and the frame's top-left corner turns to its bottom-left."""
+    from engine.media import ClipWriter
+
+    frames = np.zeros((START + 1, 90, 160, 3), np.uint8)
+    frames[:, :30, :40] = 255  # a white top-left corner, as stored
+    paths = []
+    for name in ("phone.mp4", "render.mp4"):
+        paths.append(tmp_path / name)
+        with ClipWriter(paths[-1], rate=RATE, width=160, height=90, rotation=90) as writer:
+            for frame in frames:
+                writer.write(frame)
+    before, after = viewer_module.read_pair(shot_result(*paths), 0)
+    assert before.shape == after.shape == (160, 90, 3)  # portrait
+    assert before[-10:, :10].mean() > 200 and before[:10, :10].mean() < 50  # turned counter-clockwise

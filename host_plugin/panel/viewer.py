@@ -8,13 +8,14 @@ the newest one read instead, so fast scrubbing never queues up stale reads.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from dreamstyle.frames import MediaError, MediaInfo, iter_frames, probe
+from dreamstyle.frames import MediaError, MediaInfo, display_rotation, iter_frames, probe
 from host_plugin.errors import DreamStyleError
 from host_plugin.pipeline import ShotResult
 
@@ -27,24 +28,34 @@ MAX_SIZE = (720, 720)  # the picture's box: wide, anamorphic and portrait shots 
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def shown_size(info: MediaInfo, box: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
-    """The picture's (width, height): the media's display aspect (its pixel aspect applied) fitted to `box`."""
-    width = info.width * info.sample_aspect
-    scale = min(1, box[0] / width, Fraction(box[1], info.height))
-    return max(2, round(width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2)
+def shown_size(info: MediaInfo, box: tuple[int, int] = MAX_SIZE, rotation: int = 0) -> tuple[int, int]:
+    """The picture's (width, height) as a player shows it: its pixel aspect applied, turned by `rotation` (a
+    phone's 90 or 270 swaps its sides), fitted to `box`."""
+    width, height = info.width * info.sample_aspect, Fraction(info.height)
+    if rotation % 180:
+        width, height = height, width
+    scale = min(1, box[0] / width, box[1] / height)
+    return max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2)
+
+
+def shown_frame(path: Path, index: int, size: tuple[int, int], rotation: int) -> np.ndarray:
+    """Frame `index` of `path` as a player shows it at `size` (width, height): decoded as stored, then turned."""
+    width, height = (size[1], size[0]) if rotation % 180 else size
+    frame = next(iter_frames(path, index, index + 1, width=width, height=height, damaged=True))
+    return np.ascontiguousarray(np.rot90(frame, rotation // 90)) if rotation else frame
 
 
 def read_pair(result: ShotResult, index: int, size: tuple[int, int] | None = None) -> Pair:
-    """Frame `index` of the shot (0-based, handles excluded) from the source and the render, both scaled to
-    `size` (width, height; the source's `shown_size` when None). Blocking: call it on a worker."""
+    """Frame `index` of the shot (0-based, handles excluded) from the source and the render (which carries the
+    source's rotation), both as shown, at `size` (the source's `shown_size` when None). Blocking: call it on a
+    worker."""
     shot = result.shot
     assert result.output is not None
     try:
-        width, height = size or shown_size(probe(shot.media))
-        before = next(iter_frames(shot.media, shot.start + index, shot.start + index + 1, width=width, height=height,
-                                  damaged=True))
-        after = next(iter_frames(result.output, shot.head + index, shot.head + index + 1, width=width, height=height,
-                                 damaged=True))
+        rotation = display_rotation(shot.media)
+        size = size or shown_size(probe(shot.media), rotation=rotation)
+        before = shown_frame(shot.media, shot.start + index, size, rotation)
+        after = shown_frame(result.output, shot.head + index, size, rotation)
     except MediaError as exc:
         raise DreamStyleError(f"Cannot show frame {index + 1}: {exc}") from exc
     return before, after

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
 
-from dreamstyle.frames import MediaError, iter_frames, probe
+from dreamstyle.frames import MediaError, display_rotation, probe
 from host_plugin.anchor import generate_first_frame, render_anchored
 from host_plugin.client import EngineClient
 from host_plugin.errors import SettingsError
@@ -31,7 +31,7 @@ from .engine_box import EngineBox
 from .persist import restore, save
 from .shot_table import THUMB, ShotTable
 from .style_form import StyleForm, ask_style
-from .viewer import BeforeAfter, shown_size
+from .viewer import BeforeAfter, shown_frame, shown_size
 from .workers import run_task
 from .writeback_box import WritebackBox
 
@@ -266,9 +266,9 @@ class MainWindow(QMainWindow):
         def thumbs(emit: Callable[[object], None]) -> None:
             for shot in shots:
                 try:
-                    width, height = shown_size(probe(shot.media), THUMB)  # portrait, anamorphic: not squeezed
-                    frames = iter_frames(shot.media, shot.start, shot.start + 1, width=width, height=height, damaged=True)
-                    emit((shot.number, next(frames)))
+                    rotation = display_rotation(shot.media)  # portrait, anamorphic, a phone's: as shown
+                    size = shown_size(probe(shot.media), THUMB, rotation)
+                    emit((shot.number, shown_frame(shot.media, shot.start, size, rotation)))
                 except MediaError:  # gone or unreadable since it was planned: its render will say so
                     continue
 
