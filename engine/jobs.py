@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .store import JobStore
     from .workers import Runner
 
-__all__ = ["MAX_QUEUED", "Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull"]
+__all__ = ["MAX_QUEUED", "Conflict", "Job", "JobManager", "JobNotFound", "JobState", "QueueFull", "StoreFailed"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5  # an answer costs nothing, and a shot waiting in line should not wait long for a free place
@@ -89,6 +89,11 @@ def _files(request: ShotRequest) -> str:
 class Conflict(Exception):
     """A request clashes with another job: its idempotency key names other settings, or its clip would
     replace another job's or a file the engine did not write."""
+
+
+class StoreFailed(Exception):
+    """The job store could not be read or written while the engine ran (a full disk, a lost volume); the store
+    (engine/store.py) raises it saying what to check."""
 
 
 class QueueFull(Exception):
@@ -364,8 +369,6 @@ class JobManager:
             try:
                 await self._run(job_id)
             except Exception as exc:  # the job store failed (disk full, locked by another program): this job
-                from .store import StoreFailed  # which imports this module
-
                 message = str(exc) if isinstance(exc, StoreFailed) else (  # StoreFailed says what failed and what to do
                     f"the engine's job store failed ({exc}); submit the shot again to resume")
                 self._fail_unsaved(job_id, message)

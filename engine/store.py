@@ -33,7 +33,7 @@ import numpy as np
 from dreamstyle.atomic import written_as
 
 from .chain import Resume, SegmentDone
-from .jobs import Job, JobState
+from .jobs import Job, JobState, StoreFailed
 from .render import RenderResult, ShotRequest
 from .storage import StateFolder
 from .store_schema import PATHS, SCHEMA_VERSION, StateUnusable, from_stored, read_version, to_stored, upgrade
@@ -95,10 +95,6 @@ def _result(text: str | None, folder: Path) -> RenderResult | None:
 
 class StateInUse(Exception):
     """Another engine already runs on this state folder."""
-
-
-class StoreFailed(Exception):
-    """The job store could not be read or written while the engine ran (a full disk, a lost volume)."""
 
 
 def _own(lock: Path) -> IO[str]:
